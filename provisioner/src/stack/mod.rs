@@ -1,0 +1,189 @@
+//! The desired state as plain data: what a stack file declares, with every
+//! default filled in and every value checked. Building a [`Stack`] makes no AWS
+//! call, so it can be printed, diffed offline and unit-tested.
+
+mod locate;
+mod parse;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use parse::{load, parse};
+
+/// A whole deployment, as declared in `stacks/<name>.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// `[a-z0-9-]`, 3..=24 chars; prefixes every physical name.
+    pub name: String,
+    /// Where the infrastructure lives (`AWS_REGION` overrides it at run time).
+    pub region: String,
+    pub images: Images,
+    pub model: Model,
+    pub queue: Queue,
+    pub worker: Worker,
+    pub http: Http,
+    pub alarm: Alarm,
+    /// The stack's own tags, added to the ownership tags on every taggable resource.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The images bucket: referenced, never managed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub id: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queue {
+    pub visibility_timeout_seconds: u32,
+    pub message_retention_seconds: u32,
+    pub max_receive_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worker {
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub batch_size: u32,
+    pub max_concurrency: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarm {
+    pub threshold_seconds: u32,
+    pub period_seconds: u32,
+    pub evaluation_periods: u32,
+    pub email: String,
+}
+
+/// The tag every resource the provisioner creates carries, with this value.
+pub const MANAGED_BY_KEY: &str = "managed-by";
+pub const MANAGED_BY_VALUE: &str = "couch-provisioner";
+/// The tag that names the owning stack.
+pub const STACK_KEY: &str = "stack";
+
+/// Retention of the dead-letter queue: the SQS maximum, 14 days.
+pub const DLQ_RETENTION_SECONDS: u32 = 1_209_600;
+
+impl Stack {
+    /// Physical names: deterministic, derived from the stack name only.
+    pub fn queue_name(&self) -> String {
+        format!("{}-prompts", self.name)
+    }
+    pub fn dlq_name(&self) -> String {
+        format!("{}-prompts-dlq", self.name)
+    }
+    pub fn topic_name(&self) -> String {
+        format!("{}-alerts", self.name)
+    }
+    pub fn alarm_name(&self) -> String {
+        format!("{}-prompt-age", self.name)
+    }
+    pub fn worker_function_name(&self) -> String {
+        format!("{}-image-worker", self.name)
+    }
+    pub fn http_function_name(&self) -> String {
+        format!("{}-image-http", self.name)
+    }
+    pub fn worker_role_name(&self) -> String {
+        format!("{}-image-worker-role", self.name)
+    }
+    pub fn http_role_name(&self) -> String {
+        format!("{}-image-http-role", self.name)
+    }
+
+    /// Every physical name with the AWS limit on its length, for validation.
+    pub fn physical_names(&self) -> Vec<(&'static str, String, usize)> {
+        vec![
+            ("SQS queue", self.queue_name(), 80),
+            ("SQS queue", self.dlq_name(), 80),
+            ("SNS topic", self.topic_name(), 256),
+            ("CloudWatch alarm", self.alarm_name(), 255),
+            ("Lambda function", self.worker_function_name(), 64),
+            ("Lambda function", self.http_function_name(), 64),
+            ("IAM role", self.worker_role_name(), 64),
+            ("IAM role", self.http_role_name(), 64),
+        ]
+    }
+
+    /// Ownership tags plus the stack's own tags: what every taggable resource carries.
+    pub fn resource_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert(MANAGED_BY_KEY.to_owned(), MANAGED_BY_VALUE.to_owned());
+        tags.insert(STACK_KEY.to_owned(), self.name.clone());
+        tags
+    }
+}
+
+/// One thing wrong with a stack file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    /// Dotted key path, e.g. `queue.visibility_timeout_seconds`; empty for the whole file.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                self.path,
+                self.message
+            )
+        }
+    }
+}
+
+/// Everything wrong with a stack file, all at once.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("cannot read stack file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} has {} problem(s):\n{}", .file.display(), .problems.len(), render_problems(.problems))]
+    Invalid { file: PathBuf, problems: Vec<Problem> },
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl StackError {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            StackError::Read { .. } => &[],
+            StackError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+

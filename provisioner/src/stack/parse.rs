@@ -1,0 +1,327 @@
+//! Stack file → [`Stack`]: YAML syntax, then each section with
+//! `deny_unknown_fields`, then the semantic checks of [`super::validate`].
+//! Every problem is collected and located before anything is returned.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::locate::line_of;
+use super::validate::validate;
+use super::{Alarm, Http, Images, Model, Problem, Queue, Stack, StackError, Worker};
+
+/// Reads and parses a stack file.
+pub fn load(path: &Path) -> Result<Stack, StackError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+const SECTIONS: &[&str] = &[
+    "name", "region", "images", "model", "queue", "worker", "http", "alarm", "tags",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImages {
+    bucket: String,
+    prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawModel {
+    id: String,
+    region: String,
+}
+
+impl Default for RawModel {
+    fn default() -> Self {
+        RawModel {
+            id: "amazon.titan-image-generator-v1".into(),
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawQueue {
+    visibility_timeout_seconds: u32,
+    message_retention_seconds: u32,
+    max_receive_count: u32,
+}
+
+impl Default for RawQueue {
+    fn default() -> Self {
+        RawQueue {
+            visibility_timeout_seconds: 180,
+            message_retention_seconds: 345_600,
+            max_receive_count: 3,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWorker {
+    memory_mb: u32,
+    timeout_seconds: u32,
+    batch_size: u32,
+    max_concurrency: u32,
+}
+
+impl Default for RawWorker {
+    fn default() -> Self {
+        RawWorker {
+            memory_mb: 512,
+            timeout_seconds: 30,
+            batch_size: 10,
+            max_concurrency: 5,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    memory_mb: u32,
+    timeout_seconds: u32,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            memory_mb: 512,
+            timeout_seconds: 29,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlarm {
+    #[serde(default = "default_threshold")]
+    threshold_seconds: u32,
+    #[serde(default = "default_period")]
+    period_seconds: u32,
+    #[serde(default = "default_evaluation_periods")]
+    evaluation_periods: u32,
+    email: String,
+}
+
+fn default_threshold() -> u32 {
+    120
+}
+fn default_period() -> u32 {
+    60
+}
+fn default_evaluation_periods() -> u32 {
+    2
+}
+
+/// Collects problems while sections are read.
+struct Reader<'a> {
+    file: &'a Path,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Reader<'_> {
+    fn problem(&mut self, path: &str, message: impl Into<String>) {
+        let line = line_of(self.text, path);
+        self.problems.push(Problem {
+            file: self.file.to_path_buf(),
+            line,
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Deserialises one section; `None` (with a problem recorded) when it is wrong,
+    /// `Some(default)` when it is absent and `default` is given.
+    fn section<T: DeserializeOwned>(
+        &mut self,
+        root: &serde_yaml::Mapping,
+        key: &str,
+        default: Option<fn() -> T>,
+    ) -> Option<T> {
+        let Some(value) = root.get(key) else {
+            match default {
+                Some(make) => return Some(make()),
+                None => {
+                    self.problem(key, "is required but missing");
+                    return None;
+                }
+            }
+        };
+        if value.is_null()
+            && let Some(make) = default
+        {
+            return Some(make());
+        }
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                let inner = err.inner().to_string();
+                let sub = err.path().to_string();
+                // serde_path_to_error's path already ends with an unknown field's name.
+                let path = if sub == "." || sub.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{key}.{sub}")
+                };
+                if inner.starts_with("missing field")
+                    && let Some(name) = backticked(&inner)
+                {
+                    self.problem(&format!("{path}.{name}"), "is required but missing");
+                } else {
+                    self.problem(&path, inner);
+                }
+                None
+            }
+        }
+    }
+}
+
+fn backticked(s: &str) -> Option<&str> {
+    let start = s.find('`')? + 1;
+    let len = s[start..].find('`')?;
+    Some(&s[start..start + len])
+}
+
+/// Parses stack text; `file` is only used to locate problems.
+pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
+    let mut r = Reader {
+        file,
+        text,
+        problems: Vec::new(),
+    };
+    let invalid = |problems| StackError::Invalid {
+        file: file.to_path_buf(),
+        problems,
+    };
+    let root: serde_yaml::Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let line = e.location().map(|l| l.line()).unwrap_or(1);
+            return Err(invalid(vec![Problem {
+                file: file.to_path_buf(),
+                line,
+                path: String::new(),
+                message: format!("not valid YAML: {e}"),
+            }]));
+        }
+    };
+    let Some(root) = root.as_mapping() else {
+        return Err(invalid(vec![Problem {
+            file: file.to_path_buf(),
+            line: 1,
+            path: String::new(),
+            message: "a stack file is a YAML mapping (name:, images:, alarm:, ...)".into(),
+        }]));
+    };
+
+    for key in root.keys() {
+        match key.as_str() {
+            Some(k) if SECTIONS.contains(&k) => {}
+            Some(k) => r.problem(
+                k,
+                format!("unknown key; expected one of: {}", SECTIONS.join(", ")),
+            ),
+            None => r.problem("", format!("keys must be strings, found {key:?}")),
+        }
+    }
+
+    let name: Option<String> = r.section(root, "name", None);
+    let region: Option<String> = r.section(root, "region", Some(|| "eu-west-1".to_owned()));
+    let images: Option<RawImages> = r.section(root, "images", None);
+    let model: Option<RawModel> = r.section(root, "model", Some(RawModel::default));
+    let queue: Option<RawQueue> = r.section(root, "queue", Some(RawQueue::default));
+    let worker: Option<RawWorker> = r.section(root, "worker", Some(RawWorker::default));
+    let http: Option<RawHttp> = r.section(root, "http", Some(RawHttp::default));
+    let alarm: Option<RawAlarm> = r.section(root, "alarm", None);
+    let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
+
+    // A section that failed is replaced by a valid placeholder so that the other
+    // sections are still checked; problems about placeholders are dropped.
+    let failed: Vec<&str> = [
+        ("name", name.is_none()),
+        ("region", region.is_none()),
+        ("images", images.is_none()),
+        ("model", model.is_none()),
+        ("queue", queue.is_none()),
+        ("worker", worker.is_none()),
+        ("http", http.is_none()),
+        ("alarm", alarm.is_none()),
+        ("tags", tags.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(k, bad)| bad.then_some(k))
+    .collect();
+    let images = images.unwrap_or(RawImages {
+        bucket: "placeholder".into(),
+        prefix: "placeholder".into(),
+    });
+    let queue = queue.unwrap_or_default();
+    let worker = worker.unwrap_or_default();
+    let http = http.unwrap_or_default();
+    let model = model.unwrap_or_default();
+    let alarm = alarm.unwrap_or(RawAlarm {
+        threshold_seconds: default_threshold(),
+        period_seconds: default_period(),
+        evaluation_periods: default_evaluation_periods(),
+        email: "placeholder@example.com".into(),
+    });
+    let stack = Stack {
+        name: name.unwrap_or_else(|| "placeholder".into()),
+        region: region.unwrap_or_else(|| "eu-west-1".into()),
+        images: Images {
+            bucket: images.bucket,
+            prefix: images.prefix,
+        },
+        model: Model {
+            id: model.id,
+            region: model.region,
+        },
+        queue: Queue {
+            visibility_timeout_seconds: queue.visibility_timeout_seconds,
+            message_retention_seconds: queue.message_retention_seconds,
+            max_receive_count: queue.max_receive_count,
+        },
+        worker: Worker {
+            memory_mb: worker.memory_mb,
+            timeout_seconds: worker.timeout_seconds,
+            batch_size: worker.batch_size,
+            max_concurrency: worker.max_concurrency,
+        },
+        http: Http {
+            memory_mb: http.memory_mb,
+            timeout_seconds: http.timeout_seconds,
+        },
+        alarm: Alarm {
+            threshold_seconds: alarm.threshold_seconds,
+            period_seconds: alarm.period_seconds,
+            evaluation_periods: alarm.evaluation_periods,
+            email: alarm.email,
+        },
+        tags: tags.unwrap_or_default(),
+    };
+    let section_of = |path: &str| path.split('.').next().unwrap_or_default().to_owned();
+    for (path, message) in validate(&stack) {
+        if failed.contains(&section_of(&path).as_str()) {
+            continue;
+        }
+        r.problem(&path, message);
+    }
+    if r.problems.is_empty() {
+        Ok(stack)
+    } else {
+        r.problems.sort_by_key(|p| p.line);
+        Err(invalid(r.problems))
+    }
+}

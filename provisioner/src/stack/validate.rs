@@ -1,0 +1,419 @@
+//! Semantic checks on a parsed stack: AWS's own limits and the project's rules.
+//! Returns `(key path, what is wrong)` pairs; the caller locates them.
+
+use super::{MANAGED_BY_KEY, STACK_KEY, Stack};
+
+/// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && s.chars().all(|c| c.is_ascii_graphic())
+        && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+fn range(out: &mut Vec<(String, String)>, path: &str, v: u32, min: u32, max: u32, what: &str) {
+    if v < min || v > max {
+        out.push((path.into(), format!("{v} is out of range: {what} must be {min}..={max}")));
+    }
+}
+
+pub fn validate(s: &Stack) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+
+    let name_ok = (3..=24).contains(&s.name.len())
+        && s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.name.ends_with('-');
+    if !name_ok {
+        out.push((
+            "name".into(),
+            format!(
+                "{:?} is not a valid stack name: 3 to 24 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-'",
+                s.name
+            ),
+        ));
+    } else {
+        for (kind, physical, limit) in s.physical_names() {
+            if physical.len() > limit {
+                out.push((
+                    "name".into(),
+                    format!("makes the {kind} name {physical:?} {} characters long; AWS allows {limit}", physical.len()),
+                ));
+            }
+        }
+    }
+    if !is_region(&s.region) {
+        out.push(("region".into(), format!("{:?} is not an AWS region name (e.g. eu-west-1)", s.region)));
+    }
+    if !is_region(&s.model.region) {
+        out.push(("model.region".into(), format!("{:?} is not an AWS region name (e.g. us-east-1)", s.model.region)));
+    }
+    if s.model.id.trim().is_empty() || s.model.id.contains(char::is_whitespace) {
+        out.push(("model.id".into(), format!("{:?} is not a Bedrock model id", s.model.id)));
+    }
+
+    // S3 bucket naming rules (the subset that matters for a typo).
+    let b = &s.images.bucket;
+    let bucket_ok = (3..=63).contains(&b.len())
+        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !bucket_ok {
+        out.push(("images.bucket".into(), format!("{b:?} is not a valid S3 bucket name")));
+    }
+    let p = &s.images.prefix;
+    if p.is_empty() || p.starts_with('/') || p.ends_with('/') || p.contains("//") || p.len() > 512 {
+        out.push((
+            "images.prefix".into(),
+            format!("{p:?} is not a usable key prefix: non-empty, no leading/trailing '/', no '//'"),
+        ));
+    }
+
+    let q = &s.queue;
+    range(&mut out, "queue.visibility_timeout_seconds", q.visibility_timeout_seconds, 0, 43_200, "an SQS visibility timeout");
+    range(&mut out, "queue.message_retention_seconds", q.message_retention_seconds, 60, 1_209_600, "an SQS retention period");
+    range(&mut out, "queue.max_receive_count", q.max_receive_count, 1, 1000, "a redrive maxReceiveCount");
+
+    let w = &s.worker;
+    range(&mut out, "worker.memory_mb", w.memory_mb, 128, 10_240, "Lambda memory");
+    range(&mut out, "worker.timeout_seconds", w.timeout_seconds, 1, 900, "a Lambda timeout");
+    range(&mut out, "worker.batch_size", w.batch_size, 1, 10_000, "an SQS event source batch size");
+    range(&mut out, "worker.max_concurrency", w.max_concurrency, 2, 1000, "an SQS event source maximum concurrency");
+    let h = &s.http;
+    range(&mut out, "http.memory_mb", h.memory_mb, 128, 10_240, "Lambda memory");
+    range(&mut out, "http.timeout_seconds", h.timeout_seconds, 1, 900, "a Lambda timeout");
+    if (1..=900).contains(&h.timeout_seconds) && h.timeout_seconds > 29 {
+        out.push((
+            "http.timeout_seconds".into(),
+            format!("{} is longer than API Gateway's 29 s integration timeout: callers would get 503 before the function ends", h.timeout_seconds),
+        ));
+    }
+    if (11..=10_000).contains(&w.batch_size) {
+        out.push((
+            "worker.batch_size".into(),
+            format!("{} needs a batching window (maximum_batching_window_in_seconds), which this stack format does not declare: use 1..=10", w.batch_size),
+        ));
+    }
+
+    if q.visibility_timeout_seconds < w.timeout_seconds {
+        out.push((
+            "queue.visibility_timeout_seconds".into(),
+            format!(
+                "{} is shorter than worker.timeout_seconds ({}): Lambda rejects such an SQS trigger; use at least 6 x {} = {}",
+                q.visibility_timeout_seconds, w.timeout_seconds, w.timeout_seconds, 6 * w.timeout_seconds
+            ),
+        ));
+    } else if u64::from(q.visibility_timeout_seconds) < 6 * u64::from(w.timeout_seconds) {
+        out.push((
+            "queue.visibility_timeout_seconds".into(),
+            format!(
+                "{} is less than 6 x worker.timeout_seconds ({}) = {}, AWS's guidance for queues read by Lambda (retries would redeliver messages still being processed)",
+                q.visibility_timeout_seconds, w.timeout_seconds, 6 * w.timeout_seconds
+            ),
+        ));
+    }
+
+    let a = &s.alarm;
+    if a.period_seconds != 10 && a.period_seconds != 30 && (a.period_seconds == 0 || a.period_seconds % 60 != 0) {
+        out.push((
+            "alarm.period_seconds".into(),
+            format!("{} is not a CloudWatch alarm period: use 10, 30 or a multiple of 60", a.period_seconds),
+        ));
+    } else if a.period_seconds > 86_400 {
+        out.push(("alarm.period_seconds".into(), format!("{} is longer than one day (86400)", a.period_seconds)));
+    }
+    if a.evaluation_periods == 0 {
+        out.push(("alarm.evaluation_periods".into(), "must be at least 1".into()));
+    } else if u64::from(a.evaluation_periods) * u64::from(a.period_seconds) > 86_400 * 7 {
+        out.push((
+            "alarm.evaluation_periods".into(),
+            format!("{} x {} s is more than CloudWatch's 7-day evaluation range", a.evaluation_periods, a.period_seconds),
+        ));
+    }
+    if a.threshold_seconds == 0 {
+        out.push(("alarm.threshold_seconds".into(), "must be at least 1 (0 would alarm on every message)".into()));
+    }
+    if !is_email(&a.email) {
+        out.push(("alarm.email".into(), format!("{:?} is not a valid e-mail address", a.email)));
+    }
+
+    for (k, v) in &s.tags {
+        let path = format!("tags.{k}");
+        if k.is_empty() || k.len() > 128 {
+            out.push((path, "a tag key is 1 to 128 characters".into()));
+        } else if k.to_ascii_lowercase().starts_with("aws:") {
+            out.push((path, "tag keys starting with 'aws:' are reserved by AWS".into()));
+        } else if k == MANAGED_BY_KEY || k == STACK_KEY {
+            out.push((path, format!("'{k}' is set by the provisioner to mark ownership and cannot be overridden")));
+        } else if v.len() > 256 {
+            out.push((path, "a tag value is at most 256 characters".into()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::stack::{Problem, parse};
+
+    const GOOD: &str = "name: couch-prod
+region: eu-west-1
+images: { bucket: pgr301-couch-explorers, prefix: \"11\" }
+model:  { id: amazon.titan-image-generator-v1, region: us-east-1 }
+queue:  { visibility_timeout_seconds: 180, message_retention_seconds: 345600, max_receive_count: 3 }
+worker: { memory_mb: 512, timeout_seconds: 30, batch_size: 10, max_concurrency: 5 }
+http:   { memory_mb: 512, timeout_seconds: 29 }
+alarm:  { threshold_seconds: 120, period_seconds: 60, evaluation_periods: 2, email: team@example.com }
+tags:   { team: couch-explorers }
+";
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(Path::new("stacks/t.yaml"), text) {
+            Ok(s) => panic!("expected problems, got {s:?}"),
+            Err(e) => e.problems().to_vec(),
+        }
+    }
+
+    /// Replaces one line of GOOD (by its key) and expects exactly one problem at `path`.
+    fn one_problem(line_key: &str, new_line: &str, path: &str, needle: &str) -> Problem {
+        let text: String = GOOD
+            .lines()
+            .map(|l| if l.starts_with(line_key) { new_line.to_owned() } else { l.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ps = problems(&text);
+        assert_eq!(ps.len(), 1, "{ps:#?}");
+        let p = &ps[0];
+        assert_eq!(p.path, path, "{p}");
+        assert!(p.message.contains(needle), "{p} should contain {needle:?}");
+        assert_eq!(p.file, Path::new("stacks/t.yaml"));
+        let expected_line = text.lines().position(|l| l == new_line).map(|i| i + 1);
+        if let Some(l) = expected_line {
+            assert_eq!(p.line, l, "{p}");
+        }
+        p.clone()
+    }
+
+    #[test]
+    fn the_seed_stack_parses_with_its_values() {
+        let s = parse(Path::new("x.yaml"), GOOD).unwrap();
+        assert_eq!(s.name, "couch-prod");
+        assert_eq!(s.images.prefix, "11");
+        assert_eq!(s.queue.visibility_timeout_seconds, 180);
+        assert_eq!(s.alarm.threshold_seconds, 120);
+        assert_eq!(s.tags["team"], "couch-explorers");
+        assert_eq!(s.queue_name(), "couch-prod-prompts");
+        assert_eq!(s.dlq_name(), "couch-prod-prompts-dlq");
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_name_images_and_email() {
+        let s = parse(
+            Path::new("x.yaml"),
+            "name: tiny\nimages: { bucket: b-1, prefix: p }\nalarm: { email: a@b.co }\n",
+        )
+        .unwrap();
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.model.id, "amazon.titan-image-generator-v1");
+        assert_eq!(s.model.region, "us-east-1");
+        assert_eq!(s.queue.visibility_timeout_seconds, 180);
+        assert_eq!(s.queue.max_receive_count, 3);
+        assert_eq!(s.worker.timeout_seconds, 30);
+        assert_eq!(s.worker.batch_size, 10);
+        assert_eq!(s.http.timeout_seconds, 29);
+        assert_eq!(s.alarm.threshold_seconds, 120);
+        assert_eq!(s.alarm.period_seconds, 60);
+        assert!(s.tags.is_empty());
+    }
+
+    #[test]
+    fn required_keys_are_reported_together() {
+        let ps = problems("region: eu-west-1\n");
+        let paths: Vec<_> = ps.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["name", "images", "alarm"], "{ps:#?}");
+        assert!(ps.iter().all(|p| p.message.contains("required")));
+    }
+
+    #[test]
+    fn missing_email_is_located_in_its_section() {
+        let p = one_problem("alarm:", "alarm:  { threshold_seconds: 120 }", "alarm.email", "required");
+        assert_eq!(p.line, 8);
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_a_line() {
+        let ps = problems("name: a\nimages: { bucket: b\nalarm: [\n");
+        assert_eq!(ps.len(), 1);
+        assert!(ps[0].message.contains("not valid YAML"), "{}", ps[0]);
+        assert!(ps[0].line >= 2, "{}", ps[0]);
+    }
+
+    #[test]
+    fn not_a_mapping() {
+        let ps = problems("- a\n- b\n");
+        assert!(ps[0].message.contains("mapping"));
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        one_problem("tags:", "tagz:   { team: couch-explorers }", "tagz", "unknown key");
+    }
+
+    #[test]
+    fn unknown_nested_key() {
+        one_problem("http:", "http:   { memory_mb: 512, timeout: 29 }", "http.timeout", "unknown field");
+    }
+
+    #[test]
+    fn wrong_type() {
+        one_problem("queue:", "queue:  { visibility_timeout_seconds: soon }", "queue.visibility_timeout_seconds", "invalid type");
+    }
+
+    #[test]
+    fn negative_number_is_a_type_error() {
+        one_problem("worker:", "worker: { memory_mb: -1 }", "worker.memory_mb", "invalid value");
+    }
+
+    #[test]
+    fn bad_names() {
+        for bad in ["ab", "Couch", "couch_prod", "-couch", "couch-", "a-very-long-stack-name-indeed"] {
+            let p = one_problem("name:", &format!("name: {bad}"), "name", "not a valid stack name");
+            assert_eq!(p.line, 1);
+        }
+    }
+
+    #[test]
+    fn bad_region() {
+        one_problem("region:", "region: europe", "region", "not an AWS region");
+    }
+
+    #[test]
+    fn bad_model_region() {
+        one_problem("model:", "model:  { region: virginia }", "model.region", "not an AWS region");
+    }
+
+    #[test]
+    fn bad_bucket_and_prefix() {
+        one_problem("images:", "images: { bucket: Bad_Bucket, prefix: \"11\" }", "images.bucket", "bucket");
+        one_problem("images:", "images: { bucket: good-bucket, prefix: \"/11/\" }", "images.prefix", "prefix");
+    }
+
+    #[test]
+    fn visibility_timeout_range() {
+        one_problem("queue:", "queue:  { visibility_timeout_seconds: 43201 }", "queue.visibility_timeout_seconds", "0..=43200");
+    }
+
+    #[test]
+    fn retention_range() {
+        one_problem("queue:", "queue:  { message_retention_seconds: 59 }", "queue.message_retention_seconds", "60..=1209600");
+        one_problem("queue:", "queue:  { message_retention_seconds: 1209601 }", "queue.message_retention_seconds", "60..=1209600");
+    }
+
+    #[test]
+    fn max_receive_count_range() {
+        one_problem("queue:", "queue:  { max_receive_count: 0 }", "queue.max_receive_count", "1..=1000");
+    }
+
+    #[test]
+    fn batch_size_range() {
+        one_problem("worker:", "worker: { batch_size: 0 }", "worker.batch_size", "1..=10000");
+        one_problem("worker:", "worker: { batch_size: 10001 }", "worker.batch_size", "1..=10000");
+        one_problem("worker:", "worker: { batch_size: 100 }", "worker.batch_size", "batching window");
+    }
+
+    #[test]
+    fn max_concurrency_range() {
+        one_problem("worker:", "worker: { max_concurrency: 1 }", "worker.max_concurrency", "2..=1000");
+        one_problem("worker:", "worker: { max_concurrency: 1001 }", "worker.max_concurrency", "2..=1000");
+    }
+
+    #[test]
+    fn lambda_timeout_and_memory_ranges() {
+        one_problem("worker:", "worker: { timeout_seconds: 0 }", "worker.timeout_seconds", "1..=900");
+        one_problem("worker:", "worker: { memory_mb: 127 }", "worker.memory_mb", "128..=10240");
+        one_problem("http:", "http:   { memory_mb: 10241 }", "http.memory_mb", "128..=10240");
+        one_problem("http:", "http:   { timeout_seconds: 901 }", "http.timeout_seconds", "1..=900");
+        one_problem("http:", "http:   { timeout_seconds: 60 }", "http.timeout_seconds", "29 s");
+    }
+
+    #[test]
+    fn alarm_period() {
+        for ok in ["10", "30", "60", "300"] {
+            let text = GOOD.replace("period_seconds: 60", &format!("period_seconds: {ok}"));
+            parse(Path::new("x"), &text).unwrap();
+        }
+        one_problem("alarm:", "alarm:  { period_seconds: 45, email: team@example.com }", "alarm.period_seconds", "multiple of 60");
+        one_problem("alarm:", "alarm:  { period_seconds: 0, email: team@example.com }", "alarm.period_seconds", "multiple of 60");
+    }
+
+    #[test]
+    fn alarm_evaluation_and_threshold() {
+        one_problem("alarm:", "alarm:  { evaluation_periods: 0, email: team@example.com }", "alarm.evaluation_periods", "at least 1");
+        one_problem("alarm:", "alarm:  { threshold_seconds: 0, email: team@example.com }", "alarm.threshold_seconds", "at least 1");
+    }
+
+    #[test]
+    fn invalid_emails() {
+        for bad in ["team", "team@", "@example.com", "team@example", "te am@example.com", "a@b@c.com", "a@-.com."] {
+            one_problem("alarm:", &format!("alarm:  {{ email: \"{bad}\" }}"), "alarm.email", "e-mail");
+        }
+    }
+
+    #[test]
+    fn visibility_below_six_times_worker_timeout() {
+        one_problem("queue:", "queue:  { visibility_timeout_seconds: 100 }", "queue.visibility_timeout_seconds", "6 x worker.timeout_seconds");
+    }
+
+    #[test]
+    fn visibility_below_worker_timeout_says_lambda_rejects_it() {
+        one_problem("queue:", "queue:  { visibility_timeout_seconds: 20 }", "queue.visibility_timeout_seconds", "Lambda rejects");
+    }
+
+    #[test]
+    fn reserved_tags() {
+        one_problem("tags:", "tags:   { stack: other }", "tags.stack", "ownership");
+        one_problem("tags:", "tags:   { \"aws:x\": y }", "tags.aws:x", "reserved");
+    }
+
+    #[test]
+    fn every_problem_at_once_sorted_by_line() {
+        let text = "name: X\nregion: eu-west-1\nimages: { bucket: b-1, prefix: p }\nqueue: { visibility_timeout_seconds: 99999, bogus: 1 }\nworker: { memory_mb: 1 }\nalarm: { email: nope, period_seconds: 7 }\n";
+        let ps = problems(text);
+        let got: Vec<(usize, &str)> = ps.iter().map(|p| (p.line, p.path.as_str())).collect();
+        // queue has an unknown key: that section is reported once, the others are still checked.
+        assert_eq!(got, [(1, "name"), (4, "queue.bogus"), (5, "worker.memory_mb"), (6, "alarm.period_seconds"), (6, "alarm.email")], "{ps:#?}");
+        let text = text.replace(", bogus: 1", "");
+        let ps = problems(&text);
+        let got: Vec<(usize, &str)> = ps.iter().map(|p| (p.line, p.path.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "name"),
+                (4, "queue.visibility_timeout_seconds"),
+                (5, "worker.memory_mb"),
+                (6, "alarm.period_seconds"),
+                (6, "alarm.email"),
+            ],
+            "{ps:#?}"
+        );
+        let rendered = crate::stack::StackError::Invalid { file: "stacks/t.yaml".into(), problems: ps }.to_string();
+        assert!(rendered.contains("stacks/t.yaml:4: queue.visibility_timeout_seconds: 99999 is out of range"), "{rendered}");
+    }
+}
