@@ -1,4 +1,8 @@
 //! The Couch Explorers provisioner: typed stack declaration, live reads,
 //! diff, plan and apply. See ARCHITECTURE.md for the map.
 
+pub mod aws;
+pub mod commands;
+pub mod declare;
+pub mod engine;
 pub mod stack;

@@ -1,1 +1,103 @@
-fn main() {}
+//! Command line of the provisioner: parses arguments and hands over to
+//! `provisioner::commands`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use provisioner::commands;
+
+#[derive(Parser)]
+#[command(name = "provisioner", version, about = "Plan and apply the Couch Explorers stack on AWS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check a stack file; no AWS call.
+    Validate {
+        #[arg(long, short)]
+        stack: PathBuf,
+    },
+    /// Read the live state, diff it against the stack and print the plan.
+    Plan {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Exit 2 when the plan has changes (0: none, 1: error).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Diff against an empty account without any AWS call.
+        #[arg(long)]
+        offline: bool,
+        /// Print how many AWS calls the plan made, and how many were sequential.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Plan, confirm, and bring the account to the declared state.
+    Apply {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Do not ask for confirmation (also: CI=true).
+        #[arg(long)]
+        yes: bool,
+        /// Take over same-named resources that lack this stack's ownership tags.
+        #[arg(long)]
+        adopt: bool,
+    },
+    /// Delete every resource the stack owns, dependents first.
+    Destroy {
+        #[arg(long, short)]
+        stack: PathBuf,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the deployed stack's identifiers (queue URL, ARNs, ...).
+    Outputs {
+        #[arg(long, short)]
+        stack: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { stack } => commands::validate::run(&stack),
+        Command::Plan { stack, json, detailed_exitcode, offline, stats } => {
+            let args = commands::plan::Args { json, detailed_exitcode, offline, stats };
+            commands::plan::run(&stack, &args).await
+        }
+        Command::Apply { stack, yes, adopt } => commands::apply::run(&stack, &commands::apply::Args { yes, adopt }).await,
+        Command::Destroy { stack, yes } => commands::destroy::run(&stack, yes).await,
+        Command::Outputs { stack, json } => commands::outputs::run(&stack, json).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    tokio::select! {
+        result = run(cli) => match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nInterrupted. Operations in flight may or may not have completed; run the same command again: it reads the live state and converges.");
+            ExitCode::from(130)
+        }
+    }
+}

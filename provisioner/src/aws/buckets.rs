@@ -1,0 +1,87 @@
+//! The images bucket: referenced by the stack, never created or deleted by it.
+//! `read` only checks that it exists.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{Aws, aws_error};
+use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+
+pub struct ReferencedBucket {
+    address: String,
+    name: String,
+    aws: Arc<Aws>,
+}
+
+impl ReferencedBucket {
+    pub fn new(address: &str, name: String, aws: Arc<Aws>) -> Self {
+        ReferencedBucket {
+            address: address.to_owned(),
+            name,
+            aws,
+        }
+    }
+
+    fn refuse(&self) -> ResourceError {
+        ResourceError::new(format!("{} is referenced, not managed: the provisioner never changes it", self.address))
+    }
+}
+
+#[async_trait]
+impl Resource for ReferencedBucket {
+    fn address(&self) -> &str {
+        &self.address
+    }
+    fn kind(&self) -> &'static str {
+        "s3-bucket"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn desired(&self) -> Fields {
+        Fields::new()
+    }
+    fn managed(&self) -> bool {
+        false
+    }
+    fn taggable(&self) -> bool {
+        false
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        match self.aws.s3.head_bucket().bucket(&self.name).send().await {
+            Ok(_) => {}
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                match status {
+                    Some(404) => return Ok(None),
+                    // 301: the bucket is in another region; it exists.
+                    Some(301) => {}
+                    Some(403) => {
+                        return Err(ResourceError::new(format!(
+                            "s3:HeadBucket {}: access denied; the credentials cannot see the images bucket",
+                            self.name
+                        )));
+                    }
+                    _ => return Err(aws_error(&format!("s3:HeadBucket {}", self.name), e)),
+                }
+            }
+        }
+        let mut live = Live::default();
+        live.attrs.insert("name".into(), self.name.clone());
+        live.attrs.insert("arn".into(), format!("arn:aws:s3:::{}", self.name));
+        Ok(Some(live))
+    }
+
+    async fn create(&self, _desired: &Fields) -> Result<Live, ResourceError> {
+        Err(self.refuse())
+    }
+    async fn update(&self, _: &Live, _: &Fields, _: &BTreeSet<String>) -> Result<(), ResourceError> {
+        Err(self.refuse())
+    }
+    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        Err(self.refuse())
+    }
+}

@@ -1,0 +1,105 @@
+//! The SDK clients, built once from `aws-config`'s default chain (profiles, SSO,
+//! environment, web identity). `AWS_ENDPOINT_URL` points them all at an emulator.
+
+use aws_config::{BehaviorVersion, Region};
+use aws_types::SdkConfig;
+use tokio::sync::OnceCell;
+
+use super::aws_error;
+use super::calls::CallLog;
+use crate::engine::ResourceError;
+
+pub struct Aws {
+    pub region: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub calls: CallLog,
+    account: OnceCell<String>,
+}
+
+/// The region to use: `AWS_REGION` if set, else the stack's.
+pub fn region_for(stack_region: &str) -> String {
+    std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| stack_region.to_owned())
+}
+
+impl Aws {
+    /// Loads the default credential chain for `region`. Makes no AWS call.
+    pub async fn load(region: &str) -> Aws {
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .load()
+            .await;
+        Aws::from_conf(&conf)
+    }
+
+    /// Clients that are never called (for `--offline` plans).
+    pub fn offline(region: &str) -> Aws {
+        let conf = SdkConfig::builder()
+            .region(Region::new(region.to_owned()))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        Aws::from_conf(&conf)
+    }
+
+    pub fn from_conf(conf: &SdkConfig) -> Aws {
+        let calls = CallLog::default();
+        let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
+        let s3 = aws_sdk_s3::config::Builder::from(conf)
+            // Emulators serve buckets path-style; real S3 is fine either way.
+            .force_path_style(conf.endpoint_url().is_some())
+            .interceptor(calls.clone())
+            .build();
+        Aws {
+            region,
+            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(conf).interceptor(calls.clone()).build()),
+            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(conf).interceptor(calls.clone()).build()),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(conf).interceptor(calls.clone()).build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(calls.clone()).build()),
+            calls,
+            account: OnceCell::new(),
+        }
+    }
+
+    /// The account id (one STS call, shared by every concurrent caller).
+    pub async fn account_id(&self) -> Result<String, ResourceError> {
+        self.account
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("sts:GetCallerIdentity (who are these credentials?)", e))?;
+                out.account
+                    .ok_or_else(|| ResourceError::new("sts:GetCallerIdentity returned no account"))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `arn:aws:{service}:{region}:{account}:{resource}` for this account and region.
+    pub async fn arn(&self, service: &str, resource: &str) -> Result<String, ResourceError> {
+        let account = self.account_id().await?;
+        let partition = partition_of(&self.region);
+        Ok(format!("arn:{partition}:{service}:{}:{account}:{resource}", self.region))
+    }
+}
+
+fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}

@@ -1,0 +1,45 @@
+//! The AWS side: one module per resource kind, each implementing
+//! [`crate::engine::Resource`] with the real SDK clients.
+
+pub mod alarms;
+pub mod buckets;
+pub mod calls;
+pub mod clients;
+pub mod queues;
+pub mod subscriptions;
+pub mod tags;
+pub mod topics;
+
+pub use clients::Aws;
+
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::engine::ResourceError;
+
+/// The AWS error code of a failed call, if the service answered.
+pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+/// Renders a failed call for a person: what was attempted, AWS's code and message,
+/// or the transport problem (e.g. connection refused) with its causes.
+pub fn aws_error<E, R>(what: &str, err: SdkError<E, R>) -> ResourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = match &err {
+        SdkError::ServiceError(e) => {
+            let code = e.err().code().unwrap_or("UnknownError");
+            let msg = e.err().message().unwrap_or("(no message)");
+            format!("{code}: {msg}")
+        }
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    ResourceError::new(format!("{what}: {detail}"))
+}

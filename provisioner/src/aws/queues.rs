@@ -1,0 +1,274 @@
+//! SQS queues: the prompts queue and its dead-letter queue.
+//!
+//! SQS returns every attribute as a string and re-serialises the redrive
+//! policy; `read` turns them back into the numbers, booleans and JSON values
+//! that `desired` declares, so a fresh queue never shows a diff.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+
+use super::{Aws, aws_error, tags};
+use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+
+#[derive(Clone, Copy)]
+enum Encoding {
+    Number,
+    Bool,
+    Json,
+}
+
+/// Field name ↔ SQS attribute, and how SQS encodes it.
+const ATTRIBUTES: &[(&str, QueueAttributeName, Encoding)] = &[
+    ("visibility_timeout_seconds", QueueAttributeName::VisibilityTimeout, Encoding::Number),
+    ("message_retention_seconds", QueueAttributeName::MessageRetentionPeriod, Encoding::Number),
+    ("sqs_managed_sse", QueueAttributeName::SqsManagedSseEnabled, Encoding::Bool),
+    ("redrive_policy", QueueAttributeName::RedrivePolicy, Encoding::Json),
+];
+
+pub struct SqsQueue {
+    address: String,
+    name: String,
+    fields: Fields,
+    aws: Arc<Aws>,
+}
+
+impl SqsQueue {
+    /// `fields` uses the names in [`ATTRIBUTES`] plus `tags`.
+    pub fn new(address: &str, name: String, fields: Fields, aws: Arc<Aws>) -> Self {
+        SqsQueue {
+            address: address.to_owned(),
+            name,
+            fields,
+            aws,
+        }
+    }
+}
+
+/// SQS's string form of a field value.
+fn encode(value: &Value, enc: Encoding) -> String {
+    match (enc, value) {
+        (Encoding::Json, v) => v.to_string(),
+        (_, Value::String(s)) => s.clone(),
+        (_, v) => v.to_string(),
+    }
+}
+
+/// The canonical value of an attribute SQS returned as a string.
+fn decode(raw: &str, enc: Encoding) -> Value {
+    match enc {
+        Encoding::Number => raw.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.to_owned())),
+        Encoding::Bool => match raw {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => Value::String(other.to_owned()),
+        },
+        Encoding::Json => {
+            let mut v: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+            // Older APIs return maxReceiveCount as a string.
+            if let Some(Value::String(n)) = v.get("maxReceiveCount").cloned()
+                && let Ok(n) = n.parse::<u64>()
+            {
+                v["maxReceiveCount"] = Value::from(n);
+            }
+            v
+        }
+    }
+}
+
+fn attributes_of(fields: &Fields, only: Option<&BTreeSet<String>>) -> HashMap<QueueAttributeName, String> {
+    ATTRIBUTES
+        .iter()
+        .filter(|(f, _, _)| only.is_none_or(|o| o.contains(*f)))
+        .filter_map(|(f, name, enc)| fields.get(*f).map(|v| (name.clone(), encode(v, *enc))))
+        .collect()
+}
+
+/// Live fields from SQS's attribute map and tags.
+pub fn normalise(attrs: &HashMap<QueueAttributeName, String>, queue_tags: &HashMap<String, String>) -> Fields {
+    let mut fields = Fields::new();
+    for (field, name, enc) in ATTRIBUTES {
+        if let Some(raw) = attrs.get(name) {
+            fields.insert((*field).to_owned(), decode(raw, *enc));
+        }
+    }
+    fields.insert(
+        tags::FIELD.to_owned(),
+        tags::to_value(queue_tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    );
+    fields
+}
+
+#[async_trait]
+impl Resource for SqsQueue {
+    fn address(&self) -> &str {
+        &self.address
+    }
+    fn kind(&self) -> &'static str {
+        "sqs-queue"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn desired(&self) -> Fields {
+        self.fields.clone()
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let sqs = &self.aws.sqs;
+        let url = match sqs.get_queue_url().queue_name(&self.name).send().await {
+            Ok(out) => out.queue_url.unwrap_or_default(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => return Ok(None),
+            Err(e) => return Err(aws_error(&format!("sqs:GetQueueUrl {}", self.name), e)),
+        };
+        let (attrs, queue_tags) = tokio::join!(
+            sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::All).send(),
+            sqs.list_queue_tags().queue_url(&url).send(),
+        );
+        let attrs = match attrs {
+            Ok(a) => a.attributes.unwrap_or_default(),
+            // Deleted between the two calls.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => return Ok(None),
+            Err(e) => return Err(aws_error(&format!("sqs:GetQueueAttributes {}", self.name), e)),
+        };
+        let queue_tags = queue_tags
+            .map_err(|e| aws_error(&format!("sqs:ListQueueTags {}", self.name), e))?
+            .tags
+            .unwrap_or_default();
+        let mut live = Live {
+            fields: normalise(&attrs, &queue_tags),
+            ..Live::default()
+        };
+        live.attrs.insert("url".into(), url);
+        live.attrs.insert("name".into(), self.name.clone());
+        if let Some(arn) = attrs.get(&QueueAttributeName::QueueArn) {
+            live.attrs.insert("arn".into(), arn.clone());
+        }
+        Ok(Some(live))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        // Tags are set in the same call, so an interrupted apply never leaves an
+        // untagged (and so "not owned") queue behind.
+        let created = self
+            .aws
+            .sqs
+            .create_queue()
+            .queue_name(&self.name)
+            .set_attributes(Some(attributes_of(desired, None)))
+            .set_tags(Some(tags::of(desired).into_iter().collect()))
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Exists with other attributes (created concurrently): converge by updating.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
+                let live = self.read().await?.ok_or_else(|| ResourceError::new(format!("{} exists and vanished", self.name)))?;
+                let all: BTreeSet<String> = desired.keys().cloned().collect();
+                self.update(&live, desired, &all).await?;
+            }
+            Err(e) => return Err(aws_error(&format!("sqs:CreateQueue {}", self.name), e)),
+        }
+        self.read()
+            .await?
+            .ok_or_else(|| ResourceError::new(format!("queue {} was created but cannot be read back", self.name)))
+    }
+
+    async fn update(&self, live: &Live, desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+        let url = live.attrs.get("url").cloned().unwrap_or_default();
+        let attrs = attributes_of(desired, Some(changed));
+        if !attrs.is_empty() {
+            self.aws
+                .sqs
+                .set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attrs))
+                .send()
+                .await
+                .map_err(|e| aws_error(&format!("sqs:SetQueueAttributes {}", self.name), e))?;
+        }
+        if changed.contains(tags::FIELD) {
+            let (set, remove) = tags::delta(&live.fields, desired);
+            if !set.is_empty() {
+                self.aws
+                    .sqs
+                    .tag_queue()
+                    .queue_url(&url)
+                    .set_tags(Some(set.into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&format!("sqs:TagQueue {}", self.name), e))?;
+            }
+            if !remove.is_empty() {
+                self.aws
+                    .sqs
+                    .untag_queue()
+                    .queue_url(&url)
+                    .set_tag_keys(Some(remove))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&format!("sqs:UntagQueue {}", self.name), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        let url = live.attrs.get("url").cloned().unwrap_or_default();
+        match self.aws.sqs.delete_queue().queue_url(&url).send().await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => Ok(DeleteOutcome::Deleted),
+            Err(e) => Err(aws_error(&format!("sqs:DeleteQueue {}", self.name), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sqs_strings_become_declared_types() {
+        let attrs = HashMap::from([
+            (QueueAttributeName::VisibilityTimeout, "180".to_owned()),
+            (QueueAttributeName::MessageRetentionPeriod, "345600".to_owned()),
+            (QueueAttributeName::SqsManagedSseEnabled, "true".to_owned()),
+            // As moto and AWS return it: re-serialised, with spaces.
+            (
+                QueueAttributeName::RedrivePolicy,
+                "{\"deadLetterTargetArn\": \"arn:aws:sqs:eu-west-1:1:q-dlq\", \"maxReceiveCount\": \"3\"}".to_owned(),
+            ),
+            (QueueAttributeName::QueueArn, "arn:aws:sqs:eu-west-1:1:q".to_owned()),
+        ]);
+        let tags = HashMap::from([("stack".to_owned(), "s".to_owned()), ("aws:x".to_owned(), "y".to_owned())]);
+        let f = normalise(&attrs, &tags);
+        assert_eq!(f["visibility_timeout_seconds"], json!(180));
+        assert_eq!(f["message_retention_seconds"], json!(345600));
+        assert_eq!(f["sqs_managed_sse"], json!(true));
+        assert_eq!(f["redrive_policy"], json!({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:q-dlq", "maxReceiveCount": 3}));
+        assert_eq!(f["tags"], json!({"stack": "s"}));
+        assert!(!f.contains_key("QueueArn"));
+    }
+
+    #[test]
+    fn declared_values_encode_as_sqs_strings() {
+        let fields: Fields = [
+            ("visibility_timeout_seconds".to_owned(), json!(180)),
+            ("sqs_managed_sse".to_owned(), json!(true)),
+            ("redrive_policy".to_owned(), json!({"maxReceiveCount": 3})),
+            ("tags".to_owned(), json!({"a": "b"})),
+        ]
+        .into();
+        let a = attributes_of(&fields, None);
+        assert_eq!(a[&QueueAttributeName::VisibilityTimeout], "180");
+        assert_eq!(a[&QueueAttributeName::SqsManagedSseEnabled], "true");
+        assert_eq!(a[&QueueAttributeName::RedrivePolicy], "{\"maxReceiveCount\":3}");
+        assert_eq!(a.len(), 3);
+        let only: BTreeSet<String> = ["sqs_managed_sse".to_owned()].into();
+        assert_eq!(attributes_of(&fields, Some(&only)).len(), 1);
+    }
+}

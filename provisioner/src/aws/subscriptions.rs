@@ -1,0 +1,221 @@
+//! The e-mail subscription of the alerts topic.
+//!
+//! An e-mail subscription stays "PendingConfirmation" until a person clicks the
+//! link, and AWS refuses to unsubscribe it meanwhile (the trap of
+//! terraform-provider-aws #7782). So: an existing subscription for the same
+//! address, pending or not, is the live resource (no second Subscribe on every
+//! apply); a changed address is a replacement (subscribe the new, then
+//! unsubscribe the old where AWS allows it); deleting a pending one is skipped
+//! with a warning (AWS removes unconfirmed subscriptions after three days).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{Aws, aws_error, error_code};
+use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+
+/// What SNS reports instead of an ARN for an unconfirmed subscription.
+pub const PENDING: &str = "PendingConfirmation";
+
+pub struct EmailSubscription {
+    address: String,
+    name: String,
+    topic_name: String,
+    fields: Fields,
+    aws: Arc<Aws>,
+}
+
+impl EmailSubscription {
+    /// `fields`: `topic_arn` (a reference), `protocol` (`email`), `endpoint` (the address).
+    pub fn new(address: &str, topic_name: String, fields: Fields, aws: Arc<Aws>) -> Self {
+        let endpoint = fields.get("endpoint").and_then(Value::as_str).unwrap_or_default();
+        EmailSubscription {
+            address: address.to_owned(),
+            name: format!("{topic_name} -> {endpoint}"),
+            topic_name,
+            fields,
+            aws,
+        }
+    }
+}
+
+/// One subscription as listed by `ListSubscriptionsByTopic`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub arn: String,
+    pub protocol: String,
+    pub endpoint: String,
+    pub topic_arn: String,
+}
+
+impl Listed {
+    pub fn pending(&self) -> bool {
+        self.arn == PENDING || self.arn.is_empty()
+    }
+}
+
+/// The live subscription for `endpoint`: the one for that address if any
+/// (confirmed preferred over pending), else another e-mail subscription of the
+/// topic (the old address, to be replaced), else none.
+pub fn pick<'a>(listed: &'a [Listed], protocol: &str, endpoint: &str) -> Option<&'a Listed> {
+    let same_protocol = || listed.iter().filter(|s| s.protocol == protocol);
+    same_protocol()
+        .filter(|s| s.endpoint.eq_ignore_ascii_case(endpoint))
+        .min_by_key(|s| s.pending())
+        .or_else(|| same_protocol().min_by_key(|s| s.pending()))
+}
+
+/// Whether a subscription can be unsubscribed now; the reason if not.
+pub fn can_unsubscribe(arn: &str) -> Result<(), String> {
+    if arn == PENDING || arn.is_empty() {
+        Err("the e-mail subscription is still pending confirmation and AWS does not allow unsubscribing it; it expires after 3 days unless the link in the e-mail is clicked".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn live_of(s: &Listed) -> Live {
+    let mut live = Live::default();
+    live.fields.insert("topic_arn".into(), Value::String(s.topic_arn.clone()));
+    live.fields.insert("protocol".into(), Value::String(s.protocol.clone()));
+    live.fields.insert("endpoint".into(), Value::String(s.endpoint.to_ascii_lowercase()));
+    live.attrs.insert("arn".into(), s.arn.clone());
+    live.attrs.insert("pending".into(), s.pending().to_string());
+    live
+}
+
+#[async_trait]
+impl Resource for EmailSubscription {
+    fn address(&self) -> &str {
+        &self.address
+    }
+    fn kind(&self) -> &'static str {
+        "sns-subscription"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn desired(&self) -> Fields {
+        self.fields.clone()
+    }
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["topic_arn", "protocol", "endpoint"]
+    }
+    fn taggable(&self) -> bool {
+        false
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let topic_arn = self.aws.arn("sns", &self.topic_name).await?;
+        let mut listed = Vec::new();
+        let mut pages = self.aws.sns.list_subscriptions_by_topic().topic_arn(&topic_arn).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
+                Err(e) => return Err(aws_error(&format!("sns:ListSubscriptionsByTopic {}", self.topic_name), e)),
+            };
+            listed.extend(page.subscriptions.unwrap_or_default().into_iter().map(|s| Listed {
+                arn: s.subscription_arn.unwrap_or_default(),
+                protocol: s.protocol.unwrap_or_default(),
+                endpoint: s.endpoint.unwrap_or_default(),
+                topic_arn: s.topic_arn.unwrap_or_else(|| topic_arn.clone()),
+            }));
+        }
+        let protocol = self.fields.get("protocol").and_then(Value::as_str).unwrap_or("email");
+        let endpoint = self.fields.get("endpoint").and_then(Value::as_str).unwrap_or_default();
+        Ok(pick(&listed, protocol, endpoint).map(live_of))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let get = |k: &str| desired.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let (topic_arn, protocol, endpoint) = (get("topic_arn"), get("protocol"), get("endpoint"));
+        // Subscribe is idempotent for the same topic and address.
+        let out = self
+            .aws
+            .sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol(&protocol)
+            .endpoint(&endpoint)
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("sns:Subscribe {endpoint} to {topic_arn}"), e))?;
+        Ok(live_of(&Listed {
+            arn: out.subscription_arn.unwrap_or_else(|| PENDING.to_owned()),
+            protocol,
+            endpoint,
+            topic_arn,
+        }))
+    }
+
+    async fn update(&self, _live: &Live, _desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+        // Every field is in replace_on: the engine replaces instead of updating.
+        Err(ResourceError::new(format!(
+            "{}: {} cannot be changed in place",
+            self.address,
+            changed.iter().cloned().collect::<Vec<_>>().join(", ")
+        )))
+    }
+
+    async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+        if let Err(why) = can_unsubscribe(&arn) {
+            return Ok(DeleteOutcome::Skipped(why));
+        }
+        match self.aws.sns.unsubscribe().subscription_arn(&arn).send().await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if error_code(&e) == Some("NotFound") => Ok(DeleteOutcome::Deleted),
+            Err(e) => Err(aws_error(&format!("sns:Unsubscribe {arn}"), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(arn: &str, endpoint: &str) -> Listed {
+        Listed {
+            arn: arn.into(),
+            protocol: "email".into(),
+            endpoint: endpoint.into(),
+            topic_arn: "arn:aws:sns:eu-west-1:1:t".into(),
+        }
+    }
+
+    #[test]
+    fn a_pending_subscription_for_the_same_address_is_the_live_one() {
+        let listed = [sub(PENDING, "team@example.com")];
+        let got = pick(&listed, "email", "team@example.com").unwrap();
+        assert!(got.pending());
+        let live = live_of(got);
+        assert_eq!(live.attrs["pending"], "true");
+        assert_eq!(live.fields["endpoint"], "team@example.com");
+    }
+
+    #[test]
+    fn confirmed_is_preferred_over_pending_and_case_is_ignored() {
+        let listed = [sub(PENDING, "team@example.com"), sub("arn:aws:sns:eu-west-1:1:t:abc", "Team@Example.com")];
+        assert_eq!(pick(&listed, "email", "team@example.com").unwrap().arn, "arn:aws:sns:eu-west-1:1:t:abc");
+    }
+
+    #[test]
+    fn another_address_is_returned_so_it_can_be_replaced() {
+        let listed = [sub("arn:aws:sns:eu-west-1:1:t:old", "old@example.com")];
+        assert_eq!(pick(&listed, "email", "new@example.com").unwrap().endpoint, "old@example.com");
+        assert!(pick(&listed, "sms", "new@example.com").is_none());
+        assert!(pick(&[], "email", "new@example.com").is_none());
+    }
+
+    #[test]
+    fn pending_subscriptions_cannot_be_unsubscribed() {
+        assert!(can_unsubscribe(PENDING).unwrap_err().contains("pending confirmation"));
+        assert!(can_unsubscribe("").is_err());
+        assert!(can_unsubscribe("arn:aws:sns:eu-west-1:1:t:abc").is_ok());
+    }
+}

@@ -1,0 +1,136 @@
+//! The SNS topic that alarms publish to.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_sns::types::Tag;
+
+use super::{Aws, aws_error, error_code, tags};
+use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+
+pub struct SnsTopic {
+    address: String,
+    name: String,
+    fields: Fields,
+    aws: Arc<Aws>,
+}
+
+impl SnsTopic {
+    pub fn new(address: &str, name: String, fields: Fields, aws: Arc<Aws>) -> Self {
+        SnsTopic {
+            address: address.to_owned(),
+            name,
+            fields,
+            aws,
+        }
+    }
+}
+
+fn sns_tags(fields: &Fields) -> Result<Vec<Tag>, ResourceError> {
+    tags::of(fields)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ResourceError::new(format!("invalid tag: {e}"))))
+        .collect()
+}
+
+#[async_trait]
+impl Resource for SnsTopic {
+    fn address(&self) -> &str {
+        &self.address
+    }
+    fn kind(&self) -> &'static str {
+        "sns-topic"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn desired(&self) -> Fields {
+        self.fields.clone()
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        // SNS has no lookup by name; the ARN is deterministic.
+        let arn = self.aws.arn("sns", &self.name).await?;
+        let (attrs, topic_tags) = tokio::join!(
+            self.aws.sns.get_topic_attributes().topic_arn(&arn).send(),
+            self.aws.sns.list_tags_for_resource().resource_arn(&arn).send(),
+        );
+        match attrs {
+            Ok(_) => {}
+            Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
+            Err(e) => return Err(aws_error(&format!("sns:GetTopicAttributes {}", self.name), e)),
+        }
+        let topic_tags = match topic_tags {
+            Ok(t) => t.tags.unwrap_or_default(),
+            Err(e) if matches!(error_code(&e), Some("ResourceNotFound" | "NotFound")) => return Ok(None),
+            Err(e) => return Err(aws_error(&format!("sns:ListTagsForResource {}", self.name), e)),
+        };
+        let mut live = Live::default();
+        live.fields.insert(tags::FIELD.into(), tags::to_value(topic_tags.iter().map(|t| (t.key(), t.value()))));
+        live.attrs.insert("arn".into(), arn);
+        live.attrs.insert("name".into(), self.name.clone());
+        Ok(Some(live))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        // CreateTopic is idempotent for the same name and tags; tags come with it.
+        let out = self
+            .aws
+            .sns
+            .create_topic()
+            .name(&self.name)
+            .set_tags(Some(sns_tags(desired)?))
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("sns:CreateTopic {}", self.name), e))?;
+        let mut live = Live {
+            fields: desired.clone(),
+            ..Live::default()
+        };
+        live.attrs.insert("arn".into(), out.topic_arn.unwrap_or_default());
+        live.attrs.insert("name".into(), self.name.clone());
+        Ok(live)
+    }
+
+    async fn update(&self, live: &Live, desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+        let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+        if changed.contains(tags::FIELD) {
+            let (set, remove) = tags::delta(&live.fields, desired);
+            if !set.is_empty() {
+                let set: Fields = [(tags::FIELD.to_owned(), tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))))].into();
+                self.aws
+                    .sns
+                    .tag_resource()
+                    .resource_arn(&arn)
+                    .set_tags(Some(sns_tags(&set)?))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&format!("sns:TagResource {}", self.name), e))?;
+            }
+            if !remove.is_empty() {
+                self.aws
+                    .sns
+                    .untag_resource()
+                    .resource_arn(&arn)
+                    .set_tag_keys(Some(remove))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&format!("sns:UntagResource {}", self.name), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+        self.aws
+            .sns
+            .delete_topic()
+            .topic_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("sns:DeleteTopic {}", self.name), e))?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}

@@ -1,0 +1,92 @@
+//! `provisioner apply`: plan, show, confirm, execute, then re-read to prove
+//! that nothing is left to change. Also the engine of `destroy`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow};
+
+use super::{Session, confirm, github_summary};
+use crate::engine::plan::{Mode, compute};
+use crate::engine::{Action, Event, execute, render};
+
+pub struct Args {
+    pub yes: bool,
+    pub adopt: bool,
+}
+
+fn verb(action: Action) -> (&'static str, &'static str) {
+    match action {
+        Action::Create => ("Creating", "Creation"),
+        Action::Update => ("Modifying", "Modifications"),
+        Action::Replace => ("Replacing", "Replacement"),
+        Action::Delete => ("Destroying", "Destruction"),
+        Action::NoOp | Action::NotOwned => ("Reading", "Read"),
+    }
+}
+
+/// Prints apply progress, Terraform style.
+pub fn print_event(e: Event) {
+    match e {
+        Event::Started { address, action } => println!("{address}: {}...", verb(action).0),
+        Event::StillRunning { address, action, elapsed } => {
+            println!("{address}: Still {}... [{}s elapsed]", verb(action).0.to_lowercase(), elapsed.as_secs())
+        }
+        Event::Finished { address, action, elapsed, id } => {
+            let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
+            println!("{address}: {} complete after {:.1}s{id}", verb(action).1, elapsed.as_secs_f64())
+        }
+        Event::Warning { address, message } => println!("{address}: Warning: {message}"),
+        Event::Failed { address, action, error } => println!("{address}: {} failed: {error}", verb(action).1),
+        Event::Skipped { address, reason } => println!("{address}: Not attempted: {reason}"),
+    }
+}
+
+/// Plans in `mode`, asks, executes, verifies. Shared by apply and destroy.
+pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> Result<ExitCode> {
+    let (plan, snapshot) = session.plan(mode, adopt).await?;
+    print!("{}", render::text(&plan));
+    github_summary(&render::markdown(&plan));
+    if !plan.problems.is_empty() {
+        return Err(anyhow!(
+            "nothing was changed: {} problem(s) above must be fixed first",
+            plan.problems.len()
+        ));
+    }
+    if !plan.has_changes() {
+        println!("\nNothing to do: the live state matches stack {:?}.", session.stack.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let question = match mode {
+        Mode::Apply => format!("\nApply these changes to stack {:?}?", session.stack.name),
+        Mode::Destroy => format!("\nDestroy every resource stack {:?} owns?", session.stack.name),
+    };
+    if !confirm(&question, yes)? {
+        println!("Cancelled: nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    println!();
+    execute(&plan, &session.resources, &snapshot, &print_event).await?;
+
+    // The live object is the truth: re-read and check that nothing is left to do.
+    let after = session.read().await?;
+    let check = compute(&session.resources, &after, &session.options(mode, adopt));
+    if check.has_changes() {
+        print!("\n{}", render::text(&check));
+        return Err(anyhow!("the changes were made but the live state still differs (above); re-run to converge"));
+    }
+    let s = plan.summary;
+    println!(
+        "\n{} complete! Resources: {} added, {} changed, {} destroyed. A new plan shows no changes.",
+        if mode == Mode::Apply { "Apply" } else { "Destroy" },
+        s.create + s.replace,
+        s.update,
+        s.delete + s.replace
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
+    let session = super::open(path).await?;
+    converge(&session, Mode::Apply, args.adopt, args.yes).await
+}

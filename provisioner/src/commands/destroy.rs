@@ -1,0 +1,14 @@
+//! `provisioner destroy`: delete what the stack owns, dependents first.
+//! Resources without the stack's ownership tags are left alone.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::engine::plan::Mode;
+
+pub async fn run(path: &Path, yes: bool) -> Result<ExitCode> {
+    let session = super::open(path).await?;
+    super::apply::converge(&session, Mode::Destroy, false, yes).await
+}

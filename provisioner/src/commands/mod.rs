@@ -1,0 +1,119 @@
+//! The verbs of the command line, one per file. [`Session`] ties a parsed stack
+//! to its resources and the AWS clients; the verbs print and return exit codes.
+
+pub mod apply;
+pub mod destroy;
+pub mod outputs;
+pub mod plan;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::aws::Aws;
+use crate::aws::clients::region_for;
+use crate::declare;
+use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, read_all};
+use crate::engine::refs::resolve;
+use crate::engine::{Plan, Resource};
+use crate::stack::{self, Stack};
+
+/// Exit code of `plan --detailed-exitcode` when there are changes.
+pub const EXIT_CHANGES: u8 = 2;
+
+pub fn exit(code: u8) -> ExitCode {
+    ExitCode::from(code)
+}
+
+/// A stack bound to AWS clients.
+pub struct Session {
+    pub stack: Stack,
+    pub aws: Arc<Aws>,
+    pub resources: Vec<Arc<dyn Resource>>,
+}
+
+impl Session {
+    /// Parses the stack file (all problems at once) and loads credentials.
+    pub async fn open(path: &Path) -> Result<Session> {
+        let stack = stack::load(path)?;
+        let aws = Arc::new(Aws::load(&region_for(&stack.region)).await);
+        Ok(Session::new(stack, aws))
+    }
+
+    pub fn new(stack: Stack, aws: Arc<Aws>) -> Session {
+        let resources = declare::resources(&stack, &aws);
+        Session { stack, aws, resources }
+    }
+
+    /// Reads every resource concurrently.
+    pub async fn read(&self) -> Result<Snapshot> {
+        read_all(&self.resources).await.map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|(a, e)| format!("  {a}: {e}")).collect();
+            anyhow!("reading the live state failed:\n{}", lines.join("\n"))
+        })
+    }
+
+    pub fn options(&self, mode: Mode, adopt: bool) -> PlanOptions {
+        PlanOptions {
+            stack: self.stack.name.clone(),
+            mode,
+            adopt,
+        }
+    }
+
+    /// Reads, then plans.
+    pub async fn plan(&self, mode: Mode, adopt: bool) -> Result<(Plan, Snapshot)> {
+        let snapshot = self.read().await?;
+        Ok((compute(&self.resources, &snapshot, &self.options(mode, adopt)), snapshot))
+    }
+
+    /// Output name → value (`None` for what is not deployed).
+    pub fn outputs(&self, snapshot: &Snapshot) -> BTreeMap<String, Option<String>> {
+        declare::outputs(&self.stack)
+            .into_iter()
+            .map(|(name, expr)| {
+                let (v, known) = resolve(&serde_json::Value::String(expr), &|a, attr| snapshot.attr(a, attr));
+                (name.to_owned(), known.then(|| v.as_str().unwrap_or_default().to_owned()))
+            })
+            .collect()
+    }
+}
+
+/// Opens a session, with the stack file path in the error.
+pub async fn open(path: &Path) -> Result<Session> {
+    Session::open(path).await.with_context(|| format!("stack {}", path.display()))
+}
+
+/// Whether the user agreed; `--yes` and `CI=true` agree without asking.
+pub fn confirm(question: &str, yes: bool) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(anyhow!("not running on a terminal: pass --yes (or set CI=true) to confirm"));
+    }
+    print!("{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush().context("writing to the terminal")?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Appends Markdown to GitHub's job summary when running in GitHub Actions.
+pub fn github_summary(markdown: &str) {
+    use std::io::Write;
+    let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else { return };
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    if let Err(e) = written {
+        tracing::warn!("cannot write the job summary to {path}: {e}");
+    }
+}

@@ -1,0 +1,59 @@
+//! `provisioner plan`: read, diff, print. Never changes anything.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::{EXIT_CHANGES, Session, exit, github_summary};
+use crate::aws::Aws;
+use crate::aws::calls::stats;
+use crate::engine::plan::{Mode, Snapshot, compute};
+use crate::engine::render;
+use crate::stack;
+
+pub struct Args {
+    pub json: bool,
+    pub detailed_exitcode: bool,
+    pub offline: bool,
+    pub stats: bool,
+}
+
+pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
+    let (plan, session) = if args.offline {
+        let s = stack::load(path)?;
+        let session = Session::new(s.clone(), Arc::new(Aws::offline(&s.region)));
+        let plan = compute(&session.resources, &Snapshot::default(), &session.options(Mode::Apply, false));
+        (plan, session)
+    } else {
+        let session = super::open(path).await?;
+        let (plan, _) = session.plan(Mode::Apply, false).await?;
+        (plan, session)
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&render::json(&plan))?);
+    } else {
+        if args.offline {
+            println!("Offline plan: compared with an empty account, nothing was read.\n");
+        }
+        print!("{}", render::text(&plan));
+    }
+    github_summary(&render::markdown(&plan));
+    if args.stats {
+        let s = stats(&session.aws.calls.snapshot());
+        eprintln!(
+            "AWS calls: {} ({} sequential rounds) in {:.0} ms",
+            s.calls,
+            s.sequential,
+            s.span.as_secs_f64() * 1000.0
+        );
+    }
+    if !plan.problems.is_empty() {
+        return Ok(exit(1));
+    }
+    if args.detailed_exitcode && plan.has_changes() {
+        return Ok(exit(EXIT_CHANGES));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,19 @@
+//! The engine: generic over resource kinds and knows no AWS.
+//!
+//! - [`resource`]: the [`Resource`] trait every kind implements, and [`Live`].
+//! - [`refs`]: `${address.attr}` references between resources.
+//! - [`diff`]: field-level comparison of desired and live values.
+//! - [`plan`]: reading live state concurrently and computing a [`Plan`].
+//! - [`apply`]: executing a plan as a dependency graph.
+//! - [`render`]: a plan as text, JSON or Markdown.
+
+pub mod apply;
+pub mod diff;
+pub mod plan;
+pub mod refs;
+pub mod render;
+pub mod resource;
+
+pub use apply::{ApplyError, Event, execute};
+pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
+pub use resource::{DeleteOutcome, Fields, Live, Resource, ResourceError};

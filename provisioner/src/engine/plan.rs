@@ -1,0 +1,292 @@
+//! Reading live state and computing a [`Plan`]: a pure function of the
+//! declared resources and a [`Snapshot`] of what exists.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::diff::{FieldChange, diff};
+use super::refs::{dependencies, resolve};
+use super::resource::{Fields, Live, Resource, ResourceError};
+use crate::stack::{MANAGED_BY_KEY, MANAGED_BY_VALUE, STACK_KEY};
+
+/// What happens to one resource. Everything else (symbols, JSON, scheduling)
+/// is a function of this value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Create the new one, then delete the old one.
+    Replace,
+    Delete,
+    /// Exists with our physical name but without our ownership tags.
+    NotOwned,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::NotOwned => "!",
+        }
+    }
+    /// Whether executing the plan does anything for this change.
+    pub fn mutates(self) -> bool {
+        matches!(self, Action::Create | Action::Update | Action::Replace | Action::Delete)
+    }
+}
+
+/// One resource's line in a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub address: String,
+    pub kind: String,
+    pub name: String,
+    pub action: Action,
+    pub fields: Vec<FieldChange>,
+    /// Only referenced by the stack (never created, changed or deleted).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub referenced: bool,
+    /// Addresses this resource references (creation order; reversed for deletes).
+    #[serde(skip)]
+    pub depends_on: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+}
+
+/// The plan is a value: computed once, rendered many ways, then executed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub changes: Vec<Change>,
+    pub summary: Summary,
+    /// Reasons `apply` must refuse (missing referenced resources, not-owned ones).
+    pub problems: Vec<String>,
+    /// Things the user should know that do not stop `apply`.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.mutates())
+    }
+    pub fn change(&self, address: &str) -> Option<&Change> {
+        self.changes.iter().find(|c| c.address == address)
+    }
+}
+
+/// `Apply` brings the account to the declaration; `Destroy` removes what the stack owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Destroy,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub stack: String,
+    pub mode: Mode,
+    /// Take over same-named resources that lack our ownership tags.
+    pub adopt: bool,
+}
+
+/// What exists, by address (`None`: does not exist). Empty for `--offline`.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub live: HashMap<String, Option<Live>>,
+}
+
+impl Snapshot {
+    pub fn get(&self, address: &str) -> Option<&Live> {
+        self.live.get(address).and_then(Option::as_ref)
+    }
+    /// `attr` of the resource at `address`, if it exists.
+    pub fn attr(&self, address: &str, attr: &str) -> Option<String> {
+        self.get(address).and_then(|l| l.attrs.get(attr).cloned())
+    }
+}
+
+/// Reads every resource concurrently. Errors are collected, not short-circuited,
+/// so the user sees all of them.
+pub async fn read_all(resources: &[Arc<dyn Resource>]) -> Result<Snapshot, Vec<(String, ResourceError)>> {
+    let reads = resources.iter().map(|r| async move { (r.address().to_owned(), r.read().await) });
+    let mut snapshot = Snapshot::default();
+    let mut errors = Vec::new();
+    for (address, result) in join_all(reads).await {
+        match result {
+            Ok(live) => {
+                snapshot.live.insert(address, live);
+            }
+            Err(e) => errors.push((address, e)),
+        }
+    }
+    if errors.is_empty() { Ok(snapshot) } else { Err(errors) }
+}
+
+/// Whether a live resource carries this stack's ownership tags.
+pub fn owned_by(resource: &dyn Resource, live: &Live, stack: &str) -> bool {
+    if !resource.taggable() {
+        return true;
+    }
+    let Some(Value::Object(tags)) = live.fields.get("tags") else {
+        return false;
+    };
+    tags.get(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY_VALUE)
+        && tags.get(STACK_KEY).and_then(Value::as_str) == Some(stack)
+}
+
+/// Desired fields with references resolved from the snapshot; the names of the
+/// fields that depend on something not existing yet.
+pub fn resolve_fields(resource: &dyn Resource, lookup: &dyn Fn(&str, &str) -> Option<String>) -> (Fields, Vec<String>) {
+    let mut unknown = Vec::new();
+    let fields = resource
+        .desired()
+        .into_iter()
+        .map(|(k, v)| {
+            let (v, known) = resolve(&v, lookup);
+            if !known {
+                unknown.push(k.clone());
+            }
+            (k, v)
+        })
+        .collect();
+    (fields, unknown)
+}
+
+/// Addresses a resource depends on, from the references in its desired fields.
+pub fn depends_on(resource: &dyn Resource) -> BTreeSet<String> {
+    resource.desired().values().flat_map(dependencies).collect()
+}
+
+/// Computes the plan. Pure: no AWS call.
+pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &PlanOptions) -> Plan {
+    let lookup = |addr: &str, attr: &str| snapshot.attr(addr, attr);
+    let mut changes = Vec::new();
+    let mut problems = Vec::new();
+    let mut summary = Summary::default();
+    let known: BTreeSet<&str> = resources.iter().map(|r| r.address()).collect();
+    for r in resources {
+        let deps = depends_on(r.as_ref());
+        for d in &deps {
+            if !known.contains(d.as_str()) {
+                problems.push(format!("{} refers to {d}, which this stack does not declare", r.address()));
+            }
+        }
+        let live = snapshot.get(r.address());
+        let mut change = Change {
+            address: r.address().to_owned(),
+            kind: r.kind().to_owned(),
+            name: r.name().to_owned(),
+            action: Action::NoOp,
+            fields: Vec::new(),
+            referenced: !r.managed(),
+            depends_on: deps,
+        };
+        if !r.managed() {
+            // Only a resource that was read and found absent: `--offline` reads nothing.
+            if live.is_none() && snapshot.live.contains_key(r.address()) {
+                problems.push(format!(
+                    "{} {:?} ({}) does not exist; this stack references it but does not create it",
+                    r.kind(),
+                    r.name(),
+                    r.address()
+                ));
+            }
+            if opts.mode == Mode::Apply {
+                changes.push(change);
+            }
+            continue;
+        }
+        match (opts.mode, live) {
+            (Mode::Apply, None) => {
+                let (desired, unknown) = resolve_fields(r.as_ref(), &lookup);
+                change.action = Action::Create;
+                change.fields = diff(&desired, &unknown, &Fields::new());
+                summary.create += 1;
+            }
+            (Mode::Apply, Some(live)) => {
+                let (desired, unknown) = resolve_fields(r.as_ref(), &lookup);
+                change.fields = diff(&desired, &unknown, &live.fields);
+                let owned = owned_by(r.as_ref(), live, &opts.stack);
+                change.action = if !owned && !opts.adopt {
+                    problems.push(format!(
+                        "{} {:?} ({}) exists but is not owned by stack {:?} (no tags {MANAGED_BY_KEY}={MANAGED_BY_VALUE}, {STACK_KEY}={}); apply will not touch it. Re-run with --adopt to take it over.",
+                        r.kind(),
+                        r.name(),
+                        r.address(),
+                        opts.stack,
+                        opts.stack
+                    ));
+                    Action::NotOwned
+                } else if change.fields.is_empty() {
+                    Action::NoOp
+                } else if change.fields.iter().any(|f| r.replace_on().contains(&f.field())) {
+                    summary.replace += 1;
+                    Action::Replace
+                } else {
+                    summary.update += 1;
+                    Action::Update
+                };
+            }
+            (Mode::Destroy, None) => continue,
+            (Mode::Destroy, Some(live)) => {
+                if owned_by(r.as_ref(), live, &opts.stack) {
+                    change.action = Action::Delete;
+                    change.fields = live
+                        .fields
+                        .iter()
+                        .map(|(k, v)| FieldChange {
+                            path: k.clone(),
+                            before: v.clone(),
+                            after: Some(Value::Null),
+                        })
+                        .collect();
+                    summary.delete += 1;
+                } else {
+                    change.action = Action::NotOwned;
+                }
+            }
+        }
+        changes.push(change);
+    }
+    let mut warnings = Vec::new();
+    if opts.mode == Mode::Destroy {
+        for c in changes.iter().filter(|c| c.action == Action::NotOwned) {
+            warnings.push(format!(
+                "{} {:?} ({}) is not owned by this stack and is left alone",
+                c.kind, c.name, c.address
+            ));
+        }
+    }
+    Plan {
+        stack: opts.stack.clone(),
+        changes,
+        summary,
+        problems,
+        warnings,
+    }
+}
+
+/// Attribute map of every existing resource, keyed by address.
+pub fn attrs_of(snapshot: &Snapshot) -> BTreeMap<String, BTreeMap<String, String>> {
+    snapshot
+        .live
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|l| (k.clone(), l.attrs.clone())))
+        .collect()
+}
