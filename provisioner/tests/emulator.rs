@@ -1,0 +1,466 @@
+//! The provisioner against a real AWS emulator (moto server on 127.0.0.1),
+//! with the same SDK clients and the same binary users run.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use provisioner::aws::Aws;
+use provisioner::commands::Session;
+use provisioner::declare;
+use provisioner::engine::plan::{Mode, compute};
+use provisioner::engine::{Action, Plan, execute};
+use provisioner::stack::{self, Stack};
+use serde_json::{Value, json};
+
+const REGION: &str = "eu-west-1";
+
+struct Fixture {
+    name: String,
+    file: PathBuf,
+    conf: aws_types::SdkConfig,
+}
+
+fn yaml(name: &str, bucket: &str, threshold: u32, email: &str) -> String {
+    format!(
+        "name: {name}\nregion: {REGION}\nimages: {{ bucket: {bucket}, prefix: \"11\" }}\nqueue: {{ visibility_timeout_seconds: 180, max_receive_count: 3 }}\nalarm: {{ threshold_seconds: {threshold}, email: {email} }}\ntags: {{ team: couch-explorers }}\n"
+    )
+}
+
+impl Fixture {
+    /// A fresh stack name, its images bucket created, its stack file written.
+    async fn new(prefix: &str) -> Fixture {
+        let name = testkit::unique(prefix);
+        let conf = testkit::sdk_config(testkit::moto_endpoint(), REGION);
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+        let bucket = format!("{name}-images");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create the images bucket");
+        let dir = std::env::temp_dir().join("couch-provisioner-tests");
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join(format!("{name}.yaml"));
+        let f = Fixture { name, file, conf };
+        f.write(120, "team@example.com");
+        f
+    }
+
+    fn write(&self, threshold: u32, email: &str) {
+        std::fs::write(&self.file, yaml(&self.name, &format!("{}-images", self.name), threshold, email)).expect("write stack file");
+    }
+
+    fn stack(&self) -> Stack {
+        stack::load(&self.file).expect("valid stack")
+    }
+
+    fn session(&self) -> Session {
+        Session::new(self.stack(), Arc::new(Aws::from_conf(&self.conf)))
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.conf)
+    }
+
+    /// Runs the real binary against the emulator.
+    fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_provisioner"));
+        cmd.args(args)
+            .arg("--stack")
+            .arg(&self.file)
+            .env("AWS_ENDPOINT_URL", testkit::moto_endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env_remove("CI")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .stdin(Stdio::null());
+        cmd.output().expect("run provisioner")
+    }
+
+    async fn plan(&self) -> Plan {
+        self.session().plan(Mode::Apply, false).await.expect("plan").0
+    }
+
+    async fn queue_attr(&self, queue: &str, attr: QueueAttributeName) -> String {
+        let sqs = self.sqs();
+        let url = sqs.get_queue_url().queue_name(queue).send().await.expect("queue exists").queue_url.unwrap();
+        let out = sqs.get_queue_attributes().queue_url(&url).attribute_names(attr.clone()).send().await.unwrap();
+        out.attributes.unwrap_or_default().get(&attr).cloned().unwrap_or_default()
+    }
+
+    async fn queues(&self) -> Vec<String> {
+        self.sqs()
+            .list_queues()
+            .queue_name_prefix(&self.name)
+            .send()
+            .await
+            .unwrap()
+            .queue_urls
+            .unwrap_or_default()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), stderr(o));
+}
+
+fn actions(plan: &Plan) -> Vec<(String, Action)> {
+    plan.changes.iter().map(|c| (c.address.clone(), c.action)).collect()
+}
+
+fn changing(plan: &Plan) -> Vec<(String, Action)> {
+    actions(plan).into_iter().filter(|(_, a)| a.mutates()).collect()
+}
+
+#[tokio::test]
+async fn create_from_empty() {
+    let f = Fixture::new("t-create-").await;
+    let plan = f.plan().await;
+    assert_eq!(plan.summary.create, 5, "{plan:#?}");
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("queue.prompts: Creation complete after"), "{text}");
+    assert!(text.contains("Apply complete! Resources: 5 added, 0 changed, 0 destroyed."), "{text}");
+
+    let s = f.stack();
+    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "180");
+    assert_eq!(f.queue_attr(&s.dlq_name(), QueueAttributeName::MessageRetentionPeriod).await, "1209600");
+    let redrive: Value = serde_json::from_str(&f.queue_attr(&s.queue_name(), QueueAttributeName::RedrivePolicy).await).unwrap();
+    assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(3));
+    assert!(redrive["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!(":{}", s.dlq_name())));
+
+    let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
+    let alarms = cw.describe_alarms().alarm_names(s.alarm_name()).send().await.unwrap();
+    let alarm = &alarms.metric_alarms()[0];
+    assert_eq!(alarm.metric_name(), Some("ApproximateAgeOfOldestMessage"));
+    assert_eq!(alarm.threshold(), Some(120.0));
+    assert_eq!(alarm.dimensions()[0].value(), Some(s.queue_name().as_str()));
+    assert!(alarm.alarm_actions()[0].ends_with(&s.topic_name()));
+    assert!(alarm.ok_actions()[0].ends_with(&s.topic_name()));
+
+    let out = f.cli(&["outputs", "--json"]);
+    assert_ok(&out);
+    let outputs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for key in ["queue_url", "queue_arn", "dlq_url", "dlq_arn", "topic_arn", "alarm_name"] {
+        assert!(outputs[key].as_str().is_some_and(|v| !v.is_empty()), "{key} missing in {outputs}");
+    }
+    assert_eq!(outputs["alarm_name"], json!(s.alarm_name()));
+}
+
+#[tokio::test]
+async fn second_plan_has_no_changes_and_second_apply_does_nothing() {
+    let f = Fixture::new("t-noop-").await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    let out = f.cli(&["plan", "--detailed-exitcode"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("No changes."), "{}", stdout(&out));
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("Creating"), "{}", stdout(&out));
+    assert_eq!(f.queues().await.len(), 2);
+}
+
+#[tokio::test]
+async fn changed_threshold_is_one_field_update() {
+    let f = Fixture::new("t-thresh-").await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    f.write(300, "team@example.com");
+
+    let out = f.cli(&["plan", "--json", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let changed: Vec<&Value> = plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] != "no-op").collect();
+    assert_eq!(changed.len(), 1, "{plan:#}");
+    assert_eq!(changed[0]["address"], "alarm.prompt_age");
+    assert_eq!(changed[0]["kind"], "cloudwatch-alarm");
+    assert_eq!(changed[0]["action"], "update");
+    assert_eq!(changed[0]["fields"], json!([{"path": "threshold", "before": 120.0, "after": 300.0}]));
+    assert_eq!(plan["summary"], json!({"create": 0, "update": 1, "replace": 0, "delete": 0}));
+
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("0 added, 1 changed, 0 destroyed"), "{}", stdout(&out));
+    let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
+    let alarms = cw.describe_alarms().alarm_names(f.stack().alarm_name()).send().await.unwrap();
+    assert_eq!(alarms.metric_alarms()[0].threshold(), Some(300.0));
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn drift_by_another_client_is_shown_and_corrected() {
+    let f = Fixture::new("t-drift-").await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    let s = f.stack();
+    let sqs = f.sqs();
+    let url = sqs.get_queue_url().queue_name(s.queue_name()).send().await.unwrap().queue_url.unwrap();
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .unwrap();
+
+    let plan = f.plan().await;
+    assert_eq!(changing(&plan), [("queue.prompts".to_owned(), Action::Update)]);
+    let fields = &plan.change("queue.prompts").unwrap().fields;
+    assert_eq!(fields.len(), 1);
+    assert_eq!(fields[0].path, "visibility_timeout_seconds");
+    assert_eq!(fields[0].before, json!(30));
+    assert_eq!(fields[0].after, Some(json!(180)));
+    let text = stdout(&f.cli(&["plan"]));
+    assert!(text.contains("~ visibility_timeout_seconds: 30 -> 180"), "{text}");
+
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "180");
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn foreign_queue_is_not_owned_until_adopted() {
+    let f = Fixture::new("t-foreign-").await;
+    let s = f.stack();
+    let sqs = f.sqs();
+    sqs.create_queue()
+        .queue_name(s.queue_name())
+        .attributes(QueueAttributeName::VisibilityTimeout, "45")
+        .tags("owner", "someone-else")
+        .send()
+        .await
+        .unwrap();
+
+    let out = f.cli(&["plan", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "a plan with a not-owned resource fails: {}", stdout(&out));
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let q = plan["changes"].as_array().unwrap().iter().find(|c| c["address"] == "queue.prompts").unwrap();
+    assert_eq!(q["action"], "not-owned");
+
+    let out = f.cli(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("is not owned by stack"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+    // Untouched: its attributes and tags, and nothing else of the stack created.
+    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "45");
+    let url = sqs.get_queue_url().queue_name(s.queue_name()).send().await.unwrap().queue_url.unwrap();
+    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap().tags.unwrap_or_default();
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert_eq!(f.queues().await.len(), 1, "the DLQ must not have been created");
+
+    let out = f.cli(&["apply", "--yes", "--adopt"]);
+    assert_ok(&out);
+    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "180");
+    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap().tags.unwrap_or_default();
+    assert_eq!(tags.get("managed-by").map(String::as_str), Some("couch-provisioner"));
+    assert_eq!(tags.get("stack"), Some(&f.name));
+    assert!(!tags.contains_key("owner"), "adoption brings tags to the declared set: {tags:?}");
+    let out = f.cli(&["plan", "--detailed-exitcode"]);
+    assert_ok(&out);
+}
+
+#[tokio::test]
+async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
+    let f = Fixture::new("t-destroy-").await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    let s = f.stack();
+    let sqs = f.sqs();
+    // Neighbours: a queue with a similar name, and another stack's resources.
+    sqs.create_queue().queue_name(format!("{}-prompts-keep", f.name)).send().await.unwrap();
+    let other = Fixture::new("t-other-").await;
+    assert_ok(&other.cli(&["apply", "--yes"]));
+
+    let out = f.cli(&["destroy"]);
+    assert_eq!(out.status.code(), Some(1), "destroy without --yes off a terminal must refuse");
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert_eq!(f.queues().await.len(), 3);
+
+    let out = f.cli(&["destroy", "--yes"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("Destroy complete! Resources: 0 added, 0 changed, 5 destroyed."), "{text}");
+    // moto confirms e-mail subscriptions at once, so the subscription is deleted too.
+    assert!(text.contains("subscription.alerts_email: Destruction complete"), "{text}");
+    let left = f.queues().await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].ends_with("-prompts-keep"));
+    let sns = aws_sdk_sns::Client::new(&f.conf);
+    let topics: Vec<String> = sns.list_topics().send().await.unwrap().topics().iter().filter_map(|t| t.topic_arn().map(str::to_owned)).collect();
+    assert!(!topics.iter().any(|t| t.ends_with(&format!(":{}", s.topic_name()))), "{topics:?}");
+    assert!(topics.iter().any(|t| t.ends_with(&format!(":{}", other.stack().topic_name()))), "{topics:?}");
+    let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
+    assert!(cw.describe_alarms().alarm_names(s.alarm_name()).send().await.unwrap().metric_alarms().is_empty());
+    assert!(!other.plan().await.has_changes(), "the other stack is intact");
+    // Destroying again is a no-op.
+    let out = f.cli(&["destroy", "--yes"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn interrupted_apply_converges_on_rerun() {
+    let f = Fixture::new("t-interrupt-").await;
+    let session = f.session();
+    let (plan, snapshot) = session.plan(Mode::Apply, false).await.unwrap();
+    // Interrupted after the first wave: only the resources without dependencies exist.
+    let mut partial = plan.clone();
+    partial.changes.retain(|c| c.address == declare::DLQ || c.address == declare::TOPIC);
+    execute(&partial, &session.resources, &snapshot, &|_| {}).await.unwrap();
+
+    let plan = f.plan().await;
+    assert_eq!(
+        changing(&plan),
+        [
+            (declare::QUEUE.to_owned(), Action::Create),
+            (declare::SUBSCRIPTION.to_owned(), Action::Create),
+            (declare::ALARM.to_owned(), Action::Create),
+        ]
+    );
+    // The re-run references the DLQ that exists: its ARN is known now.
+    let q = plan.change(declare::QUEUE).unwrap();
+    assert!(q.fields.iter().all(|c| c.after.is_some()), "{q:#?}");
+
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("3 added, 0 changed"), "{}", stdout(&out));
+    assert_eq!(f.queues().await.len(), 2, "nothing created twice");
+    let sns = aws_sdk_sns::Client::new(&f.conf);
+    let topic_arn = f.session().read().await.unwrap().attr(declare::TOPIC, "arn").unwrap();
+    let subs = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).send().await.unwrap();
+    assert_eq!(subs.subscriptions().len(), 1);
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn killed_apply_process_converges_on_rerun() {
+    let f = Fixture::new("t-kill-").await;
+    // Kill the real binary as soon as it reports its first creation.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["apply", "--yes", "--stack"])
+        .arg(&f.file)
+        .env("AWS_ENDPOINT_URL", testkit::moto_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_REGION")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 || line.contains("Creation complete") {
+            break;
+        }
+    }
+    child.kill().ok();
+    child.wait().unwrap();
+
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert_eq!(f.queues().await.len(), 2);
+    let out = f.cli(&["plan", "--detailed-exitcode"]);
+    assert_ok(&out);
+}
+
+#[tokio::test]
+async fn changed_email_replaces_the_subscription() {
+    let f = Fixture::new("t-email-").await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    f.write(120, "oncall@example.com");
+    let plan = f.plan().await;
+    assert_eq!(changing(&plan), [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]);
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("1 added, 0 changed, 1 destroyed"), "{}", stdout(&out));
+    let sns = aws_sdk_sns::Client::new(&f.conf);
+    let topic_arn = f.session().read().await.unwrap().attr(declare::TOPIC, "arn").unwrap();
+    let subs = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).send().await.unwrap();
+    let endpoints: Vec<_> = subs.subscriptions().iter().filter_map(|s| s.endpoint()).collect();
+    assert_eq!(endpoints, ["oncall@example.com"]);
+}
+
+#[tokio::test]
+async fn missing_bucket_is_reported_and_apply_refuses() {
+    let f = Fixture::new("t-nobucket-").await;
+    let text = std::fs::read_to_string(&f.file).unwrap().replace(&format!("{}-images", f.name), "no-such-bucket-anywhere");
+    std::fs::write(&f.file, text).unwrap();
+    let out = f.cli(&["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("s3-bucket \"no-such-bucket-anywhere\" (bucket.images) does not exist"), "{}", stdout(&out));
+    let out = f.cli(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(f.queues().await.is_empty());
+}
+
+#[tokio::test]
+async fn offline_plan_and_validate_make_no_aws_call() {
+    let f = Fixture::new("t-offline-").await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provisioner"));
+    // A closed port: any AWS call would fail.
+    let out = cmd
+        .args(["plan", "--offline", "--detailed-exitcode", "--stack"])
+        .arg(&f.file)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("Plan: 5 to add, 0 to change, 0 to destroy."), "{}", stdout(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["validate", "--stack"])
+        .arg(&f.file)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+}
+
+#[tokio::test]
+async fn invalid_stack_is_rejected_with_file_and_line_before_any_call() {
+    let f = Fixture::new("t-invalid-").await;
+    let text = std::fs::read_to_string(&f.file).unwrap().replace("visibility_timeout_seconds: 180", "visibility_timeout_seconds: 99999");
+    std::fs::write(&f.file, text.replace("email: team@example.com", "email: nobody")).unwrap();
+    for verb in [&["validate"][..], &["plan"], &["apply", "--yes"]] {
+        let out = f.cli(verb);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        let file = f.file.display().to_string();
+        assert!(err.contains(&format!("{file}:4: queue.visibility_timeout_seconds: 99999 is out of range")), "{err}");
+        assert!(err.contains(&format!("{file}:5: alarm.email: \"nobody\" is not a valid e-mail address")), "{err}");
+    }
+    assert!(f.queues().await.is_empty());
+}
+
+#[tokio::test]
+async fn plan_reads_are_concurrent() {
+    let f = Fixture::new("t-reads-").await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    let session = f.session();
+    session.read().await.unwrap(); // warm up: moto loads each service on first use
+    session.aws.calls.clear();
+    let snapshot = session.read().await.unwrap();
+    let plan = compute(&session.resources, &snapshot, &session.options(Mode::Apply, false));
+    assert!(!plan.has_changes());
+    let stats = provisioner::aws::calls::stats(&session.aws.calls.snapshot());
+    // 6 resources, 11+ calls; with reads in parallel the chain is get-url then attributes.
+    assert!(stats.calls >= 10, "{stats:?}");
+    assert!(stats.sequential <= 3, "reads must overlap: {stats:?}");
+}

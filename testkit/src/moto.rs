@@ -1,0 +1,103 @@
+//! A moto server for tests.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+fn moto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    PathBuf::from("moto_server")
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
+    l.local_addr().expect("local address").port()
+}
+
+fn wait_for(port: u16, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Starts moto on a free port from a thread that lives as long as the test
+/// process: the server gets SIGKILL when the process ends (PR_SET_PDEATHSIG is
+/// tied to the spawning thread, so that thread must not exit).
+fn start() -> String {
+    let port = free_port();
+    let bin = moto_binary();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let spawned = cmd.spawn();
+        let ok = spawned.is_ok();
+        let _ = tx.send(spawned.map(|_| ()).map_err(|e| format!("cannot start {}: {e}", bin.display())));
+        if ok {
+            loop {
+                std::thread::park();
+            }
+        }
+    });
+    match rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{e}. Install it with `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` (scripts/test does this)."),
+        Err(e) => panic!("moto launcher thread died: {e}"),
+    }
+    assert!(wait_for(port, Duration::from_secs(30)), "moto_server did not listen on 127.0.0.1:{port} within 30 s");
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The emulator's endpoint: `COUCH_MOTO_ENDPOINT` if set, else a server of this process.
+pub fn moto_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| std::env::var("COUCH_MOTO_ENDPOINT").ok().filter(|e| !e.is_empty()).unwrap_or_else(start))
+}
+
+/// SDK configuration for the emulator: static test credentials, `region`.
+pub fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "testkit",
+        )))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+/// A name unique in this test run (for stacks, buckets, queues sharing one emulator).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id() % 10_000;
+    format!("{prefix}{pid}x{n}")
+}
