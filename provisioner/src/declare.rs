@@ -90,7 +90,11 @@ pub fn desired(stack: &Stack) -> Vec<(&'static str, Fields)> {
 
 /// Every resource of the stack, bound to the clients that read and write it.
 pub fn resources(stack: &Stack, aws: &Arc<Aws>) -> Vec<Arc<dyn Resource>> {
-    let mut out: Vec<Arc<dyn Resource>> = vec![Arc::new(ReferencedBucket::new(BUCKET, stack.images.bucket.clone(), Arc::clone(aws)))];
+    let mut out: Vec<Arc<dyn Resource>> = vec![Arc::new(ReferencedBucket::new(
+        BUCKET,
+        stack.images.bucket.clone(),
+        Arc::clone(aws),
+    ))];
     for (address, f) in desired(stack) {
         let aws = Arc::clone(aws);
         let r: Arc<dyn Resource> = match address {
@@ -98,7 +102,12 @@ pub fn resources(stack: &Stack, aws: &Arc<Aws>) -> Vec<Arc<dyn Resource>> {
             QUEUE => Arc::new(SqsQueue::new(address, stack.queue_name(), f, aws)),
             TOPIC => Arc::new(SnsTopic::new(address, stack.topic_name(), f, aws)),
             SUBSCRIPTION => Arc::new(EmailSubscription::new(address, stack.topic_name(), f, aws)),
-            _ => Arc::new(MetricAlarmResource::new(address, stack.alarm_name(), f, aws)),
+            _ => Arc::new(MetricAlarmResource::new(
+                address,
+                stack.alarm_name(),
+                f,
+                aws,
+            )),
         };
         out.push(r);
     }
@@ -140,7 +149,11 @@ mod tests {
     fn references_make_the_dependency_graph() {
         let aws = Arc::new(Aws::offline("eu-west-1"));
         let rs = resources(&stack(), &aws);
-        let deps = |a: &str| depends_on(rs.iter().find(|r| r.address() == a).unwrap().as_ref()).into_iter().collect::<Vec<_>>();
+        let deps = |a: &str| {
+            depends_on(rs.iter().find(|r| r.address() == a).unwrap().as_ref())
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(deps(QUEUE), [DLQ]);
         assert_eq!(deps(SUBSCRIPTION), [TOPIC]);
         assert_eq!(deps(ALARM), [QUEUE, TOPIC]);
@@ -154,18 +167,40 @@ mod tests {
         let plan = compute(
             &resources(&s, &aws),
             &Snapshot::default(),
-            &PlanOptions { stack: s.name.clone(), mode: Mode::Apply, adopt: false },
+            &PlanOptions {
+                stack: s.name.clone(),
+                mode: Mode::Apply,
+                adopt: false,
+            },
         );
         assert_eq!(plan.summary.create, 5);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
-        let tag = |p: &str| q.fields.iter().find(|f| f.path == p).and_then(|f| f.after.clone());
-        assert_eq!(tag("tags.managed-by"), Some(json!("couch-provisioner")));
-        assert_eq!(tag("tags.stack"), Some(json!("couch-prod")));
-        assert_eq!(tag("tags.team"), Some(json!("couch")));
+        let tags = q
+            .fields
+            .iter()
+            .find(|f| f.path == "tags")
+            .and_then(|f| f.after.clone());
+        assert_eq!(
+            tags,
+            Some(
+                json!({"managed-by": "couch-provisioner", "stack": "couch-prod", "team": "couch"})
+            )
+        );
         // The DLQ's ARN is unknown until it exists.
-        assert_eq!(q.fields.iter().find(|f| f.path == "redrive_policy").unwrap().after, None);
+        assert_eq!(
+            q.fields
+                .iter()
+                .find(|f| f.path == "redrive_policy")
+                .unwrap()
+                .after,
+            None
+        );
         let sub = plan.change(SUBSCRIPTION).unwrap();
-        assert!(sub.fields.iter().any(|f| f.after == Some(json!("team@example.com"))));
+        assert!(
+            sub.fields
+                .iter()
+                .any(|f| f.after == Some(json!("team@example.com")))
+        );
     }
 }

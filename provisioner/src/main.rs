@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use provisioner::commands;
 
 #[derive(Parser)]
-#[command(name = "provisioner", version, about = "Plan and apply the Couch Explorers stack on AWS")]
+#[command(
+    name = "provisioner",
+    version,
+    about = "Plan and apply the Couch Explorers stack on AWS"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,11 +72,24 @@ enum Command {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { stack } => commands::validate::run(&stack),
-        Command::Plan { stack, json, detailed_exitcode, offline, stats } => {
-            let args = commands::plan::Args { json, detailed_exitcode, offline, stats };
+        Command::Plan {
+            stack,
+            json,
+            detailed_exitcode,
+            offline,
+            stats,
+        } => {
+            let args = commands::plan::Args {
+                json,
+                detailed_exitcode,
+                offline,
+                stats,
+            };
             commands::plan::run(&stack, &args).await
         }
-        Command::Apply { stack, yes, adopt } => commands::apply::run(&stack, &commands::apply::Args { yes, adopt }).await,
+        Command::Apply { stack, yes, adopt } => {
+            commands::apply::run(&stack, &commands::apply::Args { yes, adopt }).await
+        }
         Command::Destroy { stack, yes } => commands::destroy::run(&stack, yes).await,
         Command::Outputs { stack, json } => commands::outputs::run(&stack, json).await,
     }
@@ -83,7 +100,8 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
     let cli = Cli::parse();

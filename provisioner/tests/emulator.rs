@@ -33,7 +33,11 @@ impl Fixture {
     async fn new(prefix: &str) -> Fixture {
         let name = testkit::unique(prefix);
         let conf = testkit::sdk_config(testkit::moto_endpoint(), REGION);
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
         let bucket = format!("{name}-images");
         s3.create_bucket()
             .bucket(&bucket)
@@ -54,7 +58,16 @@ impl Fixture {
     }
 
     fn write(&self, threshold: u32, email: &str) {
-        std::fs::write(&self.file, yaml(&self.name, &format!("{}-images", self.name), threshold, email)).expect("write stack file");
+        std::fs::write(
+            &self.file,
+            yaml(
+                &self.name,
+                &format!("{}-images", self.name),
+                threshold,
+                email,
+            ),
+        )
+        .expect("write stack file");
     }
 
     fn stack(&self) -> Stack {
@@ -87,14 +100,35 @@ impl Fixture {
     }
 
     async fn plan(&self) -> Plan {
-        self.session().plan(Mode::Apply, false).await.expect("plan").0
+        self.session()
+            .plan(Mode::Apply, false)
+            .await
+            .expect("plan")
+            .0
     }
 
     async fn queue_attr(&self, queue: &str, attr: QueueAttributeName) -> String {
         let sqs = self.sqs();
-        let url = sqs.get_queue_url().queue_name(queue).send().await.expect("queue exists").queue_url.unwrap();
-        let out = sqs.get_queue_attributes().queue_url(&url).attribute_names(attr.clone()).send().await.unwrap();
-        out.attributes.unwrap_or_default().get(&attr).cloned().unwrap_or_default()
+        let url = sqs
+            .get_queue_url()
+            .queue_name(queue)
+            .send()
+            .await
+            .expect("queue exists")
+            .queue_url
+            .unwrap();
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(attr.clone())
+            .send()
+            .await
+            .unwrap();
+        out.attributes
+            .unwrap_or_default()
+            .get(&attr)
+            .cloned()
+            .unwrap_or_default()
     }
 
     async fn queues(&self) -> Vec<String> {
@@ -117,15 +151,27 @@ fn stderr(o: &Output) -> String {
 }
 
 fn assert_ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
 }
 
 fn actions(plan: &Plan) -> Vec<(String, Action)> {
-    plan.changes.iter().map(|c| (c.address.clone(), c.action)).collect()
+    plan.changes
+        .iter()
+        .map(|c| (c.address.clone(), c.action))
+        .collect()
 }
 
 fn changing(plan: &Plan) -> Vec<(String, Action)> {
-    actions(plan).into_iter().filter(|(_, a)| a.mutates()).collect()
+    actions(plan)
+        .into_iter()
+        .filter(|(_, a)| a.mutates())
+        .collect()
 }
 
 #[tokio::test]
@@ -138,18 +184,46 @@ async fn create_from_empty() {
     let out = f.cli(&["apply", "--yes"]);
     assert_ok(&out);
     let text = stdout(&out);
-    assert!(text.contains("queue.prompts: Creation complete after"), "{text}");
-    assert!(text.contains("Apply complete! Resources: 5 added, 0 changed, 0 destroyed."), "{text}");
+    assert!(
+        text.contains("queue.prompts: Creation complete after"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Apply complete! Resources: 5 added, 0 changed, 0 destroyed."),
+        "{text}"
+    );
 
     let s = f.stack();
-    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "180");
-    assert_eq!(f.queue_attr(&s.dlq_name(), QueueAttributeName::MessageRetentionPeriod).await, "1209600");
-    let redrive: Value = serde_json::from_str(&f.queue_attr(&s.queue_name(), QueueAttributeName::RedrivePolicy).await).unwrap();
+    assert_eq!(
+        f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
+            .await,
+        "180"
+    );
+    assert_eq!(
+        f.queue_attr(&s.dlq_name(), QueueAttributeName::MessageRetentionPeriod)
+            .await,
+        "1209600"
+    );
+    let redrive: Value = serde_json::from_str(
+        &f.queue_attr(&s.queue_name(), QueueAttributeName::RedrivePolicy)
+            .await,
+    )
+    .unwrap();
     assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(3));
-    assert!(redrive["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!(":{}", s.dlq_name())));
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{}", s.dlq_name()))
+    );
 
     let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
-    let alarms = cw.describe_alarms().alarm_names(s.alarm_name()).send().await.unwrap();
+    let alarms = cw
+        .describe_alarms()
+        .alarm_names(s.alarm_name())
+        .send()
+        .await
+        .unwrap();
     let alarm = &alarms.metric_alarms()[0];
     assert_eq!(alarm.metric_name(), Some("ApproximateAgeOfOldestMessage"));
     assert_eq!(alarm.threshold(), Some(120.0));
@@ -160,8 +234,18 @@ async fn create_from_empty() {
     let out = f.cli(&["outputs", "--json"]);
     assert_ok(&out);
     let outputs: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    for key in ["queue_url", "queue_arn", "dlq_url", "dlq_arn", "topic_arn", "alarm_name"] {
-        assert!(outputs[key].as_str().is_some_and(|v| !v.is_empty()), "{key} missing in {outputs}");
+    for key in [
+        "queue_url",
+        "queue_arn",
+        "dlq_url",
+        "dlq_arn",
+        "topic_arn",
+        "alarm_name",
+    ] {
+        assert!(
+            outputs[key].as_str().is_some_and(|v| !v.is_empty()),
+            "{key} missing in {outputs}"
+        );
     }
     assert_eq!(outputs["alarm_name"], json!(s.alarm_name()));
 }
@@ -189,19 +273,39 @@ async fn changed_threshold_is_one_field_update() {
     let out = f.cli(&["plan", "--json", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let changed: Vec<&Value> = plan["changes"].as_array().unwrap().iter().filter(|c| c["action"] != "no-op").collect();
+    let changed: Vec<&Value> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .collect();
     assert_eq!(changed.len(), 1, "{plan:#}");
     assert_eq!(changed[0]["address"], "alarm.prompt_age");
     assert_eq!(changed[0]["kind"], "cloudwatch-alarm");
     assert_eq!(changed[0]["action"], "update");
-    assert_eq!(changed[0]["fields"], json!([{"path": "threshold", "before": 120.0, "after": 300.0}]));
-    assert_eq!(plan["summary"], json!({"create": 0, "update": 1, "replace": 0, "delete": 0}));
+    assert_eq!(
+        changed[0]["fields"],
+        json!([{"path": "threshold", "before": 120.0, "after": 300.0}])
+    );
+    assert_eq!(
+        plan["summary"],
+        json!({"create": 0, "update": 1, "replace": 0, "delete": 0})
+    );
 
     let out = f.cli(&["apply", "--yes"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("0 added, 1 changed, 0 destroyed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        stdout(&out)
+    );
     let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
-    let alarms = cw.describe_alarms().alarm_names(f.stack().alarm_name()).send().await.unwrap();
+    let alarms = cw
+        .describe_alarms()
+        .alarm_names(f.stack().alarm_name())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(alarms.metric_alarms()[0].threshold(), Some(300.0));
     assert!(!f.plan().await.has_changes());
 }
@@ -212,7 +316,14 @@ async fn drift_by_another_client_is_shown_and_corrected() {
     assert_ok(&f.cli(&["apply", "--yes"]));
     let s = f.stack();
     let sqs = f.sqs();
-    let url = sqs.get_queue_url().queue_name(s.queue_name()).send().await.unwrap().queue_url.unwrap();
+    let url = sqs
+        .get_queue_url()
+        .queue_name(s.queue_name())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     sqs.set_queue_attributes()
         .queue_url(&url)
         .attributes(QueueAttributeName::VisibilityTimeout, "30")
@@ -221,17 +332,27 @@ async fn drift_by_another_client_is_shown_and_corrected() {
         .unwrap();
 
     let plan = f.plan().await;
-    assert_eq!(changing(&plan), [("queue.prompts".to_owned(), Action::Update)]);
+    assert_eq!(
+        changing(&plan),
+        [("queue.prompts".to_owned(), Action::Update)]
+    );
     let fields = &plan.change("queue.prompts").unwrap().fields;
     assert_eq!(fields.len(), 1);
     assert_eq!(fields[0].path, "visibility_timeout_seconds");
     assert_eq!(fields[0].before, json!(30));
     assert_eq!(fields[0].after, Some(json!(180)));
     let text = stdout(&f.cli(&["plan"]));
-    assert!(text.contains("~ visibility_timeout_seconds: 30 -> 180"), "{text}");
+    assert!(
+        text.contains("~ visibility_timeout_seconds: 30 -> 180"),
+        "{text}"
+    );
 
     assert_ok(&f.cli(&["apply", "--yes"]));
-    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "180");
+    assert_eq!(
+        f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
+            .await,
+        "180"
+    );
     assert!(!f.plan().await.has_changes());
 }
 
@@ -249,29 +370,86 @@ async fn foreign_queue_is_not_owned_until_adopted() {
         .unwrap();
 
     let out = f.cli(&["plan", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "a plan with a not-owned resource fails: {}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a plan with a not-owned resource fails: {}",
+        stdout(&out)
+    );
     let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let q = plan["changes"].as_array().unwrap().iter().find(|c| c["address"] == "queue.prompts").unwrap();
+    let q = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "queue.prompts")
+        .unwrap();
     assert_eq!(q["action"], "not-owned");
 
     let out = f.cli(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("is not owned by stack"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("is not owned by stack"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("nothing was changed"),
+        "{}",
+        stderr(&out)
+    );
     // Untouched: its attributes and tags, and nothing else of the stack created.
-    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "45");
-    let url = sqs.get_queue_url().queue_name(s.queue_name()).send().await.unwrap().queue_url.unwrap();
-    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap().tags.unwrap_or_default();
+    assert_eq!(
+        f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
+            .await,
+        "45"
+    );
+    let url = sqs
+        .get_queue_url()
+        .queue_name(s.queue_name())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap_or_default();
     assert_eq!(tags.len(), 1, "{tags:?}");
-    assert_eq!(f.queues().await.len(), 1, "the DLQ must not have been created");
+    assert_eq!(
+        f.queues().await.len(),
+        1,
+        "the DLQ must not have been created"
+    );
 
     let out = f.cli(&["apply", "--yes", "--adopt"]);
     assert_ok(&out);
-    assert_eq!(f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout).await, "180");
-    let tags = sqs.list_queue_tags().queue_url(&url).send().await.unwrap().tags.unwrap_or_default();
-    assert_eq!(tags.get("managed-by").map(String::as_str), Some("couch-provisioner"));
+    assert_eq!(
+        f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
+            .await,
+        "180"
+    );
+    let tags = sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap_or_default();
+    assert_eq!(
+        tags.get("managed-by").map(String::as_str),
+        Some("couch-provisioner")
+    );
     assert_eq!(tags.get("stack"), Some(&f.name));
-    assert!(!tags.contains_key("owner"), "adoption brings tags to the declared set: {tags:?}");
+    assert!(
+        !tags.contains_key("owner"),
+        "adoption brings tags to the declared set: {tags:?}"
+    );
     let out = f.cli(&["plan", "--detailed-exitcode"]);
     assert_ok(&out);
 }
@@ -283,31 +461,74 @@ async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
     let s = f.stack();
     let sqs = f.sqs();
     // Neighbours: a queue with a similar name, and another stack's resources.
-    sqs.create_queue().queue_name(format!("{}-prompts-keep", f.name)).send().await.unwrap();
+    sqs.create_queue()
+        .queue_name(format!("{}-prompts-keep", f.name))
+        .send()
+        .await
+        .unwrap();
     let other = Fixture::new("t-other-").await;
     assert_ok(&other.cli(&["apply", "--yes"]));
 
     let out = f.cli(&["destroy"]);
-    assert_eq!(out.status.code(), Some(1), "destroy without --yes off a terminal must refuse");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "destroy without --yes off a terminal must refuse"
+    );
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
     assert_eq!(f.queues().await.len(), 3);
 
     let out = f.cli(&["destroy", "--yes"]);
     assert_ok(&out);
     let text = stdout(&out);
-    assert!(text.contains("Destroy complete! Resources: 0 added, 0 changed, 5 destroyed."), "{text}");
+    assert!(
+        text.contains("Destroy complete! Resources: 0 added, 0 changed, 5 destroyed."),
+        "{text}"
+    );
     // moto confirms e-mail subscriptions at once, so the subscription is deleted too.
-    assert!(text.contains("subscription.alerts_email: Destruction complete"), "{text}");
+    assert!(
+        text.contains("subscription.alerts_email: Destruction complete"),
+        "{text}"
+    );
     let left = f.queues().await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].ends_with("-prompts-keep"));
     let sns = aws_sdk_sns::Client::new(&f.conf);
-    let topics: Vec<String> = sns.list_topics().send().await.unwrap().topics().iter().filter_map(|t| t.topic_arn().map(str::to_owned)).collect();
-    assert!(!topics.iter().any(|t| t.ends_with(&format!(":{}", s.topic_name()))), "{topics:?}");
-    assert!(topics.iter().any(|t| t.ends_with(&format!(":{}", other.stack().topic_name()))), "{topics:?}");
+    let topics: Vec<String> = sns
+        .list_topics()
+        .send()
+        .await
+        .unwrap()
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn().map(str::to_owned))
+        .collect();
+    assert!(
+        !topics
+            .iter()
+            .any(|t| t.ends_with(&format!(":{}", s.topic_name()))),
+        "{topics:?}"
+    );
+    assert!(
+        topics
+            .iter()
+            .any(|t| t.ends_with(&format!(":{}", other.stack().topic_name()))),
+        "{topics:?}"
+    );
     let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
-    assert!(cw.describe_alarms().alarm_names(s.alarm_name()).send().await.unwrap().metric_alarms().is_empty());
-    assert!(!other.plan().await.has_changes(), "the other stack is intact");
+    assert!(
+        cw.describe_alarms()
+            .alarm_names(s.alarm_name())
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()
+            .is_empty()
+    );
+    assert!(
+        !other.plan().await.has_changes(),
+        "the other stack is intact"
+    );
     // Destroying again is a no-op.
     let out = f.cli(&["destroy", "--yes"]);
     assert_ok(&out);
@@ -321,8 +542,12 @@ async fn interrupted_apply_converges_on_rerun() {
     let (plan, snapshot) = session.plan(Mode::Apply, false).await.unwrap();
     // Interrupted after the first wave: only the resources without dependencies exist.
     let mut partial = plan.clone();
-    partial.changes.retain(|c| c.address == declare::DLQ || c.address == declare::TOPIC);
-    execute(&partial, &session.resources, &snapshot, &|_| {}).await.unwrap();
+    partial
+        .changes
+        .retain(|c| c.address == declare::DLQ || c.address == declare::TOPIC);
+    execute(&partial, &session.resources, &snapshot, &|_| {})
+        .await
+        .unwrap();
 
     let plan = f.plan().await;
     assert_eq!(
@@ -339,11 +564,26 @@ async fn interrupted_apply_converges_on_rerun() {
 
     let out = f.cli(&["apply", "--yes"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("3 added, 0 changed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("3 added, 0 changed"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(f.queues().await.len(), 2, "nothing created twice");
     let sns = aws_sdk_sns::Client::new(&f.conf);
-    let topic_arn = f.session().read().await.unwrap().attr(declare::TOPIC, "arn").unwrap();
-    let subs = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).send().await.unwrap();
+    let topic_arn = f
+        .session()
+        .read()
+        .await
+        .unwrap()
+        .attr(declare::TOPIC, "arn")
+        .unwrap();
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(subs.subscriptions().len(), 1);
     assert!(!f.plan().await.has_changes());
 }
@@ -367,7 +607,9 @@ async fn killed_apply_process_converges_on_rerun() {
     let mut line = String::new();
     loop {
         line.clear();
-        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0 || line.contains("Creation complete") {
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap() == 0
+            || line.contains("Creation complete")
+        {
             break;
         }
     }
@@ -387,25 +629,54 @@ async fn changed_email_replaces_the_subscription() {
     assert_ok(&f.cli(&["apply", "--yes"]));
     f.write(120, "oncall@example.com");
     let plan = f.plan().await;
-    assert_eq!(changing(&plan), [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]);
+    assert_eq!(
+        changing(&plan),
+        [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]
+    );
     let out = f.cli(&["apply", "--yes"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("1 added, 0 changed, 1 destroyed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("1 added, 0 changed, 1 destroyed"),
+        "{}",
+        stdout(&out)
+    );
     let sns = aws_sdk_sns::Client::new(&f.conf);
-    let topic_arn = f.session().read().await.unwrap().attr(declare::TOPIC, "arn").unwrap();
-    let subs = sns.list_subscriptions_by_topic().topic_arn(&topic_arn).send().await.unwrap();
-    let endpoints: Vec<_> = subs.subscriptions().iter().filter_map(|s| s.endpoint()).collect();
+    let topic_arn = f
+        .session()
+        .read()
+        .await
+        .unwrap()
+        .attr(declare::TOPIC, "arn")
+        .unwrap();
+    let subs = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic_arn)
+        .send()
+        .await
+        .unwrap();
+    let endpoints: Vec<_> = subs
+        .subscriptions()
+        .iter()
+        .filter_map(|s| s.endpoint())
+        .collect();
     assert_eq!(endpoints, ["oncall@example.com"]);
 }
 
 #[tokio::test]
 async fn missing_bucket_is_reported_and_apply_refuses() {
     let f = Fixture::new("t-nobucket-").await;
-    let text = std::fs::read_to_string(&f.file).unwrap().replace(&format!("{}-images", f.name), "no-such-bucket-anywhere");
+    let text = std::fs::read_to_string(&f.file)
+        .unwrap()
+        .replace(&format!("{}-images", f.name), "no-such-bucket-anywhere");
     std::fs::write(&f.file, text).unwrap();
     let out = f.cli(&["plan"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("s3-bucket \"no-such-bucket-anywhere\" (bucket.images) does not exist"), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .contains("s3-bucket \"no-such-bucket-anywhere\" (bucket.images) does not exist"),
+        "{}",
+        stdout(&out)
+    );
     let out = f.cli(&["apply", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(f.queues().await.is_empty());
@@ -422,8 +693,18 @@ async fn offline_plan_and_validate_make_no_aws_call() {
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("Plan: 5 to add, 0 to change, 0 to destroy."), "{}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("Plan: 5 to add, 0 to change, 0 to destroy."),
+        "{}",
+        stdout(&out)
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
         .args(["validate", "--stack"])
         .arg(&f.file)
@@ -436,15 +717,32 @@ async fn offline_plan_and_validate_make_no_aws_call() {
 #[tokio::test]
 async fn invalid_stack_is_rejected_with_file_and_line_before_any_call() {
     let f = Fixture::new("t-invalid-").await;
-    let text = std::fs::read_to_string(&f.file).unwrap().replace("visibility_timeout_seconds: 180", "visibility_timeout_seconds: 99999");
-    std::fs::write(&f.file, text.replace("email: team@example.com", "email: nobody")).unwrap();
+    let text = std::fs::read_to_string(&f.file).unwrap().replace(
+        "visibility_timeout_seconds: 180",
+        "visibility_timeout_seconds: 99999",
+    );
+    std::fs::write(
+        &f.file,
+        text.replace("email: team@example.com", "email: nobody"),
+    )
+    .unwrap();
     for verb in [&["validate"][..], &["plan"], &["apply", "--yes"]] {
         let out = f.cli(verb);
         assert_eq!(out.status.code(), Some(1));
         let err = stderr(&out);
         let file = f.file.display().to_string();
-        assert!(err.contains(&format!("{file}:4: queue.visibility_timeout_seconds: 99999 is out of range")), "{err}");
-        assert!(err.contains(&format!("{file}:5: alarm.email: \"nobody\" is not a valid e-mail address")), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{file}:4: queue.visibility_timeout_seconds: 99999 is out of range"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "{file}:5: alarm.email: \"nobody\" is not a valid e-mail address"
+            )),
+            "{err}"
+        );
     }
     assert!(f.queues().await.is_empty());
 }
@@ -457,7 +755,11 @@ async fn plan_reads_are_concurrent() {
     session.read().await.unwrap(); // warm up: moto loads each service on first use
     session.aws.calls.clear();
     let snapshot = session.read().await.unwrap();
-    let plan = compute(&session.resources, &snapshot, &session.options(Mode::Apply, false));
+    let plan = compute(
+        &session.resources,
+        &snapshot,
+        &session.options(Mode::Apply, false),
+    );
     assert!(!plan.has_changes());
     let stats = provisioner::aws::calls::stats(&session.aws.calls.snapshot());
     // 6 resources, 11+ calls; with reads in parallel the chain is get-url then attributes.

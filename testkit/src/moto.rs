@@ -60,7 +60,11 @@ fn start() -> String {
         }
         let spawned = cmd.spawn();
         let ok = spawned.is_ok();
-        let _ = tx.send(spawned.map(|_| ()).map_err(|e| format!("cannot start {}: {e}", bin.display())));
+        let _ = tx.send(
+            spawned
+                .map(|_| ())
+                .map_err(|e| format!("cannot start {}: {e}", bin.display())),
+        );
         if ok {
             loop {
                 std::thread::park();
@@ -69,17 +73,27 @@ fn start() -> String {
     });
     match rx.recv() {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("{e}. Install it with `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` (scripts/test does this)."),
+        Ok(Err(e)) => panic!(
+            "{e}. Install it with `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` (scripts/test does this)."
+        ),
         Err(e) => panic!("moto launcher thread died: {e}"),
     }
-    assert!(wait_for(port, Duration::from_secs(30)), "moto_server did not listen on 127.0.0.1:{port} within 30 s");
+    assert!(
+        wait_for(port, Duration::from_secs(30)),
+        "moto_server did not listen on 127.0.0.1:{port} within 30 s"
+    );
     format!("http://127.0.0.1:{port}")
 }
 
 /// The emulator's endpoint: `COUCH_MOTO_ENDPOINT` if set, else a server of this process.
 pub fn moto_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| std::env::var("COUCH_MOTO_ENDPOINT").ok().filter(|e| !e.is_empty()).unwrap_or_else(start))
+    ENDPOINT.get_or_init(|| {
+        std::env::var("COUCH_MOTO_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(start)
+    })
 }
 
 /// SDK configuration for the emulator: static test credentials, `region`.
@@ -87,9 +101,11 @@ pub fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     SdkConfig::builder()
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "testkit",
-        )))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "testkit",
+            )),
+        )
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build()
 }

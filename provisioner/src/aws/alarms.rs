@@ -39,10 +39,17 @@ pub fn normalise(a: &MetricAlarm) -> Fields {
     let mut f = Fields::new();
     f.insert("namespace".into(), json!(a.namespace()));
     f.insert("metric_name".into(), json!(a.metric_name()));
-    let dims: Vec<Value> = a.dimensions().iter().map(|d| json!({"name": d.name(), "value": d.value()})).collect();
+    let dims: Vec<Value> = a
+        .dimensions()
+        .iter()
+        .map(|d| json!({"name": d.name(), "value": d.value()}))
+        .collect();
     f.insert("dimensions".into(), Value::Array(dims));
     f.insert("statistic".into(), json!(a.statistic().map(|s| s.as_str())));
-    f.insert("comparison_operator".into(), json!(a.comparison_operator().map(|c| c.as_str())));
+    f.insert(
+        "comparison_operator".into(),
+        json!(a.comparison_operator().map(|c| c.as_str())),
+    );
     f.insert("threshold".into(), json!(a.threshold()));
     f.insert("period".into(), json!(a.period()));
     f.insert("evaluation_periods".into(), json!(a.evaluation_periods()));
@@ -60,12 +67,19 @@ fn str_field<'a>(f: &'a Fields, k: &str) -> Option<&'a str> {
 fn strings(f: &Fields, k: &str) -> Vec<String> {
     f.get(k)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn cw_tags(fields: &Fields) -> Result<Vec<Tag>, ResourceError> {
-    Ok(tags::of(fields).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect())
+    Ok(tags::of(fields)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect())
 }
 
 impl MetricAlarmResource {
@@ -84,18 +98,28 @@ impl MetricAlarmResource {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        let int = |k: &str| desired.get(k).and_then(Value::as_i64).and_then(|v| i32::try_from(v).ok());
+        let int = |k: &str| {
+            desired
+                .get(k)
+                .and_then(Value::as_i64)
+                .and_then(|v| i32::try_from(v).ok())
+        };
         let mut req = self
             .aws
             .cloudwatch
             .put_metric_alarm()
             .alarm_name(&self.name)
-            .alarm_description(format!("Prompts wait too long in the queue ({}); managed by couch-provisioner", self.name))
+            .alarm_description(format!(
+                "Prompts wait too long in the queue ({}); managed by couch-provisioner",
+                self.name
+            ))
             .set_namespace(str_field(desired, "namespace").map(str::to_owned))
             .set_metric_name(str_field(desired, "metric_name").map(str::to_owned))
             .set_dimensions(Some(dims))
             .set_statistic(str_field(desired, "statistic").map(Statistic::from))
-            .set_comparison_operator(str_field(desired, "comparison_operator").map(ComparisonOperator::from))
+            .set_comparison_operator(
+                str_field(desired, "comparison_operator").map(ComparisonOperator::from),
+            )
             .set_threshold(desired.get("threshold").and_then(Value::as_f64))
             .set_period(int("period"))
             .set_evaluation_periods(int("evaluation_periods"))
@@ -106,7 +130,9 @@ impl MetricAlarmResource {
         if with_tags {
             req = req.set_tags(Some(cw_tags(desired)?));
         }
-        req.send().await.map_err(|e| aws_error(&format!("cloudwatch:PutMetricAlarm {}", self.name), e))?;
+        req.send()
+            .await
+            .map_err(|e| aws_error(&format!("cloudwatch:PutMetricAlarm {}", self.name), e))?;
         Ok(())
     }
 }
@@ -127,38 +153,75 @@ impl Resource for MetricAlarmResource {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        let arn = self.aws.arn("cloudwatch", &format!("alarm:{}", self.name)).await?;
+        let arn = self
+            .aws
+            .arn("cloudwatch", &format!("alarm:{}", self.name))
+            .await?;
         let (described, alarm_tags) = tokio::join!(
-            self.aws.cloudwatch.describe_alarms().alarm_names(&self.name).send(),
-            self.aws.cloudwatch.list_tags_for_resource().resource_arn(&arn).send(),
+            self.aws
+                .cloudwatch
+                .describe_alarms()
+                .alarm_names(&self.name)
+                .send(),
+            self.aws
+                .cloudwatch
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send(),
         );
-        let described = described.map_err(|e| aws_error(&format!("cloudwatch:DescribeAlarms {}", self.name), e))?;
-        let Some(alarm) = described.metric_alarms().iter().find(|a| a.alarm_name() == Some(self.name.as_str())) else {
+        let described = described
+            .map_err(|e| aws_error(&format!("cloudwatch:DescribeAlarms {}", self.name), e))?;
+        let Some(alarm) = described
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(self.name.as_str()))
+        else {
             return Ok(None);
         };
         let alarm_tags = match alarm_tags {
             Ok(t) => t.tags.unwrap_or_default(),
             Err(e) if error_code(&e) == Some("ResourceNotFound") => Vec::new(),
-            Err(e) => return Err(aws_error(&format!("cloudwatch:ListTagsForResource {}", self.name), e)),
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("cloudwatch:ListTagsForResource {}", self.name),
+                    e,
+                ));
+            }
         };
         let mut live = Live {
             fields: normalise(alarm),
             ..Live::default()
         };
-        live.fields.insert(tags::FIELD.into(), tags::to_value(alarm_tags.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))));
-        live.attrs.insert("arn".into(), alarm.alarm_arn().unwrap_or(&arn).to_owned());
+        live.fields.insert(
+            tags::FIELD.into(),
+            tags::to_value(
+                alarm_tags
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+            ),
+        );
+        live.attrs
+            .insert("arn".into(), alarm.alarm_arn().unwrap_or(&arn).to_owned());
         live.attrs.insert("name".into(), self.name.clone());
         Ok(Some(live))
     }
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         self.put(desired, true).await?;
-        self.read()
-            .await?
-            .ok_or_else(|| ResourceError::new(format!("alarm {} was created but cannot be read back", self.name)))
+        self.read().await?.ok_or_else(|| {
+            ResourceError::new(format!(
+                "alarm {} was created but cannot be read back",
+                self.name
+            ))
+        })
     }
 
-    async fn update(&self, live: &Live, desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
         if changed.iter().any(|c| c != tags::FIELD) {
             self.put(desired, false).await?;
         }
@@ -166,7 +229,11 @@ impl Resource for MetricAlarmResource {
             let arn = live.attrs.get("arn").cloned().unwrap_or_default();
             let (set, remove) = tags::delta(&live.fields, desired);
             if !set.is_empty() {
-                let set: Fields = [(tags::FIELD.to_owned(), tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))))].into();
+                let set: Fields = [(
+                    tags::FIELD.to_owned(),
+                    tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                )]
+                .into();
                 self.aws
                     .cloudwatch
                     .tag_resource()
@@ -184,7 +251,9 @@ impl Resource for MetricAlarmResource {
                     .set_tag_keys(Some(remove))
                     .send()
                     .await
-                    .map_err(|e| aws_error(&format!("cloudwatch:UntagResource {}", self.name), e))?;
+                    .map_err(|e| {
+                        aws_error(&format!("cloudwatch:UntagResource {}", self.name), e)
+                    })?;
             }
         }
         Ok(())
@@ -212,7 +281,12 @@ mod tests {
             .alarm_name("s-prompt-age")
             .namespace("AWS/SQS")
             .metric_name("ApproximateAgeOfOldestMessage")
-            .dimensions(Dimension::builder().name("QueueName").value("s-prompts").build())
+            .dimensions(
+                Dimension::builder()
+                    .name("QueueName")
+                    .value("s-prompts")
+                    .build(),
+            )
             .statistic(Statistic::Maximum)
             .comparison_operator(ComparisonOperator::GreaterThanThreshold)
             .threshold(120.0)
@@ -224,7 +298,10 @@ mod tests {
             .ok_actions("arn:t")
             .build();
         let f = normalise(&a);
-        assert_eq!(f["dimensions"], json!([{"name": "QueueName", "value": "s-prompts"}]));
+        assert_eq!(
+            f["dimensions"],
+            json!([{"name": "QueueName", "value": "s-prompts"}])
+        );
         assert_eq!(f["statistic"], json!("Maximum"));
         assert_eq!(f["comparison_operator"], json!("GreaterThanThreshold"));
         assert!(crate::engine::diff::same(&f["threshold"], &json!(120)));

@@ -25,7 +25,10 @@ impl ReferencedBucket {
     }
 
     fn refuse(&self) -> ResourceError {
-        ResourceError::new(format!("{} is referenced, not managed: the provisioner never changes it", self.address))
+        ResourceError::new(format!(
+            "{} is referenced, not managed: the provisioner never changes it",
+            self.address
+        ))
     }
 }
 
@@ -71,14 +74,20 @@ impl Resource for ReferencedBucket {
         }
         let mut live = Live::default();
         live.attrs.insert("name".into(), self.name.clone());
-        live.attrs.insert("arn".into(), format!("arn:aws:s3:::{}", self.name));
+        live.attrs
+            .insert("arn".into(), format!("arn:aws:s3:::{}", self.name));
         Ok(Some(live))
     }
 
     async fn create(&self, _desired: &Fields) -> Result<Live, ResourceError> {
         Err(self.refuse())
     }
-    async fn update(&self, _: &Live, _: &Fields, _: &BTreeSet<String>) -> Result<(), ResourceError> {
+    async fn update(
+        &self,
+        _: &Live,
+        _: &Fields,
+        _: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
         Err(self.refuse())
     }
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {

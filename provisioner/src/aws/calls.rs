@@ -68,7 +68,8 @@ impl Intercept for CallLog {
             start: Instant::now(),
             end: None,
         });
-        cfg.interceptor_state().store_put(CallIndex(calls.len() - 1));
+        cfg.interceptor_state()
+            .store_put(CallIndex(calls.len() - 1));
         Ok(())
     }
 
@@ -99,7 +100,10 @@ pub struct CallStats {
 }
 
 pub fn stats(calls: &[Call]) -> CallStats {
-    let mut done: Vec<(Instant, Instant)> = calls.iter().filter_map(|c| c.end.map(|e| (c.start, e))).collect();
+    let mut done: Vec<(Instant, Instant)> = calls
+        .iter()
+        .filter_map(|c| c.end.map(|e| (c.start, e)))
+        .collect();
     // Longest chain of non-overlapping intervals: greedy by end time.
     done.sort_by_key(|&(_, e)| e);
     let mut sequential = 0;
@@ -110,7 +114,10 @@ pub fn stats(calls: &[Call]) -> CallStats {
             last_end = Some(*e);
         }
     }
-    let span = match (done.iter().map(|d| d.0).min(), done.iter().map(|d| d.1).max()) {
+    let span = match (
+        done.iter().map(|d| d.0).min(),
+        done.iter().map(|d| d.1).max(),
+    ) {
         (Some(a), Some(b)) => b.duration_since(a),
         _ => Duration::ZERO,
     };
@@ -146,7 +153,12 @@ mod tests {
     #[test]
     fn chained_calls_count_each() {
         let t = Instant::now();
-        let s = stats(&[call(0, 10, t), call(10, 20, t), call(21, 30, t), call(0, 30, t)]);
+        let s = stats(&[
+            call(0, 10, t),
+            call(10, 20, t),
+            call(21, 30, t),
+            call(0, 30, t),
+        ]);
         assert_eq!(s.sequential, 3);
     }
 }

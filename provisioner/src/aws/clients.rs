@@ -57,13 +57,27 @@ impl Aws {
             .build();
         Aws {
             region,
-            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(conf).interceptor(calls.clone()).build()),
-            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(conf).interceptor(calls.clone()).build()),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sns: aws_sdk_sns::Client::from_conf(
+                aws_sdk_sns::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(conf).interceptor(calls.clone()).build(),
+                aws_sdk_cloudwatch::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(calls.clone()).build()),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             calls,
             account: OnceCell::new(),
         }
@@ -73,12 +87,9 @@ impl Aws {
     pub async fn account_id(&self) -> Result<String, ResourceError> {
         self.account
             .get_or_try_init(|| async {
-                let out = self
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("sts:GetCallerIdentity (who are these credentials?)", e))?;
+                let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+                    aws_error("sts:GetCallerIdentity (who are these credentials?)", e)
+                })?;
                 out.account
                     .ok_or_else(|| ResourceError::new("sts:GetCallerIdentity returned no account"))
             })
@@ -90,7 +101,10 @@ impl Aws {
     pub async fn arn(&self, service: &str, resource: &str) -> Result<String, ResourceError> {
         let account = self.account_id().await?;
         let partition = partition_of(&self.region);
-        Ok(format!("arn:{partition}:{service}:{}:{account}:{resource}", self.region))
+        Ok(format!(
+            "arn:{partition}:{service}:{}:{account}:{resource}",
+            self.region
+        ))
     }
 }
 

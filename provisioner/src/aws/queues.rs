@@ -23,10 +23,26 @@ enum Encoding {
 
 /// Field name ↔ SQS attribute, and how SQS encodes it.
 const ATTRIBUTES: &[(&str, QueueAttributeName, Encoding)] = &[
-    ("visibility_timeout_seconds", QueueAttributeName::VisibilityTimeout, Encoding::Number),
-    ("message_retention_seconds", QueueAttributeName::MessageRetentionPeriod, Encoding::Number),
-    ("sqs_managed_sse", QueueAttributeName::SqsManagedSseEnabled, Encoding::Bool),
-    ("redrive_policy", QueueAttributeName::RedrivePolicy, Encoding::Json),
+    (
+        "visibility_timeout_seconds",
+        QueueAttributeName::VisibilityTimeout,
+        Encoding::Number,
+    ),
+    (
+        "message_retention_seconds",
+        QueueAttributeName::MessageRetentionPeriod,
+        Encoding::Number,
+    ),
+    (
+        "sqs_managed_sse",
+        QueueAttributeName::SqsManagedSseEnabled,
+        Encoding::Bool,
+    ),
+    (
+        "redrive_policy",
+        QueueAttributeName::RedrivePolicy,
+        Encoding::Json,
+    ),
 ];
 
 pub struct SqsQueue {
@@ -60,14 +76,18 @@ fn encode(value: &Value, enc: Encoding) -> String {
 /// The canonical value of an attribute SQS returned as a string.
 fn decode(raw: &str, enc: Encoding) -> Value {
     match enc {
-        Encoding::Number => raw.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.to_owned())),
+        Encoding::Number => raw
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(raw.to_owned())),
         Encoding::Bool => match raw {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
             other => Value::String(other.to_owned()),
         },
         Encoding::Json => {
-            let mut v: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+            let mut v: Value =
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
             // Older APIs return maxReceiveCount as a string.
             if let Some(Value::String(n)) = v.get("maxReceiveCount").cloned()
                 && let Ok(n) = n.parse::<u64>()
@@ -79,7 +99,10 @@ fn decode(raw: &str, enc: Encoding) -> Value {
     }
 }
 
-fn attributes_of(fields: &Fields, only: Option<&BTreeSet<String>>) -> HashMap<QueueAttributeName, String> {
+fn attributes_of(
+    fields: &Fields,
+    only: Option<&BTreeSet<String>>,
+) -> HashMap<QueueAttributeName, String> {
     ATTRIBUTES
         .iter()
         .filter(|(f, _, _)| only.is_none_or(|o| o.contains(*f)))
@@ -88,7 +111,10 @@ fn attributes_of(fields: &Fields, only: Option<&BTreeSet<String>>) -> HashMap<Qu
 }
 
 /// Live fields from SQS's attribute map and tags.
-pub fn normalise(attrs: &HashMap<QueueAttributeName, String>, queue_tags: &HashMap<String, String>) -> Fields {
+pub fn normalise(
+    attrs: &HashMap<QueueAttributeName, String>,
+    queue_tags: &HashMap<String, String>,
+) -> Fields {
     let mut fields = Fields::new();
     for (field, name, enc) in ATTRIBUTES {
         if let Some(raw) = attrs.get(name) {
@@ -121,18 +147,36 @@ impl Resource for SqsQueue {
         let sqs = &self.aws.sqs;
         let url = match sqs.get_queue_url().queue_name(&self.name).send().await {
             Ok(out) => out.queue_url.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
+            {
+                return Ok(None);
+            }
             Err(e) => return Err(aws_error(&format!("sqs:GetQueueUrl {}", self.name), e)),
         };
         let (attrs, queue_tags) = tokio::join!(
-            sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::All).send(),
+            sqs.get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::All)
+                .send(),
             sqs.list_queue_tags().queue_url(&url).send(),
         );
         let attrs = match attrs {
             Ok(a) => a.attributes.unwrap_or_default(),
             // Deleted between the two calls.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => return Ok(None),
-            Err(e) => return Err(aws_error(&format!("sqs:GetQueueAttributes {}", self.name), e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("sqs:GetQueueAttributes {}", self.name),
+                    e,
+                ));
+            }
         };
         let queue_tags = queue_tags
             .map_err(|e| aws_error(&format!("sqs:ListQueueTags {}", self.name), e))?
@@ -165,19 +209,32 @@ impl Resource for SqsQueue {
         match created {
             Ok(_) => {}
             // Exists with other attributes (created concurrently): converge by updating.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
-                let live = self.read().await?.ok_or_else(|| ResourceError::new(format!("{} exists and vanished", self.name)))?;
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_name_exists()) =>
+            {
+                let live = self.read().await?.ok_or_else(|| {
+                    ResourceError::new(format!("{} exists and vanished", self.name))
+                })?;
                 let all: BTreeSet<String> = desired.keys().cloned().collect();
                 self.update(&live, desired, &all).await?;
             }
             Err(e) => return Err(aws_error(&format!("sqs:CreateQueue {}", self.name), e)),
         }
-        self.read()
-            .await?
-            .ok_or_else(|| ResourceError::new(format!("queue {} was created but cannot be read back", self.name)))
+        self.read().await?.ok_or_else(|| {
+            ResourceError::new(format!(
+                "queue {} was created but cannot be read back",
+                self.name
+            ))
+        })
     }
 
-    async fn update(&self, live: &Live, desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
         let url = live.attrs.get("url").cloned().unwrap_or_default();
         let attrs = attributes_of(desired, Some(changed));
         if !attrs.is_empty() {
@@ -220,7 +277,12 @@ impl Resource for SqsQueue {
         let url = live.attrs.get("url").cloned().unwrap_or_default();
         match self.aws.sqs.delete_queue().queue_url(&url).send().await {
             Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => Ok(DeleteOutcome::Deleted),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
+            {
+                Ok(DeleteOutcome::Deleted)
+            }
             Err(e) => Err(aws_error(&format!("sqs:DeleteQueue {}", self.name), e)),
         }
     }
@@ -244,12 +306,18 @@ mod tests {
             ),
             (QueueAttributeName::QueueArn, "arn:aws:sqs:eu-west-1:1:q".to_owned()),
         ]);
-        let tags = HashMap::from([("stack".to_owned(), "s".to_owned()), ("aws:x".to_owned(), "y".to_owned())]);
+        let tags = HashMap::from([
+            ("stack".to_owned(), "s".to_owned()),
+            ("aws:x".to_owned(), "y".to_owned()),
+        ]);
         let f = normalise(&attrs, &tags);
         assert_eq!(f["visibility_timeout_seconds"], json!(180));
         assert_eq!(f["message_retention_seconds"], json!(345600));
         assert_eq!(f["sqs_managed_sse"], json!(true));
-        assert_eq!(f["redrive_policy"], json!({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:q-dlq", "maxReceiveCount": 3}));
+        assert_eq!(
+            f["redrive_policy"],
+            json!({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:q-dlq", "maxReceiveCount": 3})
+        );
         assert_eq!(f["tags"], json!({"stack": "s"}));
         assert!(!f.contains_key("QueueArn"));
     }
@@ -266,7 +334,10 @@ mod tests {
         let a = attributes_of(&fields, None);
         assert_eq!(a[&QueueAttributeName::VisibilityTimeout], "180");
         assert_eq!(a[&QueueAttributeName::SqsManagedSseEnabled], "true");
-        assert_eq!(a[&QueueAttributeName::RedrivePolicy], "{\"maxReceiveCount\":3}");
+        assert_eq!(
+            a[&QueueAttributeName::RedrivePolicy],
+            "{\"maxReceiveCount\":3}"
+        );
         assert_eq!(a.len(), 3);
         let only: BTreeSet<String> = ["sqs_managed_sse".to_owned()].into();
         assert_eq!(attributes_of(&fields, Some(&only)).len(), 1);

@@ -31,7 +31,10 @@ pub struct EmailSubscription {
 impl EmailSubscription {
     /// `fields`: `topic_arn` (a reference), `protocol` (`email`), `endpoint` (the address).
     pub fn new(address: &str, topic_name: String, fields: Fields, aws: Arc<Aws>) -> Self {
-        let endpoint = fields.get("endpoint").and_then(Value::as_str).unwrap_or_default();
+        let endpoint = fields
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         EmailSubscription {
             address: address.to_owned(),
             name: format!("{topic_name} -> {endpoint}"),
@@ -79,9 +82,14 @@ pub fn can_unsubscribe(arn: &str) -> Result<(), String> {
 
 fn live_of(s: &Listed) -> Live {
     let mut live = Live::default();
-    live.fields.insert("topic_arn".into(), Value::String(s.topic_arn.clone()));
-    live.fields.insert("protocol".into(), Value::String(s.protocol.clone()));
-    live.fields.insert("endpoint".into(), Value::String(s.endpoint.to_ascii_lowercase()));
+    live.fields
+        .insert("topic_arn".into(), Value::String(s.topic_arn.clone()));
+    live.fields
+        .insert("protocol".into(), Value::String(s.protocol.clone()));
+    live.fields.insert(
+        "endpoint".into(),
+        Value::String(s.endpoint.to_ascii_lowercase()),
+    );
     live.attrs.insert("arn".into(), s.arn.clone());
     live.attrs.insert("pending".into(), s.pending().to_string());
     live
@@ -111,27 +119,57 @@ impl Resource for EmailSubscription {
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let topic_arn = self.aws.arn("sns", &self.topic_name).await?;
         let mut listed = Vec::new();
-        let mut pages = self.aws.sns.list_subscriptions_by_topic().topic_arn(&topic_arn).into_paginator().send();
+        let mut pages = self
+            .aws
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic_arn)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(p) => p,
                 Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
-                Err(e) => return Err(aws_error(&format!("sns:ListSubscriptionsByTopic {}", self.topic_name), e)),
+                Err(e) => {
+                    return Err(aws_error(
+                        &format!("sns:ListSubscriptionsByTopic {}", self.topic_name),
+                        e,
+                    ));
+                }
             };
-            listed.extend(page.subscriptions.unwrap_or_default().into_iter().map(|s| Listed {
-                arn: s.subscription_arn.unwrap_or_default(),
-                protocol: s.protocol.unwrap_or_default(),
-                endpoint: s.endpoint.unwrap_or_default(),
-                topic_arn: s.topic_arn.unwrap_or_else(|| topic_arn.clone()),
-            }));
+            listed.extend(
+                page.subscriptions
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| Listed {
+                        arn: s.subscription_arn.unwrap_or_default(),
+                        protocol: s.protocol.unwrap_or_default(),
+                        endpoint: s.endpoint.unwrap_or_default(),
+                        topic_arn: s.topic_arn.unwrap_or_else(|| topic_arn.clone()),
+                    }),
+            );
         }
-        let protocol = self.fields.get("protocol").and_then(Value::as_str).unwrap_or("email");
-        let endpoint = self.fields.get("endpoint").and_then(Value::as_str).unwrap_or_default();
+        let protocol = self
+            .fields
+            .get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or("email");
+        let endpoint = self
+            .fields
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         Ok(pick(&listed, protocol, endpoint).map(live_of))
     }
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let get = |k: &str| desired.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let get = |k: &str| {
+            desired
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let (topic_arn, protocol, endpoint) = (get("topic_arn"), get("protocol"), get("endpoint"));
         // Subscribe is idempotent for the same topic and address.
         let out = self
@@ -153,7 +191,12 @@ impl Resource for EmailSubscription {
         }))
     }
 
-    async fn update(&self, _live: &Live, _desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+    async fn update(
+        &self,
+        _live: &Live,
+        _desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
         // Every field is in replace_on: the engine replaces instead of updating.
         Err(ResourceError::new(format!(
             "{}: {} cannot be changed in place",
@@ -167,7 +210,14 @@ impl Resource for EmailSubscription {
         if let Err(why) = can_unsubscribe(&arn) {
             return Ok(DeleteOutcome::Skipped(why));
         }
-        match self.aws.sns.unsubscribe().subscription_arn(&arn).send().await {
+        match self
+            .aws
+            .sns
+            .unsubscribe()
+            .subscription_arn(&arn)
+            .send()
+            .await
+        {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(e) if error_code(&e) == Some("NotFound") => Ok(DeleteOutcome::Deleted),
             Err(e) => Err(aws_error(&format!("sns:Unsubscribe {arn}"), e)),
@@ -200,21 +250,34 @@ mod tests {
 
     #[test]
     fn confirmed_is_preferred_over_pending_and_case_is_ignored() {
-        let listed = [sub(PENDING, "team@example.com"), sub("arn:aws:sns:eu-west-1:1:t:abc", "Team@Example.com")];
-        assert_eq!(pick(&listed, "email", "team@example.com").unwrap().arn, "arn:aws:sns:eu-west-1:1:t:abc");
+        let listed = [
+            sub(PENDING, "team@example.com"),
+            sub("arn:aws:sns:eu-west-1:1:t:abc", "Team@Example.com"),
+        ];
+        assert_eq!(
+            pick(&listed, "email", "team@example.com").unwrap().arn,
+            "arn:aws:sns:eu-west-1:1:t:abc"
+        );
     }
 
     #[test]
     fn another_address_is_returned_so_it_can_be_replaced() {
         let listed = [sub("arn:aws:sns:eu-west-1:1:t:old", "old@example.com")];
-        assert_eq!(pick(&listed, "email", "new@example.com").unwrap().endpoint, "old@example.com");
+        assert_eq!(
+            pick(&listed, "email", "new@example.com").unwrap().endpoint,
+            "old@example.com"
+        );
         assert!(pick(&listed, "sms", "new@example.com").is_none());
         assert!(pick(&[], "email", "new@example.com").is_none());
     }
 
     #[test]
     fn pending_subscriptions_cannot_be_unsubscribed() {
-        assert!(can_unsubscribe(PENDING).unwrap_err().contains("pending confirmation"));
+        assert!(
+            can_unsubscribe(PENDING)
+                .unwrap_err()
+                .contains("pending confirmation")
+        );
         assert!(can_unsubscribe("").is_err());
         assert!(can_unsubscribe("arn:aws:sns:eu-west-1:1:t:abc").is_ok());
     }

@@ -23,7 +23,10 @@ pub fn to_value<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value
 /// Tags of a field map (empty when absent).
 pub fn of(fields: &Fields) -> BTreeMap<String, String> {
     match fields.get(FIELD) {
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect(),
         _ => BTreeMap::new(),
     }
 }
@@ -32,8 +35,16 @@ pub fn of(fields: &Fields) -> BTreeMap<String, String> {
 pub fn delta(live: &Fields, desired: &Fields) -> (BTreeMap<String, String>, Vec<String>) {
     let have = of(live);
     let want = of(desired);
-    let set = want.iter().filter(|(k, v)| have.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let remove = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
+    let set = want
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = have
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect();
     (set, remove)
 }
 
@@ -47,12 +58,18 @@ mod tests {
         let live: Fields = [("tags".to_owned(), json!({"a": "1", "b": "2", "x": "9"}))].into();
         let want: Fields = [("tags".to_owned(), json!({"a": "1", "b": "3", "c": "4"}))].into();
         let (set, remove) = delta(&live, &want);
-        assert_eq!(set, BTreeMap::from([("b".into(), "3".into()), ("c".into(), "4".into())]));
+        assert_eq!(
+            set,
+            BTreeMap::from([("b".into(), "3".into()), ("c".into(), "4".into())])
+        );
         assert_eq!(remove, ["x"]);
     }
 
     #[test]
     fn aws_tags_are_ignored() {
-        assert_eq!(to_value([("aws:cloudformation:stack", "x"), ("k", "v")]), json!({"k": "v"}));
+        assert_eq!(
+            to_value([("aws:cloudformation:stack", "x"), ("k", "v")]),
+            json!({"k": "v"})
+        );
     }
 }

@@ -30,7 +30,13 @@ impl SnsTopic {
 fn sns_tags(fields: &Fields) -> Result<Vec<Tag>, ResourceError> {
     tags::of(fields)
         .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ResourceError::new(format!("invalid tag: {e}"))))
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ResourceError::new(format!("invalid tag: {e}")))
+        })
         .collect()
 }
 
@@ -54,20 +60,39 @@ impl Resource for SnsTopic {
         let arn = self.aws.arn("sns", &self.name).await?;
         let (attrs, topic_tags) = tokio::join!(
             self.aws.sns.get_topic_attributes().topic_arn(&arn).send(),
-            self.aws.sns.list_tags_for_resource().resource_arn(&arn).send(),
+            self.aws
+                .sns
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send(),
         );
         match attrs {
             Ok(_) => {}
             Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
-            Err(e) => return Err(aws_error(&format!("sns:GetTopicAttributes {}", self.name), e)),
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("sns:GetTopicAttributes {}", self.name),
+                    e,
+                ));
+            }
         }
         let topic_tags = match topic_tags {
             Ok(t) => t.tags.unwrap_or_default(),
-            Err(e) if matches!(error_code(&e), Some("ResourceNotFound" | "NotFound")) => return Ok(None),
-            Err(e) => return Err(aws_error(&format!("sns:ListTagsForResource {}", self.name), e)),
+            Err(e) if matches!(error_code(&e), Some("ResourceNotFound" | "NotFound")) => {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("sns:ListTagsForResource {}", self.name),
+                    e,
+                ));
+            }
         };
         let mut live = Live::default();
-        live.fields.insert(tags::FIELD.into(), tags::to_value(topic_tags.iter().map(|t| (t.key(), t.value()))));
+        live.fields.insert(
+            tags::FIELD.into(),
+            tags::to_value(topic_tags.iter().map(|t| (t.key(), t.value()))),
+        );
         live.attrs.insert("arn".into(), arn);
         live.attrs.insert("name".into(), self.name.clone());
         Ok(Some(live))
@@ -88,17 +113,27 @@ impl Resource for SnsTopic {
             fields: desired.clone(),
             ..Live::default()
         };
-        live.attrs.insert("arn".into(), out.topic_arn.unwrap_or_default());
+        live.attrs
+            .insert("arn".into(), out.topic_arn.unwrap_or_default());
         live.attrs.insert("name".into(), self.name.clone());
         Ok(live)
     }
 
-    async fn update(&self, live: &Live, desired: &Fields, changed: &BTreeSet<String>) -> Result<(), ResourceError> {
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
         let arn = live.attrs.get("arn").cloned().unwrap_or_default();
         if changed.contains(tags::FIELD) {
             let (set, remove) = tags::delta(&live.fields, desired);
             if !set.is_empty() {
-                let set: Fields = [(tags::FIELD.to_owned(), tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))))].into();
+                let set: Fields = [(
+                    tags::FIELD.to_owned(),
+                    tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                )]
+                .into();
                 self.aws
                     .sns
                     .tag_resource()

@@ -29,15 +29,36 @@ fn verb(action: Action) -> (&'static str, &'static str) {
 pub fn print_event(e: Event) {
     match e {
         Event::Started { address, action } => println!("{address}: {}...", verb(action).0),
-        Event::StillRunning { address, action, elapsed } => {
-            println!("{address}: Still {}... [{}s elapsed]", verb(action).0.to_lowercase(), elapsed.as_secs())
+        Event::StillRunning {
+            address,
+            action,
+            elapsed,
+        } => {
+            println!(
+                "{address}: Still {}... [{}s elapsed]",
+                verb(action).0.to_lowercase(),
+                elapsed.as_secs()
+            )
         }
-        Event::Finished { address, action, elapsed, id } => {
+        Event::Finished {
+            address,
+            action,
+            elapsed,
+            id,
+        } => {
             let id = id.map(|i| format!(" [id={i}]")).unwrap_or_default();
-            println!("{address}: {} complete after {:.1}s{id}", verb(action).1, elapsed.as_secs_f64())
+            println!(
+                "{address}: {} complete after {:.1}s{id}",
+                verb(action).1,
+                elapsed.as_secs_f64()
+            )
         }
         Event::Warning { address, message } => println!("{address}: Warning: {message}"),
-        Event::Failed { address, action, error } => println!("{address}: {} failed: {error}", verb(action).1),
+        Event::Failed {
+            address,
+            action,
+            error,
+        } => println!("{address}: {} failed: {error}", verb(action).1),
         Event::Skipped { address, reason } => println!("{address}: Not attempted: {reason}"),
     }
 }
@@ -54,12 +75,18 @@ pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> 
         ));
     }
     if !plan.has_changes() {
-        println!("\nNothing to do: the live state matches stack {:?}.", session.stack.name);
+        println!(
+            "\nNothing to do: the live state matches stack {:?}.",
+            session.stack.name
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let question = match mode {
         Mode::Apply => format!("\nApply these changes to stack {:?}?", session.stack.name),
-        Mode::Destroy => format!("\nDestroy every resource stack {:?} owns?", session.stack.name),
+        Mode::Destroy => format!(
+            "\nDestroy every resource stack {:?} owns?",
+            session.stack.name
+        ),
     };
     if !confirm(&question, yes)? {
         println!("Cancelled: nothing was changed.");
@@ -73,12 +100,18 @@ pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> 
     let check = compute(&session.resources, &after, &session.options(mode, adopt));
     if check.has_changes() {
         print!("\n{}", render::text(&check));
-        return Err(anyhow!("the changes were made but the live state still differs (above); re-run to converge"));
+        return Err(anyhow!(
+            "the changes were made but the live state still differs (above); re-run to converge"
+        ));
     }
     let s = plan.summary;
     println!(
         "\n{} complete! Resources: {} added, {} changed, {} destroyed. A new plan shows no changes.",
-        if mode == Mode::Apply { "Apply" } else { "Destroy" },
+        if mode == Mode::Apply {
+            "Apply"
+        } else {
+            "Destroy"
+        },
         s.create + s.replace,
         s.update,
         s.delete + s.replace

@@ -46,7 +46,11 @@ impl Session {
 
     pub fn new(stack: Stack, aws: Arc<Aws>) -> Session {
         let resources = declare::resources(&stack, &aws);
-        Session { stack, aws, resources }
+        Session {
+            stack,
+            aws,
+            resources,
+        }
     }
 
     /// Reads every resource concurrently.
@@ -68,7 +72,10 @@ impl Session {
     /// Reads, then plans.
     pub async fn plan(&self, mode: Mode, adopt: bool) -> Result<(Plan, Snapshot)> {
         let snapshot = self.read().await?;
-        Ok((compute(&self.resources, &snapshot, &self.options(mode, adopt)), snapshot))
+        Ok((
+            compute(&self.resources, &snapshot, &self.options(mode, adopt)),
+            snapshot,
+        ))
     }
 
     /// Output name → value (`None` for what is not deployed).
@@ -76,8 +83,13 @@ impl Session {
         declare::outputs(&self.stack)
             .into_iter()
             .map(|(name, expr)| {
-                let (v, known) = resolve(&serde_json::Value::String(expr), &|a, attr| snapshot.attr(a, attr));
-                (name.to_owned(), known.then(|| v.as_str().unwrap_or_default().to_owned()))
+                let (v, known) = resolve(&serde_json::Value::String(expr), &|a, attr| {
+                    snapshot.attr(a, attr)
+                });
+                (
+                    name.to_owned(),
+                    known.then(|| v.as_str().unwrap_or_default().to_owned()),
+                )
             })
             .collect()
     }
@@ -85,7 +97,9 @@ impl Session {
 
 /// Opens a session, with the stack file path in the error.
 pub async fn open(path: &Path) -> Result<Session> {
-    Session::open(path).await.with_context(|| format!("stack {}", path.display()))
+    Session::open(path)
+        .await
+        .with_context(|| format!("stack {}", path.display()))
 }
 
 /// Whether the user agreed; `--yes` and `CI=true` agree without asking.
@@ -95,19 +109,28 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(anyhow!("not running on a terminal: pass --yes (or set CI=true) to confirm"));
+        return Err(anyhow!(
+            "not running on a terminal: pass --yes (or set CI=true) to confirm"
+        ));
     }
     print!("{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-    std::io::stdout().flush().context("writing to the terminal")?;
+    std::io::stdout()
+        .flush()
+        .context("writing to the terminal")?;
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
     Ok(answer.trim() == "yes")
 }
 
 /// Appends Markdown to GitHub's job summary when running in GitHub Actions.
 pub fn github_summary(markdown: &str) {
     use std::io::Write;
-    let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else { return };
+    let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
     let written = std::fs::OpenOptions::new()
         .append(true)
         .create(true)

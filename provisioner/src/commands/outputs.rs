@@ -9,7 +9,11 @@ pub async fn run(path: &Path, json: bool) -> Result<ExitCode> {
     let session = super::open(path).await?;
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);
-    let missing: Vec<&str> = outputs.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k.as_str()).collect();
+    let missing: Vec<&str> = outputs
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.as_str())
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&outputs)?);
     } else {

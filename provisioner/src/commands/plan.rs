@@ -24,7 +24,11 @@ pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
     let (plan, session) = if args.offline {
         let s = stack::load(path)?;
         let session = Session::new(s.clone(), Arc::new(Aws::offline(&s.region)));
-        let plan = compute(&session.resources, &Snapshot::default(), &session.options(Mode::Apply, false));
+        let plan = compute(
+            &session.resources,
+            &Snapshot::default(),
+            &session.options(Mode::Apply, false),
+        );
         (plan, session)
     } else {
         let session = super::open(path).await?;

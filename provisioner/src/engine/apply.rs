@@ -16,12 +16,34 @@ use super::resource::{DeleteOutcome, Fields, Live, Resource, ResourceError};
 /// Progress of an apply, for the user interface.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Started { address: String, action: Action },
-    StillRunning { address: String, action: Action, elapsed: Duration },
-    Finished { address: String, action: Action, elapsed: Duration, id: Option<String> },
-    Warning { address: String, message: String },
-    Failed { address: String, action: Action, error: String },
-    Skipped { address: String, reason: String },
+    Started {
+        address: String,
+        action: Action,
+    },
+    StillRunning {
+        address: String,
+        action: Action,
+        elapsed: Duration,
+    },
+    Finished {
+        address: String,
+        action: Action,
+        elapsed: Duration,
+        id: Option<String>,
+    },
+    Warning {
+        address: String,
+        message: String,
+    },
+    Failed {
+        address: String,
+        action: Action,
+        error: String,
+    },
+    Skipped {
+        address: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +59,21 @@ pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 type Attrs = Arc<Mutex<BTreeMap<String, BTreeMap<String, String>>>>;
 
-fn lock_attrs(attrs: &Attrs) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<String, String>>> {
+fn lock_attrs(
+    attrs: &Attrs,
+) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<String, String>>> {
     // A poisoned lock only means another change panicked; the map is still usable.
     attrs.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Which changes must finish before `c` may start.
 fn blockers(c: &Change, plan: &Plan) -> BTreeSet<String> {
-    let active: BTreeSet<&str> = plan.changes.iter().filter(|c| c.action.mutates()).map(|c| c.address.as_str()).collect();
+    let active: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.mutates())
+        .map(|c| c.address.as_str())
+        .collect();
     if c.action == Action::Delete {
         // Delete dependents first.
         plan.changes
@@ -53,7 +82,11 @@ fn blockers(c: &Change, plan: &Plan) -> BTreeSet<String> {
             .map(|o| o.address.clone())
             .collect()
     } else {
-        c.depends_on.iter().filter(|d| active.contains(d.as_str())).cloned().collect()
+        c.depends_on
+            .iter()
+            .filter(|d| active.contains(d.as_str()))
+            .cloned()
+            .collect()
     }
 }
 
@@ -68,7 +101,8 @@ pub async fn execute(
     if !plan.problems.is_empty() {
         return Err(ApplyError::Refused(plan.problems.clone()));
     }
-    let by_address: HashMap<&str, &Arc<dyn Resource>> = resources.iter().map(|r| (r.address(), r)).collect();
+    let by_address: HashMap<&str, &Arc<dyn Resource>> =
+        resources.iter().map(|r| (r.address(), r)).collect();
     let attrs: Attrs = Arc::new(Mutex::new(attrs_of(snapshot)));
     let mut pending: Vec<&Change> = plan.changes.iter().filter(|c| c.action.mutates()).collect();
     let mut done: BTreeSet<String> = BTreeSet::new();
@@ -103,7 +137,8 @@ pub async fn execute(
                 let attrs = Arc::clone(&attrs);
                 running.push(async move {
                     let address = c.address.clone();
-                    let result = run_with_heartbeat(c, resource.as_ref(), live, &attrs, report).await;
+                    let result =
+                        run_with_heartbeat(c, resource.as_ref(), live, &attrs, report).await;
                     (address, c.action, result)
                 });
                 continue;
@@ -128,7 +163,11 @@ pub async fn execute(
             }
         }
     }
-    if failed.is_empty() { Ok(()) } else { Err(ApplyError::Failed(failed)) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::Failed(failed))
+    }
 }
 
 async fn run_with_heartbeat(
@@ -188,7 +227,12 @@ async fn run(
     attrs: &Attrs,
     report: &(dyn Fn(Event) + Sync),
 ) -> Result<Option<String>, ResourceError> {
-    let missing = || ResourceError::new(format!("{} vanished while the plan ran; re-run apply", c.address));
+    let missing = || {
+        ResourceError::new(format!(
+            "{} vanished while the plan ran; re-run apply",
+            c.address
+        ))
+    };
     let id_of = |l: &Live| l.attrs.get("arn").or_else(|| l.attrs.get("url")).cloned();
     match c.action {
         Action::Create => {
@@ -201,7 +245,10 @@ async fn run(
             let live = live.ok_or_else(missing)?;
             let desired = desired_now(resource, attrs)?;
             // Re-diff with references now resolved: a field "known after apply" may turn out equal.
-            let changed: BTreeSet<String> = diff(&desired, &[], &live.fields).iter().map(|f| f.field().to_owned()).collect();
+            let changed: BTreeSet<String> = diff(&desired, &[], &live.fields)
+                .iter()
+                .map(|f| f.field().to_owned())
+                .collect();
             if !changed.is_empty() {
                 resource.update(&live, &desired, &changed).await?;
             }

@@ -40,7 +40,9 @@ pub fn same(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => x == y,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -123,7 +125,11 @@ mod tests {
         let l = fields(json!({"visibility_timeout_seconds": 30, "x": 1}));
         assert_eq!(
             diff(&d, &[], &l),
-            [FieldChange { path: "visibility_timeout_seconds".into(), before: json!(30), after: Some(json!(180)) }]
+            [FieldChange {
+                path: "visibility_timeout_seconds".into(),
+                before: json!(30),
+                after: Some(json!(180))
+            }]
         );
     }
 
@@ -133,8 +139,22 @@ mod tests {
         let l = fields(json!({"tags": {"a": "1", "b": "3", "c": "4"}}));
         let ch = diff(&d, &[], &l);
         assert_eq!(ch.len(), 2);
-        assert_eq!(ch[0], FieldChange { path: "tags.b".into(), before: json!("3"), after: Some(json!("2")) });
-        assert_eq!(ch[1], FieldChange { path: "tags.c".into(), before: json!("4"), after: Some(Value::Null) });
+        assert_eq!(
+            ch[0],
+            FieldChange {
+                path: "tags.b".into(),
+                before: json!("3"),
+                after: Some(json!("2"))
+            }
+        );
+        assert_eq!(
+            ch[1],
+            FieldChange {
+                path: "tags.c".into(),
+                before: json!("4"),
+                after: Some(Value::Null)
+            }
+        );
         assert_eq!(ch[0].field(), "tags");
     }
 
@@ -142,7 +162,14 @@ mod tests {
     fn missing_live_field_is_a_change_from_null() {
         let d = fields(json!({"redrive_policy": {"maxReceiveCount": 3}}));
         let ch = diff(&d, &[], &Fields::new());
-        assert_eq!(ch, [FieldChange { path: "redrive_policy.maxReceiveCount".into(), before: Value::Null, after: Some(json!(3)) }]);
+        assert_eq!(
+            ch,
+            [FieldChange {
+                path: "redrive_policy".into(),
+                before: Value::Null,
+                after: Some(json!({"maxReceiveCount": 3}))
+            }]
+        );
     }
 
     #[test]
@@ -157,8 +184,18 @@ mod tests {
         let d = fields(json!({"arn": "(known after apply)"}));
         let l = fields(json!({"arn": "arn:x"}));
         let ch = diff(&d, &["arn".into()], &l);
-        assert_eq!(ch, [FieldChange { path: "arn".into(), before: json!("arn:x"), after: None }]);
-        assert_eq!(serde_json::to_value(&ch[0]).unwrap()["after"], json!("(known after apply)"));
+        assert_eq!(
+            ch,
+            [FieldChange {
+                path: "arn".into(),
+                before: json!("arn:x"),
+                after: None
+            }]
+        );
+        assert_eq!(
+            serde_json::to_value(&ch[0]).unwrap()["after"],
+            json!("(known after apply)")
+        );
     }
 
     #[test]

@@ -17,3 +17,6 @@ pub mod resource;
 pub use apply::{ApplyError, Event, execute};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
 pub use resource::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+
+#[cfg(test)]
+mod tests;

@@ -41,7 +41,10 @@ impl Action {
     }
     /// Whether executing the plan does anything for this change.
     pub fn mutates(self) -> bool {
-        matches!(self, Action::Create | Action::Update | Action::Replace | Action::Delete)
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Replace | Action::Delete
+        )
     }
 }
 
@@ -123,8 +126,12 @@ impl Snapshot {
 
 /// Reads every resource concurrently. Errors are collected, not short-circuited,
 /// so the user sees all of them.
-pub async fn read_all(resources: &[Arc<dyn Resource>]) -> Result<Snapshot, Vec<(String, ResourceError)>> {
-    let reads = resources.iter().map(|r| async move { (r.address().to_owned(), r.read().await) });
+pub async fn read_all(
+    resources: &[Arc<dyn Resource>],
+) -> Result<Snapshot, Vec<(String, ResourceError)>> {
+    let reads = resources
+        .iter()
+        .map(|r| async move { (r.address().to_owned(), r.read().await) });
     let mut snapshot = Snapshot::default();
     let mut errors = Vec::new();
     for (address, result) in join_all(reads).await {
@@ -135,7 +142,11 @@ pub async fn read_all(resources: &[Arc<dyn Resource>]) -> Result<Snapshot, Vec<(
             Err(e) => errors.push((address, e)),
         }
     }
-    if errors.is_empty() { Ok(snapshot) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(snapshot)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Whether a live resource carries this stack's ownership tags.
@@ -152,7 +163,10 @@ pub fn owned_by(resource: &dyn Resource, live: &Live, stack: &str) -> bool {
 
 /// Desired fields with references resolved from the snapshot; the names of the
 /// fields that depend on something not existing yet.
-pub fn resolve_fields(resource: &dyn Resource, lookup: &dyn Fn(&str, &str) -> Option<String>) -> (Fields, Vec<String>) {
+pub fn resolve_fields(
+    resource: &dyn Resource,
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+) -> (Fields, Vec<String>) {
     let mut unknown = Vec::new();
     let fields = resource
         .desired()
@@ -184,7 +198,10 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
         let deps = depends_on(r.as_ref());
         for d in &deps {
             if !known.contains(d.as_str()) {
-                problems.push(format!("{} refers to {d}, which this stack does not declare", r.address()));
+                problems.push(format!(
+                    "{} refers to {d}, which this stack does not declare",
+                    r.address()
+                ));
             }
         }
         let live = snapshot.get(r.address());
@@ -235,7 +252,11 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
                     Action::NotOwned
                 } else if change.fields.is_empty() {
                     Action::NoOp
-                } else if change.fields.iter().any(|f| r.replace_on().contains(&f.field())) {
+                } else if change
+                    .fields
+                    .iter()
+                    .any(|f| r.replace_on().contains(&f.field()))
+                {
                     summary.replace += 1;
                     Action::Replace
                 } else {

@@ -110,14 +110,18 @@ mod tests {
 
     #[test]
     fn resolves_known_references_inside_strings() {
-        let v = json!({"deadLetterTargetArn": "${queue.dlq.arn}", "n": 3, "s": "pre-${x.y.name}-post"});
+        let v =
+            json!({"deadLetterTargetArn": "${queue.dlq.arn}", "n": 3, "s": "pre-${x.y.name}-post"});
         let (out, known) = resolve(&v, &|a, attr| match (a, attr) {
             ("queue.dlq", "arn") => Some("arn:aws:sqs:eu-west-1:1:q".into()),
             ("x.y", "name") => Some("mid".into()),
             _ => None,
         });
         assert!(known);
-        assert_eq!(out, json!({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:q", "n": 3, "s": "pre-mid-post"}));
+        assert_eq!(
+            out,
+            json!({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:q", "n": 3, "s": "pre-mid-post"})
+        );
     }
 
     #[test]

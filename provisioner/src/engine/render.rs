@@ -46,7 +46,11 @@ pub fn summary_line(plan: &Plan) -> String {
         return "No changes.".into();
     }
     let s = plan.summary;
-    let replace = if s.replace > 0 { format!(" ({} replaced)", s.replace) } else { String::new() };
+    let replace = if s.replace > 0 {
+        format!(" ({} replaced)", s.replace)
+    } else {
+        String::new()
+    };
     format!(
         "Plan: {} to add, {} to change, {} to destroy.{replace}",
         s.create + s.replace,
@@ -58,7 +62,12 @@ pub fn summary_line(plan: &Plan) -> String {
 /// Human-readable plan: one line per resource, its changed fields, then the summary.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
-    let width = plan.changes.iter().map(|c| c.address.len()).max().unwrap_or(0);
+    let width = plan
+        .changes
+        .iter()
+        .map(|c| c.address.len())
+        .max()
+        .unwrap_or(0);
     for c in &plan.changes {
         let note = match c.action {
             Action::NoOp if c.referenced => "(referenced, not managed)",
@@ -106,7 +115,11 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = format!("### Plan for stack `{}`\n\n", plan.stack);
     out.push_str("| | address | kind | name | changes |\n|---|---|---|---|---|\n");
     for c in &plan.changes {
-        let fields: Vec<String> = c.fields.iter().map(|f| format!("`{}`", field_line(c.action, f).replace('|', "\\|"))).collect();
+        let fields: Vec<String> = c
+            .fields
+            .iter()
+            .map(|f| format!("`{}`", field_line(c.action, f).replace('|', "\\|")))
+            .collect();
         let _ = writeln!(
             out,
             "| `{}` | `{}` | {} | `{}` | {} |",

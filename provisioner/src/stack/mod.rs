@@ -167,7 +167,10 @@ pub enum StackError {
         source: std::io::Error,
     },
     #[error("{} has {} problem(s):\n{}", .file.display(), .problems.len(), render_problems(.problems))]
-    Invalid { file: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 fn render_problems(problems: &[Problem]) -> String {
@@ -186,4 +189,3 @@ impl StackError {
         }
     }
 }
-

@@ -7,8 +7,14 @@ use super::{MANAGED_BY_KEY, STACK_KEY, Stack};
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_email(s: &str) -> bool {
@@ -23,12 +29,17 @@ fn is_email(s: &str) -> bool {
         && !domain.ends_with('.')
         && !domain.contains("..")
         && s.chars().all(|c| c.is_ascii_graphic())
-        && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 fn range(out: &mut Vec<(String, String)>, path: &str, v: u32, min: u32, max: u32, what: &str) {
     if v < min || v > max {
-        out.push((path.into(), format!("{v} is out of range: {what} must be {min}..={max}")));
+        out.push((
+            path.into(),
+            format!("{v} is out of range: {what} must be {min}..={max}"),
+        ));
     }
 }
 
@@ -36,7 +47,9 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
 
     let name_ok = (3..=24).contains(&s.name.len())
-        && s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && s.name.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.name.ends_with('-');
     if !name_ok {
@@ -52,51 +65,135 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             if physical.len() > limit {
                 out.push((
                     "name".into(),
-                    format!("makes the {kind} name {physical:?} {} characters long; AWS allows {limit}", physical.len()),
+                    format!(
+                        "makes the {kind} name {physical:?} {} characters long; AWS allows {limit}",
+                        physical.len()
+                    ),
                 ));
             }
         }
     }
     if !is_region(&s.region) {
-        out.push(("region".into(), format!("{:?} is not an AWS region name (e.g. eu-west-1)", s.region)));
+        out.push((
+            "region".into(),
+            format!("{:?} is not an AWS region name (e.g. eu-west-1)", s.region),
+        ));
     }
     if !is_region(&s.model.region) {
-        out.push(("model.region".into(), format!("{:?} is not an AWS region name (e.g. us-east-1)", s.model.region)));
+        out.push((
+            "model.region".into(),
+            format!(
+                "{:?} is not an AWS region name (e.g. us-east-1)",
+                s.model.region
+            ),
+        ));
     }
     if s.model.id.trim().is_empty() || s.model.id.contains(char::is_whitespace) {
-        out.push(("model.id".into(), format!("{:?} is not a Bedrock model id", s.model.id)));
+        out.push((
+            "model.id".into(),
+            format!("{:?} is not a Bedrock model id", s.model.id),
+        ));
     }
 
     // S3 bucket naming rules (the subset that matters for a typo).
     let b = &s.images.bucket;
     let bucket_ok = (3..=63).contains(&b.len())
-        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && b.starts_with(|c: char| c.is_ascii_alphanumeric())
         && b.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !bucket_ok {
-        out.push(("images.bucket".into(), format!("{b:?} is not a valid S3 bucket name")));
+        out.push((
+            "images.bucket".into(),
+            format!("{b:?} is not a valid S3 bucket name"),
+        ));
     }
     let p = &s.images.prefix;
     if p.is_empty() || p.starts_with('/') || p.ends_with('/') || p.contains("//") || p.len() > 512 {
         out.push((
             "images.prefix".into(),
-            format!("{p:?} is not a usable key prefix: non-empty, no leading/trailing '/', no '//'"),
+            format!(
+                "{p:?} is not a usable key prefix: non-empty, no leading/trailing '/', no '//'"
+            ),
         ));
     }
 
     let q = &s.queue;
-    range(&mut out, "queue.visibility_timeout_seconds", q.visibility_timeout_seconds, 0, 43_200, "an SQS visibility timeout");
-    range(&mut out, "queue.message_retention_seconds", q.message_retention_seconds, 60, 1_209_600, "an SQS retention period");
-    range(&mut out, "queue.max_receive_count", q.max_receive_count, 1, 1000, "a redrive maxReceiveCount");
+    range(
+        &mut out,
+        "queue.visibility_timeout_seconds",
+        q.visibility_timeout_seconds,
+        0,
+        43_200,
+        "an SQS visibility timeout",
+    );
+    range(
+        &mut out,
+        "queue.message_retention_seconds",
+        q.message_retention_seconds,
+        60,
+        1_209_600,
+        "an SQS retention period",
+    );
+    range(
+        &mut out,
+        "queue.max_receive_count",
+        q.max_receive_count,
+        1,
+        1000,
+        "a redrive maxReceiveCount",
+    );
 
     let w = &s.worker;
-    range(&mut out, "worker.memory_mb", w.memory_mb, 128, 10_240, "Lambda memory");
-    range(&mut out, "worker.timeout_seconds", w.timeout_seconds, 1, 900, "a Lambda timeout");
-    range(&mut out, "worker.batch_size", w.batch_size, 1, 10_000, "an SQS event source batch size");
-    range(&mut out, "worker.max_concurrency", w.max_concurrency, 2, 1000, "an SQS event source maximum concurrency");
+    range(
+        &mut out,
+        "worker.memory_mb",
+        w.memory_mb,
+        128,
+        10_240,
+        "Lambda memory",
+    );
+    range(
+        &mut out,
+        "worker.timeout_seconds",
+        w.timeout_seconds,
+        1,
+        900,
+        "a Lambda timeout",
+    );
+    range(
+        &mut out,
+        "worker.batch_size",
+        w.batch_size,
+        1,
+        10_000,
+        "an SQS event source batch size",
+    );
+    range(
+        &mut out,
+        "worker.max_concurrency",
+        w.max_concurrency,
+        2,
+        1000,
+        "an SQS event source maximum concurrency",
+    );
     let h = &s.http;
-    range(&mut out, "http.memory_mb", h.memory_mb, 128, 10_240, "Lambda memory");
-    range(&mut out, "http.timeout_seconds", h.timeout_seconds, 1, 900, "a Lambda timeout");
+    range(
+        &mut out,
+        "http.memory_mb",
+        h.memory_mb,
+        128,
+        10_240,
+        "Lambda memory",
+    );
+    range(
+        &mut out,
+        "http.timeout_seconds",
+        h.timeout_seconds,
+        1,
+        900,
+        "a Lambda timeout",
+    );
     if (1..=900).contains(&h.timeout_seconds) && h.timeout_seconds > 29 {
         out.push((
             "http.timeout_seconds".into(),
@@ -129,27 +226,48 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     }
 
     let a = &s.alarm;
-    if a.period_seconds != 10 && a.period_seconds != 30 && (a.period_seconds == 0 || a.period_seconds % 60 != 0) {
+    if a.period_seconds != 10
+        && a.period_seconds != 30
+        && (a.period_seconds == 0 || a.period_seconds % 60 != 0)
+    {
         out.push((
             "alarm.period_seconds".into(),
-            format!("{} is not a CloudWatch alarm period: use 10, 30 or a multiple of 60", a.period_seconds),
+            format!(
+                "{} is not a CloudWatch alarm period: use 10, 30 or a multiple of 60",
+                a.period_seconds
+            ),
         ));
     } else if a.period_seconds > 86_400 {
-        out.push(("alarm.period_seconds".into(), format!("{} is longer than one day (86400)", a.period_seconds)));
+        out.push((
+            "alarm.period_seconds".into(),
+            format!("{} is longer than one day (86400)", a.period_seconds),
+        ));
     }
     if a.evaluation_periods == 0 {
-        out.push(("alarm.evaluation_periods".into(), "must be at least 1".into()));
+        out.push((
+            "alarm.evaluation_periods".into(),
+            "must be at least 1".into(),
+        ));
     } else if u64::from(a.evaluation_periods) * u64::from(a.period_seconds) > 86_400 * 7 {
         out.push((
             "alarm.evaluation_periods".into(),
-            format!("{} x {} s is more than CloudWatch's 7-day evaluation range", a.evaluation_periods, a.period_seconds),
+            format!(
+                "{} x {} s is more than CloudWatch's 7-day evaluation range",
+                a.evaluation_periods, a.period_seconds
+            ),
         ));
     }
     if a.threshold_seconds == 0 {
-        out.push(("alarm.threshold_seconds".into(), "must be at least 1 (0 would alarm on every message)".into()));
+        out.push((
+            "alarm.threshold_seconds".into(),
+            "must be at least 1 (0 would alarm on every message)".into(),
+        ));
     }
     if !is_email(&a.email) {
-        out.push(("alarm.email".into(), format!("{:?} is not a valid e-mail address", a.email)));
+        out.push((
+            "alarm.email".into(),
+            format!("{:?} is not a valid e-mail address", a.email),
+        ));
     }
 
     for (k, v) in &s.tags {
@@ -157,9 +275,17 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         if k.is_empty() || k.len() > 128 {
             out.push((path, "a tag key is 1 to 128 characters".into()));
         } else if k.to_ascii_lowercase().starts_with("aws:") {
-            out.push((path, "tag keys starting with 'aws:' are reserved by AWS".into()));
+            out.push((
+                path,
+                "tag keys starting with 'aws:' are reserved by AWS".into(),
+            ));
         } else if k == MANAGED_BY_KEY || k == STACK_KEY {
-            out.push((path, format!("'{k}' is set by the provisioner to mark ownership and cannot be overridden")));
+            out.push((
+                path,
+                format!(
+                    "'{k}' is set by the provisioner to mark ownership and cannot be overridden"
+                ),
+            ));
         } else if v.len() > 256 {
             out.push((path, "a tag value is at most 256 characters".into()));
         }
@@ -195,7 +321,13 @@ tags:   { team: couch-explorers }
     fn one_problem(line_key: &str, new_line: &str, path: &str, needle: &str) -> Problem {
         let text: String = GOOD
             .lines()
-            .map(|l| if l.starts_with(line_key) { new_line.to_owned() } else { l.to_owned() })
+            .map(|l| {
+                if l.starts_with(line_key) {
+                    new_line.to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let ps = problems(&text);
@@ -253,7 +385,12 @@ tags:   { team: couch-explorers }
 
     #[test]
     fn missing_email_is_located_in_its_section() {
-        let p = one_problem("alarm:", "alarm:  { threshold_seconds: 120 }", "alarm.email", "required");
+        let p = one_problem(
+            "alarm:",
+            "alarm:  { threshold_seconds: 120 }",
+            "alarm.email",
+            "required",
+        );
         assert_eq!(p.line, 8);
     }
 
@@ -273,28 +410,60 @@ tags:   { team: couch-explorers }
 
     #[test]
     fn unknown_top_level_key() {
-        one_problem("tags:", "tagz:   { team: couch-explorers }", "tagz", "unknown key");
+        one_problem(
+            "tags:",
+            "tagz:   { team: couch-explorers }",
+            "tagz",
+            "unknown key",
+        );
     }
 
     #[test]
     fn unknown_nested_key() {
-        one_problem("http:", "http:   { memory_mb: 512, timeout: 29 }", "http.timeout", "unknown field");
+        one_problem(
+            "http:",
+            "http:   { memory_mb: 512, timeout: 29 }",
+            "http.timeout",
+            "unknown field",
+        );
     }
 
     #[test]
     fn wrong_type() {
-        one_problem("queue:", "queue:  { visibility_timeout_seconds: soon }", "queue.visibility_timeout_seconds", "invalid type");
+        one_problem(
+            "queue:",
+            "queue:  { visibility_timeout_seconds: soon }",
+            "queue.visibility_timeout_seconds",
+            "invalid type",
+        );
     }
 
     #[test]
     fn negative_number_is_a_type_error() {
-        one_problem("worker:", "worker: { memory_mb: -1 }", "worker.memory_mb", "invalid value");
+        one_problem(
+            "worker:",
+            "worker: { memory_mb: -1 }",
+            "worker.memory_mb",
+            "invalid value",
+        );
     }
 
     #[test]
     fn bad_names() {
-        for bad in ["ab", "Couch", "couch_prod", "-couch", "couch-", "a-very-long-stack-name-indeed"] {
-            let p = one_problem("name:", &format!("name: {bad}"), "name", "not a valid stack name");
+        for bad in [
+            "ab",
+            "Couch",
+            "couch_prod",
+            "-couch",
+            "couch-",
+            "a-very-long-stack-name-indeed",
+        ] {
+            let p = one_problem(
+                "name:",
+                &format!("name: {bad}"),
+                "name",
+                "not a valid stack name",
+            );
             assert_eq!(p.line, 1);
         }
     }
@@ -306,51 +475,136 @@ tags:   { team: couch-explorers }
 
     #[test]
     fn bad_model_region() {
-        one_problem("model:", "model:  { region: virginia }", "model.region", "not an AWS region");
+        one_problem(
+            "model:",
+            "model:  { region: virginia }",
+            "model.region",
+            "not an AWS region",
+        );
     }
 
     #[test]
     fn bad_bucket_and_prefix() {
-        one_problem("images:", "images: { bucket: Bad_Bucket, prefix: \"11\" }", "images.bucket", "bucket");
-        one_problem("images:", "images: { bucket: good-bucket, prefix: \"/11/\" }", "images.prefix", "prefix");
+        one_problem(
+            "images:",
+            "images: { bucket: Bad_Bucket, prefix: \"11\" }",
+            "images.bucket",
+            "bucket",
+        );
+        one_problem(
+            "images:",
+            "images: { bucket: good-bucket, prefix: \"/11/\" }",
+            "images.prefix",
+            "prefix",
+        );
     }
 
     #[test]
     fn visibility_timeout_range() {
-        one_problem("queue:", "queue:  { visibility_timeout_seconds: 43201 }", "queue.visibility_timeout_seconds", "0..=43200");
+        one_problem(
+            "queue:",
+            "queue:  { visibility_timeout_seconds: 43201 }",
+            "queue.visibility_timeout_seconds",
+            "0..=43200",
+        );
     }
 
     #[test]
     fn retention_range() {
-        one_problem("queue:", "queue:  { message_retention_seconds: 59 }", "queue.message_retention_seconds", "60..=1209600");
-        one_problem("queue:", "queue:  { message_retention_seconds: 1209601 }", "queue.message_retention_seconds", "60..=1209600");
+        one_problem(
+            "queue:",
+            "queue:  { message_retention_seconds: 59 }",
+            "queue.message_retention_seconds",
+            "60..=1209600",
+        );
+        one_problem(
+            "queue:",
+            "queue:  { message_retention_seconds: 1209601 }",
+            "queue.message_retention_seconds",
+            "60..=1209600",
+        );
     }
 
     #[test]
     fn max_receive_count_range() {
-        one_problem("queue:", "queue:  { max_receive_count: 0 }", "queue.max_receive_count", "1..=1000");
+        one_problem(
+            "queue:",
+            "queue:  { max_receive_count: 0 }",
+            "queue.max_receive_count",
+            "1..=1000",
+        );
     }
 
     #[test]
     fn batch_size_range() {
-        one_problem("worker:", "worker: { batch_size: 0 }", "worker.batch_size", "1..=10000");
-        one_problem("worker:", "worker: { batch_size: 10001 }", "worker.batch_size", "1..=10000");
-        one_problem("worker:", "worker: { batch_size: 100 }", "worker.batch_size", "batching window");
+        one_problem(
+            "worker:",
+            "worker: { batch_size: 0 }",
+            "worker.batch_size",
+            "1..=10000",
+        );
+        one_problem(
+            "worker:",
+            "worker: { batch_size: 10001 }",
+            "worker.batch_size",
+            "1..=10000",
+        );
+        one_problem(
+            "worker:",
+            "worker: { batch_size: 100 }",
+            "worker.batch_size",
+            "batching window",
+        );
     }
 
     #[test]
     fn max_concurrency_range() {
-        one_problem("worker:", "worker: { max_concurrency: 1 }", "worker.max_concurrency", "2..=1000");
-        one_problem("worker:", "worker: { max_concurrency: 1001 }", "worker.max_concurrency", "2..=1000");
+        one_problem(
+            "worker:",
+            "worker: { max_concurrency: 1 }",
+            "worker.max_concurrency",
+            "2..=1000",
+        );
+        one_problem(
+            "worker:",
+            "worker: { max_concurrency: 1001 }",
+            "worker.max_concurrency",
+            "2..=1000",
+        );
     }
 
     #[test]
     fn lambda_timeout_and_memory_ranges() {
-        one_problem("worker:", "worker: { timeout_seconds: 0 }", "worker.timeout_seconds", "1..=900");
-        one_problem("worker:", "worker: { memory_mb: 127 }", "worker.memory_mb", "128..=10240");
-        one_problem("http:", "http:   { memory_mb: 10241 }", "http.memory_mb", "128..=10240");
-        one_problem("http:", "http:   { timeout_seconds: 901 }", "http.timeout_seconds", "1..=900");
-        one_problem("http:", "http:   { timeout_seconds: 60 }", "http.timeout_seconds", "29 s");
+        one_problem(
+            "worker:",
+            "worker: { timeout_seconds: 0 }",
+            "worker.timeout_seconds",
+            "1..=900",
+        );
+        one_problem(
+            "worker:",
+            "worker: { memory_mb: 127 }",
+            "worker.memory_mb",
+            "128..=10240",
+        );
+        one_problem(
+            "http:",
+            "http:   { memory_mb: 10241 }",
+            "http.memory_mb",
+            "128..=10240",
+        );
+        one_problem(
+            "http:",
+            "http:   { timeout_seconds: 901 }",
+            "http.timeout_seconds",
+            "1..=900",
+        );
+        one_problem(
+            "http:",
+            "http:   { timeout_seconds: 60 }",
+            "http.timeout_seconds",
+            "29 s",
+        );
     }
 
     #[test]
@@ -359,37 +613,90 @@ tags:   { team: couch-explorers }
             let text = GOOD.replace("period_seconds: 60", &format!("period_seconds: {ok}"));
             parse(Path::new("x"), &text).unwrap();
         }
-        one_problem("alarm:", "alarm:  { period_seconds: 45, email: team@example.com }", "alarm.period_seconds", "multiple of 60");
-        one_problem("alarm:", "alarm:  { period_seconds: 0, email: team@example.com }", "alarm.period_seconds", "multiple of 60");
+        one_problem(
+            "alarm:",
+            "alarm:  { period_seconds: 45, email: team@example.com }",
+            "alarm.period_seconds",
+            "multiple of 60",
+        );
+        one_problem(
+            "alarm:",
+            "alarm:  { period_seconds: 0, email: team@example.com }",
+            "alarm.period_seconds",
+            "multiple of 60",
+        );
     }
 
     #[test]
     fn alarm_evaluation_and_threshold() {
-        one_problem("alarm:", "alarm:  { evaluation_periods: 0, email: team@example.com }", "alarm.evaluation_periods", "at least 1");
-        one_problem("alarm:", "alarm:  { threshold_seconds: 0, email: team@example.com }", "alarm.threshold_seconds", "at least 1");
+        one_problem(
+            "alarm:",
+            "alarm:  { evaluation_periods: 0, email: team@example.com }",
+            "alarm.evaluation_periods",
+            "at least 1",
+        );
+        one_problem(
+            "alarm:",
+            "alarm:  { threshold_seconds: 0, email: team@example.com }",
+            "alarm.threshold_seconds",
+            "at least 1",
+        );
     }
 
     #[test]
     fn invalid_emails() {
-        for bad in ["team", "team@", "@example.com", "team@example", "te am@example.com", "a@b@c.com", "a@-.com."] {
-            one_problem("alarm:", &format!("alarm:  {{ email: \"{bad}\" }}"), "alarm.email", "e-mail");
+        for bad in [
+            "team",
+            "team@",
+            "@example.com",
+            "team@example",
+            "te am@example.com",
+            "a@b@c.com",
+            "a@-.com.",
+        ] {
+            one_problem(
+                "alarm:",
+                &format!("alarm:  {{ email: \"{bad}\" }}"),
+                "alarm.email",
+                "e-mail",
+            );
         }
     }
 
     #[test]
     fn visibility_below_six_times_worker_timeout() {
-        one_problem("queue:", "queue:  { visibility_timeout_seconds: 100 }", "queue.visibility_timeout_seconds", "6 x worker.timeout_seconds");
+        one_problem(
+            "queue:",
+            "queue:  { visibility_timeout_seconds: 100 }",
+            "queue.visibility_timeout_seconds",
+            "6 x worker.timeout_seconds",
+        );
     }
 
     #[test]
     fn visibility_below_worker_timeout_says_lambda_rejects_it() {
-        one_problem("queue:", "queue:  { visibility_timeout_seconds: 20 }", "queue.visibility_timeout_seconds", "Lambda rejects");
+        one_problem(
+            "queue:",
+            "queue:  { visibility_timeout_seconds: 20 }",
+            "queue.visibility_timeout_seconds",
+            "Lambda rejects",
+        );
     }
 
     #[test]
     fn reserved_tags() {
-        one_problem("tags:", "tags:   { stack: other }", "tags.stack", "ownership");
-        one_problem("tags:", "tags:   { \"aws:x\": y }", "tags.aws:x", "reserved");
+        one_problem(
+            "tags:",
+            "tags:   { stack: other }",
+            "tags.stack",
+            "ownership",
+        );
+        one_problem(
+            "tags:",
+            "tags:   { \"aws:x\": y }",
+            "tags.aws:x",
+            "reserved",
+        );
     }
 
     #[test]
@@ -398,7 +705,17 @@ tags:   { team: couch-explorers }
         let ps = problems(text);
         let got: Vec<(usize, &str)> = ps.iter().map(|p| (p.line, p.path.as_str())).collect();
         // queue has an unknown key: that section is reported once, the others are still checked.
-        assert_eq!(got, [(1, "name"), (4, "queue.bogus"), (5, "worker.memory_mb"), (6, "alarm.period_seconds"), (6, "alarm.email")], "{ps:#?}");
+        assert_eq!(
+            got,
+            [
+                (1, "name"),
+                (4, "queue.bogus"),
+                (5, "worker.memory_mb"),
+                (6, "alarm.period_seconds"),
+                (6, "alarm.email")
+            ],
+            "{ps:#?}"
+        );
         let text = text.replace(", bogus: 1", "");
         let ps = problems(&text);
         let got: Vec<(usize, &str)> = ps.iter().map(|p| (p.line, p.path.as_str())).collect();
@@ -413,7 +730,16 @@ tags:   { team: couch-explorers }
             ],
             "{ps:#?}"
         );
-        let rendered = crate::stack::StackError::Invalid { file: "stacks/t.yaml".into(), problems: ps }.to_string();
-        assert!(rendered.contains("stacks/t.yaml:4: queue.visibility_timeout_seconds: 99999 is out of range"), "{rendered}");
+        let rendered = crate::stack::StackError::Invalid {
+            file: "stacks/t.yaml".into(),
+            problems: ps,
+        }
+        .to_string();
+        assert!(
+            rendered.contains(
+                "stacks/t.yaml:4: queue.visibility_timeout_seconds: 99999 is out of range"
+            ),
+            "{rendered}"
+        );
     }
 }

@@ -1,0 +1,465 @@
+//! The engine with an in-memory resource kind: planning and execution rules
+//! without any AWS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::plan::{Mode, PlanOptions, Snapshot, compute, read_all};
+use super::refs::reference;
+use super::*;
+
+/// An account: address → live fields; plus a log of operations in order.
+#[derive(Default)]
+struct Account {
+    objects: Mutex<BTreeMap<String, Fields>>,
+    log: Mutex<Vec<String>>,
+    fail: Mutex<BTreeSet<String>>,
+}
+
+struct Fake {
+    address: String,
+    fields: Fields,
+    replace_on: &'static [&'static str],
+    account: Arc<Account>,
+}
+
+impl Fake {
+    fn new(account: &Arc<Account>, address: &str, fields: Value) -> Arc<dyn Resource> {
+        Arc::new(Fake {
+            address: address.into(),
+            fields: fields.as_object().unwrap().clone().into_iter().collect(),
+            replace_on: &["immutable"],
+            account: Arc::clone(account),
+        })
+    }
+    fn record(&self, op: &str) -> Result<(), ResourceError> {
+        self.account
+            .log
+            .lock()
+            .unwrap()
+            .push(format!("{op} {}", self.address));
+        if self.account.fail.lock().unwrap().contains(&self.address) {
+            return Err(ResourceError::new("boom"));
+        }
+        Ok(())
+    }
+}
+
+fn live_of(address: &str, fields: &Fields) -> Live {
+    Live {
+        fields: fields.clone(),
+        attrs: [("arn".to_owned(), format!("arn:fake:{address}"))].into(),
+    }
+}
+
+#[async_trait]
+impl Resource for Fake {
+    fn address(&self) -> &str {
+        &self.address
+    }
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+    fn name(&self) -> &str {
+        &self.address
+    }
+    fn desired(&self) -> Fields {
+        self.fields.clone()
+    }
+    fn replace_on(&self) -> &'static [&'static str] {
+        self.replace_on
+    }
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        Ok(self
+            .account
+            .objects
+            .lock()
+            .unwrap()
+            .get(&self.address)
+            .map(|f| live_of(&self.address, f)))
+    }
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        self.record("create")?;
+        self.account
+            .objects
+            .lock()
+            .unwrap()
+            .insert(self.address.clone(), desired.clone());
+        Ok(live_of(&self.address, desired))
+    }
+    async fn update(
+        &self,
+        _live: &Live,
+        desired: &Fields,
+        _changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        self.record("update")?;
+        self.account
+            .objects
+            .lock()
+            .unwrap()
+            .insert(self.address.clone(), desired.clone());
+        Ok(())
+    }
+    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        self.record("delete")?;
+        self.account.objects.lock().unwrap().remove(&self.address);
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+fn tags(stack: &str) -> Value {
+    json!({"managed-by": "couch-provisioner", "stack": stack})
+}
+
+/// a ← b ← c (c references b, b references a), and d alone.
+fn world(account: &Arc<Account>) -> Vec<Arc<dyn Resource>> {
+    vec![
+        Fake::new(
+            account,
+            "c",
+            json!({"parent": reference("b", "arn"), "tags": tags("s")}),
+        ),
+        Fake::new(
+            account,
+            "b",
+            json!({"parent": reference("a", "arn"), "immutable": 1, "tags": tags("s")}),
+        ),
+        Fake::new(account, "a", json!({"size": 1, "tags": tags("s")})),
+        Fake::new(account, "d", json!({"size": 2, "tags": tags("s")})),
+    ]
+}
+
+fn opts(mode: Mode, adopt: bool) -> PlanOptions {
+    PlanOptions {
+        stack: "s".into(),
+        mode,
+        adopt,
+    }
+}
+
+async fn plan(rs: &[Arc<dyn Resource>], mode: Mode, adopt: bool) -> (Plan, Snapshot) {
+    let snap = read_all(rs).await.unwrap();
+    (compute(rs, &snap, &opts(mode, adopt)), snap)
+}
+
+async fn apply(rs: &[Arc<dyn Resource>], mode: Mode, adopt: bool) -> Result<(), ApplyError> {
+    let (p, snap) = plan(rs, mode, adopt).await;
+    execute(&p, rs, &snap, &|_| {}).await
+}
+
+fn log(account: &Account) -> Vec<String> {
+    std::mem::take(&mut *account.log.lock().unwrap())
+}
+
+fn pos(log: &[String], entry: &str) -> usize {
+    log.iter()
+        .position(|l| l == entry)
+        .unwrap_or_else(|| panic!("{entry} not in {log:?}"))
+}
+
+#[tokio::test]
+async fn creates_follow_references_and_resolve_them() {
+    let account = Arc::new(Account::default());
+    let rs = world(&account);
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert_eq!(p.summary.create, 4);
+    assert_eq!(
+        p.change("c")
+            .unwrap()
+            .fields
+            .iter()
+            .find(|f| f.path == "parent")
+            .unwrap()
+            .after,
+        None
+    );
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    let l = log(&account);
+    assert!(pos(&l, "create a") < pos(&l, "create b"));
+    assert!(pos(&l, "create b") < pos(&l, "create c"));
+    assert_eq!(
+        account.objects.lock().unwrap()["c"]["parent"],
+        json!("arn:fake:b")
+    );
+    // Apply twice is a no-op.
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert!(!p.has_changes(), "{p:#?}");
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    assert!(log(&account).is_empty());
+}
+
+#[tokio::test]
+async fn changed_field_is_update_and_immutable_field_is_replace() {
+    let account = Arc::new(Account::default());
+    apply(&world(&account), Mode::Apply, false).await.unwrap();
+    log(&account);
+    account
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut("a")
+        .unwrap()
+        .insert("size".into(), json!(5));
+    account
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut("b")
+        .unwrap()
+        .insert("immutable".into(), json!(9));
+    let rs = world(&account);
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert_eq!(p.change("a").unwrap().action, Action::Update);
+    assert_eq!(p.change("b").unwrap().action, Action::Replace);
+    assert_eq!(p.change("c").unwrap().action, Action::NoOp);
+    assert_eq!(
+        p.summary,
+        Summary {
+            create: 0,
+            update: 1,
+            replace: 1,
+            delete: 0
+        }
+    );
+    assert_eq!(
+        render::summary_line(&p),
+        "Plan: 1 to add, 1 to change, 1 to destroy. (1 replaced)"
+    );
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    let l = log(&account);
+    // Replace creates the new one before deleting the old one.
+    assert!(pos(&l, "create b") < pos(&l, "delete b"), "{l:?}");
+}
+
+#[tokio::test]
+async fn foreign_resources_are_not_owned_unless_adopted() {
+    let account = Arc::new(Account::default());
+    account
+        .objects
+        .lock()
+        .unwrap()
+        .insert("d".into(), [("size".to_owned(), json!(2))].into());
+    let rs = world(&account);
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert_eq!(p.change("d").unwrap().action, Action::NotOwned);
+    assert_eq!(p.problems.len(), 1);
+    assert!(p.problems[0].contains("--adopt"));
+    let err = apply(&rs, Mode::Apply, false).await.unwrap_err();
+    assert!(matches!(err, ApplyError::Refused(_)));
+    assert!(log(&account).is_empty(), "refusal touches nothing");
+
+    let (p, _) = plan(&rs, Mode::Apply, true).await;
+    let d = p.change("d").unwrap();
+    assert_eq!(d.action, Action::Update);
+    assert!(d.fields.iter().any(|f| f.path == "tags"), "{d:#?}");
+    apply(&rs, Mode::Apply, true).await.unwrap();
+    assert_eq!(account.objects.lock().unwrap()["d"]["tags"], tags("s"));
+}
+
+#[tokio::test]
+async fn another_stacks_resource_is_not_owned() {
+    let account = Arc::new(Account::default());
+    account.objects.lock().unwrap().insert(
+        "d".into(),
+        [
+            ("size".to_owned(), json!(2)),
+            ("tags".to_owned(), tags("other")),
+        ]
+        .into(),
+    );
+    let (p, _) = plan(&world(&account), Mode::Apply, false).await;
+    assert_eq!(p.change("d").unwrap().action, Action::NotOwned);
+}
+
+#[tokio::test]
+async fn destroy_deletes_dependents_first_and_leaves_foreign_alone() {
+    let account = Arc::new(Account::default());
+    let rs = world(&account);
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    log(&account);
+    account
+        .objects
+        .lock()
+        .unwrap()
+        .get_mut("d")
+        .unwrap()
+        .insert("tags".into(), json!({}));
+    let (p, _) = plan(&rs, Mode::Destroy, false).await;
+    assert_eq!(p.summary.delete, 3);
+    assert_eq!(p.change("d").unwrap().action, Action::NotOwned);
+    assert_eq!(p.warnings.len(), 1);
+    apply(&rs, Mode::Destroy, false).await.unwrap();
+    let l = log(&account);
+    assert!(pos(&l, "delete c") < pos(&l, "delete b"));
+    assert!(pos(&l, "delete b") < pos(&l, "delete a"));
+    assert_eq!(
+        account.objects.lock().unwrap().keys().collect::<Vec<_>>(),
+        ["d"]
+    );
+}
+
+#[tokio::test]
+async fn a_failure_skips_dependents_but_not_independent_changes() {
+    let account = Arc::new(Account::default());
+    account.fail.lock().unwrap().insert("a".into());
+    let rs = world(&account);
+    let (p, snap) = plan(&rs, Mode::Apply, false).await;
+    let events = Mutex::new(Vec::new());
+    let err = execute(&p, &rs, &snap, &|e| events.lock().unwrap().push(e))
+        .await
+        .unwrap_err();
+    let ApplyError::Failed(failed) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(failed, [("a".to_owned(), "boom".to_owned())]);
+    let l = log(&account);
+    assert!(l.contains(&"create d".to_owned()));
+    assert!(
+        !l.iter().any(|e| e.ends_with(" b") || e.ends_with(" c")),
+        "{l:?}"
+    );
+    let events = events.into_inner().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Skipped { address, .. } if address == "b"))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Skipped { address, .. } if address == "c"))
+    );
+    // Re-run after the cause is fixed: converges.
+    account.fail.lock().unwrap().clear();
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    assert!(!plan(&rs, Mode::Apply, false).await.0.has_changes());
+}
+
+#[tokio::test]
+async fn independent_changes_run_concurrently() {
+    // Resources whose create waits on a barrier for all of them: only a
+    // concurrent executor gets past it.
+    struct Gate {
+        address: String,
+        barrier: Arc<tokio::sync::Barrier>,
+    }
+    #[async_trait]
+    impl Resource for Gate {
+        fn address(&self) -> &str {
+            &self.address
+        }
+        fn kind(&self) -> &'static str {
+            "gate"
+        }
+        fn name(&self) -> &str {
+            &self.address
+        }
+        fn desired(&self) -> Fields {
+            Fields::new()
+        }
+        fn taggable(&self) -> bool {
+            false
+        }
+        async fn read(&self) -> Result<Option<Live>, ResourceError> {
+            Ok(None)
+        }
+        async fn create(&self, _: &Fields) -> Result<Live, ResourceError> {
+            self.barrier.wait().await;
+            Ok(Live::default())
+        }
+        async fn update(
+            &self,
+            _: &Live,
+            _: &Fields,
+            _: &BTreeSet<String>,
+        ) -> Result<(), ResourceError> {
+            Ok(())
+        }
+        async fn delete(&self, _: &Live) -> Result<DeleteOutcome, ResourceError> {
+            Ok(DeleteOutcome::Deleted)
+        }
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(3));
+    let rs: Vec<Arc<dyn Resource>> = (0..3)
+        .map(|i| {
+            Arc::new(Gate {
+                address: format!("g{i}"),
+                barrier: Arc::clone(&barrier),
+            }) as Arc<dyn Resource>
+        })
+        .collect();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        apply(&rs, Mode::Apply, false),
+    )
+    .await;
+    assert!(matches!(r, Ok(Ok(()))), "creates did not overlap: {r:?}");
+}
+
+#[tokio::test]
+async fn reference_to_an_undeclared_resource_is_a_problem() {
+    let account = Arc::new(Account::default());
+    let rs = vec![Fake::new(
+        &account,
+        "x",
+        json!({"p": reference("nowhere", "arn")}),
+    )];
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert!(p.problems[0].contains("nowhere"), "{:?}", p.problems);
+}
+
+#[test]
+fn json_rendering_follows_the_documented_schema() {
+    let p = Plan {
+        stack: "couch-prod".into(),
+        changes: vec![Change {
+            address: "queue.prompts".into(),
+            kind: "sqs-queue".into(),
+            name: "couch-prod-prompts".into(),
+            action: Action::Update,
+            fields: vec![diff::FieldChange {
+                path: "visibility_timeout_seconds".into(),
+                before: json!(30),
+                after: Some(json!(180)),
+            }],
+            referenced: false,
+            depends_on: BTreeSet::new(),
+        }],
+        summary: Summary {
+            create: 0,
+            update: 1,
+            replace: 0,
+            delete: 0,
+        },
+        problems: vec![],
+        warnings: vec![],
+    };
+    let v = render::json(&p);
+    assert_eq!(
+        v,
+        json!({
+            "stack": "couch-prod",
+            "changes": [{"address": "queue.prompts", "kind": "sqs-queue", "name": "couch-prod-prompts", "action": "update",
+                         "fields": [{"path": "visibility_timeout_seconds", "before": 30, "after": 180}]}],
+            "summary": {"create": 0, "update": 1, "replace": 0, "delete": 0},
+            "problems": [],
+            "warnings": []
+        })
+    );
+    let text = render::text(&p);
+    assert!(text.contains("  ~ queue.prompts"), "{text}");
+    assert!(
+        text.contains("~ visibility_timeout_seconds: 30 -> 180"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Plan: 0 to add, 1 to change, 0 to destroy.\n"),
+        "{text}"
+    );
+    let md = render::markdown(&p);
+    assert!(md.contains("| `~` | `queue.prompts` |"), "{md}");
+}
