@@ -1,1 +1,21 @@
+//! Shared library of the Couch Explorers functions (see ARCHITECTURE.md):
+//! prompt validation, the Titan Image Generator request, where images are
+//! stored, and the generate-and-store use case behind two traits
+//! ([`ImageModel`], [`ImageStore`]) so it is tested without AWS.
 
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod model;
+pub mod prompt;
+pub mod store;
+pub mod telemetry;
+pub mod titan;
+
+pub use config::Config;
+pub use error::{ErrorKind, GenerateError};
+pub use generate::{Generator, Stored};
+pub use model::{BedrockModel, ImageModel};
+pub use prompt::{Prompt, PromptError};
+pub use store::{ImageMetadata, ImageStore, S3Store, image_key};

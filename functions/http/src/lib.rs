@@ -1,0 +1,8 @@
+//! The HTTP function: `POST /image_generator {"prompt": ...}` behind API
+//! Gateway (HTTP API payload 2.0, REST payload 1.0). Thin: parse the event,
+//! call [`imagegen::Generator`], shape the answer.
+
+pub mod event;
+pub mod handler;
+
+pub use handler::{Reply, handle};

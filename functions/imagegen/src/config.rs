@@ -1,0 +1,109 @@
+//! Configuration, only from the environment variables the provisioner sets.
+//! Nothing about the bucket or prefix is written in code.
+
+/// Default Bedrock region: Titan Image Generator is served in us-east-1.
+pub const DEFAULT_MODEL_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub bucket: String,
+    pub prefix: String,
+    pub model_id: String,
+    pub model_region: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set (the provisioner sets it from the stack file)")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+impl Config {
+    /// Reads `IMAGE_BUCKET`, `IMAGE_PREFIX`, `MODEL_ID` and `MODEL_REGION` (optional).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let bucket = required("IMAGE_BUCKET")?;
+        let prefix = required("IMAGE_PREFIX")?.trim_matches('/').to_owned();
+        if prefix.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "IMAGE_PREFIX",
+                why: "it is only slashes".into(),
+            });
+        }
+        let model_id = required("MODEL_ID")?;
+        let model_region = get("MODEL_REGION")
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_MODEL_REGION.to_owned());
+        Ok(Config {
+            bucket,
+            prefix,
+            model_id,
+            model_region,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = Config::from_lookup(env(&[
+            ("IMAGE_BUCKET", "b"),
+            ("IMAGE_PREFIX", "11/"),
+            ("MODEL_ID", "amazon.titan-image-generator-v1"),
+            ("MODEL_REGION", "us-west-2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.bucket, "b");
+        assert_eq!(c.prefix, "11");
+        assert_eq!(c.model_region, "us-west-2");
+    }
+
+    #[test]
+    fn model_region_defaults_to_us_east_1() {
+        let c = Config::from_lookup(env(&[
+            ("IMAGE_BUCKET", "b"),
+            ("IMAGE_PREFIX", "p"),
+            ("MODEL_ID", "m"),
+        ]))
+        .unwrap();
+        assert_eq!(c.model_region, "us-east-1");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let e = Config::from_lookup(env(&[("IMAGE_BUCKET", "b"), ("MODEL_ID", "m")])).unwrap_err();
+        assert_eq!(e, ConfigError::Missing("IMAGE_PREFIX"));
+        assert!(e.to_string().contains("IMAGE_PREFIX"));
+        let e = Config::from_lookup(env(&[
+            ("IMAGE_BUCKET", " "),
+            ("IMAGE_PREFIX", "p"),
+            ("MODEL_ID", "m"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e, ConfigError::Missing("IMAGE_BUCKET"));
+    }
+}

@@ -1,0 +1,167 @@
+//! Where images go: `s3://{IMAGE_BUCKET}/{IMAGE_PREFIX}/images/{id}.png`, with
+//! a sidecar `{id}.json` recording the prompt, seed and model (S3 metadata is
+//! ASCII-only and limited to 2 KB, too small for any 512-character prompt).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use serde::Serialize;
+
+use crate::error::GenerateError;
+
+/// The key of image `id` under `prefix`. Characters outside `[A-Za-z0-9_-]`
+/// in the id are replaced, so a key never escapes the prefix.
+pub fn image_key(prefix: &str, id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}/images/{safe}.png", prefix.trim_matches('/'))
+}
+
+/// The sidecar key for an image key.
+pub fn sidecar_key(image_key: &str) -> String {
+    format!(
+        "{}.json",
+        image_key.strip_suffix(".png").unwrap_or(image_key)
+    )
+}
+
+/// What is recorded alongside an image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageMetadata {
+    pub prompt: String,
+    pub seed: u32,
+    pub model: String,
+}
+
+#[async_trait]
+pub trait ImageStore: Send + Sync {
+    fn bucket(&self) -> &str;
+    async fn exists(&self, key: &str) -> Result<bool, GenerateError>;
+    /// Stores the PNG and its metadata; the PNG last, so its existence means "done".
+    async fn put(&self, key: &str, png: Vec<u8>, meta: &ImageMetadata)
+    -> Result<(), GenerateError>;
+    /// A link to GET the object, valid for `ttl`.
+    async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError>;
+}
+
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+}
+
+fn storage<E: std::error::Error + 'static>(what: &str, e: E) -> GenerateError {
+    GenerateError::Storage(format!("{what}: {}", DisplayErrorContext(&e)))
+}
+
+#[async_trait]
+impl ImageStore for S3Store {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, GenerateError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(storage(&format!("s3:HeadObject {key}"), e)),
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        png: Vec<u8>,
+        meta: &ImageMetadata,
+    ) -> Result<(), GenerateError> {
+        let sidecar = serde_json::to_vec_pretty(meta)
+            .map_err(|e| GenerateError::Storage(format!("encoding metadata: {e}")))?;
+        let side_key = sidecar_key(key);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&side_key)
+            .content_type("application/json; charset=utf-8")
+            .body(ByteStream::from(sidecar))
+            .send()
+            .await
+            .map_err(|e| storage(&format!("s3:PutObject {side_key}"), e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("image/png")
+            .metadata("seed", meta.seed.to_string())
+            .metadata("model", &meta.model)
+            // Percent-encoded: S3 metadata is ASCII; the full prompt is in the sidecar.
+            .metadata(
+                "prompt",
+                percent_encoding::utf8_percent_encode(
+                    &truncate(&meta.prompt, 256),
+                    percent_encoding::NON_ALPHANUMERIC,
+                )
+                .to_string(),
+            )
+            .body(ByteStream::from(png))
+            .send()
+            .await
+            .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;
+        Ok(())
+    }
+
+    async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {
+        let config =
+            PresigningConfig::expires_in(ttl).map_err(|e| storage("presigning config", e))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| storage(&format!("presigning {key}"), e))?;
+        Ok(req.uri().to_owned())
+    }
+}
+
+fn truncate(s: &str, chars: usize) -> String {
+    s.chars().take(chars).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_stay_under_the_prefix() {
+        assert_eq!(image_key("11", "c0ffee-1"), "11/images/c0ffee-1.png");
+        assert_eq!(image_key("/11/", "a/../b"), "11/images/a____b.png");
+        assert_eq!(sidecar_key("11/images/x.png"), "11/images/x.json");
+    }
+}
