@@ -1,12 +1,16 @@
 //! Test support shared by the workspace's integration tests and benchmarks:
 //! - [`moto`]: a moto server on 127.0.0.1 (started once per test binary, or the
 //!   one named by `COUCH_MOTO_ENDPOINT`), and an `SdkConfig` that points at it;
-//! - [`http`]: a minimal HTTP/1.1 server used by the fake Bedrock and the fake
-//!   Lambda Runtime API.
+//! - [`http`]: a minimal HTTP/1.1 server for the test doubles below;
+//! - [`bedrock`]: Bedrock's InvokeModel wire format, returning a real PNG;
+//! - [`runtime_api`]: the Lambda Runtime API, to drive a function binary's
+//!   real `lambda_runtime` loop.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
 
+pub mod bedrock;
 pub mod http;
 pub mod moto;
+pub mod runtime_api;
 
 pub use moto::{moto_endpoint, sdk_config, unique};

@@ -178,3 +178,134 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         retry_after: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse;
+    use base64::Engine as _;
+    use imagegen::fakes::{FakeModel, FakeStore};
+
+    fn generator() -> Generator<FakeModel, FakeStore> {
+        Generator::new(FakeModel::new(Duration::ZERO), FakeStore::default(), "11")
+    }
+
+    fn v2(body: Option<&str>, base64: bool) -> Value {
+        let body = body.map(|b| if base64 { base64::engine::general_purpose::STANDARD.encode(b) } else { b.to_owned() });
+        json!({
+            "version": "2.0",
+            "routeKey": "POST /image_generator",
+            "rawPath": "/image_generator",
+            "rawQueryString": "",
+            "headers": {"content-type": "application/json"},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "api", "domainName": "x", "domainPrefix": "x",
+                "http": {"method": "POST", "path": "/image_generator", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
+                "requestId": "req-v2", "routeKey": "POST /image_generator", "stage": "$default", "time": "x", "timeEpoch": 0
+            },
+            "body": body,
+            "isBase64Encoded": base64
+        })
+    }
+
+    fn v1(method: &str, body: Option<&str>) -> Value {
+        json!({
+            "resource": "/image_generator", "path": "/image_generator", "httpMethod": method,
+            "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
+            "queryStringParameters": null, "multiValueQueryStringParameters": null, "pathParameters": null,
+            "stageVariables": null,
+            "requestContext": {"accountId": "123456789012", "resourceId": "r", "stage": "prod", "requestId": "req-v1",
+                               "identity": {"sourceIp": "1.2.3.4"}, "resourcePath": "/image_generator", "httpMethod": method, "apiId": "api"},
+            "body": body, "isBase64Encoded": false
+        })
+    }
+
+    async fn call(event: Value) -> (Reply, Generator<FakeModel, FakeStore>) {
+        let g = generator();
+        let req = parse(event).unwrap();
+        let id = req.request_id.clone().unwrap();
+        let reply = handle(&req, &g, &id).await;
+        (reply, g)
+    }
+
+    #[tokio::test]
+    async fn created_with_location_and_link() {
+        let (r, g) = call(v2(Some(r#"{"prompt": "a café"}"#), false)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        assert_eq!(r.body["key"], "11/images/req-v2.png");
+        assert_eq!(r.body["bucket"], "fake-bucket");
+        assert_eq!(r.body["s3_uri"], "s3://fake-bucket/11/images/req-v2.png");
+        assert_eq!(r.body["model"], "fake.model-v1");
+        assert!(r.body["seed"].is_u64());
+        assert!(r.body["url"].as_str().unwrap().contains("X-Amz-Expires=3600"));
+        assert_eq!(g.store.keys(), ["11/images/req-v2.png"]);
+        let l = r.to_lambda();
+        assert_eq!(l["statusCode"], 201);
+        assert_eq!(l["headers"]["content-type"], "application/json");
+        assert_eq!(serde_json::from_str::<Value>(l["body"].as_str().unwrap()).unwrap(), r.body);
+    }
+
+    #[tokio::test]
+    async fn base64_body_and_payload_1_0_are_accepted() {
+        let (r, _) = call(v2(Some(r#"{"prompt": "a café"}"#), true)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let (r, _) = call(v1("POST", Some(r#"{"prompt": "a dog"}"#))).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        assert_eq!(r.body["key"], "11/images/req-v1.png");
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_400_json_and_calls_no_model() {
+        let long = format!(r#"{{"prompt": "{}"}}"#, "a".repeat(513));
+        for (body, needle) in [
+            (None, "empty"),
+            (Some("not json"), "not a JSON object"),
+            (Some("[1,2]"), "not a JSON object"),
+            (Some("{}"), "missing"),
+            (Some(r#"{"prompt": 5}"#), "must be a string"),
+            (Some(r#"{"prompt": "   "}"#), "empty"),
+            (Some(long.as_str()), "512"),
+            (Some("{\"prompt\": \"a\\u0007b\"}"), "control character"),
+        ] {
+            let (r, g) = call(v2(body, false)).await;
+            assert_eq!(r.status, 400, "{body:?}: {r:?}");
+            assert!(r.body["error"].as_str().unwrap().contains(needle), "{body:?}: {r:?}");
+            assert_eq!(r.body["request_id"], "req-v2");
+            assert_eq!(g.model.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+        }
+        let mut e = v2(Some(r#"{"prompt": "x"}"#), false);
+        e["headers"]["content-type"] = json!("image/png");
+        let (r, _) = call(e).await;
+        assert_eq!(r.status, 400);
+    }
+
+    #[tokio::test]
+    async fn wrong_method_is_405() {
+        let (r, _) = call(v1("GET", None)).await;
+        assert_eq!(r.status, 405);
+    }
+
+    #[tokio::test]
+    async fn model_and_storage_failures_map_to_statuses_without_internals() {
+        let (r, _) = call(v2(Some(r#"{"prompt": "FILTER this"}"#), false)).await;
+        assert_eq!(r.status, 422);
+        let (r, _) = call(v2(Some(r#"{"prompt": "THROTTLE this"}"#), false)).await;
+        assert_eq!(r.status, 429);
+        assert_eq!(r.to_lambda()["headers"]["retry-after"], "10");
+        let (r, _) = call(v2(Some(r#"{"prompt": "BROKEN this"}"#), false)).await;
+        assert_eq!(r.status, 502);
+        assert!(!r.body.to_string().contains("secret"), "{r:?}");
+        assert_eq!(r.body["request_id"], "req-v2");
+
+        let g = Generator::new(FakeModel::new(Duration::ZERO), FakeStore { fail_puts: true, ..FakeStore::default() }, "11");
+        let req = parse(v2(Some(r#"{"prompt": "fine"}"#), false)).unwrap();
+        let r = handle(&req, &g, "rid").await;
+        assert_eq!(r.status, 502);
+        assert!(!r.body.to_string().contains("secret") && !r.body.to_string().contains("AccessDenied"), "{r:?}");
+    }
+
+    #[test]
+    fn non_api_gateway_events_are_rejected() {
+        assert!(parse(json!({"Records": []})).is_err());
+    }
+}

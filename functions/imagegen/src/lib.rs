@@ -6,6 +6,8 @@
 pub mod clients;
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod generate;
 pub mod model;
 pub mod prompt;

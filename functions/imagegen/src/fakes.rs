@@ -1,0 +1,95 @@
+//! In-memory test doubles of [`ImageModel`] and [`ImageStore`] (feature `fakes`).
+//! The model answers by prompt: `FILTER` → content filter, `THROTTLE` →
+//! throttling, `BROKEN` → model failure; otherwise a PNG after `delay`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::GenerateError;
+use crate::model::ImageModel;
+use crate::prompt::Prompt;
+use crate::store::{ImageMetadata, ImageStore};
+use crate::titan::PNG_SIGNATURE;
+
+pub struct FakeModel {
+    pub delay: Duration,
+    pub calls: AtomicUsize,
+    /// Calls in progress right now, and the most seen at once.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+}
+
+impl FakeModel {
+    pub fn new(delay: Duration) -> Self {
+        FakeModel {
+            delay,
+            calls: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        }
+    }
+    pub fn png() -> Vec<u8> {
+        [PNG_SIGNATURE.as_slice(), b"fake image"].concat()
+    }
+}
+
+#[async_trait]
+impl ImageModel for FakeModel {
+    fn model_id(&self) -> &str {
+        "fake.model-v1"
+    }
+    async fn generate(&self, prompt: &Prompt, _seed: u32) -> Result<Vec<u8>, GenerateError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let p = prompt.as_str();
+        if p.contains("FILTER") {
+            Err(GenerateError::ContentFiltered("blocked by our content filters".into()))
+        } else if p.contains("THROTTLE") {
+            Err(GenerateError::Throttled("ThrottlingException: slow down".into()))
+        } else if p.contains("BROKEN") {
+            Err(GenerateError::Model("InternalServerException: secret internal detail".into()))
+        } else {
+            Ok(FakeModel::png())
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct FakeStore {
+    pub objects: Mutex<BTreeMap<String, (Vec<u8>, ImageMetadata)>>,
+    /// Makes every put fail (S3 outage).
+    pub fail_puts: bool,
+}
+
+impl FakeStore {
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl ImageStore for FakeStore {
+    fn bucket(&self) -> &str {
+        "fake-bucket"
+    }
+    async fn exists(&self, key: &str) -> Result<bool, GenerateError> {
+        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()).contains_key(key))
+    }
+    async fn put(&self, key: &str, png: Vec<u8>, meta: &ImageMetadata) -> Result<(), GenerateError> {
+        if self.fail_puts {
+            return Err(GenerateError::Storage("s3:PutObject: AccessDenied: secret bucket policy detail".into()));
+        }
+        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), (png, meta.clone()));
+        Ok(())
+    }
+    async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {
+        Ok(format!("https://fake-bucket.s3.amazonaws.com/{key}?X-Amz-Expires={}", ttl.as_secs()))
+    }
+}

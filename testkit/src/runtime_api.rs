@@ -1,0 +1,107 @@
+//! A stand-in for the Lambda Runtime API, so a function binary runs its real
+//! `lambda_runtime` loop in a test: it hands out queued events on
+//! `GET /2018-06-01/runtime/invocation/next` and collects what the function
+//! posts back.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+
+use crate::http::{self, Request, Response};
+
+/// What the function answered for one invocation.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Response { request_id: String, body: Value },
+    Error { request_id: String, body: Value },
+    InitError(Value),
+}
+
+pub struct FakeRuntimeApi {
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub address: String,
+    events: Arc<Mutex<VecDeque<(String, Value)>>>,
+    ready: Arc<Notify>,
+    answers: mpsc::UnboundedReceiver<Answer>,
+}
+
+impl FakeRuntimeApi {
+    pub async fn start() -> FakeRuntimeApi {
+        let events: Arc<Mutex<VecDeque<(String, Value)>>> = Arc::default();
+        let ready = Arc::new(Notify::new());
+        let (tx, answers) = mpsc::unbounded_channel();
+        let (ev, rd) = (Arc::clone(&events), Arc::clone(&ready));
+        let addr = http::serve(Arc::new(move |req: Request| {
+            let (events, ready, tx) = (Arc::clone(&ev), Arc::clone(&rd), tx.clone());
+            Box::pin(async move {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                let path = req.path.trim_start_matches("/2018-06-01/runtime");
+                if req.method == "GET" && path == "/invocation/next" {
+                    loop {
+                        let next = events.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                        if let Some((id, event)) = next {
+                            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(60);
+                            return Response::json(200, &event)
+                                .with_header("lambda-runtime-aws-request-id", &id)
+                                .with_header("lambda-runtime-deadline-ms", &deadline.as_millis().to_string())
+                                .with_header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-west-1:123456789012:function:test")
+                                .with_header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000");
+                        }
+                        ready.notified().await;
+                    }
+                }
+                let answer = if path == "/init/error" {
+                    Answer::InitError(body)
+                } else if let Some(rest) = path.strip_prefix("/invocation/") {
+                    let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
+                    if kind == "response" {
+                        Answer::Response { request_id: id.to_owned(), body }
+                    } else {
+                        Answer::Error { request_id: id.to_owned(), body }
+                    }
+                } else {
+                    return Response::json(404, &Value::Null);
+                };
+                let _ = tx.send(answer);
+                Response::json(202, &serde_json::json!({"status": "OK"}))
+            })
+        }))
+        .await;
+        FakeRuntimeApi {
+            address: addr.to_string(),
+            events,
+            ready,
+            answers,
+        }
+    }
+
+    /// Queues one invocation.
+    pub fn invoke(&self, request_id: &str, event: Value) {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).push_back((request_id.to_owned(), event));
+        self.ready.notify_waiters();
+        self.ready.notify_one();
+    }
+
+    /// The next answer, or `None` after `timeout`.
+    pub async fn answer(&mut self, timeout: Duration) -> Option<Answer> {
+        tokio::time::timeout(timeout, self.answers.recv()).await.ok().flatten()
+    }
+}
+
+/// Environment a function needs to start its runtime loop against `api`.
+pub fn lambda_env(api: &FakeRuntimeApi, function: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_RUNTIME_API", api.address.as_str()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "test-stream"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
