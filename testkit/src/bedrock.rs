@@ -33,21 +33,43 @@ impl FakeBedrock {
         let addr = http::serve(Arc::new(move |req: Request| {
             let recorded = Arc::clone(&recorded);
             Box::pin(async move {
-                let Some(model) = req.path.strip_prefix("/model/").and_then(|p| p.strip_suffix("/invoke")) else {
+                let Some(model) = req
+                    .path
+                    .strip_prefix("/model/")
+                    .and_then(|p| p.strip_suffix("/invoke"))
+                else {
                     return error(404, "UnknownOperationException", "not InvokeModel");
                 };
                 let model = model.replace("%3A", ":");
                 let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-                recorded.lock().unwrap_or_else(|p| p.into_inner()).push((model, body.clone()));
-                let text = body["textToImageParams"]["text"].as_str().unwrap_or_default().to_owned();
+                recorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((model, body.clone()));
+                let text = body["textToImageParams"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 if text.contains("FILTER") {
-                    return error(400, "ValidationException", "This request has been blocked by our content filters.");
+                    return error(
+                        400,
+                        "ValidationException",
+                        "This request has been blocked by our content filters.",
+                    );
                 }
                 if text.contains("THROTTLE") {
-                    return error(429, "ThrottlingException", "Too many requests, please wait before trying again.");
+                    return error(
+                        429,
+                        "ThrottlingException",
+                        "Too many requests, please wait before trying again.",
+                    );
                 }
                 if text.contains("BROKEN") {
-                    return error(500, "InternalServerException", "secret internal detail 12345");
+                    return error(
+                        500,
+                        "InternalServerException",
+                        "secret internal detail 12345",
+                    );
                 }
                 tokio::time::sleep(delay).await;
                 use base64::Engine as _;

@@ -20,7 +20,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -45,27 +48,38 @@ impl Response {
     }
 }
 
-pub type Handler = Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
 /// Serves `handler` on an ephemeral 127.0.0.1 port until the runtime ends.
 pub async fn serve(handler: Handler) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let handler = Arc::clone(&handler);
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut reader = BufReader::new(read);
                 while let Some(req) = read_request(&mut reader).await {
                     let resp = handler(req).await;
-                    let mut head = format!("HTTP/1.1 {} X\r\ncontent-length: {}\r\n", resp.status, resp.body.len());
+                    let mut head = format!(
+                        "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+                        resp.status,
+                        resp.body.len()
+                    );
                     for (k, v) in &resp.headers {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
                     head.push_str("\r\n");
-                    if write.write_all(head.as_bytes()).await.is_err() || write.write_all(&resp.body).await.is_err() {
+                    if write.write_all(head.as_bytes()).await.is_err()
+                        || write.write_all(&resp.body).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -95,7 +109,12 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Opt
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let find = |name: &str| headers.iter().find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
         body.resize(len, 0);
@@ -113,5 +132,10 @@ async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Opt
             body.extend_from_slice(&chunk[..n]);
         }
     }
-    Some(Request { method, path, headers, body })
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }

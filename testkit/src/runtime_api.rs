@@ -43,12 +43,24 @@ impl FakeRuntimeApi {
                     loop {
                         let next = events.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                         if let Some((id, event)) = next {
-                            let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(60);
+                            let deadline = SystemTime::now()
+                                .duration_since(UNIX_EPOCH)
+                                .unwrap_or_default()
+                                + Duration::from_secs(60);
                             return Response::json(200, &event)
                                 .with_header("lambda-runtime-aws-request-id", &id)
-                                .with_header("lambda-runtime-deadline-ms", &deadline.as_millis().to_string())
-                                .with_header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-west-1:123456789012:function:test")
-                                .with_header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000");
+                                .with_header(
+                                    "lambda-runtime-deadline-ms",
+                                    &deadline.as_millis().to_string(),
+                                )
+                                .with_header(
+                                    "lambda-runtime-invoked-function-arn",
+                                    "arn:aws:lambda:eu-west-1:123456789012:function:test",
+                                )
+                                .with_header(
+                                    "lambda-runtime-trace-id",
+                                    "Root=1-00000000-000000000000000000000000",
+                                );
                         }
                         ready.notified().await;
                     }
@@ -58,9 +70,15 @@ impl FakeRuntimeApi {
                 } else if let Some(rest) = path.strip_prefix("/invocation/") {
                     let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
                     if kind == "response" {
-                        Answer::Response { request_id: id.to_owned(), body }
+                        Answer::Response {
+                            request_id: id.to_owned(),
+                            body,
+                        }
                     } else {
-                        Answer::Error { request_id: id.to_owned(), body }
+                        Answer::Error {
+                            request_id: id.to_owned(),
+                            body,
+                        }
                     }
                 } else {
                     return Response::json(404, &Value::Null);
@@ -80,14 +98,20 @@ impl FakeRuntimeApi {
 
     /// Queues one invocation.
     pub fn invoke(&self, request_id: &str, event: Value) {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).push_back((request_id.to_owned(), event));
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((request_id.to_owned(), event));
         self.ready.notify_waiters();
         self.ready.notify_one();
     }
 
     /// The next answer, or `None` after `timeout`.
     pub async fn answer(&mut self, timeout: Duration) -> Option<Answer> {
-        tokio::time::timeout(timeout, self.answers.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.answers.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }
 

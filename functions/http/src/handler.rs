@@ -191,7 +191,13 @@ mod tests {
     }
 
     fn v2(body: Option<&str>, base64: bool) -> Value {
-        let body = body.map(|b| if base64 { base64::engine::general_purpose::STANDARD.encode(b) } else { b.to_owned() });
+        let body = body.map(|b| {
+            if base64 {
+                base64::engine::general_purpose::STANDARD.encode(b)
+            } else {
+                b.to_owned()
+            }
+        });
         json!({
             "version": "2.0",
             "routeKey": "POST /image_generator",
@@ -237,12 +243,20 @@ mod tests {
         assert_eq!(r.body["s3_uri"], "s3://fake-bucket/11/images/req-v2.png");
         assert_eq!(r.body["model"], "fake.model-v1");
         assert!(r.body["seed"].is_u64());
-        assert!(r.body["url"].as_str().unwrap().contains("X-Amz-Expires=3600"));
+        assert!(
+            r.body["url"]
+                .as_str()
+                .unwrap()
+                .contains("X-Amz-Expires=3600")
+        );
         assert_eq!(g.store.keys(), ["11/images/req-v2.png"]);
         let l = r.to_lambda();
         assert_eq!(l["statusCode"], 201);
         assert_eq!(l["headers"]["content-type"], "application/json");
-        assert_eq!(serde_json::from_str::<Value>(l["body"].as_str().unwrap()).unwrap(), r.body);
+        assert_eq!(
+            serde_json::from_str::<Value>(l["body"].as_str().unwrap()).unwrap(),
+            r.body
+        );
     }
 
     #[tokio::test]
@@ -269,7 +283,10 @@ mod tests {
         ] {
             let (r, g) = call(v2(body, false)).await;
             assert_eq!(r.status, 400, "{body:?}: {r:?}");
-            assert!(r.body["error"].as_str().unwrap().contains(needle), "{body:?}: {r:?}");
+            assert!(
+                r.body["error"].as_str().unwrap().contains(needle),
+                "{body:?}: {r:?}"
+            );
             assert_eq!(r.body["request_id"], "req-v2");
             assert_eq!(g.model.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
         }
@@ -297,11 +314,21 @@ mod tests {
         assert!(!r.body.to_string().contains("secret"), "{r:?}");
         assert_eq!(r.body["request_id"], "req-v2");
 
-        let g = Generator::new(FakeModel::new(Duration::ZERO), FakeStore { fail_puts: true, ..FakeStore::default() }, "11");
+        let g = Generator::new(
+            FakeModel::new(Duration::ZERO),
+            FakeStore {
+                fail_puts: true,
+                ..FakeStore::default()
+            },
+            "11",
+        );
         let req = parse(v2(Some(r#"{"prompt": "fine"}"#), false)).unwrap();
         let r = handle(&req, &g, "rid").await;
         assert_eq!(r.status, 502);
-        assert!(!r.body.to_string().contains("secret") && !r.body.to_string().contains("AccessDenied"), "{r:?}");
+        assert!(
+            !r.body.to_string().contains("secret") && !r.body.to_string().contains("AccessDenied"),
+            "{r:?}"
+        );
     }
 
     #[test]

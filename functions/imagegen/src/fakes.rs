@@ -50,11 +50,17 @@ impl ImageModel for FakeModel {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let p = prompt.as_str();
         if p.contains("FILTER") {
-            Err(GenerateError::ContentFiltered("blocked by our content filters".into()))
+            Err(GenerateError::ContentFiltered(
+                "blocked by our content filters".into(),
+            ))
         } else if p.contains("THROTTLE") {
-            Err(GenerateError::Throttled("ThrottlingException: slow down".into()))
+            Err(GenerateError::Throttled(
+                "ThrottlingException: slow down".into(),
+            ))
         } else if p.contains("BROKEN") {
-            Err(GenerateError::Model("InternalServerException: secret internal detail".into()))
+            Err(GenerateError::Model(
+                "InternalServerException: secret internal detail".into(),
+            ))
         } else {
             Ok(FakeModel::png())
         }
@@ -70,7 +76,12 @@ pub struct FakeStore {
 
 impl FakeStore {
     pub fn keys(&self) -> Vec<String> {
-        self.objects.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
@@ -80,16 +91,33 @@ impl ImageStore for FakeStore {
         "fake-bucket"
     }
     async fn exists(&self, key: &str) -> Result<bool, GenerateError> {
-        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()).contains_key(key))
+        Ok(self
+            .objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(key))
     }
-    async fn put(&self, key: &str, png: Vec<u8>, meta: &ImageMetadata) -> Result<(), GenerateError> {
+    async fn put(
+        &self,
+        key: &str,
+        png: Vec<u8>,
+        meta: &ImageMetadata,
+    ) -> Result<(), GenerateError> {
         if self.fail_puts {
-            return Err(GenerateError::Storage("s3:PutObject: AccessDenied: secret bucket policy detail".into()));
+            return Err(GenerateError::Storage(
+                "s3:PutObject: AccessDenied: secret bucket policy detail".into(),
+            ));
         }
-        self.objects.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), (png, meta.clone()));
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), (png, meta.clone()));
         Ok(())
     }
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {
-        Ok(format!("https://fake-bucket.s3.amazonaws.com/{key}?X-Amz-Expires={}", ttl.as_secs()))
+        Ok(format!(
+            "https://fake-bucket.s3.amazonaws.com/{key}?X-Amz-Expires={}",
+            ttl.as_secs()
+        ))
     }
 }

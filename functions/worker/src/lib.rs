@@ -112,3 +112,103 @@ pub fn batch_response(records: &[SqsMessage], outcomes: &[Outcome]) -> SqsBatchR
         .collect();
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imagegen::fakes::{FakeModel, FakeStore};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    fn msg(id: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    }
+
+    fn generator(delay_ms: u64) -> Generator<FakeModel, FakeStore> {
+        Generator::new(
+            FakeModel::new(Duration::from_millis(delay_ms)),
+            FakeStore::default(),
+            "11",
+        )
+    }
+
+    #[test]
+    fn bodies_are_plain_text_or_json() {
+        assert_eq!(prompt_of("a cat").unwrap().as_str(), "a cat");
+        assert_eq!(
+            prompt_of(r#"{"prompt": " a dog "}"#).unwrap().as_str(),
+            "a dog"
+        );
+        // JSON without a prompt is taken as text, as the seed's client would send it.
+        assert_eq!(prompt_of(r#"{"x": 1}"#).unwrap().as_str(), r#"{"x": 1}"#);
+        assert!(prompt_of("").is_err());
+    }
+
+    #[tokio::test]
+    async fn failures_are_exactly_the_failed_records() {
+        let g = generator(0);
+        let records = [
+            msg("a", "fine"),
+            msg("b", "FILTER"),
+            msg("c", ""),
+            msg("d", "BROKEN"),
+            msg("e", "also fine"),
+        ];
+        let outcomes = process_batch(&g, &records, 10).await;
+        let r = batch_response(&records, &outcomes);
+        let ids: Vec<_> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["b", "c", "d"]);
+        assert_eq!(g.store.keys(), ["11/images/a.png", "11/images/e.png"]);
+    }
+
+    #[tokio::test]
+    async fn a_storage_outage_fails_every_record() {
+        let g = Generator::new(
+            FakeModel::new(Duration::ZERO),
+            FakeStore {
+                fail_puts: true,
+                ..FakeStore::default()
+            },
+            "11",
+        );
+        let records = [msg("a", "x"), msg("b", "y")];
+        let r = batch_response(&records, &process_batch(&g, &records, 10).await);
+        assert_eq!(r.batch_item_failures.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn redelivered_messages_do_not_call_the_model_again() {
+        let g = generator(0);
+        let records = [msg("a", "x")];
+        process_batch(&g, &records, 10).await;
+        let outcomes = process_batch(&g, &records, 10).await;
+        assert!(matches!(outcomes[0], Outcome::Stored { reused: true, .. }));
+        assert_eq!(g.model.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn records_run_concurrently_within_the_bound() {
+        let g = generator(100);
+        let records: Vec<_> = (0..10).map(|i| msg(&format!("m{i}"), "x")).collect();
+        let start = Instant::now();
+        process_batch(&g, &records, 10).await;
+        assert_eq!(g.model.max_in_flight.load(Ordering::SeqCst), 10);
+        // Loose sanity bound only; the benchmark measures the figure.
+        assert!(
+            start.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            start.elapsed()
+        );
+
+        let g = generator(10);
+        process_batch(&g, &records, 3).await;
+        assert_eq!(g.model.max_in_flight.load(Ordering::SeqCst), 3);
+    }
+}

@@ -1,0 +1,162 @@
+//! The HTTP function's real binary in its real `lambda_runtime` loop, fed API
+//! Gateway events by a Runtime API stand-in, with S3 on moto and Bedrock on the
+//! InvokeModel stand-in.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use testkit::bedrock::{FakeBedrock, PNG};
+use testkit::runtime_api::{Answer, FakeRuntimeApi, lambda_env};
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn bucket() -> (aws_sdk_s3::Client, String) {
+    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = testkit::unique("http-images-");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (s3, bucket)
+}
+
+fn start(api: &FakeRuntimeApi, bedrock: &FakeBedrock, env: &[(&str, &str)]) -> Killed {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-http"));
+    cmd.envs(lambda_env(api, "couch-test-image-http"))
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL_S3", testkit::moto_endpoint())
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Killed(cmd.spawn().expect("start image-http"))
+}
+
+fn api_event(request_id: &str, body: &str, base64: bool) -> Value {
+    let body = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_owned()
+    };
+    json!({
+        "version": "2.0", "routeKey": "POST /image_generator", "rawPath": "/image_generator", "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "x", "domainPrefix": "x",
+            "http": {"method": "POST", "path": "/image_generator", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
+            "requestId": request_id, "routeKey": "POST /image_generator", "stage": "$default", "time": "x", "timeEpoch": 0},
+        "body": body, "isBase64Encoded": base64
+    })
+}
+
+async fn response(api: &mut FakeRuntimeApi) -> Value {
+    match api.answer(Duration::from_secs(60)).await {
+        Some(Answer::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn post_image_generator_through_the_runtime_loop() {
+    let (s3, bucket) = bucket().await;
+    let bedrock = FakeBedrock::start(Duration::ZERO).await;
+    let mut api = FakeRuntimeApi::start().await;
+    let _fn = start(
+        &api,
+        &bedrock,
+        &[
+            ("IMAGE_BUCKET", &bucket),
+            ("IMAGE_PREFIX", "11"),
+            ("MODEL_ID", "amazon.titan-image-generator-v2:0"),
+            ("MODEL_REGION", "us-east-1"),
+        ],
+    );
+
+    api.invoke(
+        "lambda-1",
+        api_event(
+            "apigw-1",
+            r#"{"prompt": "me on a gondola in Venice"}"#,
+            true,
+        ),
+    );
+    let r = response(&mut api).await;
+    assert_eq!(r["statusCode"], 201, "{r}");
+    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["key"], "11/images/apigw-1.png");
+    assert_eq!(body["model"], "amazon.titan-image-generator-v2:0");
+    let obj = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("11/images/apigw-1.png")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(obj.body.collect().await.unwrap().into_bytes().as_ref(), PNG);
+    assert_eq!(
+        bedrock.calls.lock().unwrap()[0].0,
+        "amazon.titan-image-generator-v2:0"
+    );
+
+    // Same process, next invocation: bad input is a 400 with a JSON error.
+    api.invoke(
+        "lambda-2",
+        api_event("apigw-2", "{\"prompt\": \"\"}", false),
+    );
+    let r = response(&mut api).await;
+    assert_eq!(r["statusCode"], 400, "{r}");
+    let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["request_id"], "apigw-2");
+
+    api.invoke(
+        "lambda-3",
+        api_event("apigw-3", r#"{"prompt": "FILTER me"}"#, false),
+    );
+    assert_eq!(response(&mut api).await["statusCode"], 422);
+}
+
+#[tokio::test]
+async fn a_missing_variable_fails_the_cold_start_naming_it() {
+    let bedrock = FakeBedrock::start(Duration::ZERO).await;
+    let api = FakeRuntimeApi::start().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-http"));
+    let out = cmd
+        .envs(lambda_env(&api, "couch-test-image-http"))
+        .env("IMAGE_BUCKET", "b")
+        .env("MODEL_ID", "m")
+        .env_remove("IMAGE_PREFIX")
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint)
+        .output()
+        .expect("run image-http");
+    assert!(!out.status.success());
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(logs.contains("IMAGE_PREFIX"), "{logs}");
+}

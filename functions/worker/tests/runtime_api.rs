@@ -1,0 +1,142 @@
+//! The worker's real binary in its real `lambda_runtime` loop, fed an SQS event
+//! by a Runtime API stand-in, with S3 on moto and Bedrock on the InvokeModel
+//! stand-in.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::bedrock::{FakeBedrock, PNG};
+use testkit::runtime_api::{Answer, FakeRuntimeApi, lambda_env};
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn record(id: &str, body: &str) -> Value {
+    json!({
+        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "x", "ApproximateFirstReceiveTimestamp": "0"},
+        "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:couch-test-prompts", "awsRegion": "eu-west-1"
+    })
+}
+
+#[tokio::test]
+async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
+    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = testkit::unique("worker-images-");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
+    let mut api = FakeRuntimeApi::start().await;
+    let _fn = Killed(
+        Command::new(env!("CARGO_BIN_EXE_image-worker"))
+            .envs(lambda_env(&api, "couch-test-image-worker"))
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL_S3", testkit::moto_endpoint())
+            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint)
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("IMAGE_BUCKET", &bucket)
+            .env("IMAGE_PREFIX", "11")
+            .env("MODEL_ID", "amazon.titan-image-generator-v1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start image-worker"),
+    );
+
+    let event = json!({"Records": [
+        record("m-plain", "me at a Parisian café, polaroid filter"),
+        record("m-json", r#"{"prompt": "me on the moon"}"#),
+        record("m-filtered", "FILTER this one"),
+        record("m-empty", "   "),
+        record("m-throttled", "THROTTLE this one"),
+    ]});
+    api.invoke("inv-1", event.clone());
+    let body = match api.answer(Duration::from_secs(60)).await {
+        Some(Answer::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    let mut failed: Vec<String> = body["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["m-empty", "m-filtered", "m-throttled"], "{body}");
+    for id in ["m-plain", "m-json"] {
+        let obj = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(format!("11/images/{id}.png"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(obj.content_type(), Some("image/png"));
+        assert_eq!(obj.body.collect().await.unwrap().into_bytes().as_ref(), PNG);
+    }
+    // The SDK retries throttling by itself, so count the prompts that were not throttled.
+    let prompts = || -> Vec<String> {
+        let calls = bedrock.calls.lock().unwrap();
+        let mut p: Vec<String> = calls
+            .iter()
+            .map(|(_, body)| {
+                body["textToImageParams"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .filter(|t| !t.contains("THROTTLE"))
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(
+        prompts(),
+        [
+            "FILTER this one",
+            "me at a Parisian café, polaroid filter",
+            "me on the moon"
+        ],
+        "the empty prompt never reaches the model"
+    );
+
+    // Redelivery of the whole batch: stored images are not generated again.
+    api.invoke("inv-2", event);
+    let body = match api.answer(Duration::from_secs(60)).await {
+        Some(Answer::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    assert_eq!(body["batchItemFailures"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        prompts(),
+        [
+            "FILTER this one",
+            "FILTER this one",
+            "me at a Parisian café, polaroid filter",
+            "me on the moon"
+        ],
+        "stored images are not generated again"
+    );
+}
