@@ -63,6 +63,7 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                 return;
             };
             let handler = Arc::clone(&handler);
+            let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut reader = BufReader::new(read);
@@ -77,9 +78,9 @@ pub async fn serve(handler: Handler) -> SocketAddr {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
                     head.push_str("\r\n");
-                    if write.write_all(head.as_bytes()).await.is_err()
-                        || write.write_all(&resp.body).await.is_err()
-                    {
+                    let mut out = head.into_bytes();
+                    out.extend_from_slice(&resp.body);
+                    if write.write_all(&out).await.is_err() {
                         return;
                     }
                 }

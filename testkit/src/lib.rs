@@ -10,6 +10,7 @@
 
 pub mod bedrock;
 pub mod http;
+pub mod latency;
 pub mod moto;
 pub mod runtime_api;
 
