@@ -27,7 +27,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn new(account: &Arc<Account>, address: &str, fields: Value) -> Arc<dyn Resource> {
+    fn resource(account: &Arc<Account>, address: &str, fields: Value) -> Arc<dyn Resource> {
         Arc::new(Fake {
             address: address.into(),
             fields: fields.as_object().unwrap().clone().into_iter().collect(),
@@ -118,18 +118,18 @@ fn tags(stack: &str) -> Value {
 /// a ← b ← c (c references b, b references a), and d alone.
 fn world(account: &Arc<Account>) -> Vec<Arc<dyn Resource>> {
     vec![
-        Fake::new(
+        Fake::resource(
             account,
             "c",
             json!({"parent": reference("b", "arn"), "tags": tags("s")}),
         ),
-        Fake::new(
+        Fake::resource(
             account,
             "b",
             json!({"parent": reference("a", "arn"), "immutable": 1, "tags": tags("s")}),
         ),
-        Fake::new(account, "a", json!({"size": 1, "tags": tags("s")})),
-        Fake::new(account, "d", json!({"size": 2, "tags": tags("s")})),
+        Fake::resource(account, "a", json!({"size": 1, "tags": tags("s")})),
+        Fake::resource(account, "d", json!({"size": 2, "tags": tags("s")})),
     ]
 }
 
@@ -403,7 +403,7 @@ async fn independent_changes_run_concurrently() {
 #[tokio::test]
 async fn reference_to_an_undeclared_resource_is_a_problem() {
     let account = Arc::new(Account::default());
-    let rs = vec![Fake::new(
+    let rs = vec![Fake::resource(
         &account,
         "x",
         json!({"p": reference("nowhere", "arn")}),

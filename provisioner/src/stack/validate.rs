@@ -228,7 +228,7 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     let a = &s.alarm;
     if a.period_seconds != 10
         && a.period_seconds != 30
-        && (a.period_seconds == 0 || a.period_seconds % 60 != 0)
+        && (a.period_seconds == 0 || !a.period_seconds.is_multiple_of(60))
     {
         out.push((
             "alarm.period_seconds".into(),
