@@ -5,7 +5,11 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "couch-client", version, about = "Queue a prompt for the Couch Explorers image worker")]
+#[command(
+    name = "couch-client",
+    version,
+    about = "Queue a prompt for the Couch Explorers image worker"
+)]
 struct Args {
     /// The prompt (1..=512 characters).
     prompt: String,
@@ -25,8 +29,12 @@ async fn main() -> Result<()> {
         bail!("the prompt must be 1 to 512 characters");
     }
     // The stacks live in eu-west-1 unless the environment or profile says otherwise.
-    let region = aws_config::meta::region::RegionProviderChain::default_provider().or_else("eu-west-1");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region).load().await;
+    let region =
+        aws_config::meta::region::RegionProviderChain::default_provider().or_else("eu-west-1");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .load()
+        .await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let url = match (args.queue_url, args.queue_name) {
         (Some(url), _) => url,
@@ -38,7 +46,9 @@ async fn main() -> Result<()> {
             .with_context(|| format!("looking up queue {name}"))?
             .queue_url
             .context("SQS returned no URL")?,
-        (None, None) => bail!("pass --queue-url or --queue-name (or set COUCH_QUEUE_URL / COUCH_QUEUE_NAME)"),
+        (None, None) => {
+            bail!("pass --queue-url or --queue-name (or set COUCH_QUEUE_URL / COUCH_QUEUE_NAME)")
+        }
     };
     let sent = sqs
         .send_message()

@@ -119,14 +119,11 @@ impl ImageStore for S3Store {
             .content_type("image/png")
             .metadata("seed", meta.seed.to_string())
             .metadata("model", &meta.model)
-            // Percent-encoded: S3 metadata is ASCII; the full prompt is in the sidecar.
+            // S3 metadata is ASCII and at most 2 KB: a percent-encoded prefix of
+            // the prompt; the full prompt is in the sidecar.
             .metadata(
                 "prompt",
-                percent_encoding::utf8_percent_encode(
-                    &truncate(&meta.prompt, 256),
-                    percent_encoding::NON_ALPHANUMERIC,
-                )
-                .to_string(),
+                encoded_prefix(&meta.prompt, PROMPT_METADATA_BYTES),
             )
             .body(ByteStream::from(png))
             .send()
@@ -150,8 +147,25 @@ impl ImageStore for S3Store {
     }
 }
 
-fn truncate(s: &str, chars: usize) -> String {
-    s.chars().take(chars).collect()
+/// Bytes of percent-encoded prompt kept in the object's metadata.
+pub const PROMPT_METADATA_BYTES: usize = 1024;
+
+/// The percent-encoding of the longest prefix of `s` (whole characters) that fits in `max` bytes.
+pub fn encoded_prefix(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let piece = percent_encoding::utf8_percent_encode(
+            c.encode_utf8(&mut buf),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string();
+        if out.len() + piece.len() > max {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -163,5 +177,14 @@ mod tests {
         assert_eq!(image_key("11", "c0ffee-1"), "11/images/c0ffee-1.png");
         assert_eq!(image_key("/11/", "a/../b"), "11/images/a____b.png");
         assert_eq!(sidecar_key("11/images/x.png"), "11/images/x.json");
+    }
+
+    #[test]
+    fn metadata_prompt_is_ascii_and_bounded() {
+        assert_eq!(encoded_prefix("a café", 100), "a%20caf%C3%A9");
+        let long = "é".repeat(512);
+        let enc = encoded_prefix(&long, PROMPT_METADATA_BYTES);
+        assert!(enc.len() <= PROMPT_METADATA_BYTES && enc.is_ascii());
+        assert_eq!(enc.len() % 6, 0, "never cuts a character in half");
     }
 }

@@ -17,6 +17,8 @@ struct Account {
     objects: Mutex<BTreeMap<String, Fields>>,
     log: Mutex<Vec<String>>,
     fail: Mutex<BTreeSet<String>>,
+    /// Deletes AWS refuses for now (like a pending e-mail subscription).
+    undeletable: Mutex<BTreeSet<String>>,
 }
 
 struct Fake {
@@ -106,6 +108,15 @@ impl Resource for Fake {
     }
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
         self.record("delete")?;
+        if self
+            .account
+            .undeletable
+            .lock()
+            .unwrap()
+            .contains(&self.address)
+        {
+            return Ok(DeleteOutcome::Skipped("pending confirmation".into()));
+        }
         self.account.objects.lock().unwrap().remove(&self.address);
         Ok(DeleteOutcome::Deleted)
     }
@@ -300,6 +311,26 @@ async fn destroy_deletes_dependents_first_and_leaves_foreign_alone() {
         account.objects.lock().unwrap().keys().collect::<Vec<_>>(),
         ["d"]
     );
+}
+
+#[tokio::test]
+async fn a_delete_aws_refuses_is_a_warning_not_a_failure() {
+    let account = Arc::new(Account::default());
+    let rs = world(&account);
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    account.undeletable.lock().unwrap().insert("c".into());
+    let (p, snap) = plan(&rs, Mode::Destroy, false).await;
+    let events = Mutex::new(Vec::new());
+    execute(&p, &rs, &snap, &|e| events.lock().unwrap().push(e))
+        .await
+        .unwrap();
+    let events = events.into_inner().unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Warning { address, message } if address == "c" && message.contains("pending"))),
+        "{events:?}"
+    );
+    // Its parents were still deleted after it.
+    assert!(!account.objects.lock().unwrap().contains_key("a"));
 }
 
 #[tokio::test]
