@@ -38,18 +38,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let s = stack::parse(std::path::Path::new("bench.yaml"), &text)?;
     let session = Session::new(s, Arc::new(Aws::from_conf(&conf)));
-    session
-        .aws
-        .s3
-        .create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await?;
+    testkit::create_bucket(&session.aws.s3, &bucket).await;
     let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
     provisioner::engine::execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
     // Warm-up: moto loads each service on first use.

@@ -38,17 +38,7 @@ impl Fixture {
                 .force_path_style(true)
                 .build(),
         );
-        let bucket = format!("{name}-images");
-        s3.create_bucket()
-            .bucket(&bucket)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("create the images bucket");
+        testkit::create_bucket(&s3, &format!("{name}-images")).await;
         let dir = std::env::temp_dir().join("couch-provisioner-tests");
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join(format!("{name}.yaml"));
@@ -83,7 +73,8 @@ impl Fixture {
     }
 
     /// Runs the real binary against the emulator.
-    fn cli(&self, args: &[&str]) -> Output {
+    /// The real binary, configured for the emulator.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_provisioner"));
         cmd.args(args)
             .arg("--stack")
@@ -96,7 +87,11 @@ impl Fixture {
             .env_remove("CI")
             .env_remove("GITHUB_STEP_SUMMARY")
             .stdin(Stdio::null());
-        cmd.output().expect("run provisioner")
+        cmd
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run provisioner")
     }
 
     async fn plan(&self) -> Plan {
@@ -592,13 +587,8 @@ async fn interrupted_apply_converges_on_rerun() {
 async fn killed_apply_process_converges_on_rerun() {
     let f = Fixture::new("t-kill-").await;
     // Kill the real binary as soon as it reports its first creation.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_provisioner"))
-        .args(["apply", "--yes", "--stack"])
-        .arg(&f.file)
-        .env("AWS_ENDPOINT_URL", testkit::moto_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_REGION")
+    let mut child = f
+        .command(&["apply", "--yes"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

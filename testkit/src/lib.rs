@@ -14,4 +14,4 @@ pub mod latency;
 pub mod moto;
 pub mod runtime_api;
 
-pub use moto::{moto_endpoint, sdk_config, unique};
+pub use moto::{bucket, create_bucket, moto_endpoint, sdk_config, unique};

@@ -117,3 +117,30 @@ pub fn unique(prefix: &str) -> String {
     let pid = std::process::id() % 10_000;
     format!("{prefix}{pid}x{n}")
 }
+
+/// An S3 client for the emulator and a new bucket in eu-west-1 named `prefix` + a unique suffix.
+pub async fn bucket(prefix: &str) -> (aws_sdk_s3::Client, String) {
+    let conf = sdk_config(moto_endpoint(), "eu-west-1");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    let name = unique(prefix);
+    create_bucket(&s3, &name).await;
+    (s3, name)
+}
+
+/// Creates bucket `name` in eu-west-1.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, name: &str) {
+    s3.create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {name}: {e:?}"));
+}

@@ -2,21 +2,13 @@
 //! cold start, then the runtime loop.
 
 use image_http::{event, handle};
-use imagegen::{Config, clients, telemetry};
+use imagegen::clients;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cold start failed");
-            return Err(e.into());
-        }
-    };
-    let generator = clients::generator(&config).await;
+    let generator = clients::cold_start().await?;
     let generator = &generator;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         let request_id = ev.context.request_id.clone();

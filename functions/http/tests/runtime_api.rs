@@ -18,27 +18,6 @@ impl Drop for Killed {
     }
 }
 
-async fn bucket() -> (aws_sdk_s3::Client, String) {
-    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = testkit::unique("http-images-");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    (s3, bucket)
-}
-
 fn start(api: &FakeRuntimeApi, bedrock: &FakeBedrock, env: &[(&str, &str)]) -> Killed {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-http"));
     cmd.envs(lambda_env(api, "couch-test-image-http"))
@@ -82,7 +61,7 @@ async fn response(api: &mut FakeRuntimeApi) -> Value {
 
 #[tokio::test]
 async fn post_image_generator_through_the_runtime_loop() {
-    let (s3, bucket) = bucket().await;
+    let (s3, bucket) = testkit::bucket("http-images-").await;
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
     let mut api = FakeRuntimeApi::start().await;
     let _fn = start(

@@ -31,3 +31,12 @@ pub async fn generator(config: &Config) -> Generator<BedrockModel, S3Store> {
         config.prefix.clone(),
     )
 }
+
+/// Everything a function does once per cold start: logging, configuration,
+/// clients. A missing variable fails with a log line that names it.
+pub async fn cold_start() -> Result<Generator<BedrockModel, S3Store>, crate::config::ConfigError> {
+    crate::telemetry::init();
+    let config =
+        Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
+    Ok(generator(&config).await)
+}

@@ -17,23 +17,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = testkit::unique("images-");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (s3, bucket) = testkit::bucket("images-").await;
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
     let bconf = testkit::sdk_config(&bedrock.endpoint, "us-east-1");
     let model = BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), MODEL);

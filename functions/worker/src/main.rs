@@ -2,24 +2,16 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use image_worker::{DEFAULT_CONCURRENCY, batch_response, process_batch};
-use imagegen::{Config, clients, telemetry};
+use imagegen::clients;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cold start failed");
-            return Err(e.into());
-        }
-    };
+    let generator = clients::cold_start().await?;
     let concurrency = std::env::var("WORKER_CONCURRENCY")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CONCURRENCY);
-    let generator = clients::generator(&config).await;
     let generator = &generator;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {
         let records = ev.payload.records;

@@ -28,23 +28,7 @@ fn record(id: &str, body: &str) -> Value {
 
 #[tokio::test]
 async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
-    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = testkit::unique("worker-images-");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
     let mut api = FakeRuntimeApi::start().await;
     let _fn = Killed(

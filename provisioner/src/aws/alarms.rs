@@ -3,7 +3,7 @@
 //! `PutMetricAlarm` replaces the whole definition, so an update re-puts every
 //! field; tags only apply on creation through it and are updated separately.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -75,11 +75,10 @@ fn strings(f: &Fields, k: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn cw_tags(fields: &Fields) -> Result<Vec<Tag>, ResourceError> {
-    Ok(tags::of(fields)
-        .into_iter()
+fn cw_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
+    tags.into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect())
+        .collect()
 }
 
 impl MetricAlarmResource {
@@ -128,7 +127,7 @@ impl MetricAlarmResource {
             .set_alarm_actions(Some(strings(desired, "alarm_actions")))
             .set_ok_actions(Some(strings(desired, "ok_actions")));
         if with_tags {
-            req = req.set_tags(Some(cw_tags(desired)?));
+            req = req.set_tags(Some(cw_tags(tags::of(desired))));
         }
         req.send()
             .await
@@ -226,35 +225,34 @@ impl Resource for MetricAlarmResource {
             self.put(desired, false).await?;
         }
         if changed.contains(tags::FIELD) {
+            let cw = &self.aws.cloudwatch;
             let arn = live.attrs.get("arn").cloned().unwrap_or_default();
-            let (set, remove) = tags::delta(&live.fields, desired);
-            if !set.is_empty() {
-                let set: Fields = [(
-                    tags::FIELD.to_owned(),
-                    tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                )]
-                .into();
-                self.aws
-                    .cloudwatch
-                    .tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags(Some(cw_tags(&set)?))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&format!("cloudwatch:TagResource {}", self.name), e))?;
-            }
-            if !remove.is_empty() {
-                self.aws
-                    .cloudwatch
-                    .untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws_error(&format!("cloudwatch:UntagResource {}", self.name), e)
-                    })?;
-            }
+            let arn = &arn;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set| async move {
+                    cw.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(cw_tags(set)))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("cloudwatch:TagResource {}", self.name), e))
+                },
+                |keys| async move {
+                    cw.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            aws_error(&format!("cloudwatch:UntagResource {}", self.name), e)
+                        })
+                },
+            )
+            .await?;
         }
         Ok(())
     }

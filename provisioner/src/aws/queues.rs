@@ -248,27 +248,31 @@ impl Resource for SqsQueue {
                 .map_err(|e| aws_error(&format!("sqs:SetQueueAttributes {}", self.name), e))?;
         }
         if changed.contains(tags::FIELD) {
-            let (set, remove) = tags::delta(&live.fields, desired);
-            if !set.is_empty() {
-                self.aws
-                    .sqs
-                    .tag_queue()
-                    .queue_url(&url)
-                    .set_tags(Some(set.into_iter().collect()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&format!("sqs:TagQueue {}", self.name), e))?;
-            }
-            if !remove.is_empty() {
-                self.aws
-                    .sqs
-                    .untag_queue()
-                    .queue_url(&url)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&format!("sqs:UntagQueue {}", self.name), e))?;
-            }
+            let sqs = &self.aws.sqs;
+            let url = &url;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set| async move {
+                    sqs.tag_queue()
+                        .queue_url(url)
+                        .set_tags(Some(set.into_iter().collect()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("sqs:TagQueue {}", self.name), e))
+                },
+                |keys| async move {
+                    sqs.untag_queue()
+                        .queue_url(url)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("sqs:UntagQueue {}", self.name), e))
+                },
+            )
+            .await?;
         }
         Ok(())
     }

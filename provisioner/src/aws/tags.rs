@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use std::future::Future;
+
 use serde_json::{Map, Value};
 
-use crate::engine::Fields;
+use crate::engine::{Fields, ResourceError};
 
 /// The field name tags live under in every taggable kind.
 pub const FIELD: &str = "tags";
@@ -46,6 +48,28 @@ pub fn delta(live: &Fields, desired: &Fields) -> (BTreeMap<String, String>, Vec<
         .cloned()
         .collect();
     (set, remove)
+}
+
+/// Brings live tags to the desired ones with a kind's own tag and untag calls,
+/// calling each only when it has something to do.
+pub async fn sync<SetFut, RemoveFut>(
+    live: &Fields,
+    desired: &Fields,
+    set: impl FnOnce(BTreeMap<String, String>) -> SetFut,
+    remove: impl FnOnce(Vec<String>) -> RemoveFut,
+) -> Result<(), ResourceError>
+where
+    SetFut: Future<Output = Result<(), ResourceError>>,
+    RemoveFut: Future<Output = Result<(), ResourceError>>,
+{
+    let (to_set, to_remove) = delta(live, desired);
+    if !to_set.is_empty() {
+        set(to_set).await?;
+    }
+    if !to_remove.is_empty() {
+        remove(to_remove).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

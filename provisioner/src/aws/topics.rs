@@ -1,6 +1,6 @@
 //! The SNS topic that alarms publish to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -27,9 +27,8 @@ impl SnsTopic {
     }
 }
 
-fn sns_tags(fields: &Fields) -> Result<Vec<Tag>, ResourceError> {
-    tags::of(fields)
-        .into_iter()
+fn sns_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, ResourceError> {
+    tags.into_iter()
         .map(|(k, v)| {
             Tag::builder()
                 .key(k)
@@ -105,7 +104,7 @@ impl Resource for SnsTopic {
             .sns
             .create_topic()
             .name(&self.name)
-            .set_tags(Some(sns_tags(desired)?))
+            .set_tags(Some(sns_tags(tags::of(desired))?))
             .send()
             .await
             .map_err(|e| aws_error(&format!("sns:CreateTopic {}", self.name), e))?;
@@ -127,32 +126,31 @@ impl Resource for SnsTopic {
     ) -> Result<(), ResourceError> {
         let arn = live.attrs.get("arn").cloned().unwrap_or_default();
         if changed.contains(tags::FIELD) {
-            let (set, remove) = tags::delta(&live.fields, desired);
-            if !set.is_empty() {
-                let set: Fields = [(
-                    tags::FIELD.to_owned(),
-                    tags::to_value(set.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                )]
-                .into();
-                self.aws
-                    .sns
-                    .tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags(Some(sns_tags(&set)?))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&format!("sns:TagResource {}", self.name), e))?;
-            }
-            if !remove.is_empty() {
-                self.aws
-                    .sns
-                    .untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&format!("sns:UntagResource {}", self.name), e))?;
-            }
+            let sns = &self.aws.sns;
+            let arn = &arn;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set| async move {
+                    sns.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(sns_tags(set)?))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("sns:TagResource {}", self.name), e))
+                },
+                |keys| async move {
+                    sns.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("sns:UntagResource {}", self.name), e))
+                },
+            )
+            .await?;
         }
         Ok(())
     }
