@@ -13,7 +13,7 @@ use crate::aws::queues::SqsQueue;
 use crate::aws::subscriptions::EmailSubscription;
 use crate::aws::topics::SnsTopic;
 use crate::engine::refs::reference;
-use crate::engine::{Fields, Resource};
+use crate::engine::{Declared, Fields, Resource};
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
 
 pub const DLQ: &str = "queue.dlq";
@@ -98,14 +98,21 @@ pub fn resources(stack: &Stack, aws: &Arc<Aws>) -> Vec<Arc<dyn Resource>> {
     for (address, f) in desired(stack) {
         let aws = Arc::clone(aws);
         let r: Arc<dyn Resource> = match address {
-            DLQ => Arc::new(SqsQueue::new(address, stack.dlq_name(), f, aws)),
-            QUEUE => Arc::new(SqsQueue::new(address, stack.queue_name(), f, aws)),
-            TOPIC => Arc::new(SnsTopic::new(address, stack.topic_name(), f, aws)),
+            DLQ => Arc::new(SqsQueue::new(
+                Declared::new(address, stack.dlq_name(), f),
+                aws,
+            )),
+            QUEUE => Arc::new(SqsQueue::new(
+                Declared::new(address, stack.queue_name(), f),
+                aws,
+            )),
+            TOPIC => Arc::new(SnsTopic::new(
+                Declared::new(address, stack.topic_name(), f),
+                aws,
+            )),
             SUBSCRIPTION => Arc::new(EmailSubscription::new(address, stack.topic_name(), f, aws)),
             _ => Arc::new(MetricAlarmResource::new(
-                address,
-                stack.alarm_name(),
-                f,
+                Declared::new(address, stack.alarm_name(), f),
                 aws,
             )),
         };

@@ -126,6 +126,25 @@ impl Fixture {
             .unwrap_or_default()
     }
 
+    /// The subscriptions of the stack's topic, read with the SDK directly.
+    async fn subscriptions(&self) -> Vec<aws_sdk_sns::types::Subscription> {
+        let topic_arn = self
+            .session()
+            .read()
+            .await
+            .unwrap()
+            .attr(declare::TOPIC, "arn")
+            .unwrap();
+        aws_sdk_sns::Client::new(&self.conf)
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic_arn)
+            .send()
+            .await
+            .unwrap()
+            .subscriptions
+            .unwrap_or_default()
+    }
+
     async fn queues(&self) -> Vec<String> {
         self.sqs()
             .list_queues()
@@ -565,21 +584,8 @@ async fn interrupted_apply_converges_on_rerun() {
         stdout(&out)
     );
     assert_eq!(f.queues().await.len(), 2, "nothing created twice");
-    let sns = aws_sdk_sns::Client::new(&f.conf);
-    let topic_arn = f
-        .session()
-        .read()
-        .await
-        .unwrap()
-        .attr(declare::TOPIC, "arn")
-        .unwrap();
-    let subs = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&topic_arn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(subs.subscriptions().len(), 1);
+    let subs = f.subscriptions().await;
+    assert_eq!(subs.len(), 1);
     assert!(!f.plan().await.has_changes());
 }
 
@@ -630,25 +636,8 @@ async fn changed_email_replaces_the_subscription() {
         "{}",
         stdout(&out)
     );
-    let sns = aws_sdk_sns::Client::new(&f.conf);
-    let topic_arn = f
-        .session()
-        .read()
-        .await
-        .unwrap()
-        .attr(declare::TOPIC, "arn")
-        .unwrap();
-    let subs = sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&topic_arn)
-        .send()
-        .await
-        .unwrap();
-    let endpoints: Vec<_> = subs
-        .subscriptions()
-        .iter()
-        .filter_map(|s| s.endpoint())
-        .collect();
+    let subs = f.subscriptions().await;
+    let endpoints: Vec<_> = subs.iter().filter_map(|s| s.endpoint()).collect();
     assert_eq!(endpoints, ["oncall@example.com"]);
 }
 

@@ -11,12 +11,10 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Stat
 use serde_json::{Value, json};
 
 use super::{Aws, aws_error, error_code, tags};
-use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 pub struct MetricAlarmResource {
-    address: String,
-    name: String,
-    fields: Fields,
+    declared: Declared,
     aws: Arc<Aws>,
 }
 
@@ -24,13 +22,8 @@ impl MetricAlarmResource {
     /// `fields`: namespace, metric_name, dimensions ([{name, value}]), statistic,
     /// comparison_operator, threshold, period, evaluation_periods,
     /// treat_missing_data, actions_enabled, alarm_actions, ok_actions, tags.
-    pub fn new(address: &str, name: String, fields: Fields, aws: Arc<Aws>) -> Self {
-        MetricAlarmResource {
-            address: address.to_owned(),
-            name,
-            fields,
-            aws,
-        }
+    pub fn new(declared: Declared, aws: Arc<Aws>) -> Self {
+        MetricAlarmResource { declared, aws }
     }
 }
 
@@ -107,10 +100,10 @@ impl MetricAlarmResource {
             .aws
             .cloudwatch
             .put_metric_alarm()
-            .alarm_name(&self.name)
+            .alarm_name(&self.declared.name)
             .alarm_description(format!(
                 "Prompts wait too long in the queue ({}); managed by couch-provisioner",
-                self.name
+                self.declared.name
             ))
             .set_namespace(str_field(desired, "namespace").map(str::to_owned))
             .set_metric_name(str_field(desired, "metric_name").map(str::to_owned))
@@ -129,38 +122,35 @@ impl MetricAlarmResource {
         if with_tags {
             req = req.set_tags(Some(cw_tags(tags::of(desired))));
         }
-        req.send()
-            .await
-            .map_err(|e| aws_error(&format!("cloudwatch:PutMetricAlarm {}", self.name), e))?;
+        req.send().await.map_err(|e| {
+            aws_error(
+                &format!("cloudwatch:PutMetricAlarm {}", self.declared.name),
+                e,
+            )
+        })?;
         Ok(())
     }
 }
 
 #[async_trait]
 impl Resource for MetricAlarmResource {
-    fn address(&self) -> &str {
-        &self.address
+    fn declared(&self) -> &Declared {
+        &self.declared
     }
     fn kind(&self) -> &'static str {
         "cloudwatch-alarm"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn desired(&self) -> Fields {
-        self.fields.clone()
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let arn = self
             .aws
-            .arn("cloudwatch", &format!("alarm:{}", self.name))
+            .arn("cloudwatch", &format!("alarm:{}", self.declared.name))
             .await?;
         let (described, alarm_tags) = tokio::join!(
             self.aws
                 .cloudwatch
                 .describe_alarms()
-                .alarm_names(&self.name)
+                .alarm_names(&self.declared.name)
                 .send(),
             self.aws
                 .cloudwatch
@@ -168,12 +158,16 @@ impl Resource for MetricAlarmResource {
                 .resource_arn(&arn)
                 .send(),
         );
-        let described = described
-            .map_err(|e| aws_error(&format!("cloudwatch:DescribeAlarms {}", self.name), e))?;
+        let described = described.map_err(|e| {
+            aws_error(
+                &format!("cloudwatch:DescribeAlarms {}", self.declared.name),
+                e,
+            )
+        })?;
         let Some(alarm) = described
             .metric_alarms()
             .iter()
-            .find(|a| a.alarm_name() == Some(self.name.as_str()))
+            .find(|a| a.alarm_name() == Some(self.declared.name.as_str()))
         else {
             return Ok(None);
         };
@@ -182,7 +176,7 @@ impl Resource for MetricAlarmResource {
             Err(e) if error_code(&e) == Some("ResourceNotFound") => Vec::new(),
             Err(e) => {
                 return Err(aws_error(
-                    &format!("cloudwatch:ListTagsForResource {}", self.name),
+                    &format!("cloudwatch:ListTagsForResource {}", self.declared.name),
                     e,
                 ));
             }
@@ -201,7 +195,7 @@ impl Resource for MetricAlarmResource {
         );
         live.attrs
             .insert("arn".into(), alarm.alarm_arn().unwrap_or(&arn).to_owned());
-        live.attrs.insert("name".into(), self.name.clone());
+        live.attrs.insert("name".into(), self.declared.name.clone());
         Ok(Some(live))
     }
 
@@ -210,7 +204,7 @@ impl Resource for MetricAlarmResource {
         self.read().await?.ok_or_else(|| {
             ResourceError::new(format!(
                 "alarm {} was created but cannot be read back",
-                self.name
+                self.declared.name
             ))
         })
     }
@@ -238,7 +232,9 @@ impl Resource for MetricAlarmResource {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| aws_error(&format!("cloudwatch:TagResource {}", self.name), e))
+                        .map_err(|e| {
+                            aws_error(&format!("cloudwatch:TagResource {}", self.declared.name), e)
+                        })
                 },
                 |keys| async move {
                     cw.untag_resource()
@@ -248,7 +244,10 @@ impl Resource for MetricAlarmResource {
                         .await
                         .map(|_| ())
                         .map_err(|e| {
-                            aws_error(&format!("cloudwatch:UntagResource {}", self.name), e)
+                            aws_error(
+                                &format!("cloudwatch:UntagResource {}", self.declared.name),
+                                e,
+                            )
                         })
                 },
             )
@@ -261,10 +260,15 @@ impl Resource for MetricAlarmResource {
         self.aws
             .cloudwatch
             .delete_alarms()
-            .alarm_names(&self.name)
+            .alarm_names(&self.declared.name)
             .send()
             .await
-            .map_err(|e| aws_error(&format!("cloudwatch:DeleteAlarms {}", self.name), e))?;
+            .map_err(|e| {
+                aws_error(
+                    &format!("cloudwatch:DeleteAlarms {}", self.declared.name),
+                    e,
+                )
+            })?;
         Ok(DeleteOutcome::Deleted)
     }
 }

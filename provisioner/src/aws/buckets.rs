@@ -7,19 +7,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Aws, aws_error};
-use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 pub struct ReferencedBucket {
-    address: String,
-    name: String,
+    declared: Declared,
     aws: Arc<Aws>,
 }
 
 impl ReferencedBucket {
     pub fn new(address: &str, name: String, aws: Arc<Aws>) -> Self {
         ReferencedBucket {
-            address: address.to_owned(),
-            name,
+            declared: Declared::new(address, name, Fields::new()),
             aws,
         }
     }
@@ -27,24 +25,18 @@ impl ReferencedBucket {
     fn refuse(&self) -> ResourceError {
         ResourceError::new(format!(
             "{} is referenced, not managed: the provisioner never changes it",
-            self.address
+            self.declared.address
         ))
     }
 }
 
 #[async_trait]
 impl Resource for ReferencedBucket {
-    fn address(&self) -> &str {
-        &self.address
+    fn declared(&self) -> &Declared {
+        &self.declared
     }
     fn kind(&self) -> &'static str {
         "s3-bucket"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn desired(&self) -> Fields {
-        Fields::new()
     }
     fn managed(&self) -> bool {
         false
@@ -54,7 +46,14 @@ impl Resource for ReferencedBucket {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        match self.aws.s3.head_bucket().bucket(&self.name).send().await {
+        match self
+            .aws
+            .s3
+            .head_bucket()
+            .bucket(&self.declared.name)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
@@ -65,17 +64,22 @@ impl Resource for ReferencedBucket {
                     Some(403) => {
                         return Err(ResourceError::new(format!(
                             "s3:HeadBucket {}: access denied; the credentials cannot see the images bucket",
-                            self.name
+                            self.declared.name
                         )));
                     }
-                    _ => return Err(aws_error(&format!("s3:HeadBucket {}", self.name), e)),
+                    _ => {
+                        return Err(aws_error(
+                            &format!("s3:HeadBucket {}", self.declared.name),
+                            e,
+                        ));
+                    }
                 }
             }
         }
         let mut live = Live::default();
-        live.attrs.insert("name".into(), self.name.clone());
+        live.attrs.insert("name".into(), self.declared.name.clone());
         live.attrs
-            .insert("arn".into(), format!("arn:aws:s3:::{}", self.name));
+            .insert("arn".into(), format!("arn:aws:s3:::{}", self.declared.name));
         Ok(Some(live))
     }
 

@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use super::{Aws, aws_error, tags};
-use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 #[derive(Clone, Copy)]
 enum Encoding {
@@ -46,21 +46,14 @@ const ATTRIBUTES: &[(&str, QueueAttributeName, Encoding)] = &[
 ];
 
 pub struct SqsQueue {
-    address: String,
-    name: String,
-    fields: Fields,
+    declared: Declared,
     aws: Arc<Aws>,
 }
 
 impl SqsQueue {
     /// `fields` uses the names in [`ATTRIBUTES`] plus `tags`.
-    pub fn new(address: &str, name: String, fields: Fields, aws: Arc<Aws>) -> Self {
-        SqsQueue {
-            address: address.to_owned(),
-            name,
-            fields,
-            aws,
-        }
+    pub fn new(declared: Declared, aws: Arc<Aws>) -> Self {
+        SqsQueue { declared, aws }
     }
 }
 
@@ -130,22 +123,21 @@ pub fn normalise(
 
 #[async_trait]
 impl Resource for SqsQueue {
-    fn address(&self) -> &str {
-        &self.address
+    fn declared(&self) -> &Declared {
+        &self.declared
     }
     fn kind(&self) -> &'static str {
         "sqs-queue"
     }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn desired(&self) -> Fields {
-        self.fields.clone()
-    }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let sqs = &self.aws.sqs;
-        let url = match sqs.get_queue_url().queue_name(&self.name).send().await {
+        let url = match sqs
+            .get_queue_url()
+            .queue_name(&self.declared.name)
+            .send()
+            .await
+        {
             Ok(out) => out.queue_url.unwrap_or_default(),
             Err(e)
                 if e.as_service_error()
@@ -153,7 +145,12 @@ impl Resource for SqsQueue {
             {
                 return Ok(None);
             }
-            Err(e) => return Err(aws_error(&format!("sqs:GetQueueUrl {}", self.name), e)),
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("sqs:GetQueueUrl {}", self.declared.name),
+                    e,
+                ));
+            }
         };
         let (attrs, queue_tags) = tokio::join!(
             sqs.get_queue_attributes()
@@ -173,13 +170,13 @@ impl Resource for SqsQueue {
             }
             Err(e) => {
                 return Err(aws_error(
-                    &format!("sqs:GetQueueAttributes {}", self.name),
+                    &format!("sqs:GetQueueAttributes {}", self.declared.name),
                     e,
                 ));
             }
         };
         let queue_tags = queue_tags
-            .map_err(|e| aws_error(&format!("sqs:ListQueueTags {}", self.name), e))?
+            .map_err(|e| aws_error(&format!("sqs:ListQueueTags {}", self.declared.name), e))?
             .tags
             .unwrap_or_default();
         let mut live = Live {
@@ -187,7 +184,7 @@ impl Resource for SqsQueue {
             ..Live::default()
         };
         live.attrs.insert("url".into(), url);
-        live.attrs.insert("name".into(), self.name.clone());
+        live.attrs.insert("name".into(), self.declared.name.clone());
         if let Some(arn) = attrs.get(&QueueAttributeName::QueueArn) {
             live.attrs.insert("arn".into(), arn.clone());
         }
@@ -201,7 +198,7 @@ impl Resource for SqsQueue {
             .aws
             .sqs
             .create_queue()
-            .queue_name(&self.name)
+            .queue_name(&self.declared.name)
             .set_attributes(Some(attributes_of(desired, None)))
             .set_tags(Some(tags::of(desired).into_iter().collect()))
             .send()
@@ -214,17 +211,22 @@ impl Resource for SqsQueue {
                     .is_some_and(|s| s.is_queue_name_exists()) =>
             {
                 let live = self.read().await?.ok_or_else(|| {
-                    ResourceError::new(format!("{} exists and vanished", self.name))
+                    ResourceError::new(format!("{} exists and vanished", self.declared.name))
                 })?;
                 let all: BTreeSet<String> = desired.keys().cloned().collect();
                 self.update(&live, desired, &all).await?;
             }
-            Err(e) => return Err(aws_error(&format!("sqs:CreateQueue {}", self.name), e)),
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("sqs:CreateQueue {}", self.declared.name),
+                    e,
+                ));
+            }
         }
         self.read().await?.ok_or_else(|| {
             ResourceError::new(format!(
                 "queue {} was created but cannot be read back",
-                self.name
+                self.declared.name
             ))
         })
     }
@@ -245,7 +247,9 @@ impl Resource for SqsQueue {
                 .set_attributes(Some(attrs))
                 .send()
                 .await
-                .map_err(|e| aws_error(&format!("sqs:SetQueueAttributes {}", self.name), e))?;
+                .map_err(|e| {
+                    aws_error(&format!("sqs:SetQueueAttributes {}", self.declared.name), e)
+                })?;
         }
         if changed.contains(tags::FIELD) {
             let sqs = &self.aws.sqs;
@@ -260,7 +264,7 @@ impl Resource for SqsQueue {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| aws_error(&format!("sqs:TagQueue {}", self.name), e))
+                        .map_err(|e| aws_error(&format!("sqs:TagQueue {}", self.declared.name), e))
                 },
                 |keys| async move {
                     sqs.untag_queue()
@@ -269,7 +273,9 @@ impl Resource for SqsQueue {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| aws_error(&format!("sqs:UntagQueue {}", self.name), e))
+                        .map_err(|e| {
+                            aws_error(&format!("sqs:UntagQueue {}", self.declared.name), e)
+                        })
                 },
             )
             .await?;
@@ -287,7 +293,10 @@ impl Resource for SqsQueue {
             {
                 Ok(DeleteOutcome::Deleted)
             }
-            Err(e) => Err(aws_error(&format!("sqs:DeleteQueue {}", self.name), e)),
+            Err(e) => Err(aws_error(
+                &format!("sqs:DeleteQueue {}", self.declared.name),
+                e,
+            )),
         }
     }
 }

@@ -15,16 +15,14 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{Aws, aws_error, error_code};
-use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 /// What SNS reports instead of an ARN for an unconfirmed subscription.
 pub const PENDING: &str = "PendingConfirmation";
 
 pub struct EmailSubscription {
-    address: String,
-    name: String,
+    declared: Declared,
     topic_name: String,
-    fields: Fields,
     aws: Arc<Aws>,
 }
 
@@ -35,11 +33,10 @@ impl EmailSubscription {
             .get("endpoint")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        let name = format!("{topic_name} -> {endpoint}");
         EmailSubscription {
-            address: address.to_owned(),
-            name: format!("{topic_name} -> {endpoint}"),
+            declared: Declared::new(address, name, fields),
             topic_name,
-            fields,
             aws,
         }
     }
@@ -97,17 +94,11 @@ fn live_of(s: &Listed) -> Live {
 
 #[async_trait]
 impl Resource for EmailSubscription {
-    fn address(&self) -> &str {
-        &self.address
+    fn declared(&self) -> &Declared {
+        &self.declared
     }
     fn kind(&self) -> &'static str {
         "sns-subscription"
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn desired(&self) -> Fields {
-        self.fields.clone()
     }
     fn replace_on(&self) -> &'static [&'static str] {
         &["topic_arn", "protocol", "endpoint"]
@@ -150,11 +141,13 @@ impl Resource for EmailSubscription {
             );
         }
         let protocol = self
+            .declared
             .fields
             .get("protocol")
             .and_then(Value::as_str)
             .unwrap_or("email");
         let endpoint = self
+            .declared
             .fields
             .get("endpoint")
             .and_then(Value::as_str)
@@ -200,7 +193,7 @@ impl Resource for EmailSubscription {
         // Every field is in replace_on: the engine replaces instead of updating.
         Err(ResourceError::new(format!(
             "{}: {} cannot be changed in place",
-            self.address,
+            self.declared.address,
             changed.iter().cloned().collect::<Vec<_>>().join(", ")
         )))
     }

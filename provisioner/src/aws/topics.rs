@@ -7,23 +7,16 @@ use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
 
 use super::{Aws, aws_error, error_code, tags};
-use crate::engine::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 pub struct SnsTopic {
-    address: String,
-    name: String,
-    fields: Fields,
+    declared: Declared,
     aws: Arc<Aws>,
 }
 
 impl SnsTopic {
-    pub fn new(address: &str, name: String, fields: Fields, aws: Arc<Aws>) -> Self {
-        SnsTopic {
-            address: address.to_owned(),
-            name,
-            fields,
-            aws,
-        }
+    pub fn new(declared: Declared, aws: Arc<Aws>) -> Self {
+        SnsTopic { declared, aws }
     }
 }
 
@@ -41,22 +34,16 @@ fn sns_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, ResourceError> {
 
 #[async_trait]
 impl Resource for SnsTopic {
-    fn address(&self) -> &str {
-        &self.address
+    fn declared(&self) -> &Declared {
+        &self.declared
     }
     fn kind(&self) -> &'static str {
         "sns-topic"
     }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn desired(&self) -> Fields {
-        self.fields.clone()
-    }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         // SNS has no lookup by name; the ARN is deterministic.
-        let arn = self.aws.arn("sns", &self.name).await?;
+        let arn = self.aws.arn("sns", &self.declared.name).await?;
         let (attrs, topic_tags) = tokio::join!(
             self.aws.sns.get_topic_attributes().topic_arn(&arn).send(),
             self.aws
@@ -70,7 +57,7 @@ impl Resource for SnsTopic {
             Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
             Err(e) => {
                 return Err(aws_error(
-                    &format!("sns:GetTopicAttributes {}", self.name),
+                    &format!("sns:GetTopicAttributes {}", self.declared.name),
                     e,
                 ));
             }
@@ -82,7 +69,7 @@ impl Resource for SnsTopic {
             }
             Err(e) => {
                 return Err(aws_error(
-                    &format!("sns:ListTagsForResource {}", self.name),
+                    &format!("sns:ListTagsForResource {}", self.declared.name),
                     e,
                 ));
             }
@@ -93,7 +80,7 @@ impl Resource for SnsTopic {
             tags::to_value(topic_tags.iter().map(|t| (t.key(), t.value()))),
         );
         live.attrs.insert("arn".into(), arn);
-        live.attrs.insert("name".into(), self.name.clone());
+        live.attrs.insert("name".into(), self.declared.name.clone());
         Ok(Some(live))
     }
 
@@ -103,18 +90,18 @@ impl Resource for SnsTopic {
             .aws
             .sns
             .create_topic()
-            .name(&self.name)
+            .name(&self.declared.name)
             .set_tags(Some(sns_tags(tags::of(desired))?))
             .send()
             .await
-            .map_err(|e| aws_error(&format!("sns:CreateTopic {}", self.name), e))?;
+            .map_err(|e| aws_error(&format!("sns:CreateTopic {}", self.declared.name), e))?;
         let mut live = Live {
             fields: desired.clone(),
             ..Live::default()
         };
         live.attrs
             .insert("arn".into(), out.topic_arn.unwrap_or_default());
-        live.attrs.insert("name".into(), self.name.clone());
+        live.attrs.insert("name".into(), self.declared.name.clone());
         Ok(live)
     }
 
@@ -138,7 +125,9 @@ impl Resource for SnsTopic {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| aws_error(&format!("sns:TagResource {}", self.name), e))
+                        .map_err(|e| {
+                            aws_error(&format!("sns:TagResource {}", self.declared.name), e)
+                        })
                 },
                 |keys| async move {
                     sns.untag_resource()
@@ -147,7 +136,9 @@ impl Resource for SnsTopic {
                         .send()
                         .await
                         .map(|_| ())
-                        .map_err(|e| aws_error(&format!("sns:UntagResource {}", self.name), e))
+                        .map_err(|e| {
+                            aws_error(&format!("sns:UntagResource {}", self.declared.name), e)
+                        })
                 },
             )
             .await?;
@@ -163,7 +154,7 @@ impl Resource for SnsTopic {
             .topic_arn(&arn)
             .send()
             .await
-            .map_err(|e| aws_error(&format!("sns:DeleteTopic {}", self.name), e))?;
+            .map_err(|e| aws_error(&format!("sns:DeleteTopic {}", self.declared.name), e))?;
         Ok(DeleteOutcome::Deleted)
     }
 }

@@ -16,7 +16,7 @@ pub mod resource;
 
 pub use apply::{ApplyError, Event, execute};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
-pub use resource::{DeleteOutcome, Fields, Live, Resource, ResourceError};
+pub use resource::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 #[cfg(test)]
 mod tests;

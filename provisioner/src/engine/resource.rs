@@ -44,18 +44,45 @@ impl ResourceError {
     }
 }
 
+/// What every declared resource has: its logical address, its deterministic
+/// physical name and its desired fields (which may contain references).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declared {
+    pub address: String,
+    pub name: String,
+    pub fields: Fields,
+}
+
+impl Declared {
+    pub fn new(address: &str, name: impl Into<String>, fields: Fields) -> Self {
+        Declared {
+            address: address.to_owned(),
+            name: name.into(),
+            fields,
+        }
+    }
+}
+
 /// One resource kind's behaviour. The desired value is plain data; the methods
 /// that talk to AWS receive desired fields with every reference resolved.
 #[async_trait]
 pub trait Resource: Send + Sync {
-    /// Stable logical address, e.g. `queue.prompts`.
-    fn address(&self) -> &str;
+    /// Address, physical name and desired fields.
+    fn declared(&self) -> &Declared;
     /// Kind name shown in plans, e.g. `sqs-queue`.
     fn kind(&self) -> &'static str;
+    /// Stable logical address, e.g. `queue.prompts`.
+    fn address(&self) -> &str {
+        &self.declared().address
+    }
     /// Deterministic physical name.
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.declared().name
+    }
     /// Desired fields; strings may contain `${address.attr}` references.
-    fn desired(&self) -> Fields;
+    fn desired(&self) -> Fields {
+        self.declared().fields.clone()
+    }
     /// Top-level fields whose change needs a new resource (create, then delete the old one).
     fn replace_on(&self) -> &'static [&'static str] {
         &[]

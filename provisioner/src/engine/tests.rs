@@ -22,8 +22,7 @@ struct Account {
 }
 
 struct Fake {
-    address: String,
-    fields: Fields,
+    declared: Declared,
     replace_on: &'static [&'static str],
     account: Arc<Account>,
 }
@@ -31,8 +30,11 @@ struct Fake {
 impl Fake {
     fn resource(account: &Arc<Account>, address: &str, fields: Value) -> Arc<dyn Resource> {
         Arc::new(Fake {
-            address: address.into(),
-            fields: fields.as_object().unwrap().clone().into_iter().collect(),
+            declared: Declared::new(
+                address,
+                address,
+                fields.as_object().unwrap().clone().into_iter().collect(),
+            ),
             replace_on: &["immutable"],
             account: Arc::clone(account),
         })
@@ -42,8 +44,14 @@ impl Fake {
             .log
             .lock()
             .unwrap()
-            .push(format!("{op} {}", self.address));
-        if self.account.fail.lock().unwrap().contains(&self.address) {
+            .push(format!("{op} {}", self.declared.address));
+        if self
+            .account
+            .fail
+            .lock()
+            .unwrap()
+            .contains(&self.declared.address)
+        {
             return Err(ResourceError::new("boom"));
         }
         Ok(())
@@ -59,17 +67,11 @@ fn live_of(address: &str, fields: &Fields) -> Live {
 
 #[async_trait]
 impl Resource for Fake {
-    fn address(&self) -> &str {
-        &self.address
+    fn declared(&self) -> &Declared {
+        &self.declared
     }
     fn kind(&self) -> &'static str {
         "fake"
-    }
-    fn name(&self) -> &str {
-        &self.address
-    }
-    fn desired(&self) -> Fields {
-        self.fields.clone()
     }
     fn replace_on(&self) -> &'static [&'static str] {
         self.replace_on
@@ -80,8 +82,8 @@ impl Resource for Fake {
             .objects
             .lock()
             .unwrap()
-            .get(&self.address)
-            .map(|f| live_of(&self.address, f)))
+            .get(&self.declared.address)
+            .map(|f| live_of(&self.declared.address, f)))
     }
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         self.record("create")?;
@@ -89,8 +91,8 @@ impl Resource for Fake {
             .objects
             .lock()
             .unwrap()
-            .insert(self.address.clone(), desired.clone());
-        Ok(live_of(&self.address, desired))
+            .insert(self.declared.address.clone(), desired.clone());
+        Ok(live_of(&self.declared.address, desired))
     }
     async fn update(
         &self,
@@ -103,7 +105,7 @@ impl Resource for Fake {
             .objects
             .lock()
             .unwrap()
-            .insert(self.address.clone(), desired.clone());
+            .insert(self.declared.address.clone(), desired.clone());
         Ok(())
     }
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
@@ -113,11 +115,15 @@ impl Resource for Fake {
             .undeletable
             .lock()
             .unwrap()
-            .contains(&self.address)
+            .contains(&self.declared.address)
         {
             return Ok(DeleteOutcome::Skipped("pending confirmation".into()));
         }
-        self.account.objects.lock().unwrap().remove(&self.address);
+        self.account
+            .objects
+            .lock()
+            .unwrap()
+            .remove(&self.declared.address);
         Ok(DeleteOutcome::Deleted)
     }
 }
@@ -375,22 +381,16 @@ async fn independent_changes_run_concurrently() {
     // Resources whose create waits on a barrier for all of them: only a
     // concurrent executor gets past it.
     struct Gate {
-        address: String,
+        declared: Declared,
         barrier: Arc<tokio::sync::Barrier>,
     }
     #[async_trait]
     impl Resource for Gate {
-        fn address(&self) -> &str {
-            &self.address
+        fn declared(&self) -> &Declared {
+            &self.declared
         }
         fn kind(&self) -> &'static str {
             "gate"
-        }
-        fn name(&self) -> &str {
-            &self.address
-        }
-        fn desired(&self) -> Fields {
-            Fields::new()
         }
         fn taggable(&self) -> bool {
             false
@@ -418,7 +418,7 @@ async fn independent_changes_run_concurrently() {
     let rs: Vec<Arc<dyn Resource>> = (0..3)
         .map(|i| {
             Arc::new(Gate {
-                address: format!("g{i}"),
+                declared: Declared::new(&format!("g{i}"), format!("g{i}"), Fields::new()),
                 barrier: Arc::clone(&barrier),
             }) as Arc<dyn Resource>
         })
