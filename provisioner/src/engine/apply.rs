@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the same as std's at run time, and controllable in tests.
+use tokio::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 

@@ -494,3 +494,58 @@ fn json_rendering_follows_the_documented_schema() {
     let md = render::markdown(&p);
     assert!(md.contains("| `~` | `queue.prompts` |"), "{md}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn slow_changes_report_their_elapsed_time() {
+    struct Slow {
+        declared: Declared,
+    }
+    #[async_trait]
+    impl Resource for Slow {
+        fn declared(&self) -> &Declared {
+            &self.declared
+        }
+        fn kind(&self) -> &'static str {
+            "slow"
+        }
+        fn taggable(&self) -> bool {
+            false
+        }
+        async fn read(&self) -> Result<Option<Live>, ResourceError> {
+            Ok(None)
+        }
+        async fn create(&self, _: &Fields) -> Result<Live, ResourceError> {
+            tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+            Ok(Live::default())
+        }
+        async fn update(
+            &self,
+            _: &Live,
+            _: &Fields,
+            _: &BTreeSet<String>,
+        ) -> Result<(), ResourceError> {
+            Ok(())
+        }
+        async fn delete(&self, _: &Live) -> Result<DeleteOutcome, ResourceError> {
+            Ok(DeleteOutcome::Deleted)
+        }
+    }
+    let rs: Vec<Arc<dyn Resource>> = vec![Arc::new(Slow {
+        declared: Declared::new("s", "s", Fields::new()),
+    })];
+    let (p, snap) = plan(&rs, Mode::Apply, false).await;
+    let events = Mutex::new(Vec::new());
+    execute(&p, &rs, &snap, &|e| events.lock().unwrap().push(e))
+        .await
+        .unwrap();
+    let beats: Vec<u64> = events
+        .into_inner()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::StillRunning { elapsed, .. } => Some(elapsed.as_secs()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(beats, [10, 20]);
+}
