@@ -120,6 +120,6 @@ pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> 
 }
 
 pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
-    let session = super::open(path).await?;
+    let session = Session::open(path).await?;
     converge(&session, Mode::Apply, args.adopt, args.yes).await
 }

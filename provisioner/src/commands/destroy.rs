@@ -9,6 +9,6 @@ use anyhow::Result;
 use crate::engine::plan::Mode;
 
 pub async fn run(path: &Path, yes: bool) -> Result<ExitCode> {
-    let session = super::open(path).await?;
+    let session = super::Session::open(path).await?;
     super::apply::converge(&session, Mode::Destroy, false, yes).await
 }

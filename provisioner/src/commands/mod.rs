@@ -95,13 +95,6 @@ impl Session {
     }
 }
 
-/// Opens a session, with the stack file path in the error.
-pub async fn open(path: &Path) -> Result<Session> {
-    Session::open(path)
-        .await
-        .with_context(|| format!("stack {}", path.display()))
-}
-
 /// Whether the user agreed; `--yes` and `CI=true` agree without asking.
 pub fn confirm(question: &str, yes: bool) -> Result<bool> {
     use std::io::{BufRead, IsTerminal, Write};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 pub async fn run(path: &Path, json: bool) -> Result<ExitCode> {
-    let session = super::open(path).await?;
+    let session = super::Session::open(path).await?;
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);
     let missing: Vec<&str> = outputs

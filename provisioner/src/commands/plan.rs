@@ -31,7 +31,7 @@ pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
         );
         (plan, session)
     } else {
-        let session = super::open(path).await?;
+        let session = Session::open(path).await?;
         let (plan, _) = session.plan(Mode::Apply, false).await?;
         (plan, session)
     };
