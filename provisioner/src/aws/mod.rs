@@ -14,7 +14,6 @@ pub use clients::Aws;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::engine::ResourceError;
 
@@ -24,6 +23,20 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
         SdkError::ServiceError(e) => e.err().code(),
         _ => None,
     }
+}
+
+/// An error and its sources as one line (`a: b: c`), without repeats.
+pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// Renders a failed call for a person: what was attempted, AWS's code and message,
@@ -39,7 +52,22 @@ where
             let msg = e.err().message().unwrap_or("(no message)");
             format!("{code}: {msg}")
         }
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => causes(&err),
     };
     ResourceError::new(format!("{what}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_joined_once_each() {
+        let e = Outer(std::io::Error::other("connection refused"));
+        assert_eq!(causes(&e), "outer: connection refused");
+    }
 }
