@@ -745,3 +745,41 @@ async fn plan_reads_are_concurrent() {
     assert!(stats.calls >= 10, "{stats:?}");
     assert!(stats.sequential <= 3, "reads must overlap: {stats:?}");
 }
+
+/// Runs the binary on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(f: &Fixture, args: &str, answer: &str) -> String {
+    use std::io::Write;
+    let bin = env!("CARGO_BIN_EXE_provisioner");
+    let line = format!("{bin} {args} --stack {}", f.file.display());
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("AWS_ENDPOINT_URL", testkit::moto_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_REGION")
+        .env_remove("CI")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the provisioner on a pseudo-terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn apply_asks_on_a_terminal_and_only_yes_applies() {
+    let f = Fixture::new("t-tty-").await;
+    let text = on_terminal(&f, "apply", "no\n");
+    assert!(text.contains("Only 'yes' will be accepted"), "{text}");
+    assert!(text.contains("Cancelled: nothing was changed."), "{text}");
+    assert!(f.queues().await.is_empty());
+    let text = on_terminal(&f, "apply", "yes\n");
+    assert!(text.contains("Apply complete!"), "{text}");
+    assert_eq!(f.queues().await.len(), 2);
+}
