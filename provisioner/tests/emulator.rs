@@ -19,6 +19,7 @@ const REGION: &str = "eu-west-1";
 struct Fixture {
     name: String,
     file: PathBuf,
+    endpoint: String,
     conf: aws_types::SdkConfig,
 }
 
@@ -31,8 +32,13 @@ fn yaml(name: &str, bucket: &str, threshold: u32, email: &str) -> String {
 impl Fixture {
     /// A fresh stack name, its images bucket created, its stack file written.
     async fn new(prefix: &str) -> Fixture {
+        Fixture::with_endpoint(prefix, testkit::moto_endpoint()).await
+    }
+
+    /// The same, with every AWS call going to `endpoint`.
+    async fn with_endpoint(prefix: &str, endpoint: &str) -> Fixture {
         let name = testkit::unique(prefix);
-        let conf = testkit::sdk_config(testkit::moto_endpoint(), REGION);
+        let conf = testkit::sdk_config(endpoint, REGION);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&conf)
                 .force_path_style(true)
@@ -42,7 +48,12 @@ impl Fixture {
         let dir = std::env::temp_dir().join("couch-provisioner-tests");
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join(format!("{name}.yaml"));
-        let f = Fixture { name, file, conf };
+        let f = Fixture {
+            name,
+            file,
+            endpoint: endpoint.to_owned(),
+            conf,
+        };
         f.write(120, "team@example.com");
         f
     }
@@ -79,7 +90,7 @@ impl Fixture {
         cmd.args(args)
             .arg("--stack")
             .arg(&self.file)
-            .env("AWS_ENDPOINT_URL", testkit::moto_endpoint())
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")
@@ -753,7 +764,7 @@ fn on_terminal(f: &Fixture, args: &str, answer: &str) -> String {
     let line = format!("{bin} {args} --stack {}", f.file.display());
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
-        .env("AWS_ENDPOINT_URL", testkit::moto_endpoint())
+        .env("AWS_ENDPOINT_URL", &f.endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_REGION")
@@ -782,4 +793,68 @@ async fn apply_asks_on_a_terminal_and_only_yes_applies() {
     let text = on_terminal(&f, "apply", "yes\n");
     assert!(text.contains("Apply complete!"), "{text}");
     assert_eq!(f.queues().await.len(), 2);
+}
+
+// Multi-threaded: the proxy must keep serving while the test waits for the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
+    // SNS as on AWS before anyone clicks the link: subscriptions listed as pending.
+    let endpoint = testkit::latency::start_rewriting(
+        testkit::moto_endpoint(),
+        std::time::Duration::ZERO,
+        testkit::latency::pending_email_subscriptions(),
+    )
+    .await;
+    let f = Fixture::with_endpoint("t-pending-", &endpoint).await;
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    let subs = f.subscriptions().await;
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].subscription_arn(), Some("PendingConfirmation"));
+
+    // The pending subscription is the live one: no Subscribe on every apply.
+    let plan = f.plan().await;
+    assert!(
+        !plan.has_changes(),
+        "{:#?}",
+        plan.change(declare::SUBSCRIPTION)
+    );
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
+    assert_eq!(f.subscriptions().await.len(), 1);
+
+    // A new address: subscribe it; the old one cannot be unsubscribed while pending.
+    f.write(120, "oncall@example.com");
+    assert_eq!(
+        changing(&f.plan().await),
+        [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]
+    );
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Warning: the old one was not deleted"),
+        "{text}"
+    );
+    assert!(text.contains("pending confirmation"), "{text}");
+    let mut endpoints: Vec<String> = f
+        .subscriptions()
+        .await
+        .iter()
+        .filter_map(|s| s.endpoint().map(str::to_owned))
+        .collect();
+    endpoints.sort();
+    assert_eq!(endpoints, ["oncall@example.com", "team@example.com"]);
+    assert!(!f.plan().await.has_changes());
+
+    // Destroy skips the pending subscription with a warning instead of failing.
+    let out = f.cli(&["destroy", "--yes"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("subscription.alerts_email: Warning: not deleted"),
+        "{text}"
+    );
+    assert!(text.contains("Destroy complete!"), "{text}");
+    assert!(f.queues().await.is_empty());
 }

@@ -1,6 +1,7 @@
 //! A proxy in front of the emulator that adds a fixed delay to every request,
 //! standing in for the network distance to a real AWS region (moto on
-//! loopback answers in about a millisecond, which hides whether calls overlap).
+//! loopback answers in about a millisecond, which hides whether calls overlap),
+//! and can rewrite answers where moto differs from AWS (see [`start_rewriting`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,22 +11,77 @@ use tokio::net::TcpStream;
 
 use crate::http::{self, Request, Response};
 
+/// Changes an upstream answer: `(request, response) -> response`.
+pub type Rewrite = Arc<dyn Fn(&Request, Response) -> Response + Send + Sync>;
+
 /// Starts the proxy to `upstream` (`http://127.0.0.1:PORT`); returns its endpoint.
 pub async fn start(upstream: &str, delay: Duration) -> String {
+    start_rewriting(upstream, delay, Arc::new(|_, r| r)).await
+}
+
+/// Like [`start`], passing every answer through `rewrite`.
+pub async fn start_rewriting(upstream: &str, delay: Duration, rewrite: Rewrite) -> String {
     let upstream = upstream.trim_start_matches("http://").to_owned();
     let addr = http::serve(Arc::new(move |req: Request| {
         let upstream = upstream.clone();
+        let rewrite = Arc::clone(&rewrite);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
-            forward(&upstream, req).await.unwrap_or_else(|e| Response {
-                status: 502,
-                headers: vec![],
-                body: format!("proxy: {e}").into_bytes(),
-            })
+            match forward(&upstream, req.clone()).await {
+                Ok(resp) => rewrite(&req, resp),
+                Err(e) => Response {
+                    status: 502,
+                    headers: vec![],
+                    body: format!("proxy: {e}").into_bytes(),
+                },
+            }
         })
     }))
     .await;
     format!("http://{addr}")
+}
+
+/// A rewrite that makes SNS e-mail subscriptions behave as on AWS before the
+/// recipient clicks the link: listed with the ARN `PendingConfirmation`
+/// (moto confirms them at once).
+pub fn pending_email_subscriptions() -> Rewrite {
+    Arc::new(|req: &Request, mut resp: Response| {
+        let body = String::from_utf8_lossy(&req.body);
+        if !body.contains("Action=ListSubscriptionsByTopic") {
+            return resp;
+        }
+        let text = String::from_utf8_lossy(&resp.body).into_owned();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        // Each <member> holds one subscription; rewrite the ARN of e-mail ones.
+        while let Some(start) = rest.find("<member>") {
+            let Some(len) = rest[start..].find("</member>") else {
+                break;
+            };
+            let end = start + len + "</member>".len();
+            let member = &rest[start..end];
+            out.push_str(&rest[..start]);
+            if member.contains("<Protocol>email</Protocol>") {
+                let a = member
+                    .find("<SubscriptionArn>")
+                    .map(|i| i + "<SubscriptionArn>".len());
+                let b = member.find("</SubscriptionArn>");
+                if let (Some(a), Some(b)) = (a, b) {
+                    out.push_str(&member[..a]);
+                    out.push_str("PendingConfirmation");
+                    out.push_str(&member[b..]);
+                } else {
+                    out.push_str(member);
+                }
+            } else {
+                out.push_str(member);
+            }
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        resp.body = out.into_bytes();
+        resp
+    })
 }
 
 async fn forward(upstream: &str, req: Request) -> std::io::Result<Response> {
