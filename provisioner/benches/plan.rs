@@ -29,7 +29,7 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let endpoint = testkit::latency::start(testkit::moto_endpoint(), LATENCY).await;
+    let endpoint = testkit::proxy::start(testkit::moto_endpoint(), LATENCY).await;
     let conf = testkit::sdk_config(&endpoint, "eu-west-1");
     let name = testkit::unique("bench-");
     let bucket = format!("{name}-images");

@@ -799,10 +799,10 @@ async fn apply_asks_on_a_terminal_and_only_yes_applies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
     // SNS as on AWS before anyone clicks the link: subscriptions listed as pending.
-    let endpoint = testkit::latency::start_rewriting(
+    let endpoint = testkit::proxy::start_rewriting(
         testkit::moto_endpoint(),
         std::time::Duration::ZERO,
-        testkit::latency::pending_email_subscriptions(),
+        testkit::proxy::pending_email_subscriptions(),
     )
     .await;
     let f = Fixture::with_endpoint("t-pending-", &endpoint).await;

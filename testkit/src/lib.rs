@@ -10,8 +10,8 @@
 
 pub mod bedrock;
 pub mod http;
-pub mod latency;
 pub mod moto;
+pub mod proxy;
 pub mod runtime_api;
 
 pub use moto::{bucket, create_bucket, moto_endpoint, sdk_config, unique};
