@@ -4,7 +4,9 @@
 //! - [`http`]: a minimal HTTP/1.1 server for the test doubles below;
 //! - [`bedrock`]: Bedrock's InvokeModel wire format, returning a real PNG;
 //! - [`runtime_api`]: the Lambda Runtime API, to drive a function binary's
-//!   real `lambda_runtime` loop.
+//!   real `lambda_runtime` loop;
+//! - [`proxy`]: a proxy in front of moto that adds network delay and can
+//!   rewrite answers where moto differs from AWS.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
 
