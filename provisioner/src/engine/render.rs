@@ -76,8 +76,7 @@ pub fn text(plan: &Plan) -> String {
             Action::Replace => "(must be replaced)",
             _ => "",
         };
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{:>3} {:<width$}  {:<16} {} {}",
             c.action.symbol(),
             c.address,
@@ -85,6 +84,7 @@ pub fn text(plan: &Plan) -> String {
             c.name,
             note
         );
+        let _ = writeln!(out, "{}", line.trim_end());
         for f in &c.fields {
             let _ = writeln!(out, "        {}", field_line(c.action, f));
         }
