@@ -101,6 +101,13 @@ impl Fixture {
         cmd
     }
 
+    /// Runs the binary, requires success, returns its standard output.
+    fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert_ok(&out);
+        stdout(&out)
+    }
+
     fn cli(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run provisioner")
     }
@@ -206,9 +213,7 @@ async fn create_from_empty() {
     assert_eq!(plan.summary.create, 5, "{plan:#?}");
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
 
-    let out = f.cli(&["apply", "--yes"]);
-    assert_ok(&out);
-    let text = stdout(&out);
+    let text = f.run_ok(&["apply", "--yes"]);
     assert!(
         text.contains("queue.prompts: Creation complete after"),
         "{text}"
@@ -503,9 +508,7 @@ async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
     assert_eq!(f.queues().await.len(), 3);
 
-    let out = f.cli(&["destroy", "--yes"]);
-    assert_ok(&out);
-    let text = stdout(&out);
+    let text = f.run_ok(&["destroy", "--yes"]);
     assert!(
         text.contains("Destroy complete! Resources: 0 added, 0 changed, 5 destroyed."),
         "{text}"
@@ -829,9 +832,7 @@ async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
         changing(&f.plan().await),
         [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]
     );
-    let out = f.cli(&["apply", "--yes"]);
-    assert_ok(&out);
-    let text = stdout(&out);
+    let text = f.run_ok(&["apply", "--yes"]);
     assert!(
         text.contains("Warning: the old one was not deleted"),
         "{text}"
@@ -848,9 +849,7 @@ async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
     assert!(!f.plan().await.has_changes());
 
     // Destroy skips the pending subscription with a warning instead of failing.
-    let out = f.cli(&["destroy", "--yes"]);
-    assert_ok(&out);
-    let text = stdout(&out);
+    let text = f.run_ok(&["destroy", "--yes"]);
     assert!(
         text.contains("subscription.alerts_email: Warning: not deleted"),
         "{text}"

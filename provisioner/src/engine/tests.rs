@@ -128,6 +128,60 @@ impl Resource for Fake {
     }
 }
 
+/// A resource that does not exist and whose create runs `on_create`.
+struct OnCreate<F> {
+    declared: Declared,
+    on_create: F,
+}
+
+impl<F, Fut> OnCreate<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    fn resource(address: &str, on_create: F) -> Arc<dyn Resource> {
+        Arc::new(OnCreate {
+            declared: Declared::new(address, address, Fields::new()),
+            on_create,
+        })
+    }
+}
+
+#[async_trait]
+impl<F, Fut> Resource for OnCreate<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "on-create"
+    }
+    fn taggable(&self) -> bool {
+        false
+    }
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        Ok(None)
+    }
+    async fn create(&self, _: &Fields) -> Result<Live, ResourceError> {
+        (self.on_create)().await;
+        Ok(Live::default())
+    }
+    async fn update(
+        &self,
+        _: &Live,
+        _: &Fields,
+        _: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        Ok(())
+    }
+    async fn delete(&self, _: &Live) -> Result<DeleteOutcome, ResourceError> {
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
 fn tags(stack: &str) -> Value {
     json!({"managed-by": "couch-provisioner", "stack": stack})
 }
@@ -380,47 +434,16 @@ async fn a_failure_skips_dependents_but_not_independent_changes() {
 async fn independent_changes_run_concurrently() {
     // Resources whose create waits on a barrier for all of them: only a
     // concurrent executor gets past it.
-    struct Gate {
-        declared: Declared,
-        barrier: Arc<tokio::sync::Barrier>,
-    }
-    #[async_trait]
-    impl Resource for Gate {
-        fn declared(&self) -> &Declared {
-            &self.declared
-        }
-        fn kind(&self) -> &'static str {
-            "gate"
-        }
-        fn taggable(&self) -> bool {
-            false
-        }
-        async fn read(&self) -> Result<Option<Live>, ResourceError> {
-            Ok(None)
-        }
-        async fn create(&self, _: &Fields) -> Result<Live, ResourceError> {
-            self.barrier.wait().await;
-            Ok(Live::default())
-        }
-        async fn update(
-            &self,
-            _: &Live,
-            _: &Fields,
-            _: &BTreeSet<String>,
-        ) -> Result<(), ResourceError> {
-            Ok(())
-        }
-        async fn delete(&self, _: &Live) -> Result<DeleteOutcome, ResourceError> {
-            Ok(DeleteOutcome::Deleted)
-        }
-    }
     let barrier = Arc::new(tokio::sync::Barrier::new(3));
     let rs: Vec<Arc<dyn Resource>> = (0..3)
         .map(|i| {
-            Arc::new(Gate {
-                declared: Declared::new(&format!("g{i}"), format!("g{i}"), Fields::new()),
-                barrier: Arc::clone(&barrier),
-            }) as Arc<dyn Resource>
+            let barrier = Arc::clone(&barrier);
+            OnCreate::resource(&format!("g{i}"), move || {
+                let barrier = Arc::clone(&barrier);
+                async move {
+                    barrier.wait().await;
+                }
+            })
         })
         .collect();
     let r = tokio::time::timeout(
@@ -497,41 +520,8 @@ fn json_rendering_follows_the_documented_schema() {
 
 #[tokio::test(start_paused = true)]
 async fn slow_changes_report_their_elapsed_time() {
-    struct Slow {
-        declared: Declared,
-    }
-    #[async_trait]
-    impl Resource for Slow {
-        fn declared(&self) -> &Declared {
-            &self.declared
-        }
-        fn kind(&self) -> &'static str {
-            "slow"
-        }
-        fn taggable(&self) -> bool {
-            false
-        }
-        async fn read(&self) -> Result<Option<Live>, ResourceError> {
-            Ok(None)
-        }
-        async fn create(&self, _: &Fields) -> Result<Live, ResourceError> {
-            tokio::time::sleep(std::time::Duration::from_secs(25)).await;
-            Ok(Live::default())
-        }
-        async fn update(
-            &self,
-            _: &Live,
-            _: &Fields,
-            _: &BTreeSet<String>,
-        ) -> Result<(), ResourceError> {
-            Ok(())
-        }
-        async fn delete(&self, _: &Live) -> Result<DeleteOutcome, ResourceError> {
-            Ok(DeleteOutcome::Deleted)
-        }
-    }
-    let rs: Vec<Arc<dyn Resource>> = vec![Arc::new(Slow {
-        declared: Declared::new("s", "s", Fields::new()),
+    let rs = vec![OnCreate::resource("s", || {
+        tokio::time::sleep(std::time::Duration::from_secs(25))
     })];
     let (p, snap) = plan(&rs, Mode::Apply, false).await;
     let events = Mutex::new(Vec::new());
