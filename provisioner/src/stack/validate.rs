@@ -43,6 +43,20 @@ fn range(out: &mut Vec<(String, String)>, path: &str, v: u32, min: u32, max: u32
     }
 }
 
+/// Physical names longer than their AWS limit: `(kind, name, limit)` → messages.
+pub fn too_long(names: &[(&str, String, usize)]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|(_, name, limit)| name.len() > *limit)
+        .map(|(kind, name, limit)| {
+            format!(
+                "makes the {kind} name {name:?} {} characters long; AWS allows {limit}",
+                name.len()
+            )
+        })
+        .collect()
+}
+
 pub fn validate(s: &Stack) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
 
@@ -61,17 +75,13 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             ),
         ));
     } else {
-        for (kind, physical, limit) in s.physical_names() {
-            if physical.len() > limit {
-                out.push((
-                    "name".into(),
-                    format!(
-                        "makes the {kind} name {physical:?} {} characters long; AWS allows {limit}",
-                        physical.len()
-                    ),
-                ));
-            }
-        }
+        // With 24 characters every current name fits; this guards the names
+        // later kinds add (Lambda functions and IAM roles allow only 64).
+        out.extend(
+            too_long(&s.physical_names())
+                .into_iter()
+                .map(|m| ("name".to_owned(), m)),
+        );
     }
     if !is_region(&s.region) {
         out.push((
@@ -466,6 +476,29 @@ tags:   { team: couch-explorers }
             );
             assert_eq!(p.line, 1);
         }
+    }
+
+    #[test]
+    fn physical_names_over_the_aws_limit() {
+        let long = format!("{}-image-worker-role", "n".repeat(50));
+        let msgs = super::too_long(&[
+            ("IAM role", long.clone(), 64),
+            ("SQS queue", "ok".into(), 80),
+        ]);
+        assert_eq!(msgs.len(), 1);
+        assert!(
+            msgs[0].contains("IAM role")
+                && msgs[0].contains("68 characters")
+                && msgs[0].contains("AWS allows 64"),
+            "{msgs:?}"
+        );
+        // Every name a valid stack name can make fits.
+        let s = parse(
+            Path::new("x"),
+            &GOOD.replace("name: couch-prod", "name: abcdefghijklmnopqrstuvwx"),
+        )
+        .unwrap();
+        assert!(super::too_long(&s.physical_names()).is_empty());
     }
 
     #[test]
