@@ -118,7 +118,7 @@ mod tests {
     use super::*;
     use imagegen::fakes::{FakeModel, FakeStore};
     use std::sync::atomic::Ordering;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     fn msg(id: &str, body: &str) -> SqsMessage {
         let mut m = SqsMessage::default();
@@ -197,15 +197,9 @@ mod tests {
     async fn records_run_concurrently_within_the_bound() {
         let g = generator(100);
         let records: Vec<_> = (0..10).map(|i| msg(&format!("m{i}"), "x")).collect();
-        let start = Instant::now();
         process_batch(&g, &records, 10).await;
         assert_eq!(g.model.max_in_flight.load(Ordering::SeqCst), 10);
-        // Loose sanity bound only; the benchmark measures the figure.
-        assert!(
-            start.elapsed() < Duration::from_millis(900),
-            "{:?}",
-            start.elapsed()
-        );
+        // Timing is the benchmark's business (benches/batch.rs); this checks overlap.
 
         let g = generator(10);
         process_batch(&g, &records, 3).await;
