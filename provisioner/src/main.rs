@@ -41,6 +41,9 @@ enum Command {
         /// Print how many AWS calls the plan made, and how many were sequential.
         #[arg(long)]
         stats: bool,
+        /// Also save the plan (JSON) to this file, for `apply --plan`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Plan, confirm, and bring the account to the declared state.
     Apply {
@@ -52,6 +55,10 @@ enum Command {
         /// Take over same-named resources that lack this stack's ownership tags.
         #[arg(long)]
         adopt: bool,
+        /// Apply a plan saved by `plan --out`, only if a fresh plan still makes exactly
+        /// the same changes (no confirmation: it was reviewed when saved).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
     },
     /// Delete every resource the stack owns, dependents first.
     Destroy {
@@ -78,18 +85,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             detailed_exitcode,
             offline,
             stats,
+            out,
         } => {
             let args = commands::plan::Args {
                 json,
                 detailed_exitcode,
                 offline,
                 stats,
+                out,
             };
             commands::plan::run(&stack, &args).await
         }
-        Command::Apply { stack, yes, adopt } => {
-            commands::apply::run(&stack, &commands::apply::Args { yes, adopt }).await
-        }
+        Command::Apply {
+            stack,
+            yes,
+            adopt,
+            plan,
+        } => commands::apply::run(&stack, &commands::apply::Args { yes, adopt, plan }).await,
         Command::Destroy { stack, yes } => commands::destroy::run(&stack, yes).await,
         Command::Outputs { stack, json } => commands::outputs::run(&stack, json).await,
     }

@@ -857,3 +857,65 @@ async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
     assert!(text.contains("Destroy complete!"), "{text}");
     assert!(f.queues().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_saved_plan_applies_only_while_it_is_still_right() {
+    let f = Fixture::new("t-saved-").await;
+    let saved = f.file.with_extension("plan.json");
+    let saved_arg = saved.display().to_string();
+    f.run_ok(&["plan", "--out", &saved_arg]);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(json["summary"]["create"], 5);
+
+    // Applied without a question (it was reviewed when saved), even off a terminal.
+    let text = f.run_ok(&["apply", "--plan", &saved_arg]);
+    assert!(
+        text.contains("Apply complete! Resources: 5 added"),
+        "{text}"
+    );
+
+    // A plan for a new threshold, then someone changes the queue: the plan is stale.
+    f.write(300, "team@example.com");
+    f.run_ok(&["plan", "--out", &saved_arg]);
+    let s = f.stack();
+    let sqs = f.sqs();
+    let url = sqs
+        .get_queue_url()
+        .queue_name(s.queue_name())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .unwrap();
+    let out = f.cli(&["apply", "--plan", &saved_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the saved plan is stale"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("queue.prompts"), "{}", stderr(&out));
+    let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
+    let alarms = cw
+        .describe_alarms()
+        .alarm_names(s.alarm_name())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        alarms.metric_alarms()[0].threshold(),
+        Some(120.0),
+        "nothing was applied"
+    );
+    assert_eq!(
+        f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
+            .await,
+        "30"
+    );
+}

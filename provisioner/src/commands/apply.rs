@@ -4,15 +4,18 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 
 use super::{Session, confirm, github_summary};
 use crate::engine::plan::{Mode, compute};
+use crate::engine::saved::stale_reasons;
 use crate::engine::{Action, Event, execute, render};
 
 pub struct Args {
     pub yes: bool,
     pub adopt: bool,
+    /// A plan saved by `plan --out`: apply only if it is still exactly right.
+    pub plan: Option<std::path::PathBuf>,
 }
 
 fn verb(action: Action) -> (&'static str, &'static str) {
@@ -63,10 +66,26 @@ pub fn print_event(e: Event) {
     }
 }
 
-/// Plans in `mode`, asks, executes, verifies. Shared by apply and destroy.
-pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> Result<ExitCode> {
+/// Plans in `mode`, asks (unless `saved` is a plan that still matches),
+/// executes, verifies. Shared by apply and destroy.
+pub async fn converge(
+    session: &Session,
+    mode: Mode,
+    adopt: bool,
+    yes: bool,
+    saved: Option<&serde_json::Value>,
+) -> Result<ExitCode> {
     let (plan, snapshot) = session.plan(mode, adopt).await?;
     print!("{}", render::text(&plan));
+    if let Some(saved) = saved {
+        let reasons = stale_reasons(saved, &plan);
+        if !reasons.is_empty() {
+            return Err(anyhow!(
+                "nothing was changed: the saved plan is stale (the live state or the stack changed since it was made):\n  {}\nRun `provisioner plan --out` again and review it.",
+                reasons.join("\n  ")
+            ));
+        }
+    }
     github_summary(&render::markdown(&plan));
     if !plan.problems.is_empty() {
         return Err(anyhow!(
@@ -88,7 +107,8 @@ pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> 
             session.stack.name
         ),
     };
-    if !confirm(&question, yes)? {
+    // A saved plan was reviewed when it was made, as with `terraform apply PLANFILE`.
+    if saved.is_none() && !confirm(&question, yes)? {
         println!("Cancelled: nothing was changed.");
         return Ok(ExitCode::from(1));
     }
@@ -120,6 +140,17 @@ pub async fn converge(session: &Session, mode: Mode, adopt: bool, yes: bool) -> 
 }
 
 pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
+    let saved =
+        match &args.plan {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the saved plan {}", p.display()))?;
+                Some(serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not a plan saved by `plan --out`", p.display())
+                })?)
+            }
+            None => None,
+        };
     let session = Session::open(path).await?;
-    converge(&session, Mode::Apply, args.adopt, args.yes).await
+    converge(&session, Mode::Apply, args.adopt, args.yes, saved.as_ref()).await
 }

@@ -10,5 +10,5 @@ use crate::engine::plan::Mode;
 
 pub async fn run(path: &Path, yes: bool) -> Result<ExitCode> {
     let session = super::Session::open(path).await?;
-    super::apply::converge(&session, Mode::Destroy, false, yes).await
+    super::apply::converge(&session, Mode::Destroy, false, yes, None).await
 }

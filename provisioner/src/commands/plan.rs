@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{EXIT_CHANGES, Session, exit, github_summary};
 use crate::aws::Aws;
@@ -18,6 +18,8 @@ pub struct Args {
     pub detailed_exitcode: bool,
     pub offline: bool,
     pub stats: bool,
+    /// Also write the JSON plan here, for `apply --plan`.
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
@@ -44,6 +46,18 @@ pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
         print!("{}", render::text(&plan));
     }
     github_summary(&render::markdown(&plan));
+    if let Some(out) = &args.out {
+        let text = serde_json::to_string_pretty(&render::json(&plan))?;
+        std::fs::write(out, text)
+            .with_context(|| format!("writing the plan to {}", out.display()))?;
+        if !args.json {
+            println!(
+                "Saved the plan to {}: `provisioner apply --plan {}` applies exactly these changes.",
+                out.display(),
+                out.display()
+            );
+        }
+    }
     if args.stats {
         let s = stats(&session.aws.calls.snapshot());
         eprintln!(

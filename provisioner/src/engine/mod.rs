@@ -13,6 +13,7 @@ pub mod plan;
 pub mod refs;
 pub mod render;
 pub mod resource;
+pub mod saved;
 
 pub use apply::{ApplyError, Event, execute};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
