@@ -144,6 +144,26 @@ impl Fixture {
             .unwrap_or_default()
     }
 
+    /// Another client changes the prompts queue's visibility timeout.
+    async fn drift_visibility_timeout(&self, seconds: u32) {
+        let sqs = self.sqs();
+        let name = self.stack().queue_name();
+        let url = sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        sqs.set_queue_attributes()
+            .queue_url(&url)
+            .attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The subscriptions of the stack's topic, read with the SDK directly.
     async fn subscriptions(&self) -> Vec<aws_sdk_sns::types::Subscription> {
         let topic_arn = self
@@ -345,21 +365,7 @@ async fn drift_by_another_client_is_shown_and_corrected() {
     let f = Fixture::new("t-drift-").await;
     assert_ok(&f.cli(&["apply", "--yes"]));
     let s = f.stack();
-    let sqs = f.sqs();
-    let url = sqs
-        .get_queue_url()
-        .queue_name(s.queue_name())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    sqs.set_queue_attributes()
-        .queue_url(&url)
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
-        .send()
-        .await
-        .unwrap();
+    f.drift_visibility_timeout(30).await;
 
     let plan = f.plan().await;
     assert_eq!(
@@ -878,21 +884,7 @@ async fn a_saved_plan_applies_only_while_it_is_still_right() {
     f.write(300, "team@example.com");
     f.run_ok(&["plan", "--out", &saved_arg]);
     let s = f.stack();
-    let sqs = f.sqs();
-    let url = sqs
-        .get_queue_url()
-        .queue_name(s.queue_name())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    sqs.set_queue_attributes()
-        .queue_url(&url)
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
-        .send()
-        .await
-        .unwrap();
+    f.drift_visibility_timeout(30).await;
     let out = f.cli(&["apply", "--plan", &saved_arg]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
