@@ -129,3 +129,40 @@ pub fn lambda_env(api: &FakeRuntimeApi, function: &str) -> Vec<(String, String)>
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }
+
+/// A function binary running its runtime loop against a [`FakeRuntimeApi`];
+/// killed when dropped.
+pub struct RunningFunction(std::process::Child);
+
+impl Drop for RunningFunction {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts function binary `bin` against `api`, with S3 on moto, Bedrock at
+/// `bedrock_endpoint`, test credentials and the `config` variables.
+pub fn spawn_function(
+    bin: &str,
+    api: &FakeRuntimeApi,
+    function_name: &str,
+    bedrock_endpoint: &str,
+    config: &[(&str, &str)],
+) -> RunningFunction {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.envs(lambda_env(api, function_name))
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL_S3", crate::moto_endpoint())
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_endpoint)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in config {
+        cmd.env(k, v);
+    }
+    RunningFunction(cmd.spawn().unwrap_or_else(|e| panic!("start {bin}: {e}")))
+}

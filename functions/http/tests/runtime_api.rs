@@ -2,39 +2,13 @@
 //! Gateway events by a Runtime API stand-in, with S3 on moto and Bedrock on the
 //! InvokeModel stand-in.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use testkit::bedrock::{FakeBedrock, PNG};
-use testkit::runtime_api::{Answer, FakeRuntimeApi, lambda_env};
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(api: &FakeRuntimeApi, bedrock: &FakeBedrock, env: &[(&str, &str)]) -> Killed {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-http"));
-    cmd.envs(lambda_env(api, "couch-test-image-http"))
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL_S3", testkit::moto_endpoint())
-        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint)
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    Killed(cmd.spawn().expect("start image-http"))
-}
+use testkit::runtime_api::{Answer, FakeRuntimeApi, lambda_env, spawn_function};
 
 fn api_event(request_id: &str, body: &str, base64: bool) -> Value {
     let body = if base64 {
@@ -64,9 +38,11 @@ async fn post_image_generator_through_the_runtime_loop() {
     let (s3, bucket) = testkit::bucket("http-images-").await;
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
     let mut api = FakeRuntimeApi::start().await;
-    let _fn = start(
+    let _fn = spawn_function(
+        env!("CARGO_BIN_EXE_image-http"),
         &api,
-        &bedrock,
+        "couch-test-image-http",
+        &bedrock.endpoint,
         &[
             ("IMAGE_BUCKET", &bucket),
             ("IMAGE_PREFIX", "11"),

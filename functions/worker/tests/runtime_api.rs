@@ -2,20 +2,11 @@
 //! by a Runtime API stand-in, with S3 on moto and Bedrock on the InvokeModel
 //! stand-in.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use testkit::bedrock::{FakeBedrock, PNG};
-use testkit::runtime_api::{Answer, FakeRuntimeApi, lambda_env};
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use testkit::runtime_api::{Answer, FakeRuntimeApi, spawn_function};
 
 fn record(id: &str, body: &str) -> Value {
     json!({
@@ -31,22 +22,16 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
     let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
     let mut api = FakeRuntimeApi::start().await;
-    let _fn = Killed(
-        Command::new(env!("CARGO_BIN_EXE_image-worker"))
-            .envs(lambda_env(&api, "couch-test-image-worker"))
-            .env("AWS_REGION", "eu-west-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL_S3", testkit::moto_endpoint())
-            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint)
-            .env_remove("AWS_ENDPOINT_URL")
-            .env("IMAGE_BUCKET", &bucket)
-            .env("IMAGE_PREFIX", "11")
-            .env("MODEL_ID", "amazon.titan-image-generator-v1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start image-worker"),
+    let _fn = spawn_function(
+        env!("CARGO_BIN_EXE_image-worker"),
+        &api,
+        "couch-test-image-worker",
+        &bedrock.endpoint,
+        &[
+            ("IMAGE_BUCKET", &bucket),
+            ("IMAGE_PREFIX", "11"),
+            ("MODEL_ID", "amazon.titan-image-generator-v1"),
+        ],
     );
 
     let event = json!({"Records": [
