@@ -144,6 +144,17 @@ impl Fixture {
             .unwrap_or_default()
     }
 
+    async fn queue_tags(&self, url: &str) -> std::collections::HashMap<String, String> {
+        self.sqs()
+            .list_queue_tags()
+            .queue_url(url)
+            .send()
+            .await
+            .unwrap()
+            .tags
+            .unwrap_or_default()
+    }
+
     /// Another client changes the prompts queue's visibility timeout.
     async fn drift_visibility_timeout(&self, seconds: u32) {
         let sqs = self.sqs();
@@ -447,14 +458,7 @@ async fn foreign_queue_is_not_owned_until_adopted() {
         .unwrap()
         .queue_url
         .unwrap();
-    let tags = sqs
-        .list_queue_tags()
-        .queue_url(&url)
-        .send()
-        .await
-        .unwrap()
-        .tags
-        .unwrap_or_default();
+    let tags = f.queue_tags(&url).await;
     assert_eq!(tags.len(), 1, "{tags:?}");
     assert_eq!(
         f.queues().await.len(),
@@ -469,14 +473,7 @@ async fn foreign_queue_is_not_owned_until_adopted() {
             .await,
         "180"
     );
-    let tags = sqs
-        .list_queue_tags()
-        .queue_url(&url)
-        .send()
-        .await
-        .unwrap()
-        .tags
-        .unwrap_or_default();
+    let tags = f.queue_tags(&url).await;
     assert_eq!(
         tags.get("managed-by").map(String::as_str),
         Some("couch-provisioner")

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
 use serde_json::{Value, json};
 
-use super::{Aws, aws_error, error_code, tags};
+use super::{Aws, aws_error, error_code, read_back, tags};
 use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 pub struct MetricAlarmResource {
@@ -201,12 +201,7 @@ impl Resource for MetricAlarmResource {
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         self.put(desired, true).await?;
-        self.read().await?.ok_or_else(|| {
-            ResourceError::new(format!(
-                "alarm {} was created but cannot be read back",
-                self.declared.name
-            ))
-        })
+        read_back(self.read().await?, &format!("alarm {}", self.declared.name))
     }
 
     async fn update(

@@ -25,6 +25,14 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     }
 }
 
+/// A resource read back right after its creation; absent means AWS lost it.
+pub fn read_back(
+    live: Option<crate::engine::Live>,
+    what: &str,
+) -> Result<crate::engine::Live, ResourceError> {
+    live.ok_or_else(|| ResourceError::new(format!("{what} was created but cannot be read back")))
+}
+
 /// An error and its sources as one line (`a: b: c`), without repeats.
 pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
-use super::{Aws, aws_error, tags};
+use super::{Aws, aws_error, read_back, tags};
 use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 #[derive(Clone, Copy)]
@@ -223,12 +223,7 @@ impl Resource for SqsQueue {
                 ));
             }
         }
-        self.read().await?.ok_or_else(|| {
-            ResourceError::new(format!(
-                "queue {} was created but cannot be read back",
-                self.declared.name
-            ))
-        })
+        read_back(self.read().await?, &format!("queue {}", self.declared.name))
     }
 
     async fn update(
