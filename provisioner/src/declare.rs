@@ -1,19 +1,17 @@
-//! The stack's resources: a [`Stack`] becomes the list of resources the engine
-//! plans, with `${address.attr}` references between them. No AWS call is made
-//! here; the clients are only stored for later reads and writes.
+//! The stack's resources, declared top to bottom like the architecture
+//! drawing: each kind's typed spec, wired to the others through the typed
+//! references its handle exports (`dlq.arn()`), which also make the dependency
+//! graph. No AWS call is made here; the clients are only stored for later.
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-
 use crate::aws::Aws;
-use crate::aws::alarms::MetricAlarmResource;
+use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
 use crate::aws::buckets::ReferencedBucket;
-use crate::aws::queues::SqsQueue;
+use crate::aws::queues::{QueueSpec, Redrive, SqsQueue};
 use crate::aws::subscriptions::EmailSubscription;
-use crate::aws::topics::SnsTopic;
-use crate::engine::refs::reference;
-use crate::engine::{Declared, Fields, Resource};
+use crate::aws::topics::{SnsTopic, TopicSpec};
+use crate::engine::{Handle, Resource, Text};
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
 
 pub const DLQ: &str = "queue.dlq";
@@ -23,125 +21,128 @@ pub const SUBSCRIPTION: &str = "subscription.alerts_email";
 pub const ALARM: &str = "alarm.prompt_age";
 pub const BUCKET: &str = "bucket.images";
 
-fn fields(v: Value) -> Fields {
-    match v {
-        Value::Object(m) => m.into_iter().collect(),
-        _ => Fields::new(),
+/// The declared resources, in declaration order, and the stack's outputs.
+pub struct Declaration {
+    pub resources: Vec<Arc<dyn Resource>>,
+    /// Output name → value (a reference into a resource, or fixed text).
+    pub outputs: Vec<(&'static str, Text)>,
+}
+
+impl Declaration {
+    /// Adds a resource; its handle is how others reference it.
+    fn add<K: Resource + 'static>(&mut self, resource: K) -> Handle<K> {
+        let handle = Handle::new(resource.address());
+        self.resources.push(Arc::new(resource));
+        handle
+    }
+
+    fn output(&mut self, name: &'static str, value: impl Into<Text>) {
+        self.outputs.push((name, value.into()));
     }
 }
 
-fn tags(stack: &Stack) -> Value {
-    json!(stack.resource_tags())
-}
+/// Everything the stack declares, bound to the clients that read and write it.
+pub fn declare(stack: &Stack, aws: &Arc<Aws>) -> Declaration {
+    let mut d = Declaration {
+        resources: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let aws = || Arc::clone(aws);
+    let tags = stack.resource_tags();
 
-/// Desired fields of every managed resource, by address (pure data, for tests and `--offline`).
-pub fn desired(stack: &Stack) -> Vec<(&'static str, Fields)> {
-    vec![
-        (
-            DLQ,
-            fields(json!({
-                "message_retention_seconds": DLQ_RETENTION_SECONDS,
-                "sqs_managed_sse": true,
-                "tags": tags(stack),
-            })),
-        ),
-        (
-            QUEUE,
-            fields(json!({
-                "visibility_timeout_seconds": stack.queue.visibility_timeout_seconds,
-                "message_retention_seconds": stack.queue.message_retention_seconds,
-                "sqs_managed_sse": true,
-                "redrive_policy": {
-                    "deadLetterTargetArn": reference(DLQ, "arn"),
-                    "maxReceiveCount": stack.queue.max_receive_count,
-                },
-                "tags": tags(stack),
-            })),
-        ),
-        (TOPIC, fields(json!({ "tags": tags(stack) }))),
-        (
-            SUBSCRIPTION,
-            fields(json!({
-                "topic_arn": reference(TOPIC, "arn"),
-                "protocol": "email",
-                "endpoint": stack.alarm.email.to_ascii_lowercase(),
-            })),
-        ),
-        (
-            ALARM,
-            fields(json!({
-                "namespace": "AWS/SQS",
-                "metric_name": "ApproximateAgeOfOldestMessage",
-                "dimensions": [{"name": "QueueName", "value": reference(QUEUE, "name")}],
-                "statistic": "Maximum",
-                "comparison_operator": "GreaterThanThreshold",
-                "threshold": f64::from(stack.alarm.threshold_seconds),
-                "period": stack.alarm.period_seconds,
-                "evaluation_periods": stack.alarm.evaluation_periods,
-                "treat_missing_data": "notBreaching",
-                "actions_enabled": true,
-                "alarm_actions": [reference(TOPIC, "arn")],
-                "ok_actions": [reference(TOPIC, "arn")],
-                "tags": tags(stack),
-            })),
-        ),
-    ]
-}
-
-/// Every resource of the stack, bound to the clients that read and write it.
-pub fn resources(stack: &Stack, aws: &Arc<Aws>) -> Vec<Arc<dyn Resource>> {
-    let mut out: Vec<Arc<dyn Resource>> = vec![Arc::new(ReferencedBucket::new(
+    d.add(ReferencedBucket::new(
         BUCKET,
         stack.images.bucket.clone(),
-        Arc::clone(aws),
-    ))];
-    for (address, f) in desired(stack) {
-        let aws = Arc::clone(aws);
-        let r: Arc<dyn Resource> = match address {
-            DLQ => Arc::new(SqsQueue::new(
-                Declared::new(address, stack.dlq_name(), f),
-                aws,
-            )),
-            QUEUE => Arc::new(SqsQueue::new(
-                Declared::new(address, stack.queue_name(), f),
-                aws,
-            )),
-            TOPIC => Arc::new(SnsTopic::new(
-                Declared::new(address, stack.topic_name(), f),
-                aws,
-            )),
-            SUBSCRIPTION => Arc::new(EmailSubscription::new(address, stack.topic_name(), f, aws)),
-            _ => Arc::new(MetricAlarmResource::new(
-                Declared::new(address, stack.alarm_name(), f),
-                aws,
-            )),
-        };
-        out.push(r);
-    }
-    out
-}
+        aws(),
+    ));
 
-/// Named outputs: a reference into a resource's attributes, or a fixed value.
-pub fn outputs(stack: &Stack) -> Vec<(&'static str, String)> {
-    vec![
-        ("queue_url", reference(QUEUE, "url")),
-        ("queue_arn", reference(QUEUE, "arn")),
-        ("dlq_url", reference(DLQ, "url")),
-        ("dlq_arn", reference(DLQ, "arn")),
-        ("topic_arn", reference(TOPIC, "arn")),
-        ("alarm_name", reference(ALARM, "name")),
-        ("alarm_arn", reference(ALARM, "arn")),
-        ("images_bucket", stack.images.bucket.clone()),
-        ("images_prefix", stack.images.prefix.clone()),
-        ("model_id", stack.model.id.clone()),
-        ("model_region", stack.model.region.clone()),
-    ]
+    let dlq = d.add(SqsQueue::new(
+        DLQ,
+        stack.dlq_name(),
+        &QueueSpec {
+            visibility_timeout_seconds: None,
+            message_retention_seconds: DLQ_RETENTION_SECONDS,
+            sqs_managed_sse: true,
+            redrive: None,
+            tags: tags.clone(),
+        },
+        aws(),
+    ));
+
+    let queue = d.add(SqsQueue::new(
+        QUEUE,
+        stack.queue_name(),
+        &QueueSpec {
+            visibility_timeout_seconds: Some(stack.queue.visibility_timeout_seconds),
+            message_retention_seconds: stack.queue.message_retention_seconds,
+            sqs_managed_sse: true,
+            redrive: Some(Redrive {
+                dead_letter_target_arn: dlq.arn().into(),
+                max_receive_count: stack.queue.max_receive_count,
+            }),
+            tags: tags.clone(),
+        },
+        aws(),
+    ));
+
+    let topic = d.add(SnsTopic::new(
+        TOPIC,
+        stack.topic_name(),
+        &TopicSpec { tags: tags.clone() },
+        aws(),
+    ));
+
+    d.add(EmailSubscription::new(
+        SUBSCRIPTION,
+        stack.topic_name(),
+        topic.arn(),
+        &stack.alarm.email,
+        aws(),
+    ));
+
+    let alarm = d.add(MetricAlarmResource::new(
+        ALARM,
+        stack.alarm_name(),
+        &AlarmSpec {
+            namespace: "AWS/SQS".into(),
+            metric_name: "ApproximateAgeOfOldestMessage".into(),
+            dimensions: vec![Dimension {
+                name: "QueueName".into(),
+                value: queue.name().into(),
+            }],
+            statistic: "Maximum".into(),
+            comparison_operator: "GreaterThanThreshold".into(),
+            threshold: f64::from(stack.alarm.threshold_seconds),
+            period: stack.alarm.period_seconds,
+            evaluation_periods: stack.alarm.evaluation_periods,
+            treat_missing_data: "notBreaching".into(),
+            actions_enabled: true,
+            alarm_actions: vec![topic.arn().into()],
+            ok_actions: vec![topic.arn().into()],
+            tags,
+        },
+        aws(),
+    ));
+
+    d.output("queue_url", queue.url());
+    d.output("queue_arn", queue.arn());
+    d.output("dlq_url", dlq.url());
+    d.output("dlq_arn", dlq.arn());
+    d.output("topic_arn", topic.arn());
+    d.output("alarm_name", alarm.name());
+    d.output("alarm_arn", alarm.arn());
+    d.output("images_bucket", stack.images.bucket.as_str());
+    d.output("images_prefix", stack.images.prefix.as_str());
+    d.output("model_id", stack.model.id.as_str());
+    d.output("model_region", stack.model.region.as_str());
+    d
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, depends_on};
+    use serde_json::json;
     use std::path::Path;
 
     fn stack() -> Stack {
@@ -155,7 +156,7 @@ mod tests {
     #[test]
     fn references_make_the_dependency_graph() {
         let aws = Arc::new(Aws::offline("eu-west-1"));
-        let rs = resources(&stack(), &aws);
+        let rs = declare(&stack(), &aws).resources;
         let deps = |a: &str| {
             depends_on(rs.iter().find(|r| r.address() == a).unwrap().as_ref())
                 .into_iter()
@@ -172,7 +173,7 @@ mod tests {
         let s = stack();
         let aws = Arc::new(Aws::offline("eu-west-1"));
         let plan = compute(
-            &resources(&s, &aws),
+            &declare(&s, &aws).resources,
             &Snapshot::default(),
             &PlanOptions {
                 stack: s.name.clone(),
@@ -202,6 +203,17 @@ mod tests {
                 .unwrap()
                 .after,
             None
+        );
+        // The queue's name is fixed by the declaration: the alarm's dimension is known offline.
+        let alarm = plan.change(ALARM).unwrap();
+        assert_eq!(
+            alarm
+                .fields
+                .iter()
+                .find(|f| f.path == "dimensions")
+                .unwrap()
+                .after,
+            Some(json!([{"name": "QueueName", "value": "couch-prod-prompts"}]))
         );
         let sub = plan.change(SUBSCRIPTION).unwrap();
         assert!(

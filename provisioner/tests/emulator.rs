@@ -312,6 +312,45 @@ async fn create_from_empty() {
 }
 
 #[tokio::test]
+async fn a_first_plan_knows_what_the_declaration_determines() {
+    let f = Fixture::new("t-known-").await;
+    let s = f.stack();
+    let plan = f.plan().await;
+    let after = |address: &str, path: &str| {
+        plan.change(address)
+            .unwrap()
+            .fields
+            .iter()
+            .find(|c| c.path == path)
+            .unwrap_or_else(|| panic!("{address} has no {path}"))
+            .after
+            .clone()
+    };
+    // Names are fixed, and ARNs follow from name, region and account.
+    assert_eq!(
+        after(declare::ALARM, "dimensions"),
+        Some(json!([{"name": "QueueName", "value": s.queue_name()}]))
+    );
+    let dlq_arn = format!("arn:aws:sqs:{REGION}:123456789012:{}", s.dlq_name());
+    assert_eq!(
+        after(declare::QUEUE, "redrive_policy"),
+        Some(json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}))
+    );
+    let topic_arn = format!("arn:aws:sns:{REGION}:123456789012:{}", s.topic_name());
+    assert_eq!(
+        after(declare::ALARM, "alarm_actions"),
+        Some(json!([topic_arn]))
+    );
+    // The predicted ARNs are the ones AWS gives: applying then planning shows nothing.
+    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert!(!f.plan().await.has_changes());
+    let out = f.cli(&["outputs", "--json"]);
+    let outputs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(outputs["dlq_arn"], json!(dlq_arn));
+    assert_eq!(outputs["topic_arn"], json!(topic_arn));
+}
+
+#[tokio::test]
 async fn second_plan_has_no_changes_and_second_apply_does_nothing() {
     let f = Fixture::new("t-noop-").await;
     assert_ok(&f.cli(&["apply", "--yes"]));

@@ -7,65 +7,105 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
-use serde_json::{Value, json};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic, Tag};
+use serde::{Deserialize, Serialize};
 
-use super::{Aws, aws_error, error_code, read_back, tags};
-use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use super::tags::Tags;
+use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
+    fields_of, spec_of,
+};
+
+/// A metric alarm as declared (the fields `PutMetricAlarm` takes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmSpec {
+    pub namespace: String,
+    pub metric_name: String,
+    pub dimensions: Vec<Dimension>,
+    pub statistic: String,
+    pub comparison_operator: String,
+    pub threshold: f64,
+    pub period: u32,
+    pub evaluation_periods: u32,
+    pub treat_missing_data: String,
+    pub actions_enabled: bool,
+    pub alarm_actions: Vec<Text>,
+    pub ok_actions: Vec<Text>,
+    /// Live alarms are read without tags here; they are added by `read`.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dimension {
+    pub name: String,
+    pub value: Text,
+}
 
 pub struct MetricAlarmResource {
     declared: Declared,
     aws: Arc<Aws>,
 }
 
+/// Attributes an alarm exports.
+impl Handle<MetricAlarmResource> {
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
+
 impl MetricAlarmResource {
-    /// `fields`: namespace, metric_name, dimensions ([{name, value}]), statistic,
-    /// comparison_operator, threshold, period, evaluation_periods,
-    /// treat_missing_data, actions_enabled, alarm_actions, ok_actions, tags.
-    pub fn new(declared: Declared, aws: Arc<Aws>) -> Self {
+    pub fn new(address: &str, name: String, spec: &AlarmSpec, aws: Arc<Aws>) -> Self {
+        let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
         MetricAlarmResource { declared, aws }
     }
 }
 
-/// Live fields of a described alarm, in the declared shapes.
+/// Live fields of a described alarm, in the declared shapes (tags apart).
 pub fn normalise(a: &MetricAlarm) -> Fields {
-    let mut f = Fields::new();
-    f.insert("namespace".into(), json!(a.namespace()));
-    f.insert("metric_name".into(), json!(a.metric_name()));
-    let dims: Vec<Value> = a
-        .dimensions()
-        .iter()
-        .map(|d| json!({"name": d.name(), "value": d.value()}))
-        .collect();
-    f.insert("dimensions".into(), Value::Array(dims));
-    f.insert("statistic".into(), json!(a.statistic().map(|s| s.as_str())));
-    f.insert(
-        "comparison_operator".into(),
-        json!(a.comparison_operator().map(|c| c.as_str())),
-    );
-    f.insert("threshold".into(), json!(a.threshold()));
-    f.insert("period".into(), json!(a.period()));
-    f.insert("evaluation_periods".into(), json!(a.evaluation_periods()));
-    f.insert("treat_missing_data".into(), json!(a.treat_missing_data()));
-    f.insert("actions_enabled".into(), json!(a.actions_enabled()));
-    f.insert("alarm_actions".into(), json!(a.alarm_actions()));
-    f.insert("ok_actions".into(), json!(a.ok_actions()));
+    let texts = |v: &[String]| v.iter().map(|s| Text::literal(s.as_str())).collect();
+    let mut f = fields_of(&AlarmSpec {
+        namespace: a.namespace().unwrap_or_default().to_owned(),
+        metric_name: a.metric_name().unwrap_or_default().to_owned(),
+        dimensions: a
+            .dimensions()
+            .iter()
+            .map(|d| Dimension {
+                name: d.name().unwrap_or_default().to_owned(),
+                value: Text::literal(d.value().unwrap_or_default()),
+            })
+            .collect(),
+        statistic: a
+            .statistic()
+            .map(|s| s.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        comparison_operator: a
+            .comparison_operator()
+            .map(|c| c.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        threshold: a.threshold().unwrap_or_default(),
+        period: a
+            .period()
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or_default(),
+        evaluation_periods: a
+            .evaluation_periods()
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or_default(),
+        treat_missing_data: a.treat_missing_data().unwrap_or_default().to_owned(),
+        actions_enabled: a.actions_enabled().unwrap_or_default(),
+        alarm_actions: texts(a.alarm_actions()),
+        ok_actions: texts(a.ok_actions()),
+        tags: Tags::new(),
+    });
+    f.remove(tags::FIELD);
     f
-}
-
-fn str_field<'a>(f: &'a Fields, k: &str) -> Option<&'a str> {
-    f.get(k).and_then(Value::as_str)
-}
-
-fn strings(f: &Fields, k: &str) -> Vec<String> {
-    f.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn cw_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
@@ -76,26 +116,19 @@ fn cw_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
 
 impl MetricAlarmResource {
     async fn put(&self, desired: &Fields, with_tags: bool) -> Result<(), ResourceError> {
-        let dims = desired
-            .get("dimensions")
-            .and_then(Value::as_array)
-            .map(|ds| {
-                ds.iter()
-                    .map(|d| {
-                        Dimension::builder()
-                            .name(d["name"].as_str().unwrap_or_default())
-                            .value(d["value"].as_str().unwrap_or_default())
-                            .build()
-                    })
-                    .collect::<Vec<_>>()
+        let spec: AlarmSpec = spec_of(&self.declared.address, desired)?;
+        let dims = spec
+            .dimensions
+            .iter()
+            .map(|d| {
+                aws_sdk_cloudwatch::types::Dimension::builder()
+                    .name(&d.name)
+                    .value(d.value.as_str())
+                    .build()
             })
-            .unwrap_or_default();
-        let int = |k: &str| {
-            desired
-                .get(k)
-                .and_then(Value::as_i64)
-                .and_then(|v| i32::try_from(v).ok())
-        };
+            .collect::<Vec<_>>();
+        let int = |v: u32| i32::try_from(v).ok();
+        let strings = |v: &[Text]| v.iter().map(|t| t.as_str().to_owned()).collect::<Vec<_>>();
         let mut req = self
             .aws
             .cloudwatch
@@ -105,22 +138,20 @@ impl MetricAlarmResource {
                 "Prompts wait too long in the queue ({}); managed by couch-provisioner",
                 self.declared.name
             ))
-            .set_namespace(str_field(desired, "namespace").map(str::to_owned))
-            .set_metric_name(str_field(desired, "metric_name").map(str::to_owned))
+            .namespace(&spec.namespace)
+            .metric_name(&spec.metric_name)
             .set_dimensions(Some(dims))
-            .set_statistic(str_field(desired, "statistic").map(Statistic::from))
-            .set_comparison_operator(
-                str_field(desired, "comparison_operator").map(ComparisonOperator::from),
-            )
-            .set_threshold(desired.get("threshold").and_then(Value::as_f64))
-            .set_period(int("period"))
-            .set_evaluation_periods(int("evaluation_periods"))
-            .set_treat_missing_data(str_field(desired, "treat_missing_data").map(str::to_owned))
-            .set_actions_enabled(desired.get("actions_enabled").and_then(Value::as_bool))
-            .set_alarm_actions(Some(strings(desired, "alarm_actions")))
-            .set_ok_actions(Some(strings(desired, "ok_actions")));
+            .statistic(Statistic::from(spec.statistic.as_str()))
+            .comparison_operator(ComparisonOperator::from(spec.comparison_operator.as_str()))
+            .threshold(spec.threshold)
+            .set_period(int(spec.period))
+            .set_evaluation_periods(int(spec.evaluation_periods))
+            .treat_missing_data(&spec.treat_missing_data)
+            .actions_enabled(spec.actions_enabled)
+            .set_alarm_actions(Some(strings(&spec.alarm_actions)))
+            .set_ok_actions(Some(strings(&spec.ok_actions)));
         if with_tags {
-            req = req.set_tags(Some(cw_tags(tags::of(desired))));
+            req = req.set_tags(Some(cw_tags(spec.tags)));
         }
         req.send().await.map_err(|e| {
             aws_error(
@@ -139,6 +170,13 @@ impl Resource for MetricAlarmResource {
     }
     fn kind(&self) -> &'static str {
         "cloudwatch-alarm"
+    }
+
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        let mut attrs = self.declared.known.clone();
+        let resource = format!("alarm:{}", self.declared.name);
+        attrs.insert(ARN.into(), self.aws.arn("cloudwatch", &resource).await?);
+        Ok(attrs)
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -194,8 +232,8 @@ impl Resource for MetricAlarmResource {
             ),
         );
         live.attrs
-            .insert("arn".into(), alarm.alarm_arn().unwrap_or(&arn).to_owned());
-        live.attrs.insert("name".into(), self.declared.name.clone());
+            .insert(ARN.into(), alarm.alarm_arn().unwrap_or(&arn).to_owned());
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
         Ok(Some(live))
     }
 
@@ -215,7 +253,7 @@ impl Resource for MetricAlarmResource {
         }
         if changed.contains(tags::FIELD) {
             let cw = &self.aws.cloudwatch;
-            let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+            let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
             let arn = &arn;
             tags::sync(
                 &live.fields,
@@ -271,6 +309,7 @@ impl Resource for MetricAlarmResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn described_alarm_normalises_to_declared_shape() {
@@ -279,7 +318,7 @@ mod tests {
             .namespace("AWS/SQS")
             .metric_name("ApproximateAgeOfOldestMessage")
             .dimensions(
-                Dimension::builder()
+                aws_sdk_cloudwatch::types::Dimension::builder()
                     .name("QueueName")
                     .value("s-prompts")
                     .build(),

@@ -6,20 +6,35 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Aws, aws_error};
-use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use super::{ARN, Aws, NAME, aws_error};
+use crate::engine::{Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError};
 
 pub struct ReferencedBucket {
     declared: Declared,
     aws: Arc<Aws>,
 }
 
+/// Attributes the referenced bucket exports; both follow from its name.
+impl Handle<ReferencedBucket> {
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
+
+/// `arn:aws:s3:::{bucket}`: S3 ARNs carry neither region nor account.
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
 impl ReferencedBucket {
     pub fn new(address: &str, name: String, aws: Arc<Aws>) -> Self {
-        ReferencedBucket {
-            declared: Declared::new(address, name, Fields::new()),
-            aws,
-        }
+        let declared = Declared::new(address, name.clone(), Fields::new())
+            .knowing(ARN, bucket_arn(&name))
+            .knowing(NAME, name);
+        ReferencedBucket { declared, aws }
     }
 
     fn refuse(&self) -> ResourceError {
@@ -76,11 +91,10 @@ impl Resource for ReferencedBucket {
                 }
             }
         }
-        let mut live = Live::default();
-        live.attrs.insert("name".into(), self.declared.name.clone());
-        live.attrs
-            .insert("arn".into(), format!("arn:aws:s3:::{}", self.declared.name));
-        Ok(Some(live))
+        Ok(Some(Live {
+            attrs: self.declared.known.clone(),
+            ..Live::default()
+        }))
     }
 
     async fn create(&self, _desired: &Fields) -> Result<Live, ResourceError> {

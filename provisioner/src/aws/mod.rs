@@ -12,6 +12,11 @@ pub mod topics;
 
 pub use clients::Aws;
 
+/// Attribute names kinds export (each kind's `impl Handle<Kind>` says which).
+pub(crate) const ARN: &str = "arn";
+pub(crate) const NAME: &str = "name";
+pub(crate) const URL: &str = "url";
+
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 

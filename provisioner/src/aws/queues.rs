@@ -9,10 +9,53 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Aws, aws_error, read_back, tags};
-use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use super::tags::Tags;
+use super::{ARN, Aws, NAME, URL, aws_error, read_back, tags};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
+};
+
+/// A queue as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueSpec {
+    /// `None`: SQS's default (the dead-letter queue is never read by a function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout_seconds: Option<u32>,
+    pub message_retention_seconds: u32,
+    pub sqs_managed_sse: bool,
+    #[serde(
+        rename = "redrive_policy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub redrive: Option<Redrive>,
+    pub tags: Tags,
+}
+
+/// Where messages go after `max_receive_count` failed receives (SQS's JSON shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redrive {
+    pub dead_letter_target_arn: Text,
+    pub max_receive_count: u32,
+}
+
+/// Attributes a queue exports.
+impl Handle<SqsQueue> {
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    /// Chosen by SQS: known only once the queue exists.
+    pub fn url(&self) -> Ref {
+        self.attr(URL)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Encoding {
@@ -51,8 +94,8 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    /// `fields` uses the names in [`ATTRIBUTES`] plus `tags`.
-    pub fn new(declared: Declared, aws: Arc<Aws>) -> Self {
+    pub fn new(address: &str, name: String, spec: &QueueSpec, aws: Arc<Aws>) -> Self {
+        let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
         SqsQueue { declared, aws }
     }
 }
@@ -130,6 +173,12 @@ impl Resource for SqsQueue {
         "sqs-queue"
     }
 
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        let mut attrs = self.declared.known.clone();
+        attrs.insert(ARN.into(), self.aws.arn("sqs", &self.declared.name).await?);
+        Ok(attrs)
+    }
+
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let sqs = &self.aws.sqs;
         let url = match sqs
@@ -183,10 +232,10 @@ impl Resource for SqsQueue {
             fields: normalise(&attrs, &queue_tags),
             ..Live::default()
         };
-        live.attrs.insert("url".into(), url);
-        live.attrs.insert("name".into(), self.declared.name.clone());
+        live.attrs.insert(URL.into(), url);
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
         if let Some(arn) = attrs.get(&QueueAttributeName::QueueArn) {
-            live.attrs.insert("arn".into(), arn.clone());
+            live.attrs.insert(ARN.into(), arn.clone());
         }
         Ok(Some(live))
     }
@@ -232,7 +281,7 @@ impl Resource for SqsQueue {
         desired: &Fields,
         changed: &BTreeSet<String>,
     ) -> Result<(), ResourceError> {
-        let url = live.attrs.get("url").cloned().unwrap_or_default();
+        let url = live.attrs.get(URL).cloned().unwrap_or_default();
         let attrs = attributes_of(desired, Some(changed));
         if !attrs.is_empty() {
             self.aws
@@ -279,7 +328,7 @@ impl Resource for SqsQueue {
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        let url = live.attrs.get("url").cloned().unwrap_or_default();
+        let url = live.attrs.get(URL).cloned().unwrap_or_default();
         match self.aws.sqs.delete_queue().queue_url(&url).send().await {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(e)

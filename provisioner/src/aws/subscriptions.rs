@@ -12,30 +12,58 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use super::{Aws, aws_error, error_code};
-use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use super::{ARN, Aws, aws_error, error_code};
+use crate::engine::{
+    Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
+    spec_of,
+};
+
+/// A subscription as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionSpec {
+    pub topic_arn: Text,
+    pub protocol: String,
+    /// Compared case-insensitively: stored lower-case.
+    pub endpoint: String,
+}
+
+/// Attributes a subscription exports (`PendingConfirmation` until confirmed).
+impl Handle<EmailSubscription> {
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+}
 
 /// What SNS reports instead of an ARN for an unconfirmed subscription.
 pub const PENDING: &str = "PendingConfirmation";
 
 pub struct EmailSubscription {
     declared: Declared,
+    spec: SubscriptionSpec,
     topic_name: String,
     aws: Arc<Aws>,
 }
 
 impl EmailSubscription {
-    /// `fields`: `topic_arn` (a reference), `protocol` (`email`), `endpoint` (the address).
-    pub fn new(address: &str, topic_name: String, fields: Fields, aws: Arc<Aws>) -> Self {
-        let endpoint = fields
-            .get("endpoint")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let name = format!("{topic_name} -> {endpoint}");
+    /// An e-mail subscription of the topic named `topic_name` (whose ARN `topic_arn` references).
+    pub fn new(
+        address: &str,
+        topic_name: String,
+        topic_arn: Ref,
+        email: &str,
+        aws: Arc<Aws>,
+    ) -> Self {
+        let spec = SubscriptionSpec {
+            topic_arn: topic_arn.into(),
+            protocol: "email".into(),
+            endpoint: email.to_ascii_lowercase(),
+        };
+        let name = format!("{topic_name} -> {}", spec.endpoint);
         EmailSubscription {
-            declared: Declared::new(address, name, fields),
+            declared: Declared::of(address, name, &spec),
+            spec,
             topic_name,
             aws,
         }
@@ -78,16 +106,15 @@ pub fn can_unsubscribe(arn: &str) -> Result<(), String> {
 }
 
 fn live_of(s: &Listed) -> Live {
-    let mut live = Live::default();
-    live.fields
-        .insert("topic_arn".into(), Value::String(s.topic_arn.clone()));
-    live.fields
-        .insert("protocol".into(), Value::String(s.protocol.clone()));
-    live.fields.insert(
-        "endpoint".into(),
-        Value::String(s.endpoint.to_ascii_lowercase()),
-    );
-    live.attrs.insert("arn".into(), s.arn.clone());
+    let mut live = Live {
+        fields: fields_of(&SubscriptionSpec {
+            topic_arn: Text::literal(&s.topic_arn),
+            protocol: s.protocol.clone(),
+            endpoint: s.endpoint.to_ascii_lowercase(),
+        }),
+        ..Live::default()
+    };
+    live.attrs.insert(ARN.into(), s.arn.clone());
     live.attrs.insert("pending".into(), s.pending().to_string());
     live
 }
@@ -140,30 +167,13 @@ impl Resource for EmailSubscription {
                     }),
             );
         }
-        let protocol = self
-            .declared
-            .fields
-            .get("protocol")
-            .and_then(Value::as_str)
-            .unwrap_or("email");
-        let endpoint = self
-            .declared
-            .fields
-            .get("endpoint")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        Ok(pick(&listed, protocol, endpoint).map(live_of))
+        Ok(pick(&listed, &self.spec.protocol, &self.spec.endpoint).map(live_of))
     }
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let get = |k: &str| {
-            desired
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let (topic_arn, protocol, endpoint) = (get("topic_arn"), get("protocol"), get("endpoint"));
+        let spec: SubscriptionSpec = spec_of(&self.declared.address, desired)?;
+        let (topic_arn, protocol, endpoint) =
+            (spec.topic_arn.to_string(), spec.protocol, spec.endpoint);
         // Subscribe is idempotent for the same topic and address.
         let out = self
             .aws
@@ -199,7 +209,7 @@ impl Resource for EmailSubscription {
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+        let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
         if let Err(why) = can_unsubscribe(&arn) {
             return Ok(DeleteOutcome::Skipped(why));
         }

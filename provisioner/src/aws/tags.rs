@@ -12,6 +12,9 @@ use crate::engine::{Fields, ResourceError};
 /// The field name tags live under in every taggable kind.
 pub const FIELD: &str = "tags";
 
+/// Tags as every kind's spec declares them (`tags` field).
+pub type Tags = BTreeMap<String, String>;
+
 /// Tags as a field value. `aws:`-prefixed tags belong to AWS and are ignored.
 pub fn to_value<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
     let map: Map<String, Value> = tags

@@ -5,17 +5,38 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
+use serde::{Deserialize, Serialize};
 
-use super::{Aws, aws_error, error_code, tags};
-use crate::engine::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use super::tags::Tags;
+use super::{ARN, Aws, NAME, aws_error, error_code, tags};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
+};
+
+/// A topic as declared: only its tags (the name is the stack's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    pub tags: Tags,
+}
 
 pub struct SnsTopic {
     declared: Declared,
     aws: Arc<Aws>,
 }
 
+/// Attributes a topic exports.
+impl Handle<SnsTopic> {
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
+
 impl SnsTopic {
-    pub fn new(declared: Declared, aws: Arc<Aws>) -> Self {
+    pub fn new(address: &str, name: String, spec: &TopicSpec, aws: Arc<Aws>) -> Self {
+        let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
         SnsTopic { declared, aws }
     }
 }
@@ -39,6 +60,12 @@ impl Resource for SnsTopic {
     }
     fn kind(&self) -> &'static str {
         "sns-topic"
+    }
+
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        let mut attrs = self.declared.known.clone();
+        attrs.insert(ARN.into(), self.aws.arn("sns", &self.declared.name).await?);
+        Ok(attrs)
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -79,8 +106,8 @@ impl Resource for SnsTopic {
             tags::FIELD.into(),
             tags::to_value(topic_tags.iter().map(|t| (t.key(), t.value()))),
         );
-        live.attrs.insert("arn".into(), arn);
-        live.attrs.insert("name".into(), self.declared.name.clone());
+        live.attrs.insert(ARN.into(), arn);
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
         Ok(Some(live))
     }
 
@@ -100,8 +127,8 @@ impl Resource for SnsTopic {
             ..Live::default()
         };
         live.attrs
-            .insert("arn".into(), out.topic_arn.unwrap_or_default());
-        live.attrs.insert("name".into(), self.declared.name.clone());
+            .insert(ARN.into(), out.topic_arn.unwrap_or_default());
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
         Ok(live)
     }
 
@@ -111,7 +138,7 @@ impl Resource for SnsTopic {
         desired: &Fields,
         changed: &BTreeSet<String>,
     ) -> Result<(), ResourceError> {
-        let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+        let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
         if changed.contains(tags::FIELD) {
             let sns = &self.aws.sns;
             let arn = &arn;
@@ -147,7 +174,7 @@ impl Resource for SnsTopic {
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        let arn = live.attrs.get("arn").cloned().unwrap_or_default();
+        let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
         self.aws
             .sns
             .delete_topic()

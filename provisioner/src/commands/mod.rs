@@ -19,7 +19,7 @@ use crate::aws::clients::region_for;
 use crate::declare;
 use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, read_all};
 use crate::engine::refs::resolve;
-use crate::engine::{Plan, Resource};
+use crate::engine::{Plan, Resource, Text};
 use crate::stack::{self, Stack};
 
 /// Exit code of `plan --detailed-exitcode` when there are changes.
@@ -34,6 +34,7 @@ pub struct Session {
     pub stack: Stack,
     pub aws: Arc<Aws>,
     pub resources: Vec<Arc<dyn Resource>>,
+    pub outputs: Vec<(&'static str, Text)>,
 }
 
 impl Session {
@@ -45,11 +46,12 @@ impl Session {
     }
 
     pub fn new(stack: Stack, aws: Arc<Aws>) -> Session {
-        let resources = declare::resources(&stack, &aws);
+        let declare::Declaration { resources, outputs } = declare::declare(&stack, &aws);
         Session {
             stack,
             aws,
             resources,
+            outputs,
         }
     }
 
@@ -80,14 +82,13 @@ impl Session {
 
     /// Output name → value (`None` for what is not deployed).
     pub fn outputs(&self, snapshot: &Snapshot) -> BTreeMap<String, Option<String>> {
-        declare::outputs(&self.stack)
-            .into_iter()
+        self.outputs
+            .iter()
             .map(|(name, expr)| {
-                let (v, known) = resolve(&serde_json::Value::String(expr), &|a, attr| {
-                    snapshot.attr(a, attr)
-                });
+                let expr = serde_json::Value::String(expr.to_string());
+                let (v, known) = resolve(&expr, &|a, attr| snapshot.attr(a, attr));
                 (
-                    name.to_owned(),
+                    (*name).to_owned(),
                     known.then(|| v.as_str().unwrap_or_default().to_owned()),
                 )
             })

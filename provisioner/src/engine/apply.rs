@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::diff::diff;
-use super::plan::{Action, Change, Plan, Snapshot, attrs_of, resolve_fields};
+use super::plan::{Action, Change, Plan, Snapshot, known_attrs, resolve_fields};
 use super::resource::{DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 /// Progress of an apply, for the user interface.
@@ -106,7 +106,7 @@ pub async fn execute(
     }
     let by_address: HashMap<&str, &Arc<dyn Resource>> =
         resources.iter().map(|r| (r.address(), r)).collect();
-    let attrs: Attrs = Arc::new(Mutex::new(attrs_of(snapshot)));
+    let attrs: Attrs = Arc::new(Mutex::new(known_attrs(resources, snapshot)));
     let mut pending: Vec<&Change> = plan.changes.iter().filter(|c| c.action.mutates()).collect();
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut failed: Vec<(String, String)> = Vec::new();

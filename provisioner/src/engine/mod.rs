@@ -17,7 +17,10 @@ pub mod saved;
 
 pub use apply::{ApplyError, Event, execute};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
-pub use resource::{Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+pub use refs::{Handle, Ref, Text};
+pub use resource::{
+    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, fields_of, spec_of,
+};
 
 #[cfg(test)]
 mod tests;

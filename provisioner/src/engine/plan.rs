@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::diff::{FieldChange, diff};
 use super::refs::{dependencies, resolve};
-use super::resource::{Fields, Live, Resource, ResourceError};
+use super::resource::{Attrs, Fields, Live, Resource, ResourceError};
 use crate::stack::{MANAGED_BY_KEY, MANAGED_BY_VALUE, STACK_KEY};
 
 /// What happens to one resource. Everything else (symbols, JSON, scheduling)
@@ -112,6 +112,8 @@ pub struct PlanOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub live: HashMap<String, Option<Live>>,
+    /// Attributes of resources that do not exist yet, as AWS will derive them.
+    pub predicted: HashMap<String, Attrs>,
 }
 
 impl Snapshot {
@@ -129,14 +131,21 @@ impl Snapshot {
 pub async fn read_all(
     resources: &[Arc<dyn Resource>],
 ) -> Result<Snapshot, Vec<(String, ResourceError)>> {
-    let reads = resources
-        .iter()
-        .map(|r| async move { (r.address().to_owned(), r.read().await) });
+    let reads = resources.iter().map(|r| async move {
+        let read = match r.read().await {
+            Ok(None) => r.predict().await.map(|p| (None, Some(p))),
+            other => other.map(|live| (live, None)),
+        };
+        (r.address().to_owned(), read)
+    });
     let mut snapshot = Snapshot::default();
     let mut errors = Vec::new();
     for (address, result) in join_all(reads).await {
         match result {
-            Ok(live) => {
+            Ok((live, predicted)) => {
+                if let Some(p) = predicted {
+                    snapshot.predicted.insert(address.clone(), p);
+                }
                 snapshot.live.insert(address, live);
             }
             Err(e) => errors.push((address, e)),
@@ -189,7 +198,8 @@ pub fn depends_on(resource: &dyn Resource) -> BTreeSet<String> {
 
 /// Computes the plan. Pure: no AWS call.
 pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &PlanOptions) -> Plan {
-    let lookup = |addr: &str, attr: &str| snapshot.attr(addr, attr);
+    let known = known_attrs(resources, snapshot);
+    let lookup = |addr: &str, attr: &str| known.get(addr).and_then(|a| a.get(attr).cloned());
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     let mut summary = Summary::default();
@@ -303,11 +313,28 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
     }
 }
 
-/// Attribute map of every existing resource, keyed by address.
-pub fn attrs_of(snapshot: &Snapshot) -> BTreeMap<String, BTreeMap<String, String>> {
-    snapshot
-        .live
+/// Every attribute known before applying, keyed by address: what the
+/// declarations determine, what AWS will derive for resources not created yet,
+/// and what live resources report (which wins).
+pub fn known_attrs(
+    resources: &[Arc<dyn Resource>],
+    snapshot: &Snapshot,
+) -> BTreeMap<String, Attrs> {
+    let mut out: BTreeMap<String, Attrs> = resources
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|l| (k.clone(), l.attrs.clone())))
-        .collect()
+        .map(|r| (r.address().to_owned(), r.declared().known.clone()))
+        .collect();
+    for (address, predicted) in &snapshot.predicted {
+        out.entry(address.clone())
+            .or_default()
+            .extend(predicted.clone());
+    }
+    for (address, live) in &snapshot.live {
+        if let Some(live) = live {
+            out.entry(address.clone())
+                .or_default()
+                .extend(live.attrs.clone());
+        }
+    }
+    out
 }

@@ -1,9 +1,14 @@
-//! References between resources: a desired string may contain
-//! `${address.attr}` (e.g. `${queue.dlq.arn}`), resolved from the live or newly
-//! created resource at `address`. References are also the dependency graph.
+//! References between resources. Declarations hold typed [`Ref`]s, obtained
+//! from a declared resource's [`Handle`] (`dlq.arn()`), and [`Text`] values
+//! that may embed them. Serialised, a reference is `${address.attr}` inside a
+//! string, resolved from the live, predicted or newly created resource at
+//! `address`. References are also the dependency graph.
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::marker::PhantomData;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a plan shows for a value that is only known once a dependency exists.
@@ -12,6 +17,115 @@ pub const UNKNOWN: &str = "(known after apply)";
 /// Builds the reference string for `address`'s `attr`.
 pub fn reference(address: &str, attr: &str) -> String {
     format!("${{{address}.{attr}}}")
+}
+
+/// A reference to one attribute another resource exports. Only a kind's
+/// [`Handle`] methods make them, so a reference always names an attribute
+/// that kind really has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    address: String,
+    attr: &'static str,
+}
+
+impl Ref {
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+    pub fn attr(&self) -> &'static str {
+        self.attr
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&reference(&self.address, self.attr))
+    }
+}
+
+/// A declared string: literal text, a [`Ref`], or both concatenated
+/// (`Text::from(log_group.arn()).then(":*")`). Serialises as the string with
+/// `${address.attr}` placeholders; after resolution it holds the plain value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Text(String);
+
+impl Text {
+    pub fn literal(s: impl Into<String>) -> Text {
+        Text(s.into())
+    }
+    /// This text followed by `more`.
+    pub fn then(mut self, more: impl Into<Text>) -> Text {
+        self.0.push_str(&more.into().0);
+        self
+    }
+    /// The string, with placeholders if references are unresolved.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Ref> for Text {
+    fn from(r: Ref) -> Text {
+        Text(r.to_string())
+    }
+}
+impl From<&Ref> for Text {
+    fn from(r: &Ref) -> Text {
+        Text(r.to_string())
+    }
+}
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text(s.to_owned())
+    }
+}
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(s)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What declaring a resource of kind `K` returns: its address, and (through
+/// the kind's own `impl Handle<K>`) one method per attribute it exports.
+#[derive(Debug)]
+pub struct Handle<K> {
+    address: String,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Handle<K> {
+    fn clone(&self) -> Self {
+        Handle {
+            address: self.address.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> Handle<K> {
+    pub fn new(address: impl Into<String>) -> Handle<K> {
+        Handle {
+            address: address.into(),
+            kind: PhantomData,
+        }
+    }
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+    /// For the kind's attribute methods only: `attr` must be one the kind exports.
+    pub fn attr(&self, attr: &'static str) -> Ref {
+        Ref {
+            address: self.address.clone(),
+            attr,
+        }
+    }
 }
 
 /// `(address, attr)` of every reference in `s`.
@@ -122,6 +236,22 @@ mod tests {
             out,
             json!({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:1:q", "n": 3, "s": "pre-mid-post"})
         );
+    }
+
+    #[test]
+    fn typed_references_serialise_as_placeholders() {
+        struct Kind;
+        let h: Handle<Kind> = Handle::new("log_group.worker");
+        let t = Text::from(h.attr("arn")).then(":*");
+        assert_eq!(t.as_str(), "${log_group.worker.arn}:*");
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            dependencies(&v).into_iter().collect::<Vec<_>>(),
+            ["log_group.worker"]
+        );
+        let (out, known) = resolve(&v, &|_, _| Some("arn:x".into()));
+        assert!(known);
+        assert_eq!(out, json!("arn:x:*"));
     }
 
     #[test]

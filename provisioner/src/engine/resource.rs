@@ -4,11 +4,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Field name → value, in the canonical form a kind's `read` also produces
 /// (numbers as numbers, policies as parsed JSON, tags as an object).
 pub type Fields = BTreeMap<String, Value>;
+
+/// Attribute name → value (`arn`, `url`, `name`, ...), what references resolve to.
+pub type Attrs = BTreeMap<String, String>;
+
+/// A kind's typed spec as the engine's serialised fields.
+pub fn fields_of<S: Serialize>(spec: &S) -> Fields {
+    match serde_json::to_value(spec) {
+        Ok(Value::Object(m)) => m.into_iter().collect(),
+        // Specs are structs of strings, numbers and string-keyed maps: they
+        // always serialise to an object.
+        other => unreachable!("a resource spec serialises to an object, got {other:?}"),
+    }
+}
+
+/// Resolved fields back as a kind's typed spec (in `create` and `update`).
+pub fn spec_of<S: DeserializeOwned>(address: &str, fields: &Fields) -> Result<S, ResourceError> {
+    let object = Value::Object(fields.clone().into_iter().collect());
+    serde_json::from_value(object)
+        .map_err(|e| ResourceError::new(format!("{address}: declared fields do not fit: {e}")))
+}
 
 /// A resource as it exists in the account.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,12 +67,15 @@ impl ResourceError {
 }
 
 /// What every declared resource has: its logical address, its deterministic
-/// physical name and its desired fields (which may contain references).
+/// physical name, its desired fields (which may contain references) and the
+/// attributes the declaration alone determines (e.g. `name`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Declared {
     pub address: String,
     pub name: String,
     pub fields: Fields,
+    /// Attributes known before the resource exists, without any AWS call.
+    pub known: Attrs,
 }
 
 impl Declared {
@@ -59,7 +84,17 @@ impl Declared {
             address: address.to_owned(),
             name: name.into(),
             fields,
+            known: Attrs::new(),
         }
+    }
+    /// A declaration from a kind's typed spec.
+    pub fn of<S: Serialize>(address: &str, name: impl Into<String>, spec: &S) -> Self {
+        Declared::new(address, name, fields_of(spec))
+    }
+    /// Marks attribute `attr` as known from the declaration.
+    pub fn knowing(mut self, attr: &str, value: impl Into<String>) -> Self {
+        self.known.insert(attr.to_owned(), value.into());
+        self
     }
 }
 
@@ -96,6 +131,12 @@ pub trait Resource: Send + Sync {
     /// they are read and must exist, but are never created or deleted.
     fn managed(&self) -> bool {
         true
+    }
+    /// Attributes AWS derives from the name, region and account (e.g. an
+    /// ARN), predicted for a resource that does not exist yet so the plan can
+    /// show them. Only what AWS invents (ids, chosen URLs) stays unknown.
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        Ok(self.declared().known.clone())
     }
     /// The live form, or `None` when it does not exist.
     async fn read(&self) -> Result<Option<Live>, ResourceError>;
