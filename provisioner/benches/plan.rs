@@ -37,7 +37,12 @@ async fn main() -> anyhow::Result<()> {
         "name: {name}\nimages: {{ bucket: {bucket}, prefix: \"11\" }}\nalarm: {{ email: team@example.com }}\n"
     );
     let s = stack::parse(std::path::Path::new("bench.yaml"), &text)?;
-    let session = Session::new(s, Arc::new(Aws::from_conf(&conf)));
+    let zips = testkit::zips::write_function_zips(
+        &std::env::temp_dir().join(format!("{name}-zips")),
+        "bench",
+    );
+    let artifacts = provisioner::artifacts::Artifacts::load(&zips);
+    let session = Session::new(s, &artifacts, Arc::new(Aws::from_conf(&conf)));
     testkit::create_bucket(&session.aws.s3, &bucket).await;
     let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
     provisioner::engine::execute(&plan, &session.resources, &snapshot, &|_| {}).await?;

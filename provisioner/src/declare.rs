@@ -3,14 +3,23 @@
 //! references its handle exports (`dlq.arn()`), which also make the dependency
 //! graph. No AWS call is made here; the clients are only stored for later.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::artifacts::{Artifact, Artifacts};
 use crate::aws::Aws;
 use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
-use crate::aws::buckets::ReferencedBucket;
+use crate::aws::buckets::{ReferencedBucket, image_store_statements};
+use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
+use crate::aws::http_apis::{self, HttpApi, HttpApiSpec};
+use crate::aws::log_groups::{LogGroup, LogGroupSpec, writer_statement};
+use crate::aws::permissions::{InvokePermission, PermissionSpec};
+use crate::aws::policies::{PolicyDocument, Statement, invoke_model};
 use crate::aws::queues::{QueueSpec, Redrive, SqsQueue};
+use crate::aws::roles::{IamRole, RoleSpec};
 use crate::aws::subscriptions::EmailSubscription;
 use crate::aws::topics::{SnsTopic, TopicSpec};
+use crate::aws::triggers::{QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement};
 use crate::engine::{Handle, Resource, Text};
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
 
@@ -20,6 +29,19 @@ pub const TOPIC: &str = "topic.alerts";
 pub const SUBSCRIPTION: &str = "subscription.alerts_email";
 pub const ALARM: &str = "alarm.prompt_age";
 pub const BUCKET: &str = "bucket.images";
+pub const WORKER_LOGS: &str = "log_group.worker";
+pub const WORKER_ROLE: &str = "role.worker";
+pub const WORKER: &str = "function.worker";
+pub const TRIGGER: &str = "trigger.prompts";
+pub const HTTP_LOGS: &str = "log_group.http";
+pub const HTTP_ROLE: &str = "role.http";
+pub const HTTP: &str = "function.http";
+pub const API: &str = "api.http";
+pub const API_PERMISSION: &str = "permission.api_invoke";
+
+/// The HTTP function's one route.
+pub const ROUTE_METHOD: &str = "POST";
+pub const ROUTE_PATH: &str = "/image_generator";
 
 /// The declared resources, in declaration order, and the stack's outputs.
 pub struct Declaration {
@@ -39,18 +61,98 @@ impl Declaration {
     fn output(&mut self, name: &'static str, value: impl Into<Text>) {
         self.outputs.push((name, value.into()));
     }
+
+
+}
+
+/// The configuration both functions read (imagegen's `Config::from_env`).
+pub fn function_environment(stack: &Stack) -> BTreeMap<String, String> {
+    [
+        ("IMAGE_BUCKET", stack.images.bucket.as_str()),
+        ("IMAGE_PREFIX", stack.images.prefix.as_str()),
+        ("MODEL_ID", stack.model.id.as_str()),
+        ("MODEL_REGION", stack.model.region.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// One function with what it needs: its log group (created first, so Lambda
+/// never makes an unmanaged one), its role with the policy derived from
+/// `grants`, and the function itself.
+struct FunctionDecl<'a> {
+    log_group: &'static str,
+    role: &'static str,
+    function: &'static str,
+    name: String,
+    memory_mb: u32,
+    timeout_seconds: u32,
+    code: &'a Artifact,
+    grants: Vec<Statement>,
+}
+
+fn function(
+    d: &mut Declaration,
+    stack: &Stack,
+    aws: &Arc<Aws>,
+    f: FunctionDecl<'_>,
+) -> (Handle<IamRole>, Handle<LambdaFunction>) {
+    let tags = stack.resource_tags();
+    let logs = d.add(LogGroup::new(
+        f.log_group,
+        Stack::log_group_name(&f.name),
+        &LogGroupSpec {
+            retention_in_days: stack.logs.retention_days,
+            tags: tags.clone(),
+        },
+        Arc::clone(aws),
+    ));
+    let mut grants = f.grants;
+    grants.push(writer_statement(&logs));
+    let role = d.add(IamRole::new(
+        f.role,
+        f.name.clone(),
+        &RoleSpec {
+            assume_role_policy: PolicyDocument::trust("lambda.amazonaws.com"),
+            policy: PolicyDocument::new(grants),
+            other_inline_policies: Vec::new(),
+            managed_policies: Vec::new(),
+            tags: tags.clone(),
+        },
+        Arc::clone(aws),
+    ));
+    let function = d.add(LambdaFunction::new(
+        f.function,
+        f.name,
+        FunctionSpec {
+            runtime: RUNTIME.into(),
+            architectures: vec![ARM64.into()],
+            handler: HANDLER.into(),
+            memory_size: f.memory_mb,
+            timeout: f.timeout_seconds,
+            environment: function_environment(stack),
+            role: role.arn().into(),
+            log_group: logs.name().into(),
+            code_sha256: String::new(),
+            tags,
+        },
+        f.code.clone(),
+        Arc::clone(aws),
+    ));
+    (role, function)
 }
 
 /// Everything the stack declares, bound to the clients that read and write it.
-pub fn declare(stack: &Stack, aws: &Arc<Aws>) -> Declaration {
+pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> Declaration {
     let mut d = Declaration {
         resources: Vec::new(),
         outputs: Vec::new(),
     };
-    let aws = || Arc::clone(aws);
+    let aws = || Arc::clone(aws_clients);
     let tags = stack.resource_tags();
 
-    d.add(ReferencedBucket::new(
+    let bucket = d.add(ReferencedBucket::new(
         BUCKET,
         stack.images.bucket.clone(),
         aws(),
@@ -119,7 +221,98 @@ pub fn declare(stack: &Stack, aws: &Arc<Aws>) -> Declaration {
             actions_enabled: true,
             alarm_actions: vec![topic.arn().into()],
             ok_actions: vec![topic.arn().into()],
+            tags: tags.clone(),
+        },
+        aws(),
+    ));
+
+    // The worker: fed by the queue, stores images.
+    let mut worker_grants = vec![
+        consumer_statement(queue.arn()),
+        invoke_model(&stack.model.region, &stack.model.id),
+    ];
+    worker_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
+    let (worker_role, worker) = function(
+        &mut d,
+        stack,
+        aws_clients,
+        FunctionDecl {
+            log_group: WORKER_LOGS,
+            role: WORKER_ROLE,
+            function: WORKER,
+            name: stack.worker_name(),
+            memory_mb: stack.worker.memory_mb,
+            timeout_seconds: stack.worker.timeout_seconds,
+            code: &artifacts.worker,
+            grants: worker_grants,
+        },
+    );
+    d.add(QueueTrigger::new(
+        TRIGGER,
+        &stack.queue_name(),
+        &stack.worker_name(),
+        &TriggerSpec {
+            event_source_arn: queue.arn().into(),
+            function_name: worker.name().into(),
+            batch_size: stack.worker.batch_size,
+            function_response_types: vec![REPORT_BATCH_ITEM_FAILURES.into()],
+            maximum_concurrency: stack.worker.max_concurrency,
+            enabled: true,
+        },
+        aws(),
+    ));
+
+    // The HTTP function: behind the API, stores images; nothing on SQS.
+    let mut http_grants = vec![invoke_model(&stack.model.region, &stack.model.id)];
+    http_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
+    let (http_role, http) = function(
+        &mut d,
+        stack,
+        aws_clients,
+        FunctionDecl {
+            log_group: HTTP_LOGS,
+            role: HTTP_ROLE,
+            function: HTTP,
+            name: stack.http_name(),
+            memory_mb: stack.http.memory_mb,
+            timeout_seconds: stack.http.timeout_seconds,
+            code: &artifacts.http,
+            grants: http_grants,
+        },
+    );
+    let api = d.add(HttpApi::new(
+        API,
+        stack.api_name(),
+        &HttpApiSpec {
+            protocol_type: "HTTP".into(),
+            integration: http_apis::Integration {
+                kind: "AWS_PROXY".into(),
+                uri: http.arn().into(),
+                payload_format_version: "2.0".into(),
+                timeout_ms: stack.http.timeout_seconds * 1000,
+            },
+            route: http_apis::Route {
+                key: format!("{ROUTE_METHOD} {ROUTE_PATH}"),
+                to_integration: true,
+            },
+            stage: http_apis::Stage {
+                name: "$default".into(),
+                auto_deploy: true,
+            },
             tags,
+        },
+        aws(),
+    ));
+    d.add(InvokePermission::new(
+        API_PERMISSION,
+        &stack.http_name(),
+        "AllowHttpApiInvoke",
+        &PermissionSpec {
+            function_name: http.name().into(),
+            action: "lambda:InvokeFunction".into(),
+            principal: "apigateway.amazonaws.com".into(),
+            // Only this API's route, in any of its stages.
+            source_arn: Text::from(api.execution_arn()).then(format!("/*/{ROUTE_METHOD}{ROUTE_PATH}")),
         },
         aws(),
     ));
@@ -135,6 +328,11 @@ pub fn declare(stack: &Stack, aws: &Arc<Aws>) -> Declaration {
     d.output("images_prefix", stack.images.prefix.as_str());
     d.output("model_id", stack.model.id.as_str());
     d.output("model_region", stack.model.region.as_str());
+    d.output("api_url", Text::from(api.endpoint()).then(ROUTE_PATH));
+    d.output("worker_function_name", worker.name());
+    d.output("http_function_name", http.name());
+    d.output("worker_role_arn", worker_role.arn());
+    d.output("http_role_arn", http_role.arn());
     d
 }
 
@@ -144,6 +342,10 @@ mod tests {
     use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, depends_on};
     use serde_json::json;
     use std::path::Path;
+
+    fn no_code() -> Artifacts {
+        Artifacts::load(std::path::Path::new("/nonexistent"))
+    }
 
     fn stack() -> Stack {
         crate::stack::parse(
@@ -156,7 +358,7 @@ mod tests {
     #[test]
     fn references_make_the_dependency_graph() {
         let aws = Arc::new(Aws::offline("eu-west-1"));
-        let rs = declare(&stack(), &aws).resources;
+        let rs = declare(&stack(), &no_code(), &aws).resources;
         let deps = |a: &str| {
             depends_on(rs.iter().find(|r| r.address() == a).unwrap().as_ref())
                 .into_iter()
@@ -173,7 +375,7 @@ mod tests {
         let s = stack();
         let aws = Arc::new(Aws::offline("eu-west-1"));
         let plan = compute(
-            &declare(&s, &aws).resources,
+            &declare(&s, &no_code(), &aws).resources,
             &Snapshot::default(),
             &PlanOptions {
                 stack: s.name.clone(),
@@ -181,7 +383,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 5);
+        assert_eq!(plan.summary.create, 14);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

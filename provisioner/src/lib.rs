@@ -1,6 +1,7 @@
 //! The Couch Explorers provisioner: typed stack declaration, live reads,
 //! diff, plan and apply. See ARCHITECTURE.md for the map.
 
+pub mod artifacts;
 pub mod aws;
 pub mod commands;
 pub mod declare;

@@ -16,6 +16,10 @@ use provisioner::commands;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where the function zips are: {DIR}/image-worker/bootstrap.zip and
+    /// {DIR}/image-http/bootstrap.zip, as `scripts/build-functions` makes them.
+    #[arg(long, global = true, value_name = "DIR", default_value = provisioner::artifacts::DEFAULT_DIR)]
+    artifacts: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -77,8 +81,13 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let artifacts = cli.artifacts;
+    let inputs = |needs_code| commands::Inputs {
+        artifacts: artifacts.clone(),
+        needs_code,
+    };
     match cli.command {
-        Command::Validate { stack } => commands::validate::run(&stack),
+        Command::Validate { stack } => commands::validate::run(&stack, &artifacts),
         Command::Plan {
             stack,
             json,
@@ -94,16 +103,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 stats,
                 out,
             };
-            commands::plan::run(&stack, &args).await
+            commands::plan::run(&stack, &args, &inputs(!offline)).await
         }
         Command::Apply {
             stack,
             yes,
             adopt,
             plan,
-        } => commands::apply::run(&stack, &commands::apply::Args { yes, adopt, plan }).await,
-        Command::Destroy { stack, yes } => commands::destroy::run(&stack, yes).await,
-        Command::Outputs { stack, json } => commands::outputs::run(&stack, json).await,
+        } => {
+            let args = commands::apply::Args { yes, adopt, plan };
+            commands::apply::run(&stack, &args, &inputs(true)).await
+        }
+        Command::Destroy { stack, yes } => {
+            commands::destroy::run(&stack, yes, &inputs(false)).await
+        }
+        Command::Outputs { stack, json } => {
+            commands::outputs::run(&stack, json, &inputs(false)).await
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use provisioner::artifacts::Artifacts;
 use provisioner::aws::Aws;
 use provisioner::commands::Session;
 use provisioner::declare;
@@ -19,9 +20,32 @@ const REGION: &str = "eu-west-1";
 struct Fixture {
     name: String,
     file: PathBuf,
+    /// Stand-ins for the function zips (`--artifacts`).
+    artifacts: PathBuf,
     endpoint: String,
     conf: aws_types::SdkConfig,
 }
+
+/// Everything the stack declares, in declaration order.
+const ALL: [&str; 15] = [
+    declare::BUCKET,
+    declare::DLQ,
+    declare::QUEUE,
+    declare::TOPIC,
+    declare::SUBSCRIPTION,
+    declare::ALARM,
+    declare::WORKER_LOGS,
+    declare::WORKER_ROLE,
+    declare::WORKER,
+    declare::TRIGGER,
+    declare::HTTP_LOGS,
+    declare::HTTP_ROLE,
+    declare::HTTP,
+    declare::API,
+    declare::API_PERMISSION,
+];
+/// How many resources the stack manages (all but the referenced bucket).
+const MANAGED: usize = ALL.len() - 1;
 
 fn yaml(name: &str, bucket: &str, threshold: u32, email: &str) -> String {
     format!(
@@ -48,9 +72,11 @@ impl Fixture {
         let dir = std::env::temp_dir().join("couch-provisioner-tests");
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join(format!("{name}.yaml"));
+        let artifacts = testkit::zips::write_function_zips(&dir.join(format!("{name}-zips")), "v1");
         let f = Fixture {
             name,
             file,
+            artifacts,
             endpoint: endpoint.to_owned(),
             conf,
         };
@@ -76,7 +102,11 @@ impl Fixture {
     }
 
     fn session(&self) -> Session {
-        Session::new(self.stack(), Arc::new(Aws::from_conf(&self.conf)))
+        Session::new(
+            self.stack(),
+            &Artifacts::load(&self.artifacts),
+            Arc::new(Aws::from_conf(&self.conf)),
+        )
     }
 
     fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -90,6 +120,8 @@ impl Fixture {
         cmd.args(args)
             .arg("--stack")
             .arg(&self.file)
+            .arg("--artifacts")
+            .arg(&self.artifacts)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -241,7 +273,7 @@ fn changing(plan: &Plan) -> Vec<(String, Action)> {
 async fn create_from_empty() {
     let f = Fixture::new("t-create-").await;
     let plan = f.plan().await;
-    assert_eq!(plan.summary.create, 5, "{plan:#?}");
+    assert_eq!(plan.summary.create, MANAGED, "{plan:#?}");
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
 
     let text = f.run_ok(&["apply", "--yes"]);
@@ -250,7 +282,7 @@ async fn create_from_empty() {
         "{text}"
     );
     assert!(
-        text.contains("Apply complete! Resources: 5 added, 0 changed, 0 destroyed."),
+        text.contains(&format!("Apply complete! Resources: {MANAGED} added, 0 changed, 0 destroyed.")),
         "{text}"
     );
 
@@ -552,7 +584,7 @@ async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
 
     let text = f.run_ok(&["destroy", "--yes"]);
     assert!(
-        text.contains("Destroy complete! Resources: 0 added, 0 changed, 5 destroyed."),
+        text.contains(&format!("Destroy complete! Resources: 0 added, 0 changed, {MANAGED} destroyed.")),
         "{text}"
     );
     // moto confirms e-mail subscriptions at once, so the subscription is deleted too.
@@ -620,14 +652,12 @@ async fn interrupted_apply_converges_on_rerun() {
         .unwrap();
 
     let plan = f.plan().await;
-    assert_eq!(
-        changing(&plan),
-        [
-            (declare::QUEUE.to_owned(), Action::Create),
-            (declare::SUBSCRIPTION.to_owned(), Action::Create),
-            (declare::ALARM.to_owned(), Action::Create),
-        ]
-    );
+    let rest: Vec<(String, Action)> = ALL[1..]
+        .iter()
+        .filter(|a| **a != declare::DLQ && **a != declare::TOPIC)
+        .map(|a| ((*a).to_owned(), Action::Create))
+        .collect();
+    assert_eq!(changing(&plan), rest);
     // The re-run references the DLQ that exists: its ARN is known now.
     let q = plan.change(declare::QUEUE).unwrap();
     assert!(q.fields.iter().all(|c| c.after.is_some()), "{q:#?}");
@@ -635,7 +665,7 @@ async fn interrupted_apply_converges_on_rerun() {
     let out = f.cli(&["apply", "--yes"]);
     assert_ok(&out);
     assert!(
-        stdout(&out).contains("3 added, 0 changed"),
+        stdout(&out).contains(&format!("{} added, 0 changed", MANAGED - 2)),
         "{}",
         stdout(&out)
     );
@@ -736,7 +766,7 @@ async fn offline_plan_and_validate_make_no_aws_call() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("Plan: 5 to add, 0 to change, 0 to destroy."),
+        stdout(&out).contains(&format!("Plan: {MANAGED} to add, 0 to change, 0 to destroy.")),
         "{}",
         stdout(&out)
     );
@@ -806,7 +836,11 @@ async fn plan_reads_are_concurrent() {
 fn on_terminal(f: &Fixture, args: &str, answer: &str) -> String {
     use std::io::Write;
     let bin = env!("CARGO_BIN_EXE_provisioner");
-    let line = format!("{bin} {args} --stack {}", f.file.display());
+    let line = format!(
+        "{bin} {args} --stack {} --artifacts {}",
+        f.file.display(),
+        f.artifacts.display()
+    );
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
         .env("AWS_ENDPOINT_URL", &f.endpoint)
@@ -907,12 +941,12 @@ async fn a_saved_plan_applies_only_while_it_is_still_right() {
     let saved_arg = saved.display().to_string();
     f.run_ok(&["plan", "--out", &saved_arg]);
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(json["summary"]["create"], 5);
+    assert_eq!(json["summary"]["create"], MANAGED);
 
     // Applied without a question (it was reviewed when saved), even off a terminal.
     let text = f.run_ok(&["apply", "--plan", &saved_arg]);
     assert!(
-        text.contains("Apply complete! Resources: 5 added"),
+        text.contains(&format!("Apply complete! Resources: {MANAGED} added")),
         "{text}"
     );
 

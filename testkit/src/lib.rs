@@ -6,7 +6,8 @@
 //! - [`runtime_api`]: the Lambda Runtime API, to drive a function binary's
 //!   real `lambda_runtime` loop;
 //! - [`proxy`]: a proxy in front of moto that adds network delay and can
-//!   rewrite answers where moto differs from AWS.
+//!   answer or rewrite where moto differs from AWS;
+//! - [`zips`]: small valid zips standing in for the function artifacts.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
 
@@ -15,5 +16,6 @@ pub mod http;
 pub mod moto;
 pub mod proxy;
 pub mod runtime_api;
+pub mod zips;
 
 pub use moto::{bucket, create_bucket, moto_endpoint, sdk_config, unique};

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error};
-use crate::engine::{Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError};
+use crate::engine::{
+    Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
+};
 
 pub struct ReferencedBucket {
     declared: Declared,
@@ -22,6 +25,26 @@ impl Handle<ReferencedBucket> {
     pub fn name(&self) -> Ref {
         self.attr(NAME)
     }
+}
+
+/// What a function that stores images under `{prefix}/images/` may do in the
+/// bucket: put and get objects there, and list only that prefix (without
+/// `s3:ListBucket`, S3 answers a HEAD on a missing key with 403, not 404, and
+/// "is this image already generated?" fails on every message).
+pub fn image_store_statements(bucket: &Handle<ReferencedBucket>, prefix: &str) -> Vec<Statement> {
+    let images = format!("{}/images/", prefix.trim_matches('/'));
+    vec![
+        Statement::allow(
+            "StoreImages",
+            &["s3:PutObject", "s3:GetObject"],
+            vec![Text::from(bucket.arn()).then(format!("/{images}*"))],
+        ),
+        Statement::allow("ListImages", &["s3:ListBucket"], vec![bucket.arn().into()]).when(
+            "StringLike",
+            "s3:prefix",
+            vec![format!("{images}*").into()],
+        ),
+    ]
 }
 
 /// `arn:aws:s3:::{bucket}`: S3 ARNs carry neither region nor account.

@@ -16,6 +16,10 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigw: aws_sdk_apigatewayv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub calls: CallLog,
     account: OnceCell<String>,
 }
@@ -78,6 +82,26 @@ impl Aws {
                     .interceptor(calls.clone())
                     .build(),
             ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            apigw: aws_sdk_apigatewayv2::Client::from_conf(
+                aws_sdk_apigatewayv2::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             calls,
             account: OnceCell::new(),
         }
@@ -100,15 +124,20 @@ impl Aws {
     /// `arn:aws:{service}:{region}:{account}:{resource}` for this account and region.
     pub async fn arn(&self, service: &str, resource: &str) -> Result<String, ResourceError> {
         let account = self.account_id().await?;
-        let partition = partition_of(&self.region);
+        let partition = self.partition();
         Ok(format!(
             "arn:{partition}:{service}:{}:{account}:{resource}",
             self.region
         ))
     }
+
+    /// The ARN partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
 }
 
-fn partition_of(region: &str) -> &'static str {
+pub fn partition_of(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {

@@ -5,10 +5,17 @@ pub mod alarms;
 pub mod buckets;
 pub mod calls;
 pub mod clients;
+pub mod functions;
+pub mod http_apis;
+pub mod log_groups;
+pub mod permissions;
+pub mod policies;
 pub mod queues;
+pub mod roles;
 pub mod subscriptions;
 pub mod tags;
 pub mod topics;
+pub mod triggers;
 
 pub use clients::Aws;
 
@@ -16,6 +23,7 @@ pub use clients::Aws;
 pub(crate) const ARN: &str = "arn";
 pub(crate) const NAME: &str = "name";
 pub(crate) const URL: &str = "url";
+pub(crate) const ID: &str = "id";
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;

@@ -139,7 +139,7 @@ pub async fn converge(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
+pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let saved =
         match &args.plan {
             Some(p) => {
@@ -151,6 +151,6 @@ pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
             }
             None => None,
         };
-    let session = Session::open(path).await?;
+    let session = Session::open(path, inputs).await?;
     converge(&session, Mode::Apply, args.adopt, args.yes, saved.as_ref()).await
 }

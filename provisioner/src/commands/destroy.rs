@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::engine::plan::Mode;
 
-pub async fn run(path: &Path, yes: bool) -> Result<ExitCode> {
-    let session = super::Session::open(path).await?;
+pub async fn run(path: &Path, yes: bool, inputs: &super::Inputs) -> Result<ExitCode> {
+    let session = super::Session::open(path, inputs).await?;
     super::apply::converge(&session, Mode::Destroy, false, yes, None).await
 }

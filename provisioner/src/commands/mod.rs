@@ -8,12 +8,13 @@ pub mod plan;
 pub mod validate;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
+use crate::artifacts::Artifacts;
 use crate::aws::Aws;
 use crate::aws::clients::region_for;
 use crate::declare;
@@ -37,16 +38,35 @@ pub struct Session {
     pub outputs: Vec<(&'static str, Text)>,
 }
 
+/// What every verb that reads the account is given besides the stack file.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// Where the function zips are (`--artifacts`).
+    pub artifacts: PathBuf,
+    /// Whether the verb deploys code (plan, apply): then missing zips are an
+    /// error before any AWS call.
+    pub needs_code: bool,
+}
+
 impl Session {
-    /// Parses the stack file (all problems at once) and loads credentials.
-    pub async fn open(path: &Path) -> Result<Session> {
+    /// Parses the stack file (all problems at once), hashes the function zips
+    /// and loads credentials. No AWS call.
+    pub async fn open(path: &Path, inputs: &Inputs) -> Result<Session> {
         let stack = stack::load(path)?;
+        let artifacts = Artifacts::load(&inputs.artifacts);
+        if inputs.needs_code
+            && let Some(why) = artifacts.missing()
+        {
+            return Err(anyhow!("{why}
+(nothing was read or changed in AWS)"));
+        }
         let aws = Arc::new(Aws::load(&region_for(&stack.region)).await);
-        Ok(Session::new(stack, aws))
+        Ok(Session::new(stack, &artifacts, aws))
     }
 
-    pub fn new(stack: Stack, aws: Arc<Aws>) -> Session {
-        let declare::Declaration { resources, outputs } = declare::declare(&stack, &aws);
+    pub fn new(stack: Stack, artifacts: &Artifacts, aws: Arc<Aws>) -> Session {
+        let declare::Declaration { resources, outputs } =
+            declare::declare(&stack, artifacts, &aws);
         Session {
             stack,
             aws,

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-pub async fn run(path: &Path, json: bool) -> Result<ExitCode> {
-    let session = super::Session::open(path).await?;
+pub async fn run(path: &Path, json: bool, inputs: &super::Inputs) -> Result<ExitCode> {
+    let session = super::Session::open(path, inputs).await?;
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);
     let missing: Vec<&str> = outputs

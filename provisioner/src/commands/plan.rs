@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use super::{EXIT_CHANGES, Session, exit, github_summary};
+use crate::artifacts::Artifacts;
 use crate::aws::Aws;
 use crate::aws::calls::stats;
 use crate::engine::plan::{Mode, Snapshot, compute};
@@ -22,10 +23,15 @@ pub struct Args {
     pub out: Option<std::path::PathBuf>,
 }
 
-pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
+pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let (plan, session) = if args.offline {
         let s = stack::load(path)?;
-        let session = Session::new(s.clone(), Arc::new(Aws::offline(&s.region)));
+        let artifacts = Artifacts::load(&inputs.artifacts);
+        if let Some(why) = artifacts.missing() {
+            eprintln!("Note: {why}
+(an offline plan shows the code as not built)");
+        }
+        let session = Session::new(s.clone(), &artifacts, Arc::new(Aws::offline(&s.region)));
         let plan = compute(
             &session.resources,
             &Snapshot::default(),
@@ -33,7 +39,7 @@ pub async fn run(path: &Path, args: &Args) -> Result<ExitCode> {
         );
         (plan, session)
     } else {
-        let session = Session::open(path).await?;
+        let session = Session::open(path, inputs).await?;
         let (plan, _) = session.plan(Mode::Apply, false).await?;
         (plan, session)
     };

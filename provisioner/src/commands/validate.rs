@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::artifacts::{Artifacts, short};
 use crate::stack;
 
-pub fn run(path: &Path) -> Result<ExitCode> {
+pub fn run(path: &Path, artifacts: &Path) -> Result<ExitCode> {
     let s = stack::load(path)?;
     println!(
         "{} is valid: stack {:?} in {}, queue {}, alarm after {} s to {}.",
@@ -18,5 +19,12 @@ pub fn run(path: &Path) -> Result<ExitCode> {
         s.alarm.threshold_seconds,
         s.alarm.email
     );
+    let code = Artifacts::load(artifacts);
+    for a in [&code.worker, &code.http] {
+        match &a.code_sha256 {
+            Ok(sha) => println!("  code {}: {} (CodeSha256 {})", a.package, a.path.display(), short(sha)),
+            Err(why) => println!("  code {}: not built: {why}", a.package),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -25,6 +25,7 @@ pub struct Stack {
     pub worker: Worker,
     pub http: Http,
     pub alarm: Alarm,
+    pub logs: Logs,
     /// The stack's own tags, added to the ownership tags on every taggable resource.
     pub tags: BTreeMap<String, String>,
 }
@@ -71,6 +72,19 @@ pub struct Alarm {
     pub email: String,
 }
 
+/// The functions' CloudWatch log groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logs {
+    /// One of CloudWatch Logs' allowed retention periods ([`LOG_RETENTION_DAYS`]).
+    pub retention_days: u32,
+}
+
+/// The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+pub const LOG_RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
 /// The tag every resource the provisioner creates carries, with this value.
 pub const MANAGED_BY_KEY: &str = "managed-by";
 pub const MANAGED_BY_VALUE: &str = "couch-provisioner";
@@ -94,17 +108,20 @@ impl Stack {
     pub fn alarm_name(&self) -> String {
         format!("{}-prompt-age", self.name)
     }
-    pub fn worker_function_name(&self) -> String {
-        format!("{}-image-worker", self.name)
+    /// The worker function and its role.
+    pub fn worker_name(&self) -> String {
+        format!("{}-worker", self.name)
     }
-    pub fn http_function_name(&self) -> String {
-        format!("{}-image-http", self.name)
+    /// The HTTP function and its role.
+    pub fn http_name(&self) -> String {
+        format!("{}-http", self.name)
     }
-    pub fn worker_role_name(&self) -> String {
-        format!("{}-image-worker-role", self.name)
+    /// Where Lambda writes a function's logs.
+    pub fn log_group_name(function: &str) -> String {
+        format!("/aws/lambda/{function}")
     }
-    pub fn http_role_name(&self) -> String {
-        format!("{}-image-http-role", self.name)
+    pub fn api_name(&self) -> String {
+        format!("{}-api", self.name)
     }
 
     /// Every physical name with the AWS limit on its length, for validation.
@@ -114,10 +131,13 @@ impl Stack {
             ("SQS queue", self.dlq_name(), 80),
             ("SNS topic", self.topic_name(), 256),
             ("CloudWatch alarm", self.alarm_name(), 255),
-            ("Lambda function", self.worker_function_name(), 64),
-            ("Lambda function", self.http_function_name(), 64),
-            ("IAM role", self.worker_role_name(), 64),
-            ("IAM role", self.http_role_name(), 64),
+            ("Lambda function", self.worker_name(), 64),
+            ("Lambda function", self.http_name(), 64),
+            ("IAM role", self.worker_name(), 64),
+            ("IAM role", self.http_name(), 64),
+            ("log group", Stack::log_group_name(&self.worker_name()), 512),
+            ("log group", Stack::log_group_name(&self.http_name()), 512),
+            ("HTTP API", self.api_name(), 128),
         ]
     }
 

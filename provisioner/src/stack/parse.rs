@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{Alarm, Http, Images, Model, Problem, Queue, Stack, StackError, Worker};
+use super::{Alarm, Http, Images, Logs, Model, Problem, Queue, Stack, StackError, Worker};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -22,7 +22,7 @@ pub fn load(path: &Path) -> Result<Stack, StackError> {
 }
 
 const SECTIONS: &[&str] = &[
-    "name", "region", "images", "model", "queue", "worker", "http", "alarm", "tags",
+    "name", "region", "images", "model", "queue", "worker", "http", "alarm", "logs", "tags",
 ];
 
 #[derive(Deserialize)]
@@ -99,6 +99,18 @@ impl Default for RawHttp {
             memory_mb: 512,
             timeout_seconds: 29,
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLogs {
+    retention_days: u32,
+}
+
+impl Default for RawLogs {
+    fn default() -> Self {
+        RawLogs { retention_days: 30 }
     }
 }
 
@@ -245,6 +257,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
     let worker: Option<RawWorker> = r.section(root, "worker", Some(RawWorker::default));
     let http: Option<RawHttp> = r.section(root, "http", Some(RawHttp::default));
     let alarm: Option<RawAlarm> = r.section(root, "alarm", None);
+    let logs: Option<RawLogs> = r.section(root, "logs", Some(RawLogs::default));
     let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
 
     // A section that failed is replaced by a valid placeholder so that the other
@@ -258,6 +271,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
         ("worker", worker.is_none()),
         ("http", http.is_none()),
         ("alarm", alarm.is_none()),
+        ("logs", logs.is_none()),
         ("tags", tags.is_none()),
     ]
     .into_iter()
@@ -271,6 +285,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
     let worker = worker.unwrap_or_default();
     let http = http.unwrap_or_default();
     let model = model.unwrap_or_default();
+    let logs = logs.unwrap_or_default();
     let alarm = alarm.unwrap_or(RawAlarm {
         threshold_seconds: default_threshold(),
         period_seconds: default_period(),
@@ -308,6 +323,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
             period_seconds: alarm.period_seconds,
             evaluation_periods: alarm.evaluation_periods,
             email: alarm.email,
+        },
+        logs: Logs {
+            retention_days: logs.retention_days,
         },
         tags: tags.unwrap_or_default(),
     };

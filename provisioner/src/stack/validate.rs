@@ -1,7 +1,7 @@
 //! Semantic checks on a parsed stack: AWS's own limits and the project's rules.
 //! Returns `(key path, what is wrong)` pairs; the caller locates them.
 
-use super::{MANAGED_BY_KEY, STACK_KEY, Stack};
+use super::{LOG_RETENTION_DAYS, MANAGED_BY_KEY, STACK_KEY, Stack};
 
 /// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
 fn is_region(s: &str) -> bool {
@@ -280,6 +280,18 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
+    if !LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
+        let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+        out.push((
+            "logs.retention_days".into(),
+            format!(
+                "{} is not a CloudWatch Logs retention period: use one of {}",
+                s.logs.retention_days,
+                allowed.join(", ")
+            ),
+        ));
+    }
+
     for (k, v) in &s.tags {
         let path = format!("tags.{k}");
         if k.is_empty() || k.len() > 128 {
@@ -317,6 +329,7 @@ queue:  { visibility_timeout_seconds: 180, message_retention_seconds: 345600, ma
 worker: { memory_mb: 512, timeout_seconds: 30, batch_size: 10, max_concurrency: 5 }
 http:   { memory_mb: 512, timeout_seconds: 29 }
 alarm:  { threshold_seconds: 120, period_seconds: 60, evaluation_periods: 2, email: team@example.com }
+logs:   { retention_days: 30 }
 tags:   { team: couch-explorers }
 ";
 
@@ -481,6 +494,7 @@ tags:   { team: couch-explorers }
     #[test]
     fn physical_names_over_the_aws_limit() {
         let long = format!("{}-image-worker-role", "n".repeat(50));
+        assert_eq!(long.len(), 68);
         let msgs = super::too_long(&[
             ("IAM role", long.clone(), 64),
             ("SQS queue", "ok".into(), 80),
@@ -499,6 +513,30 @@ tags:   { team: couch-explorers }
         )
         .unwrap();
         assert!(super::too_long(&s.physical_names()).is_empty());
+    }
+
+    #[test]
+    fn log_retention_must_be_one_cloudwatch_allows() {
+        let p = one_problem(
+            "logs:",
+            "logs:   { retention_days: 31 }",
+            "logs.retention_days",
+            "31 is not a CloudWatch Logs retention period: use one of 1, 3, 5, 7, 14, 30",
+        );
+        assert_eq!(p.line, 9);
+        let s = parse(Path::new("x"), &GOOD.replace("retention_days: 30", "retention_days: 3653"))
+            .unwrap();
+        assert_eq!(s.logs.retention_days, 3653);
+        // Absent: 30 days.
+        let s = parse(Path::new("x"), &GOOD.replace("logs:   { retention_days: 30 }\n", ""))
+            .unwrap();
+        assert_eq!(s.logs.retention_days, 30);
+        one_problem(
+            "logs:",
+            "logs:   { retention: 30 }",
+            "logs.retention",
+            "unknown field",
+        );
     }
 
     #[test]

@@ -1,0 +1,559 @@
+//! Lambda functions from the cargo-lambda zips, with the waits AWS needs:
+//!
+//! - `CreateFunction` right after the role was created fails with "The role
+//!   defined for the function cannot be assumed by Lambda" until IAM has
+//!   propagated it: retried with backoff for up to [`ROLE_PROPAGATION`].
+//! - A new function is `Pending` before it is `Active`; `create` returns only
+//!   once it is, so what uses it (trigger, permission, integration) never
+//!   sees a function that is not ready.
+//! - Configuration and code updates never overlap: each waits for
+//!   `LastUpdateStatus = Successful` first, and `ResourceConflictException`
+//!   (an update still in progress) is retried.
+//!
+//! The code is compared by `CodeSha256`, shown shortened; the zip's bytes are
+//! read only when they are uploaded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, LastUpdateStatus, LoggingConfig, Runtime, State,
+};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::tags::Tags;
+use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use crate::artifacts::{Artifact, short};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
+    fields_of, spec_of,
+};
+
+/// How long `CreateFunction` is retried while the new role propagates.
+pub const ROLE_PROPAGATION: Duration = Duration::from_secs(60);
+/// How long a function may stay `Pending` or `InProgress`.
+pub const READY_WITHIN: Duration = Duration::from_secs(300);
+
+/// A function as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionSpec {
+    pub runtime: String,
+    pub architectures: Vec<String>,
+    pub handler: String,
+    pub memory_size: u32,
+    pub timeout: u32,
+    pub environment: BTreeMap<String, String>,
+    /// The execution role's ARN.
+    pub role: Text,
+    /// Where the function logs (`LoggingConfig.LogGroup`; Lambda's default
+    /// is `/aws/lambda/{name}`). Referencing the log group makes it exist first.
+    pub log_group: Text,
+    /// The zip's `CodeSha256`, shortened ([`short`]).
+    pub code_sha256: String,
+    pub tags: Tags,
+}
+
+/// Fields that `UpdateFunctionConfiguration` changes.
+const CONFIGURATION: &[&str] = &[
+    "runtime",
+    "handler",
+    "memory_size",
+    "timeout",
+    "environment",
+    "role",
+    "log_group",
+];
+
+pub struct LambdaFunction {
+    declared: Declared,
+    code: Artifact,
+    aws: Arc<Aws>,
+}
+
+/// Attributes a function exports.
+impl Handle<LambdaFunction> {
+    /// `arn:aws:lambda:{region}:{account}:function:{name}`.
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
+
+/// Lambda's provided runtime on Amazon Linux 2023, for the Rust `bootstrap`.
+pub const RUNTIME: &str = "provided.al2023";
+pub const HANDLER: &str = "bootstrap";
+pub const ARM64: &str = "arm64";
+
+impl LambdaFunction {
+    /// `spec.code_sha256` is overwritten from `code` (or says it is not built).
+    pub fn new(
+        address: &str,
+        name: String,
+        mut spec: FunctionSpec,
+        code: Artifact,
+        aws: Arc<Aws>,
+    ) -> Self {
+        spec.code_sha256 = match &code.code_sha256 {
+            Ok(sha) => short(sha),
+            Err(_) => format!(
+                "(not built: run {})",
+                crate::artifacts::BUILD_COMMAND
+            ),
+        };
+        let declared = Declared::of(address, name.clone(), &spec).knowing(NAME, name);
+        LambdaFunction {
+            declared,
+            code,
+            aws,
+        }
+    }
+
+    fn what(&self, call: &str) -> String {
+        format!("lambda:{call} {}", self.declared.name)
+    }
+
+    fn zip(&self) -> Result<Blob, ResourceError> {
+        self.code
+            .bytes()
+            .map(Blob::new)
+            .map_err(|e| ResourceError::new(format!("{}: {e}", self.declared.address)))
+    }
+
+    async fn configuration(&self) -> Result<GetFunctionConfigurationOutput, ResourceError> {
+        self.aws
+            .lambda
+            .get_function_configuration()
+            .function_name(&self.declared.name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("GetFunctionConfiguration"), e))
+    }
+
+    /// Polls until `ready` says so (or fails), backing off up to 5 s.
+    async fn wait_for(
+        &self,
+        what: &str,
+        ready: impl Fn(&GetFunctionConfigurationOutput) -> Result<bool, String>,
+    ) -> Result<(), ResourceError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let conf = self.configuration().await?;
+            match ready(&conf) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(why) => {
+                    return Err(ResourceError::new(format!(
+                        "{}: {why}",
+                        self.declared.name
+                    )));
+                }
+            }
+            if start.elapsed() > READY_WITHIN {
+                return Err(ResourceError::new(format!(
+                    "{}: still not {what} after {} s",
+                    self.declared.name,
+                    READY_WITHIN.as_secs()
+                )));
+            }
+            tracing::info!(function = %self.declared.name, "waiting until {what}");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Until `State = Active` (a new function).
+    async fn wait_active(&self) -> Result<(), ResourceError> {
+        self.wait_for("Active", |c| match c.state() {
+            Some(State::Active) | None => Ok(true),
+            Some(State::Pending) => Ok(false),
+            Some(other) => Err(format!(
+                "state {} ({})",
+                other.as_str(),
+                c.state_reason().unwrap_or("no reason given")
+            )),
+        })
+        .await
+    }
+
+    /// Until the last update is done (`LastUpdateStatus = Successful`).
+    async fn wait_updated(&self) -> Result<(), ResourceError> {
+        self.wait_for("updated", |c| match c.last_update_status() {
+            Some(LastUpdateStatus::Successful) | None => Ok(true),
+            Some(LastUpdateStatus::InProgress) => Ok(false),
+            Some(other) => Err(format!(
+                "last update {} ({})",
+                other.as_str(),
+                c.last_update_status_reason().unwrap_or("no reason given")
+            )),
+        })
+        .await
+    }
+
+    async fn update_configuration(&self, spec: &FunctionSpec) -> Result<(), ResourceError> {
+        retry_conflicts(&self.declared.name, || async {
+            self.aws
+                .lambda
+                .update_function_configuration()
+                .function_name(&self.declared.name)
+                .runtime(Runtime::from(spec.runtime.as_str()))
+                .handler(&spec.handler)
+                .memory_size(int(spec.memory_size))
+                .timeout(int(spec.timeout))
+                .role(spec.role.as_str())
+                .environment(environment(spec))
+                .logging_config(logging(spec))
+                .send()
+                .await
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| aws_error(&self.what("UpdateFunctionConfiguration"), e))
+    }
+
+    async fn update_code(&self) -> Result<(), ResourceError> {
+        let zip = self.zip()?;
+        retry_conflicts(&self.declared.name, || async {
+            self.aws
+                .lambda
+                .update_function_code()
+                .function_name(&self.declared.name)
+                .zip_file(zip.clone())
+                .architectures(Architecture::Arm64)
+                .send()
+                .await
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| aws_error(&self.what("UpdateFunctionCode"), e))
+    }
+}
+
+fn int(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn logging(spec: &FunctionSpec) -> LoggingConfig {
+    LoggingConfig::builder()
+        .log_group(spec.log_group.as_str())
+        .build()
+}
+
+fn environment(spec: &FunctionSpec) -> Environment {
+    Environment::builder()
+        .set_variables(Some(spec.environment.clone().into_iter().collect()))
+        .build()
+}
+
+/// Whether a failed `CreateFunction` is IAM propagation (the new role is not
+/// assumable yet), which only waiting fixes.
+pub fn is_role_propagation(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("InvalidParameterValueException")
+        && message.is_some_and(|m| m.contains("cannot be assumed"))
+}
+
+/// Retries `call` while Lambda answers `ResourceConflictException` (another
+/// update of the function is in progress), up to [`READY_WITHIN`].
+async fn retry_conflicts<F, Fut, E, R>(
+    name: &str,
+    call: F,
+) -> Result<(), aws_smithy_runtime_api::client::result::SdkError<E, R>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<
+            Output = Result<(), aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+        >,
+    E: aws_sdk_lambda::error::ProvideErrorMetadata,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match call().await {
+            Err(e)
+                if error_code(&e) == Some("ResourceConflictException")
+                    && start.elapsed() < READY_WITHIN =>
+            {
+                tracing::warn!(
+                    "{name}: an update is still in progress (ResourceConflictException); retrying in {} ms",
+                    pause.as_millis()
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Live fields from a function's configuration and tags.
+pub fn normalise(
+    conf: &aws_sdk_lambda::types::FunctionConfiguration,
+    fn_tags: &std::collections::HashMap<String, String>,
+) -> Fields {
+    fields_of(&FunctionSpec {
+        runtime: conf.runtime().map(|r| r.as_str()).unwrap_or_default().to_owned(),
+        architectures: conf
+            .architectures()
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
+        handler: conf.handler().unwrap_or_default().to_owned(),
+        memory_size: conf
+            .memory_size()
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or_default(),
+        timeout: conf
+            .timeout()
+            .and_then(|t| u32::try_from(t).ok())
+            .unwrap_or_default(),
+        environment: conf
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        role: Text::literal(conf.role().unwrap_or_default()),
+        log_group: Text::literal(
+            conf.logging_config()
+                .and_then(|l| l.log_group())
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    crate::stack::Stack::log_group_name(conf.function_name().unwrap_or_default())
+                }),
+        ),
+        code_sha256: short(conf.code_sha256().unwrap_or_default()),
+        tags: fn_tags
+            .iter()
+            .filter(|(k, _)| !k.starts_with("aws:"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+#[async_trait]
+impl Resource for LambdaFunction {
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "lambda-function"
+    }
+
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        let mut attrs = self.declared.known.clone();
+        let resource = format!("function:{}", self.declared.name);
+        attrs.insert(ARN.into(), self.aws.arn("lambda", &resource).await?);
+        Ok(attrs)
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let out = match self
+            .aws
+            .lambda
+            .get_function()
+            .function_name(&self.declared.name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(aws_error(&self.what("GetFunction"), e)),
+        };
+        let Some(conf) = out.configuration() else {
+            return Ok(None);
+        };
+        let mut live = Live {
+            fields: normalise(conf, out.tags().unwrap_or(&Default::default())),
+            ..Live::default()
+        };
+        live.attrs.insert(
+            ARN.into(),
+            conf.function_arn().unwrap_or_default().to_owned(),
+        );
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
+        Ok(Some(live))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let spec: FunctionSpec = spec_of(&self.declared.address, desired)?;
+        let zip = self.zip()?;
+        let start = Instant::now();
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let created = self
+                .aws
+                .lambda
+                .create_function()
+                .function_name(&self.declared.name)
+                .runtime(Runtime::from(spec.runtime.as_str()))
+                .set_architectures(Some(
+                    spec.architectures
+                        .iter()
+                        .map(|a| Architecture::from(a.as_str()))
+                        .collect(),
+                ))
+                .handler(&spec.handler)
+                .memory_size(int(spec.memory_size))
+                .timeout(int(spec.timeout))
+                .role(spec.role.as_str())
+                .environment(environment(&spec))
+                .logging_config(logging(&spec))
+                .code(FunctionCode::builder().zip_file(zip.clone()).build())
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .send()
+                .await;
+            match created {
+                Ok(_) => break,
+                Err(e)
+                    if is_role_propagation(error_code(&e), e.as_service_error().and_then(
+                        aws_sdk_lambda::error::ProvideErrorMetadata::message,
+                    )) && start.elapsed() + pause <= ROLE_PROPAGATION =>
+                {
+                    tracing::warn!(
+                        "{}: the role cannot be assumed by Lambda yet (IAM propagation); retrying in {} s ({} s elapsed)",
+                        self.declared.name,
+                        pause.as_secs(),
+                        start.elapsed().as_secs()
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                // Created by an interrupted run: converge on it.
+                Err(e) if error_code(&e) == Some("ResourceConflictException") => {
+                    let live = self.read().await?.ok_or_else(|| {
+                        ResourceError::new(format!(
+                            "function {} exists and vanished",
+                            self.declared.name
+                        ))
+                    })?;
+                    self.wait_updated().await?;
+                    let changed: BTreeSet<String> = crate::engine::diff::diff(desired, &[], &live.fields)
+                        .iter()
+                        .map(|f| f.field().to_owned())
+                        .collect();
+                    self.update(&live, desired, &changed).await?;
+                    break;
+                }
+                Err(e) => return Err(aws_error(&self.what("CreateFunction"), e)),
+            }
+        }
+        self.wait_active().await?;
+        read_back(
+            self.read().await?,
+            &format!("function {}", self.declared.name),
+        )
+    }
+
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        let spec: FunctionSpec = spec_of(&self.declared.address, desired)?;
+        if changed.iter().any(|c| CONFIGURATION.contains(&c.as_str())) {
+            self.wait_updated().await?;
+            self.update_configuration(&spec).await?;
+        }
+        if changed.contains("code_sha256") || changed.contains("architectures") {
+            self.wait_updated().await?;
+            self.update_code().await?;
+        }
+        if changed.contains(tags::FIELD) {
+            let lambda = &self.aws.lambda;
+            let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
+            let arn = &arn;
+            let name = &self.declared.name;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set| async move {
+                    lambda
+                        .tag_resource()
+                        .resource(arn)
+                        .set_tags(Some(set.into_iter().collect()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("lambda:TagResource {name}"), e))
+                },
+                |keys| async move {
+                    lambda
+                        .untag_resource()
+                        .resource(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("lambda:UntagResource {name}"), e))
+                },
+            )
+            .await?;
+        }
+        self.wait_updated().await
+    }
+
+    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        match self
+            .aws
+            .lambda
+            .delete_function()
+            .function_name(&self.declared.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+                Ok(DeleteOutcome::Deleted)
+            }
+            Err(e) => Err(aws_error(&self.what("DeleteFunction"), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::types::{EnvironmentResponse, FunctionConfiguration};
+    use serde_json::json;
+
+    #[test]
+    fn configuration_normalises_to_the_declared_shape() {
+        let conf = FunctionConfiguration::builder()
+            .runtime(Runtime::Providedal2023)
+            .architectures(Architecture::Arm64)
+            .handler("bootstrap")
+            .memory_size(512)
+            .timeout(30)
+            .environment(
+                EnvironmentResponse::builder()
+                    .variables("IMAGE_BUCKET", "b")
+                    .build(),
+            )
+            .role("arn:aws:iam::1:role/r")
+            .code_sha256("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+            .build();
+        let tags = [("stack".to_owned(), "s".to_owned()), ("aws:x".into(), "y".into())].into();
+        let f = normalise(&conf, &tags);
+        assert_eq!(f["runtime"], json!("provided.al2023"));
+        assert_eq!(f["architectures"], json!(["arm64"]));
+        assert_eq!(f["memory_size"], json!(512));
+        assert_eq!(f["environment"], json!({"IMAGE_BUCKET": "b"}));
+        assert_eq!(f["code_sha256"], json!("47DEQpj8HBSa"));
+        assert_eq!(f["tags"], json!({"stack": "s"}));
+    }
+
+    #[test]
+    fn role_propagation_is_recognised_by_code_and_message() {
+        let msg = "The role defined for the function cannot be assumed by Lambda.";
+        assert!(is_role_propagation(Some("InvalidParameterValueException"), Some(msg)));
+        assert!(!is_role_propagation(Some("InvalidParameterValueException"), Some("Invalid handler")));
+        assert!(!is_role_propagation(Some("AccessDeniedException"), Some(msg)));
+    }
+}

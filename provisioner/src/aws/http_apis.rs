@@ -1,0 +1,459 @@
+//! The HTTP API (API Gateway v2) and its parts: one AWS_PROXY integration to a
+//! function, one route to it, the `$default` stage with auto-deploy. They are
+//! one resource here because the parts only exist inside their API and are
+//! found through it; each part is a field, so the plan names the part that
+//! differs and `update` creates or changes only that part (an apply
+//! interrupted after `CreateApi` converges by adding the missing parts).
+//!
+//! AWS allows several APIs with the same name. Those carrying this stack's
+//! ownership tags are ours: two of them is an error naming both ids, never a
+//! silent pick. Same-named APIs without the tags are not ours.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::tags::Tags;
+use super::{ARN, Aws, ID, NAME, aws_error, error_code, read_back, tags};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
+    spec_of,
+};
+
+const ENDPOINT: &str = "endpoint";
+const EXECUTION_ARN: &str = "execution_arn";
+
+/// An HTTP API as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpApiSpec {
+    pub protocol_type: String,
+    pub integration: Integration,
+    pub route: Route,
+    pub stage: Stage,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function's ARN.
+    pub uri: Text,
+    pub payload_format_version: String,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// e.g. `POST /image_generator`.
+    pub key: String,
+    /// Whether the route's target is the integration above.
+    pub to_integration: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub auto_deploy: bool,
+}
+
+pub struct HttpApi {
+    declared: Declared,
+    aws: Arc<Aws>,
+}
+
+/// Attributes an HTTP API exports (all chosen by AWS: known after apply).
+impl Handle<HttpApi> {
+    pub fn id(&self) -> Ref {
+        self.attr(ID)
+    }
+    /// `https://{id}.execute-api.{region}.amazonaws.com`.
+    pub fn endpoint(&self) -> Ref {
+        self.attr(ENDPOINT)
+    }
+    /// `arn:aws:execute-api:{region}:{account}:{id}`: what invoke permissions scope to.
+    pub fn execution_arn(&self) -> Ref {
+        self.attr(EXECUTION_ARN)
+    }
+}
+
+/// The API's parts as they exist, by id.
+struct Parts {
+    integration: Option<(String, Integration)>,
+    route: Option<(String, Route)>,
+    stage: Option<Stage>,
+}
+
+impl HttpApi {
+    pub fn new(address: &str, name: String, spec: &HttpApiSpec, aws: Arc<Aws>) -> Self {
+        let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
+        HttpApi { declared, aws }
+    }
+
+    fn what(&self, call: &str) -> String {
+        format!("apigateway:{call} {}", self.declared.name)
+    }
+
+    fn spec(&self) -> Result<HttpApiSpec, ResourceError> {
+        spec_of(&self.declared.address, &self.declared.fields)
+    }
+
+    /// APIs with our name.
+    async fn same_named(&self) -> Result<Vec<Api>, ResourceError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .aws
+                .apigw
+                .get_apis()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| aws_error(&self.what("GetApis"), e))?;
+            found.extend(
+                page.items()
+                    .iter()
+                    .filter(|a| a.name() == Some(self.declared.name.as_str()))
+                    .cloned(),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn parts(&self, api_id: &str, spec: &HttpApiSpec) -> Result<Parts, ResourceError> {
+        let apigw = &self.aws.apigw;
+        let (integrations, routes, stages) = tokio::join!(
+            apigw.get_integrations().api_id(api_id).send(),
+            apigw.get_routes().api_id(api_id).send(),
+            apigw.get_stages().api_id(api_id).send(),
+        );
+        let integrations = integrations.map_err(|e| aws_error(&self.what("GetIntegrations"), e))?;
+        let routes = routes.map_err(|e| aws_error(&self.what("GetRoutes"), e))?;
+        let stages = stages.map_err(|e| aws_error(&self.what("GetStages"), e))?;
+        let integration = integrations
+            .items()
+            .iter()
+            .find(|i| i.integration_uri() == Some(spec.integration.uri.as_str()))
+            .or_else(|| integrations.items().first())
+            .map(|i| {
+                (
+                    i.integration_id().unwrap_or_default().to_owned(),
+                    Integration {
+                        kind: i
+                            .integration_type()
+                            .map(|t| t.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        uri: Text::literal(i.integration_uri().unwrap_or_default()),
+                        payload_format_version: i
+                            .payload_format_version()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        timeout_ms: i
+                            .timeout_in_millis()
+                            .and_then(|t| u32::try_from(t).ok())
+                            .unwrap_or_default(),
+                    },
+                )
+            });
+        let target = integration
+            .as_ref()
+            .map(|(id, _)| format!("integrations/{id}"));
+        let route = routes
+            .items()
+            .iter()
+            .find(|r| r.route_key() == Some(spec.route.key.as_str()))
+            .map(|r| {
+                (
+                    r.route_id().unwrap_or_default().to_owned(),
+                    Route {
+                        key: r.route_key().unwrap_or_default().to_owned(),
+                        to_integration: target.is_some() && r.target() == target.as_deref(),
+                    },
+                )
+            });
+        let stage = stages
+            .items()
+            .iter()
+            .find(|s| s.stage_name() == Some(spec.stage.name.as_str()))
+            .map(|s| Stage {
+                name: s.stage_name().unwrap_or_default().to_owned(),
+                auto_deploy: s.auto_deploy().unwrap_or(false),
+            });
+        Ok(Parts {
+            integration,
+            route,
+            stage,
+        })
+    }
+
+    /// Creates or changes the parts that differ from `spec`.
+    async fn converge_parts(&self, api_id: &str, spec: &HttpApiSpec) -> Result<(), ResourceError> {
+        let apigw = &self.aws.apigw;
+        let parts = self.parts(api_id, spec).await?;
+        let want = &spec.integration;
+        let timeout = i32::try_from(want.timeout_ms).unwrap_or(i32::MAX);
+        let integration_id = match parts.integration {
+            Some((id, have)) if have == *want => id,
+            Some((id, _)) => {
+                apigw
+                    .update_integration()
+                    .api_id(api_id)
+                    .integration_id(&id)
+                    .integration_type(IntegrationType::from(want.kind.as_str()))
+                    .integration_uri(want.uri.as_str())
+                    .payload_format_version(&want.payload_format_version)
+                    .timeout_in_millis(timeout)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("UpdateIntegration"), e))?;
+                id
+            }
+            None => apigw
+                .create_integration()
+                .api_id(api_id)
+                .integration_type(IntegrationType::from(want.kind.as_str()))
+                .integration_uri(want.uri.as_str())
+                .payload_format_version(&want.payload_format_version)
+                .timeout_in_millis(timeout)
+                .send()
+                .await
+                .map_err(|e| aws_error(&self.what("CreateIntegration"), e))?
+                .integration_id
+                .unwrap_or_default(),
+        };
+        let target = format!("integrations/{integration_id}");
+        match parts.route {
+            Some((_, have)) if have.to_integration => {}
+            Some((route_id, _)) => {
+                apigw
+                    .update_route()
+                    .api_id(api_id)
+                    .route_id(route_id)
+                    .target(&target)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("UpdateRoute"), e))?;
+            }
+            None => {
+                apigw
+                    .create_route()
+                    .api_id(api_id)
+                    .route_key(&spec.route.key)
+                    .target(&target)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("CreateRoute"), e))?;
+            }
+        }
+        if parts.stage.as_ref() != Some(&spec.stage) {
+            if parts.stage.is_some() {
+                // The emulator has no UpdateStage; delete and create is the same stage.
+                apigw
+                    .delete_stage()
+                    .api_id(api_id)
+                    .stage_name(&spec.stage.name)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("DeleteStage"), e))?;
+            }
+            apigw
+                .create_stage()
+                .api_id(api_id)
+                .stage_name(&spec.stage.name)
+                .auto_deploy(spec.stage.auto_deploy)
+                .send()
+                .await
+                .map_err(|e| aws_error(&self.what("CreateStage"), e))?;
+        }
+        Ok(())
+    }
+
+    fn api_arn(&self, api_id: &str) -> String {
+        format!(
+            "arn:{}:apigateway:{}::/apis/{api_id}",
+            self.aws.partition(),
+            self.aws.region
+        )
+    }
+}
+
+/// Whether `tags` carry every ownership tag in `declared` (managed-by, stack).
+fn owned(tags: Option<&std::collections::HashMap<String, String>>, declared: &Tags) -> bool {
+    use crate::stack::{MANAGED_BY_KEY, STACK_KEY};
+    let tags = tags.cloned().unwrap_or_default();
+    [MANAGED_BY_KEY, STACK_KEY]
+        .iter()
+        .all(|k| tags.get(*k).is_some() && tags.get(*k) == declared.get(*k))
+}
+
+#[async_trait]
+impl Resource for HttpApi {
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "http-api"
+    }
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["protocol_type"]
+    }
+
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        Ok(self.declared.known.clone())
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let spec = self.spec()?;
+        let apis = self.same_named().await?;
+        let ours: Vec<&Api> = apis
+            .iter()
+            .filter(|a| owned(a.tags(), &spec.tags))
+            .collect();
+        let api = match ours.as_slice() {
+            [one] => *one,
+            [] => match apis.first() {
+                Some(foreign) => foreign,
+                None => return Ok(None),
+            },
+            many => {
+                return Err(ResourceError::new(format!(
+                    "{}: {} HTTP APIs named {:?} are owned by this stack ({}); expected one. Delete the extra one (aws apigatewayv2 delete-api --api-id ...) and re-run.",
+                    self.declared.address,
+                    many.len(),
+                    self.declared.name,
+                    many.iter()
+                        .map(|a| a.api_id().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        };
+        let api_id = api.api_id().unwrap_or_default().to_owned();
+        let (parts, execution_arn) = tokio::join!(
+            self.parts(&api_id, &spec),
+            self.aws.arn("execute-api", &api_id)
+        );
+        let parts = parts?;
+        let mut live = Live::default();
+        let f = &mut live.fields;
+        f.insert(
+            "protocol_type".into(),
+            Value::from(
+                api.protocol_type()
+                    .map(|p| p.as_str())
+                    .unwrap_or_default(),
+            ),
+        );
+        let json = |v: Option<Value>| v.unwrap_or(Value::Null);
+        f.insert(
+            "integration".into(),
+            json(parts.integration.and_then(|(_, i)| serde_json::to_value(i).ok())),
+        );
+        f.insert(
+            "route".into(),
+            json(parts.route.and_then(|(_, r)| serde_json::to_value(r).ok())),
+        );
+        f.insert(
+            "stage".into(),
+            json(parts.stage.and_then(|s| serde_json::to_value(s).ok())),
+        );
+        f.insert(
+            tags::FIELD.into(),
+            tags::to_value(
+                api.tags()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+        );
+        live.attrs.insert(ID.into(), api_id.clone());
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
+        live.attrs.insert(
+            ENDPOINT.into(),
+            api.api_endpoint().unwrap_or_default().to_owned(),
+        );
+        live.attrs.insert(EXECUTION_ARN.into(), execution_arn?);
+        live.attrs.insert(ARN.into(), self.api_arn(&api_id));
+        Ok(Some(live))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let spec: HttpApiSpec = spec_of(&self.declared.address, desired)?;
+        let api = self
+            .aws
+            .apigw
+            .create_api()
+            .name(&self.declared.name)
+            .protocol_type(ProtocolType::from(spec.protocol_type.as_str()))
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("CreateApi"), e))?;
+        let api_id = api.api_id.unwrap_or_default();
+        self.converge_parts(&api_id, &spec).await?;
+        read_back(self.read().await?, &format!("HTTP API {}", self.declared.name))
+    }
+
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        let spec: HttpApiSpec = spec_of(&self.declared.address, desired)?;
+        let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
+        if changed.iter().any(|c| c != tags::FIELD) {
+            self.converge_parts(&api_id, &spec).await?;
+        }
+        if changed.contains(tags::FIELD) {
+            let apigw = &self.aws.apigw;
+            let arn = self.api_arn(&api_id);
+            let arn = &arn;
+            let name = &self.declared.name;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set: BTreeMap<String, String>| async move {
+                    apigw
+                        .tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(set.into_iter().collect()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("apigateway:TagResource {name}"), e))
+                },
+                |keys| async move {
+                    apigw
+                        .untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("apigateway:UntagResource {name}"), e))
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
+        match self.aws.apigw.delete_api().api_id(&api_id).send().await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if error_code(&e) == Some("NotFoundException") => Ok(DeleteOutcome::Deleted),
+            Err(e) => Err(aws_error(&self.what("DeleteApi"), e)),
+        }
+    }
+}

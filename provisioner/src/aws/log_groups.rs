@@ -1,0 +1,237 @@
+//! CloudWatch Logs groups for the functions, created before them so Lambda
+//! never creates an unmanaged group that keeps logs forever.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::policies::Statement;
+use super::tags::Tags;
+use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
+    fields_of, spec_of,
+};
+
+/// A log group as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogGroupSpec {
+    pub retention_in_days: u32,
+    pub tags: Tags,
+}
+
+pub struct LogGroup {
+    declared: Declared,
+    aws: Arc<Aws>,
+}
+
+/// Attributes a log group exports.
+impl Handle<LogGroup> {
+    /// `arn:aws:logs:{region}:{account}:log-group:{name}` (without the `:*`
+    /// that DescribeLogGroups appends; policies add `:*` for its streams).
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
+
+/// What a function may do in its own log group: create streams and write events.
+pub fn writer_statement(group: &Handle<LogGroup>) -> Statement {
+    Statement::allow(
+        "WriteOwnLogs",
+        &["logs:CreateLogStream", "logs:PutLogEvents"],
+        vec![Text::from(group.arn()).then(":*")],
+    )
+}
+
+impl LogGroup {
+    pub fn new(address: &str, name: String, spec: &LogGroupSpec, aws: Arc<Aws>) -> Self {
+        let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
+        LogGroup { declared, aws }
+    }
+
+    async fn arn(&self) -> Result<String, ResourceError> {
+        let resource = format!("log-group:{}", self.declared.name);
+        self.aws.arn("logs", &resource).await
+    }
+
+    async fn put_retention(&self, days: u32) -> Result<(), ResourceError> {
+        self.aws
+            .logs
+            .put_retention_policy()
+            .log_group_name(&self.declared.name)
+            .retention_in_days(i32::try_from(days).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!("logs:PutRetentionPolicy {}", self.declared.name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Resource for LogGroup {
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "log-group"
+    }
+
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        let mut attrs = self.declared.known.clone();
+        attrs.insert(ARN.into(), self.arn().await?);
+        Ok(attrs)
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let arn = self.arn().await?;
+        let (described, group_tags) = tokio::join!(
+            self.aws
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(&self.declared.name)
+                .send(),
+            self.aws.logs.list_tags_for_resource().resource_arn(&arn).send(),
+        );
+        let described = described.map_err(|e| {
+            aws_error(
+                &format!("logs:DescribeLogGroups {}", self.declared.name),
+                e,
+            )
+        })?;
+        let Some(group) = described
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(self.declared.name.as_str()))
+        else {
+            return Ok(None);
+        };
+        let group_tags = match group_tags {
+            Ok(t) => t.tags.unwrap_or_default(),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Default::default(),
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("logs:ListTagsForResource {}", self.declared.name),
+                    e,
+                ));
+            }
+        };
+        let spec = LogGroupSpec {
+            // Absent: never expire. 0 never equals an allowed declared value.
+            retention_in_days: group
+                .retention_in_days()
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(0),
+            tags: group_tags
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("aws:"))
+                .collect(),
+        };
+        let mut live = Live {
+            fields: fields_of(&spec),
+            ..Live::default()
+        };
+        live.attrs.insert(ARN.into(), arn);
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
+        Ok(Some(live))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let spec: LogGroupSpec = spec_of(&self.declared.address, desired)?;
+        let created = self
+            .aws
+            .logs
+            .create_log_group()
+            .log_group_name(&self.declared.name)
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Created meanwhile (or by Lambda): converge on it.
+            Err(e) if error_code(&e) == Some("ResourceAlreadyExistsException") => {}
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("logs:CreateLogGroup {}", self.declared.name),
+                    e,
+                ));
+            }
+        }
+        self.put_retention(spec.retention_in_days).await?;
+        read_back(
+            self.read().await?,
+            &format!("log group {}", self.declared.name),
+        )
+    }
+
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        let spec: LogGroupSpec = spec_of(&self.declared.address, desired)?;
+        if changed.contains("retention_in_days") {
+            self.put_retention(spec.retention_in_days).await?;
+        }
+        if changed.contains(tags::FIELD) {
+            let logs = &self.aws.logs;
+            let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
+            let arn = &arn;
+            let name = &self.declared.name;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set: BTreeMap<String, String>| async move {
+                    logs.tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(set.into_iter().collect()))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("logs:TagResource {name}"), e))
+                },
+                |keys| async move {
+                    logs.untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("logs:UntagResource {name}"), e))
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        match self
+            .aws
+            .logs
+            .delete_log_group()
+            .log_group_name(&self.declared.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+                Ok(DeleteOutcome::Deleted)
+            }
+            Err(e) => Err(aws_error(
+                &format!("logs:DeleteLogGroup {}", self.declared.name),
+                e,
+            )),
+        }
+    }
+}

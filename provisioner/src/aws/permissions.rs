@@ -1,0 +1,197 @@
+//! A statement in a function's resource policy: lets one service principal
+//! invoke it, from one source ARN only (`lambda:AddPermission`). It belongs to
+//! the function it hangs on (no tags of its own) and is found by its
+//! statement id in `GetPolicy`. Lambda cannot change a statement in place:
+//! an update removes and re-adds it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Aws, aws_error, error_code};
+use crate::engine::{
+    Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text, fields_of, spec_of,
+};
+
+/// An invoke permission as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PermissionSpec {
+    pub function_name: Text,
+    pub action: String,
+    pub principal: String,
+    pub source_arn: Text,
+}
+
+pub struct InvokePermission {
+    declared: Declared,
+    function_name: String,
+    statement_id: String,
+    aws: Arc<Aws>,
+}
+
+impl InvokePermission {
+    /// Statement `statement_id` on the function named `function_name`.
+    pub fn new(
+        address: &str,
+        function_name: &str,
+        statement_id: &str,
+        spec: &PermissionSpec,
+        aws: Arc<Aws>,
+    ) -> Self {
+        InvokePermission {
+            declared: Declared::of(address, format!("{function_name}/{statement_id}"), spec),
+            function_name: function_name.to_owned(),
+            statement_id: statement_id.to_owned(),
+            aws,
+        }
+    }
+
+    fn what(&self, call: &str) -> String {
+        format!("lambda:{call} {}", self.declared.name)
+    }
+
+    async fn add(&self, spec: &PermissionSpec) -> Result<(), ResourceError> {
+        self.aws
+            .lambda
+            .add_permission()
+            .function_name(spec.function_name.as_str())
+            .statement_id(&self.statement_id)
+            .action(&spec.action)
+            .principal(&spec.principal)
+            .source_arn(spec.source_arn.as_str())
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("AddPermission"), e))?;
+        Ok(())
+    }
+
+    async fn remove(&self) -> Result<(), ResourceError> {
+        match self
+            .aws
+            .lambda
+            .remove_permission()
+            .function_name(&self.function_name)
+            .statement_id(&self.statement_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+            Err(e) => Err(aws_error(&self.what("RemovePermission"), e)),
+        }
+    }
+}
+
+/// The statement `sid` of a function policy, in the declared shape.
+pub fn statement_fields(policy: &str, sid: &str, function_name: &str) -> Option<Fields> {
+    let policy: Value = serde_json::from_str(policy).ok()?;
+    let st = policy["Statement"]
+        .as_array()?
+        .iter()
+        .find(|s| s["Sid"] == sid)?;
+    let principal = match &st["Principal"] {
+        Value::String(s) => s.clone(),
+        p => p["Service"].as_str().unwrap_or_default().to_owned(),
+    };
+    let source_arn = st["Condition"]["ArnLike"]["AWS:SourceArn"]
+        .as_str()
+        .unwrap_or_default();
+    Some(fields_of(&PermissionSpec {
+        function_name: Text::literal(function_name),
+        action: st["Action"].as_str().unwrap_or_default().to_owned(),
+        principal,
+        source_arn: Text::literal(source_arn),
+    }))
+}
+
+#[async_trait]
+impl Resource for InvokePermission {
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "lambda-permission"
+    }
+    fn taggable(&self) -> bool {
+        false
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let policy = match self
+            .aws
+            .lambda
+            .get_policy()
+            .function_name(&self.function_name)
+            .send()
+            .await
+        {
+            Ok(out) => out.policy.unwrap_or_default(),
+            // No function, or a function without a policy.
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+            Err(e) => return Err(aws_error(&self.what("GetPolicy"), e)),
+        };
+        Ok(
+            statement_fields(&policy, &self.statement_id, &self.function_name).map(|fields| {
+                Live {
+                    fields,
+                    ..Live::default()
+                }
+            }),
+        )
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let spec: PermissionSpec = spec_of(&self.declared.address, desired)?;
+        self.add(&spec).await?;
+        Ok(Live {
+            fields: desired.clone(),
+            ..Live::default()
+        })
+    }
+
+    async fn update(
+        &self,
+        _live: &Live,
+        desired: &Fields,
+        _changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        let spec: PermissionSpec = spec_of(&self.declared.address, desired)?;
+        self.remove().await?;
+        self.add(&spec).await
+    }
+
+    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        self.remove().await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_statement_is_found_by_sid_and_shaped_like_the_declaration() {
+        let policy = json!({"Version": "2012-10-17", "Id": "default", "Statement": [
+            {"Sid": "other", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
+             "Action": "lambda:InvokeFunction", "Resource": "arn:f"},
+            {"Sid": "api", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+             "Action": "lambda:InvokeFunction", "Resource": "arn:f",
+             "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:eu-west-1:1:abc/*/POST/image_generator"}}}
+        ]})
+        .to_string();
+        let f = statement_fields(&policy, "api", "s-http").unwrap();
+        assert_eq!(f["principal"], json!("apigateway.amazonaws.com"));
+        assert_eq!(
+            f["source_arn"],
+            json!("arn:aws:execute-api:eu-west-1:1:abc/*/POST/image_generator")
+        );
+        assert_eq!(f["function_name"], json!("s-http"));
+        assert!(statement_fields(&policy, "missing", "s-http").is_none());
+        assert!(statement_fields("not json", "api", "s-http").is_none());
+    }
+}

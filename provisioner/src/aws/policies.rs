@@ -1,0 +1,204 @@
+//! IAM policy documents as typed values: what roles declare (trust and inline
+//! policies) and how IAM's answers are normalised before they are compared.
+//!
+//! IAM returns documents URL-encoded and may shorten one-element lists to a
+//! plain string; `parse_document` undoes both so a fresh role never shows a
+//! diff. Statements are built from references, never from `*`.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::Text;
+
+pub const VERSION: &str = "2012-10-17";
+
+/// A policy document in IAM's JSON shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyDocument {
+    pub version: String,
+    pub statement: Vec<Statement>,
+}
+
+/// One `Allow` statement: exact actions on exact resources, or a trust for a
+/// service principal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub effect: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    pub action: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<Text>,
+    /// Operator → condition key → values, e.g. `StringLike` → `s3:prefix` → [...].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub condition: BTreeMap<String, BTreeMap<String, Vec<Text>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Principal {
+    pub service: Vec<String>,
+}
+
+impl PolicyDocument {
+    pub fn new(statement: Vec<Statement>) -> PolicyDocument {
+        PolicyDocument {
+            version: VERSION.into(),
+            statement,
+        }
+    }
+
+    /// The trust policy that lets `service` (e.g. `lambda.amazonaws.com`) assume a role.
+    pub fn trust(service: &str) -> PolicyDocument {
+        PolicyDocument::new(vec![Statement {
+            sid: None,
+            effect: "Allow".into(),
+            principal: Some(Principal {
+                service: vec![service.into()],
+            }),
+            action: vec!["sts:AssumeRole".into()],
+            resource: Vec::new(),
+            condition: BTreeMap::new(),
+        }])
+    }
+}
+
+impl Statement {
+    /// Allows exactly `actions` on exactly `resources`.
+    pub fn allow(sid: &str, actions: &[&str], resources: Vec<Text>) -> Statement {
+        Statement {
+            sid: Some(sid.into()),
+            effect: "Allow".into(),
+            principal: None,
+            action: actions.iter().map(|a| (*a).to_owned()).collect(),
+            resource: resources,
+            condition: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a condition (`operator` → `key` → `values`).
+    pub fn when(mut self, operator: &str, key: &str, values: Vec<Text>) -> Statement {
+        self.condition
+            .entry(operator.into())
+            .or_default()
+            .insert(key.into(), values);
+        self
+    }
+}
+
+/// Invoking one Bedrock foundation model, in its own region.
+pub fn invoke_model(model_region: &str, model_id: &str) -> Statement {
+    let partition = super::clients::partition_of(model_region);
+    Statement::allow(
+        "InvokeModel",
+        &["bedrock:InvokeModel"],
+        vec![format!("arn:{partition}:bedrock:{model_region}::foundation-model/{model_id}").into()],
+    )
+}
+
+/// A document as IAM returns it (URL-encoded JSON), in the declared shape:
+/// decoded, parsed, and every one-element string list (`Action`, `Resource`,
+/// `Principal.Service`, condition values) turned back into a list.
+pub fn parse_document(raw: &str) -> Value {
+    let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    let mut v: Value = serde_json::from_str(&decoded)
+        .or_else(|_| serde_json::from_str(raw))
+        .unwrap_or_else(|_| Value::String(raw.to_owned()));
+    if let Some(statements) = v.get_mut("Statement") {
+        if statements.is_object() {
+            *statements = Value::Array(vec![statements.take()]);
+        }
+        for st in statements.as_array_mut().into_iter().flatten() {
+            for key in ["Action", "Resource"] {
+                listify(st.get_mut(key));
+            }
+            listify(st.get_mut("Principal").and_then(|p| p.get_mut("Service")));
+            if let Some(Value::Object(ops)) = st.get_mut("Condition") {
+                for keys in ops.values_mut() {
+                    if let Value::Object(keys) = keys {
+                        keys.values_mut().for_each(|v| listify(Some(v)));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+fn listify(v: Option<&mut Value>) {
+    if let Some(v) = v
+        && v.is_string()
+    {
+        *v = Value::Array(vec![v.take()]);
+    }
+}
+
+/// Every action and resource of a document, for checks that nothing is `*`.
+pub fn wildcards(doc: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for st in doc["Statement"].as_array().into_iter().flatten() {
+        for key in ["Action", "Resource"] {
+            for v in st[key].as_array().into_iter().flatten() {
+                let s = v.as_str().unwrap_or_default();
+                if s == "*" || (key == "Action" && s.contains('*')) {
+                    found.push(format!("{key} {s}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fields_of;
+    use serde_json::json;
+
+    #[test]
+    fn url_encoded_documents_with_short_lists_parse_to_the_declared_shape() {
+        let declared = PolicyDocument::new(vec![
+            Statement::allow(
+                "Queue",
+                &["sqs:ReceiveMessage"],
+                vec!["arn:aws:sqs:eu-west-1:1:q".into()],
+            ),
+            Statement::allow("List", &["s3:ListBucket"], vec!["arn:aws:s3:::b".into()]).when(
+                "StringLike",
+                "s3:prefix",
+                vec!["11/images/*".into()],
+            ),
+        ]);
+        // As IAM answers: URL-encoded, single values not in lists, other key order.
+        let raw = "%7B%22Statement%22%3A%5B%7B%22Resource%22%3A%22arn%3Aaws%3Asqs%3Aeu-west-1%3A1%3Aq%22%2C%22Action%22%3A%22sqs%3AReceiveMessage%22%2C%22Effect%22%3A%22Allow%22%2C%22Sid%22%3A%22Queue%22%7D%2C%7B%22Sid%22%3A%22List%22%2C%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AListBucket%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%22%2C%22Condition%22%3A%7B%22StringLike%22%3A%7B%22s3%3Aprefix%22%3A%2211%2Fimages%2F*%22%7D%7D%7D%5D%2C%22Version%22%3A%222012-10-17%22%7D";
+        let wrapped = fields_of(&json!({"d": declared}));
+        assert!(crate::engine::diff::same(
+            &parse_document(raw),
+            &wrapped["d"]
+        ));
+        assert!(wildcards(&parse_document(raw)).is_empty());
+    }
+
+    #[test]
+    fn trust_is_for_one_service_only() {
+        let t = serde_json::to_value(PolicyDocument::trust("lambda.amazonaws.com")).unwrap();
+        assert_eq!(
+            t,
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]})
+        );
+    }
+
+    #[test]
+    fn wildcards_are_found() {
+        let doc = json!({"Statement": [{"Action": ["s3:*"], "Resource": ["*"]}]});
+        assert_eq!(wildcards(&doc), ["Action s3:*", "Resource *"]);
+    }
+}

@@ -1,0 +1,355 @@
+//! IAM roles of the functions: a trust policy for one service, exactly one
+//! inline policy derived from the declaration, nothing attached.
+//!
+//! IAM returns documents URL-encoded; they are compared as parsed JSON
+//! ([`super::policies::parse_document`]). Inline policies other than ours and
+//! attached managed policies are fields too (declared empty), so a grant added
+//! by hand shows in the plan and apply removes it: the role stays least
+//! privilege.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_iam::types::Tag;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::policies::{PolicyDocument, parse_document};
+use super::tags::Tags;
+use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, spec_of,
+};
+
+/// The name of the one inline policy the provisioner manages on each role.
+pub const POLICY_NAME: &str = "least-privilege";
+
+/// A role as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleSpec {
+    pub assume_role_policy: PolicyDocument,
+    /// The inline policy named [`POLICY_NAME`].
+    pub policy: PolicyDocument,
+    /// Other inline policies' names (declared: none).
+    pub other_inline_policies: Vec<String>,
+    /// Attached managed policies' ARNs (declared: none).
+    pub managed_policies: Vec<String>,
+    pub tags: Tags,
+}
+
+pub struct IamRole {
+    declared: Declared,
+    aws: Arc<Aws>,
+}
+
+/// Attributes a role exports.
+impl Handle<IamRole> {
+    /// `arn:aws:iam::{account}:role/{name}`.
+    pub fn arn(&self) -> Ref {
+        self.attr(ARN)
+    }
+    pub fn name(&self) -> Ref {
+        self.attr(NAME)
+    }
+}
+
+fn iam_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>, ResourceError> {
+    tags.into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ResourceError::new(format!("invalid tag: {e}")))
+        })
+        .collect()
+}
+
+fn json(doc: &PolicyDocument) -> Result<String, ResourceError> {
+    serde_json::to_string(doc)
+        .map_err(|e| ResourceError::new(format!("policy document does not serialise: {e}")))
+}
+
+impl IamRole {
+    pub fn new(address: &str, name: String, spec: &RoleSpec, aws: Arc<Aws>) -> Self {
+        let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
+        IamRole { declared, aws }
+    }
+
+    async fn arn(&self) -> Result<String, ResourceError> {
+        let account = self.aws.account_id().await?;
+        Ok(format!(
+            "arn:{}:iam::{account}:role/{}",
+            self.aws.partition(),
+            self.declared.name
+        ))
+    }
+
+    fn what(&self, call: &str) -> String {
+        format!("iam:{call} {}", self.declared.name)
+    }
+
+    async fn put_policy(&self, doc: &PolicyDocument) -> Result<(), ResourceError> {
+        self.aws
+            .iam
+            .put_role_policy()
+            .role_name(&self.declared.name)
+            .policy_name(POLICY_NAME)
+            .policy_document(json(doc)?)
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("PutRolePolicy"), e))?;
+        Ok(())
+    }
+
+    async fn delete_inline(&self, names: &[String]) -> Result<(), ResourceError> {
+        for policy in names {
+            match self
+                .aws
+                .iam
+                .delete_role_policy()
+                .role_name(&self.declared.name)
+                .policy_name(policy)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if error_code(&e) == Some("NoSuchEntity") => {}
+                Err(e) => return Err(aws_error(&self.what("DeleteRolePolicy"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn detach(&self, arns: &[String]) -> Result<(), ResourceError> {
+        for arn in arns {
+            match self
+                .aws
+                .iam
+                .detach_role_policy()
+                .role_name(&self.declared.name)
+                .policy_arn(arn)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if error_code(&e) == Some("NoSuchEntity") => {}
+                Err(e) => return Err(aws_error(&self.what("DetachRolePolicy"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn strings(live: &Live, field: &str) -> Vec<String> {
+        live.fields
+            .get(field)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Resource for IamRole {
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "iam-role"
+    }
+
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        let mut attrs = self.declared.known.clone();
+        attrs.insert(ARN.into(), self.arn().await?);
+        Ok(attrs)
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let iam = &self.aws.iam;
+        let name = &self.declared.name;
+        let (role, role_tags, policy, inline, attached) = tokio::join!(
+            iam.get_role().role_name(name).send(),
+            iam.list_role_tags().role_name(name).send(),
+            iam.get_role_policy()
+                .role_name(name)
+                .policy_name(POLICY_NAME)
+                .send(),
+            iam.list_role_policies().role_name(name).send(),
+            iam.list_attached_role_policies().role_name(name).send(),
+        );
+        let gone = |code: Option<&str>| code == Some("NoSuchEntity");
+        let role = match role {
+            Ok(r) => r.role,
+            Err(e) if gone(error_code(&e)) => return Ok(None),
+            Err(e) => return Err(aws_error(&self.what("GetRole"), e)),
+        };
+        let Some(role) = role else { return Ok(None) };
+        let role_tags = match role_tags {
+            Ok(t) => t.tags,
+            Err(e) if gone(error_code(&e)) => return Ok(None),
+            Err(e) => return Err(aws_error(&self.what("ListRoleTags"), e)),
+        };
+        let policy = match policy {
+            Ok(p) => parse_document(&p.policy_document),
+            Err(e) if gone(error_code(&e)) => Value::Null,
+            Err(e) => return Err(aws_error(&self.what("GetRolePolicy"), e)),
+        };
+        let inline: Vec<String> = match inline {
+            Ok(l) => l.policy_names,
+            Err(e) if gone(error_code(&e)) => return Ok(None),
+            Err(e) => return Err(aws_error(&self.what("ListRolePolicies"), e)),
+        };
+        let attached: Vec<String> = match attached {
+            Ok(a) => a
+                .attached_policies
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.policy_arn)
+                .collect(),
+            Err(e) if gone(error_code(&e)) => return Ok(None),
+            Err(e) => return Err(aws_error(&self.what("ListAttachedRolePolicies"), e)),
+        };
+        let trust = role
+            .assume_role_policy_document()
+            .map(parse_document)
+            .unwrap_or(Value::Null);
+        let mut live = Live::default();
+        live.fields.insert("assume_role_policy".into(), trust);
+        live.fields.insert("policy".into(), policy);
+        live.fields.insert(
+            "other_inline_policies".into(),
+            Value::from(
+                inline
+                    .into_iter()
+                    .filter(|p| p != POLICY_NAME)
+                    .collect::<Vec<_>>(),
+            ),
+        );
+        live.fields
+            .insert("managed_policies".into(), Value::from(attached));
+        live.fields.insert(
+            tags::FIELD.into(),
+            tags::to_value(role_tags.iter().map(|t| (t.key(), t.value()))),
+        );
+        live.attrs.insert(ARN.into(), role.arn().to_owned());
+        live.attrs.insert(NAME.into(), self.declared.name.clone());
+        Ok(Some(live))
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let spec: RoleSpec = spec_of(&self.declared.address, desired)?;
+        let created = self
+            .aws
+            .iam
+            .create_role()
+            .role_name(&self.declared.name)
+            .assume_role_policy_document(json(&spec.assume_role_policy)?)
+            .description("Execution role of a Couch Explorers function; managed by couch-provisioner")
+            .set_tags(Some(iam_tags(spec.tags.clone())?))
+            .send()
+            .await;
+        match created {
+            Ok(_) => self.put_policy(&spec.policy).await?,
+            // Created by an interrupted run: converge on it.
+            Err(e) if error_code(&e) == Some("EntityAlreadyExists") => {
+                let live = self.read().await?.ok_or_else(|| {
+                    ResourceError::new(format!("role {} exists and vanished", self.declared.name))
+                })?;
+                let all: BTreeSet<String> = desired.keys().cloned().collect();
+                self.update(&live, desired, &all).await?;
+            }
+            Err(e) => return Err(aws_error(&self.what("CreateRole"), e)),
+        }
+        read_back(self.read().await?, &format!("role {}", self.declared.name))
+    }
+
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        let spec: RoleSpec = spec_of(&self.declared.address, desired)?;
+        if changed.contains("assume_role_policy") {
+            self.aws
+                .iam
+                .update_assume_role_policy()
+                .role_name(&self.declared.name)
+                .policy_document(json(&spec.assume_role_policy)?)
+                .send()
+                .await
+                .map_err(|e| aws_error(&self.what("UpdateAssumeRolePolicy"), e))?;
+        }
+        if changed.contains("policy") {
+            self.put_policy(&spec.policy).await?;
+        }
+        if changed.contains("other_inline_policies") {
+            let extra: Vec<String> = IamRole::strings(live, "other_inline_policies")
+                .into_iter()
+                .filter(|p| !spec.other_inline_policies.contains(p))
+                .collect();
+            self.delete_inline(&extra).await?;
+        }
+        if changed.contains("managed_policies") {
+            let extra: Vec<String> = IamRole::strings(live, "managed_policies")
+                .into_iter()
+                .filter(|p| !spec.managed_policies.contains(p))
+                .collect();
+            self.detach(&extra).await?;
+        }
+        if changed.contains(tags::FIELD) {
+            let iam = &self.aws.iam;
+            let name = &self.declared.name;
+            tags::sync(
+                &live.fields,
+                desired,
+                |set| async move {
+                    iam.tag_role()
+                        .role_name(name)
+                        .set_tags(Some(iam_tags(set)?))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("iam:TagRole {name}"), e))
+                },
+                |keys| async move {
+                    iam.untag_role()
+                        .role_name(name)
+                        .set_tag_keys(Some(keys))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error(&format!("iam:UntagRole {name}"), e))
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        // IAM refuses to delete a role that still has policies.
+        let mut inline = IamRole::strings(live, "other_inline_policies");
+        inline.push(POLICY_NAME.to_owned());
+        self.delete_inline(&inline).await?;
+        self.detach(&IamRole::strings(live, "managed_policies"))
+            .await?;
+        match self
+            .aws
+            .iam
+            .delete_role()
+            .role_name(&self.declared.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if error_code(&e) == Some("NoSuchEntity") => Ok(DeleteOutcome::Deleted),
+            Err(e) => Err(aws_error(&self.what("DeleteRole"), e)),
+        }
+    }
+}

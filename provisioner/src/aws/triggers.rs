@@ -1,0 +1,256 @@
+//! The SQS trigger: an event source mapping from the prompts queue to the
+//! worker function. It belongs to the function it hangs on (no tags of its
+//! own); it is found by listing the function's mappings for the queue, and
+//! two of them (an interrupted create elsewhere) is an error naming both.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
+use serde::{Deserialize, Serialize};
+
+use super::policies::Statement;
+use super::{ID, Aws, aws_error, error_code, read_back};
+use crate::engine::{
+    Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
+    spec_of,
+};
+
+/// A queue trigger as declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerSpec {
+    pub event_source_arn: Text,
+    /// The function's name (as Lambda lists it: by name, not ARN).
+    pub function_name: Text,
+    pub batch_size: u32,
+    pub function_response_types: Vec<String>,
+    /// `ScalingConfig.MaximumConcurrency`.
+    pub maximum_concurrency: u32,
+    pub enabled: bool,
+}
+
+/// What a function that a queue trigger feeds must be allowed to do on the
+/// queue (Lambda polls with the function's role).
+pub fn consumer_statement(queue_arn: Ref) -> Statement {
+    Statement::allow(
+        "ConsumePrompts",
+        &[
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+        ],
+        vec![queue_arn.into()],
+    )
+}
+
+/// The partial-batch-failure response type the worker uses.
+pub const REPORT_BATCH_ITEM_FAILURES: &str = "ReportBatchItemFailures";
+
+pub struct QueueTrigger {
+    declared: Declared,
+    function_name: String,
+    queue_name: String,
+    aws: Arc<Aws>,
+}
+
+/// Attributes a trigger exports.
+impl Handle<QueueTrigger> {
+    /// The mapping's UUID, chosen by Lambda.
+    pub fn id(&self) -> Ref {
+        self.attr(ID)
+    }
+}
+
+impl QueueTrigger {
+    /// A trigger from the queue named `queue_name` to the function named
+    /// `function_name` (the spec references both).
+    pub fn new(
+        address: &str,
+        queue_name: &str,
+        function_name: &str,
+        spec: &TriggerSpec,
+        aws: Arc<Aws>,
+    ) -> Self {
+        let name = format!("{queue_name} -> {function_name}");
+        QueueTrigger {
+            declared: Declared::of(address, name, spec),
+            function_name: function_name.to_owned(),
+            queue_name: queue_name.to_owned(),
+            aws,
+        }
+    }
+
+    fn what(&self, call: &str) -> String {
+        format!("lambda:{call} {}", self.declared.name)
+    }
+}
+
+/// Live fields of a mapping, in the declared shape.
+pub fn normalise(m: &EventSourceMappingConfiguration, function_name: &str) -> Fields {
+    fields_of(&TriggerSpec {
+        event_source_arn: Text::literal(m.event_source_arn().unwrap_or_default()),
+        // Lambda reports the function's ARN (maybe with a qualifier): keep the name.
+        function_name: Text::literal(
+            m.function_arn()
+                .and_then(|a| a.split(":function:").nth(1))
+                .and_then(|rest| rest.split(':').next())
+                .unwrap_or(function_name),
+        ),
+        batch_size: m
+            .batch_size()
+            .and_then(|b| u32::try_from(b).ok())
+            .unwrap_or_default(),
+        function_response_types: m
+            .function_response_types()
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
+        maximum_concurrency: m
+            .scaling_config()
+            .and_then(ScalingConfig::maximum_concurrency)
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or_default(),
+        enabled: matches!(m.state(), Some("Enabled" | "Enabling" | "Creating" | "Updating")),
+    })
+}
+
+fn scaling(spec: &TriggerSpec) -> ScalingConfig {
+    ScalingConfig::builder()
+        .maximum_concurrency(i32::try_from(spec.maximum_concurrency).unwrap_or(i32::MAX))
+        .build()
+}
+
+fn response_types(spec: &TriggerSpec) -> Vec<FunctionResponseType> {
+    spec.function_response_types
+        .iter()
+        .map(|t| FunctionResponseType::from(t.as_str()))
+        .collect()
+}
+
+#[async_trait]
+impl Resource for QueueTrigger {
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+    fn kind(&self) -> &'static str {
+        "lambda-sqs-trigger"
+    }
+    fn taggable(&self) -> bool {
+        false
+    }
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["event_source_arn", "function_name"]
+    }
+
+    async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let mut found: Vec<EventSourceMappingConfiguration> = Vec::new();
+        let mut pages = self
+            .aws
+            .lambda
+            .list_event_source_mappings()
+            .function_name(&self.function_name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
+                Err(e) => return Err(aws_error(&self.what("ListEventSourceMappings"), e)),
+            };
+            found.extend(
+                page.event_source_mappings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| {
+                        m.event_source_arn()
+                            .is_some_and(|a| a.ends_with(&format!(":{}", self.queue_name)))
+                    }),
+            );
+        }
+        match found.as_slice() {
+            [] => Ok(None),
+            [m] => {
+                let mut live = Live {
+                    fields: normalise(m, &self.function_name),
+                    ..Live::default()
+                };
+                live.attrs
+                    .insert(ID.into(), m.uuid().unwrap_or_default().to_owned());
+                Ok(Some(live))
+            }
+            many => Err(ResourceError::new(format!(
+                "{}: {} event source mappings from queue {} to {} ({}); expected one. Delete the extra ones (aws lambda delete-event-source-mapping --uuid ...) and re-run.",
+                self.declared.address,
+                many.len(),
+                self.queue_name,
+                self.function_name,
+                many.iter()
+                    .map(|m| m.uuid().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+        let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
+        self.aws
+            .lambda
+            .create_event_source_mapping()
+            .event_source_arn(spec.event_source_arn.as_str())
+            .function_name(spec.function_name.as_str())
+            .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
+            .set_function_response_types(Some(response_types(&spec)))
+            .scaling_config(scaling(&spec))
+            .enabled(spec.enabled)
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("CreateEventSourceMapping"), e))?;
+        read_back(
+            self.read().await?,
+            &format!("trigger {}", self.declared.name),
+        )
+    }
+
+    async fn update(
+        &self,
+        live: &Live,
+        desired: &Fields,
+        _changed: &BTreeSet<String>,
+    ) -> Result<(), ResourceError> {
+        let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
+        let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
+        self.aws
+            .lambda
+            .update_event_source_mapping()
+            .uuid(&uuid)
+            .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
+            .set_function_response_types(Some(response_types(&spec)))
+            .scaling_config(scaling(&spec))
+            .enabled(spec.enabled)
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("UpdateEventSourceMapping"), e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
+        match self
+            .aws
+            .lambda
+            .delete_event_source_mapping()
+            .uuid(&uuid)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+                Ok(DeleteOutcome::Deleted)
+            }
+            Err(e) => Err(aws_error(&self.what("DeleteEventSourceMapping"), e)),
+        }
+    }
+}
