@@ -119,7 +119,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let a = Artifacts::load(&dir);
         let why = a.missing().unwrap();
-        assert!(why.contains("image-worker/bootstrap.zip does not exist"), "{why}");
+        assert!(
+            why.contains("image-worker/bootstrap.zip does not exist"),
+            "{why}"
+        );
         assert!(why.contains("run `scripts/build-functions`"), "{why}");
 
         std::fs::create_dir_all(dir.join("image-worker")).unwrap();

@@ -19,7 +19,9 @@ use crate::aws::queues::{QueueSpec, Redrive, SqsQueue};
 use crate::aws::roles::{IamRole, RoleSpec};
 use crate::aws::subscriptions::EmailSubscription;
 use crate::aws::topics::{SnsTopic, TopicSpec};
-use crate::aws::triggers::{QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement};
+use crate::aws::triggers::{
+    QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement,
+};
 use crate::engine::{Handle, Resource, Text};
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
 
@@ -61,8 +63,6 @@ impl Declaration {
     fn output(&mut self, name: &'static str, value: impl Into<Text>) {
         self.outputs.push((name, value.into()));
     }
-
-
 }
 
 /// The configuration both functions read (imagegen's `Config::from_env`).
@@ -312,7 +312,8 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             action: "lambda:InvokeFunction".into(),
             principal: "apigateway.amazonaws.com".into(),
             // Only this API's route, in any of its stages.
-            source_arn: Text::from(api.execution_arn()).then(format!("/*/{ROUTE_METHOD}{ROUTE_PATH}")),
+            source_arn: Text::from(api.execution_arn())
+                .then(format!("/*/{ROUTE_METHOD}{ROUTE_PATH}")),
         },
         aws(),
     ));

@@ -1,273 +1,16 @@
 //! The provisioner against a real AWS emulator (moto server on 127.0.0.1),
 //! with the same SDK clients and the same binary users run.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
+mod common;
+
+use std::process::{Command, Stdio};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use provisioner::artifacts::Artifacts;
-use provisioner::aws::Aws;
-use provisioner::commands::Session;
+use common::*;
 use provisioner::declare;
 use provisioner::engine::plan::{Mode, compute};
-use provisioner::engine::{Action, Plan, execute};
-use provisioner::stack::{self, Stack};
+use provisioner::engine::{Action, execute};
 use serde_json::{Value, json};
-
-const REGION: &str = "eu-west-1";
-
-struct Fixture {
-    name: String,
-    file: PathBuf,
-    /// Stand-ins for the function zips (`--artifacts`).
-    artifacts: PathBuf,
-    endpoint: String,
-    conf: aws_types::SdkConfig,
-}
-
-/// Everything the stack declares, in declaration order.
-const ALL: [&str; 15] = [
-    declare::BUCKET,
-    declare::DLQ,
-    declare::QUEUE,
-    declare::TOPIC,
-    declare::SUBSCRIPTION,
-    declare::ALARM,
-    declare::WORKER_LOGS,
-    declare::WORKER_ROLE,
-    declare::WORKER,
-    declare::TRIGGER,
-    declare::HTTP_LOGS,
-    declare::HTTP_ROLE,
-    declare::HTTP,
-    declare::API,
-    declare::API_PERMISSION,
-];
-/// How many resources the stack manages (all but the referenced bucket).
-const MANAGED: usize = ALL.len() - 1;
-
-fn yaml(name: &str, bucket: &str, threshold: u32, email: &str) -> String {
-    format!(
-        "name: {name}\nregion: {REGION}\nimages: {{ bucket: {bucket}, prefix: \"11\" }}\nqueue: {{ visibility_timeout_seconds: 180, max_receive_count: 3 }}\nalarm: {{ threshold_seconds: {threshold}, email: {email} }}\ntags: {{ team: couch-explorers }}\n"
-    )
-}
-
-impl Fixture {
-    /// A fresh stack name, its images bucket created, its stack file written.
-    async fn new(prefix: &str) -> Fixture {
-        Fixture::with_endpoint(prefix, testkit::moto_endpoint()).await
-    }
-
-    /// The same, with every AWS call going to `endpoint`.
-    async fn with_endpoint(prefix: &str, endpoint: &str) -> Fixture {
-        let name = testkit::unique(prefix);
-        let conf = testkit::sdk_config(endpoint, REGION);
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&conf)
-                .force_path_style(true)
-                .build(),
-        );
-        testkit::create_bucket(&s3, &format!("{name}-images")).await;
-        let dir = std::env::temp_dir().join("couch-provisioner-tests");
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join(format!("{name}.yaml"));
-        let artifacts = testkit::zips::write_function_zips(&dir.join(format!("{name}-zips")), "v1");
-        let f = Fixture {
-            name,
-            file,
-            artifacts,
-            endpoint: endpoint.to_owned(),
-            conf,
-        };
-        f.write(120, "team@example.com");
-        f
-    }
-
-    fn write(&self, threshold: u32, email: &str) {
-        std::fs::write(
-            &self.file,
-            yaml(
-                &self.name,
-                &format!("{}-images", self.name),
-                threshold,
-                email,
-            ),
-        )
-        .expect("write stack file");
-    }
-
-    fn stack(&self) -> Stack {
-        stack::load(&self.file).expect("valid stack")
-    }
-
-    fn session(&self) -> Session {
-        Session::new(
-            self.stack(),
-            &Artifacts::load(&self.artifacts),
-            Arc::new(Aws::from_conf(&self.conf)),
-        )
-    }
-
-    fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.conf)
-    }
-
-    /// Runs the real binary against the emulator.
-    /// The real binary, configured for the emulator.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_provisioner"));
-        cmd.args(args)
-            .arg("--stack")
-            .arg(&self.file)
-            .arg("--artifacts")
-            .arg(&self.artifacts)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_REGION")
-            .env_remove("CI")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs the binary, requires success, returns its standard output.
-    fn run_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert_ok(&out);
-        stdout(&out)
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run provisioner")
-    }
-
-    async fn plan(&self) -> Plan {
-        self.session()
-            .plan(Mode::Apply, false)
-            .await
-            .expect("plan")
-            .0
-    }
-
-    async fn queue_attr(&self, queue: &str, attr: QueueAttributeName) -> String {
-        let sqs = self.sqs();
-        let url = sqs
-            .get_queue_url()
-            .queue_name(queue)
-            .send()
-            .await
-            .expect("queue exists")
-            .queue_url
-            .unwrap();
-        let out = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(attr.clone())
-            .send()
-            .await
-            .unwrap();
-        out.attributes
-            .unwrap_or_default()
-            .get(&attr)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    async fn queue_tags(&self, url: &str) -> std::collections::HashMap<String, String> {
-        self.sqs()
-            .list_queue_tags()
-            .queue_url(url)
-            .send()
-            .await
-            .unwrap()
-            .tags
-            .unwrap_or_default()
-    }
-
-    /// Another client changes the prompts queue's visibility timeout.
-    async fn drift_visibility_timeout(&self, seconds: u32) {
-        let sqs = self.sqs();
-        let name = self.stack().queue_name();
-        let url = sqs
-            .get_queue_url()
-            .queue_name(name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        sqs.set_queue_attributes()
-            .queue_url(&url)
-            .attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string())
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// The subscriptions of the stack's topic, read with the SDK directly.
-    async fn subscriptions(&self) -> Vec<aws_sdk_sns::types::Subscription> {
-        let topic_arn = self
-            .session()
-            .read()
-            .await
-            .unwrap()
-            .attr(declare::TOPIC, "arn")
-            .unwrap();
-        aws_sdk_sns::Client::new(&self.conf)
-            .list_subscriptions_by_topic()
-            .topic_arn(&topic_arn)
-            .send()
-            .await
-            .unwrap()
-            .subscriptions
-            .unwrap_or_default()
-    }
-
-    async fn queues(&self) -> Vec<String> {
-        self.sqs()
-            .list_queues()
-            .queue_name_prefix(&self.name)
-            .send()
-            .await
-            .unwrap()
-            .queue_urls
-            .unwrap_or_default()
-    }
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-}
-
-fn actions(plan: &Plan) -> Vec<(String, Action)> {
-    plan.changes
-        .iter()
-        .map(|c| (c.address.clone(), c.action))
-        .collect()
-}
-
-fn changing(plan: &Plan) -> Vec<(String, Action)> {
-    actions(plan)
-        .into_iter()
-        .filter(|(_, a)| a.mutates())
-        .collect()
-}
 
 #[tokio::test]
 async fn create_from_empty() {
@@ -282,7 +25,9 @@ async fn create_from_empty() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("Apply complete! Resources: {MANAGED} added, 0 changed, 0 destroyed.")),
+        text.contains(&format!(
+            "Apply complete! Resources: {MANAGED} added, 0 changed, 0 destroyed."
+        )),
         "{text}"
     );
 
@@ -584,7 +329,9 @@ async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
 
     let text = f.run_ok(&["destroy", "--yes"]);
     assert!(
-        text.contains(&format!("Destroy complete! Resources: 0 added, 0 changed, {MANAGED} destroyed.")),
+        text.contains(&format!(
+            "Destroy complete! Resources: 0 added, 0 changed, {MANAGED} destroyed."
+        )),
         "{text}"
     );
     // moto confirms e-mail subscriptions at once, so the subscription is deleted too.
@@ -766,7 +513,9 @@ async fn offline_plan_and_validate_make_no_aws_call() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains(&format!("Plan: {MANAGED} to add, 0 to change, 0 to destroy.")),
+        stdout(&out).contains(&format!(
+            "Plan: {MANAGED} to add, 0 to change, 0 to destroy."
+        )),
         "{}",
         stdout(&out)
     );

@@ -102,10 +102,7 @@ impl LambdaFunction {
     ) -> Self {
         spec.code_sha256 = match &code.code_sha256 {
             Ok(sha) => short(sha),
-            Err(_) => format!(
-                "(not built: run {})",
-                crate::artifacts::BUILD_COMMAND
-            ),
+            Err(_) => format!("(not built: run {})", crate::artifacts::BUILD_COMMAND),
         };
         let declared = Declared::of(address, name.clone(), &spec).knowing(NAME, name);
         LambdaFunction {
@@ -150,10 +147,7 @@ impl LambdaFunction {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(why) => {
-                    return Err(ResourceError::new(format!(
-                        "{}: {why}",
-                        self.declared.name
-                    )));
+                    return Err(ResourceError::new(format!("{}: {why}", self.declared.name)));
                 }
             }
             if start.elapsed() > READY_WITHIN {
@@ -298,7 +292,11 @@ pub fn normalise(
     fn_tags: &std::collections::HashMap<String, String>,
 ) -> Fields {
     fields_of(&FunctionSpec {
-        runtime: conf.runtime().map(|r| r.as_str()).unwrap_or_default().to_owned(),
+        runtime: conf
+            .runtime()
+            .map(|r| r.as_str())
+            .unwrap_or_default()
+            .to_owned(),
         architectures: conf
             .architectures()
             .iter()
@@ -411,9 +409,11 @@ impl Resource for LambdaFunction {
             match created {
                 Ok(_) => break,
                 Err(e)
-                    if is_role_propagation(error_code(&e), e.as_service_error().and_then(
-                        aws_sdk_lambda::error::ProvideErrorMetadata::message,
-                    )) && start.elapsed() + pause <= ROLE_PROPAGATION =>
+                    if is_role_propagation(
+                        error_code(&e),
+                        e.as_service_error()
+                            .and_then(aws_sdk_lambda::error::ProvideErrorMetadata::message),
+                    ) && start.elapsed() + pause <= ROLE_PROPAGATION =>
                 {
                     tracing::warn!(
                         "{}: the role cannot be assumed by Lambda yet (IAM propagation); retrying in {} s ({} s elapsed)",
@@ -433,10 +433,11 @@ impl Resource for LambdaFunction {
                         ))
                     })?;
                     self.wait_updated().await?;
-                    let changed: BTreeSet<String> = crate::engine::diff::diff(desired, &[], &live.fields)
-                        .iter()
-                        .map(|f| f.field().to_owned())
-                        .collect();
+                    let changed: BTreeSet<String> =
+                        crate::engine::diff::diff(desired, &[], &live.fields)
+                            .iter()
+                            .map(|f| f.field().to_owned())
+                            .collect();
                     self.update(&live, desired, &changed).await?;
                     break;
                 }
@@ -539,7 +540,11 @@ mod tests {
             .role("arn:aws:iam::1:role/r")
             .code_sha256("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
             .build();
-        let tags = [("stack".to_owned(), "s".to_owned()), ("aws:x".into(), "y".into())].into();
+        let tags = [
+            ("stack".to_owned(), "s".to_owned()),
+            ("aws:x".into(), "y".into()),
+        ]
+        .into();
         let f = normalise(&conf, &tags);
         assert_eq!(f["runtime"], json!("provided.al2023"));
         assert_eq!(f["architectures"], json!(["arm64"]));
@@ -552,8 +557,17 @@ mod tests {
     #[test]
     fn role_propagation_is_recognised_by_code_and_message() {
         let msg = "The role defined for the function cannot be assumed by Lambda.";
-        assert!(is_role_propagation(Some("InvalidParameterValueException"), Some(msg)));
-        assert!(!is_role_propagation(Some("InvalidParameterValueException"), Some("Invalid handler")));
-        assert!(!is_role_propagation(Some("AccessDeniedException"), Some(msg)));
+        assert!(is_role_propagation(
+            Some("InvalidParameterValueException"),
+            Some(msg)
+        ));
+        assert!(!is_role_propagation(
+            Some("InvalidParameterValueException"),
+            Some("Invalid handler")
+        ));
+        assert!(!is_role_propagation(
+            Some("AccessDeniedException"),
+            Some(msg)
+        ));
     }
 }

@@ -347,16 +347,16 @@ impl Resource for HttpApi {
         let f = &mut live.fields;
         f.insert(
             "protocol_type".into(),
-            Value::from(
-                api.protocol_type()
-                    .map(|p| p.as_str())
-                    .unwrap_or_default(),
-            ),
+            Value::from(api.protocol_type().map(|p| p.as_str()).unwrap_or_default()),
         );
         let json = |v: Option<Value>| v.unwrap_or(Value::Null);
         f.insert(
             "integration".into(),
-            json(parts.integration.and_then(|(_, i)| serde_json::to_value(i).ok())),
+            json(
+                parts
+                    .integration
+                    .and_then(|(_, i)| serde_json::to_value(i).ok()),
+            ),
         );
         f.insert(
             "route".into(),
@@ -400,7 +400,10 @@ impl Resource for HttpApi {
             .map_err(|e| aws_error(&self.what("CreateApi"), e))?;
         let api_id = api.api_id.unwrap_or_default();
         self.converge_parts(&api_id, &spec).await?;
-        read_back(self.read().await?, &format!("HTTP API {}", self.declared.name))
+        read_back(
+            self.read().await?,
+            &format!("HTTP API {}", self.declared.name),
+        )
     }
 
     async fn update(

@@ -100,14 +100,14 @@ impl Resource for LogGroup {
                 .describe_log_groups()
                 .log_group_name_prefix(&self.declared.name)
                 .send(),
-            self.aws.logs.list_tags_for_resource().resource_arn(&arn).send(),
+            self.aws
+                .logs
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send(),
         );
-        let described = described.map_err(|e| {
-            aws_error(
-                &format!("logs:DescribeLogGroups {}", self.declared.name),
-                e,
-            )
-        })?;
+        let described = described
+            .map_err(|e| aws_error(&format!("logs:DescribeLogGroups {}", self.declared.name), e))?;
         let Some(group) = described
             .log_groups()
             .iter()

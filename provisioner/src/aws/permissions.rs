@@ -134,11 +134,9 @@ impl Resource for InvokePermission {
             Err(e) => return Err(aws_error(&self.what("GetPolicy"), e)),
         };
         Ok(
-            statement_fields(&policy, &self.statement_id, &self.function_name).map(|fields| {
-                Live {
-                    fields,
-                    ..Live::default()
-                }
+            statement_fields(&policy, &self.statement_id, &self.function_name).map(|fields| Live {
+                fields,
+                ..Live::default()
             }),
         )
     }

@@ -249,7 +249,9 @@ impl Resource for IamRole {
             .create_role()
             .role_name(&self.declared.name)
             .assume_role_policy_document(json(&spec.assume_role_policy)?)
-            .description("Execution role of a Couch Explorers function; managed by couch-provisioner")
+            .description(
+                "Execution role of a Couch Explorers function; managed by couch-provisioner",
+            )
             .set_tags(Some(iam_tags(spec.tags.clone())?))
             .send()
             .await;

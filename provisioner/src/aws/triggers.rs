@@ -11,7 +11,7 @@ use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseTyp
 use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
-use super::{ID, Aws, aws_error, error_code, read_back};
+use super::{Aws, ID, aws_error, error_code, read_back};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -112,7 +112,10 @@ pub fn normalise(m: &EventSourceMappingConfiguration, function_name: &str) -> Fi
             .and_then(ScalingConfig::maximum_concurrency)
             .and_then(|c| u32::try_from(c).ok())
             .unwrap_or_default(),
-        enabled: matches!(m.state(), Some("Enabled" | "Enabling" | "Creating" | "Updating")),
+        enabled: matches!(
+            m.state(),
+            Some("Enabled" | "Enabling" | "Creating" | "Updating")
+        ),
     })
 }
 

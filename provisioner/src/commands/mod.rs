@@ -57,16 +57,17 @@ impl Session {
         if inputs.needs_code
             && let Some(why) = artifacts.missing()
         {
-            return Err(anyhow!("{why}
-(nothing was read or changed in AWS)"));
+            return Err(anyhow!(
+                "{why}
+(nothing was read or changed in AWS)"
+            ));
         }
         let aws = Arc::new(Aws::load(&region_for(&stack.region)).await);
         Ok(Session::new(stack, &artifacts, aws))
     }
 
     pub fn new(stack: Stack, artifacts: &Artifacts, aws: Arc<Aws>) -> Session {
-        let declare::Declaration { resources, outputs } =
-            declare::declare(&stack, artifacts, &aws);
+        let declare::Declaration { resources, outputs } = declare::declare(&stack, artifacts, &aws);
         Session {
             stack,
             aws,

@@ -28,8 +28,10 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         let s = stack::load(path)?;
         let artifacts = Artifacts::load(&inputs.artifacts);
         if let Some(why) = artifacts.missing() {
-            eprintln!("Note: {why}
-(an offline plan shows the code as not built)");
+            eprintln!(
+                "Note: {why}
+(an offline plan shows the code as not built)"
+            );
         }
         let session = Session::new(s.clone(), &artifacts, Arc::new(Aws::offline(&s.region)));
         let plan = compute(

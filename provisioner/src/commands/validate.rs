@@ -22,7 +22,12 @@ pub fn run(path: &Path, artifacts: &Path) -> Result<ExitCode> {
     let code = Artifacts::load(artifacts);
     for a in [&code.worker, &code.http] {
         match &a.code_sha256 {
-            Ok(sha) => println!("  code {}: {} (CodeSha256 {})", a.package, a.path.display(), short(sha)),
+            Ok(sha) => println!(
+                "  code {}: {} (CodeSha256 {})",
+                a.package,
+                a.path.display(),
+                short(sha)
+            ),
             Err(why) => println!("  code {}: not built: {why}", a.package),
         }
     }

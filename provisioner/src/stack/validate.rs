@@ -524,12 +524,18 @@ tags:   { team: couch-explorers }
             "31 is not a CloudWatch Logs retention period: use one of 1, 3, 5, 7, 14, 30",
         );
         assert_eq!(p.line, 9);
-        let s = parse(Path::new("x"), &GOOD.replace("retention_days: 30", "retention_days: 3653"))
-            .unwrap();
+        let s = parse(
+            Path::new("x"),
+            &GOOD.replace("retention_days: 30", "retention_days: 3653"),
+        )
+        .unwrap();
         assert_eq!(s.logs.retention_days, 3653);
         // Absent: 30 days.
-        let s = parse(Path::new("x"), &GOOD.replace("logs:   { retention_days: 30 }\n", ""))
-            .unwrap();
+        let s = parse(
+            Path::new("x"),
+            &GOOD.replace("logs:   { retention_days: 30 }\n", ""),
+        )
+        .unwrap();
         assert_eq!(s.logs.retention_days, 30);
         one_problem(
             "logs:",

@@ -1,0 +1,625 @@
+//! The functions' part of the stack against moto: log groups, roles with
+//! derived policies, Lambda functions from the zips, the SQS trigger, the HTTP
+//! API and its invoke permission, and the waits AWS needs (made to happen by a
+//! proxy that answers like AWS where moto answers at once).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
+
+use common::*;
+use provisioner::aws::policies::{parse_document, wildcards};
+use provisioner::aws::roles::POLICY_NAME;
+use provisioner::declare;
+use provisioner::engine::Action;
+use serde_json::{Value, json};
+
+async fn policy_of(f: &Fixture, role: &str) -> Value {
+    let out = f
+        .iam()
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+        .unwrap();
+    parse_document(&out.policy_document)
+}
+
+/// Every (action, resource) pair a policy grants.
+fn grants(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for st in doc["Statement"].as_array().unwrap() {
+        assert_eq!(st["Effect"], "Allow");
+        for a in st["Action"].as_array().unwrap() {
+            for r in st["Resource"].as_array().unwrap() {
+                out.insert((
+                    a.as_str().unwrap().to_owned(),
+                    r.as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    list.iter()
+        .map(|(a, r)| ((*a).to_owned(), (*r).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
+    let f = Fixture::new("t-fn-").await;
+    f.run_ok(&["apply", "--yes"]);
+    let s = f.stack();
+    let account = "123456789012";
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{account}:{}", s.queue_name());
+
+    // Log groups, with the declared retention.
+    for function in [s.worker_name(), s.http_name()] {
+        let groups = f
+            .logs()
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws/lambda/{function}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(groups.log_groups().len(), 1);
+        assert_eq!(groups.log_groups()[0].retention_in_days(), Some(30));
+    }
+
+    // Functions.
+    for (name, memory, timeout) in [(s.worker_name(), 512, 30), (s.http_name(), 512, 29)] {
+        let out = f
+            .lambda()
+            .get_function()
+            .function_name(&name)
+            .send()
+            .await
+            .unwrap();
+        let c = out.configuration().unwrap();
+        assert_eq!(c.runtime().unwrap().as_str(), "provided.al2023");
+        assert_eq!(c.architectures()[0].as_str(), "arm64");
+        assert_eq!(c.handler(), Some("bootstrap"));
+        assert_eq!(c.memory_size(), Some(memory));
+        assert_eq!(c.timeout(), Some(timeout));
+        assert_eq!(
+            c.role(),
+            Some(format!("arn:aws:iam::{account}:role/{name}").as_str())
+        );
+        let env = c.environment().unwrap().variables().unwrap();
+        assert_eq!(env["IMAGE_BUCKET"], format!("{}-images", f.name));
+        assert_eq!(env["IMAGE_PREFIX"], "11");
+        assert_eq!(env["MODEL_ID"], "amazon.titan-image-generator-v1");
+        assert_eq!(env["MODEL_REGION"], "us-east-1");
+        assert_eq!(env.len(), 4);
+        let zip = std::fs::read(
+            f.artifacts
+                .join(if name == s.worker_name() {
+                    "image-worker"
+                } else {
+                    "image-http"
+                })
+                .join("bootstrap.zip"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.code_sha256(),
+            Some(provisioner::artifacts::code_sha256(&zip).as_str())
+        );
+        assert_eq!(out.tags().unwrap()["stack"], f.name);
+    }
+
+    // The trigger.
+    let mappings = f
+        .lambda()
+        .list_event_source_mappings()
+        .function_name(s.worker_name())
+        .send()
+        .await
+        .unwrap();
+    let m = &mappings.event_source_mappings()[0];
+    assert_eq!(mappings.event_source_mappings().len(), 1);
+    assert_eq!(m.event_source_arn(), Some(queue_arn.as_str()));
+    assert_eq!(m.batch_size(), Some(10));
+    assert_eq!(
+        m.function_response_types()[0].as_str(),
+        "ReportBatchItemFailures"
+    );
+    assert_eq!(
+        m.scaling_config().and_then(|c| c.maximum_concurrency()),
+        Some(5)
+    );
+    assert_eq!(m.state(), Some("Enabled"));
+
+    // The HTTP API and its parts.
+    let apis = f.apigw().get_apis().send().await.unwrap();
+    let ours: Vec<_> = apis
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(s.api_name().as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let api_id = ours[0].api_id().unwrap();
+    assert_eq!(ours[0].protocol_type().unwrap().as_str(), "HTTP");
+    let integrations = f
+        .apigw()
+        .get_integrations()
+        .api_id(api_id)
+        .send()
+        .await
+        .unwrap();
+    let i = &integrations.items()[0];
+    assert_eq!(i.integration_type().unwrap().as_str(), "AWS_PROXY");
+    assert_eq!(
+        i.integration_uri(),
+        Some(
+            format!(
+                "arn:aws:lambda:{REGION}:{account}:function:{}",
+                s.http_name()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(i.payload_format_version(), Some("2.0"));
+    assert_eq!(i.timeout_in_millis(), Some(29_000));
+    let routes = f.apigw().get_routes().api_id(api_id).send().await.unwrap();
+    assert_eq!(routes.items().len(), 1);
+    assert_eq!(routes.items()[0].route_key(), Some("POST /image_generator"));
+    assert_eq!(
+        routes.items()[0].target(),
+        Some(format!("integrations/{}", i.integration_id().unwrap()).as_str())
+    );
+    let stages = f.apigw().get_stages().api_id(api_id).send().await.unwrap();
+    assert_eq!(stages.items()[0].stage_name(), Some("$default"));
+    assert_eq!(stages.items()[0].auto_deploy(), Some(true));
+
+    // The invoke permission, scoped to this API's route.
+    let policy: Value = serde_json::from_str(
+        &f.lambda()
+            .get_policy()
+            .function_name(s.http_name())
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap(),
+    )
+    .unwrap();
+    let st = &policy["Statement"][0];
+    assert_eq!(st["Action"], "lambda:InvokeFunction");
+    assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com");
+    assert_eq!(
+        st["Condition"]["ArnLike"]["AWS:SourceArn"],
+        json!(format!(
+            "arn:aws:execute-api:{REGION}:{account}:{api_id}/*/POST/image_generator"
+        ))
+    );
+
+    // Roles: Lambda may assume them, nothing else; the policies are exactly the derived grants.
+    let bucket = format!("arn:aws:s3:::{}-images", f.name);
+    let model = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1";
+    for (role, extra) in [
+        (
+            s.worker_name(),
+            vec![
+                ("sqs:ReceiveMessage", queue_arn.as_str()),
+                ("sqs:DeleteMessage", queue_arn.as_str()),
+                ("sqs:GetQueueAttributes", queue_arn.as_str()),
+                ("sqs:ChangeMessageVisibility", queue_arn.as_str()),
+            ],
+        ),
+        (s.http_name(), vec![]),
+    ] {
+        let got = f.iam().get_role().role_name(&role).send().await.unwrap();
+        let trust = parse_document(got.role().unwrap().assume_role_policy_document().unwrap());
+        assert_eq!(
+            trust["Statement"],
+            json!([{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}])
+        );
+        let doc = policy_of(&f, &role).await;
+        assert!(wildcards(&doc).is_empty(), "{doc}");
+        let logs = format!("arn:aws:logs:{REGION}:{account}:log-group:/aws/lambda/{role}:*");
+        let images = format!("{bucket}/11/images/*");
+        let mut want = vec![
+            ("bedrock:InvokeModel", model),
+            ("s3:PutObject", images.as_str()),
+            ("s3:GetObject", images.as_str()),
+            ("s3:ListBucket", bucket.as_str()),
+            ("logs:CreateLogStream", logs.as_str()),
+            ("logs:PutLogEvents", logs.as_str()),
+        ];
+        want.extend(extra);
+        assert_eq!(grants(&doc), pairs(&want), "{role}: {doc}");
+        let list = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["Action"] == json!(["s3:ListBucket"]))
+            .unwrap();
+        assert_eq!(
+            list["Condition"],
+            json!({"StringLike": {"s3:prefix": ["11/images/*"]}})
+        );
+        let attached = f
+            .iam()
+            .list_attached_role_policies()
+            .role_name(&role)
+            .send()
+            .await
+            .unwrap();
+        assert!(attached.attached_policies().is_empty());
+    }
+
+    // Outputs.
+    let out: Value = serde_json::from_str(&f.run_ok(&["outputs", "--json"])).unwrap();
+    assert!(
+        out["api_url"].as_str().unwrap().ends_with(&format!(
+            "{api_id}.execute-api.{REGION}.amazonaws.com/image_generator"
+        )),
+        "{out}"
+    );
+    assert_eq!(out["worker_function_name"], json!(s.worker_name()));
+    assert_eq!(out["http_function_name"], json!(s.http_name()));
+    assert_eq!(
+        out["worker_role_arn"],
+        json!(format!("arn:aws:iam::{account}:role/{}", s.worker_name()))
+    );
+    assert_eq!(
+        out["http_role_arn"],
+        json!(format!("arn:aws:iam::{account}:role/{}", s.http_name()))
+    );
+
+    // And nothing left to do.
+    let out = f.cli(&["plan", "--detailed-exitcode"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("No changes."), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn code_changes_are_exactly_one_update_and_rebuilt_identical_zips_nothing() {
+    let f = Fixture::new("t-code-").await;
+    f.run_ok(&["apply", "--yes"]);
+
+    // Rebuilt from unchanged source: the same bytes, a new file.
+    testkit::zips::write_function_zips(&f.artifacts, "v1");
+    let out = f.cli(&["plan", "--detailed-exitcode"]);
+    assert_ok(&out);
+
+    // A different worker zip: one code update, shown as two short hashes.
+    let before = provisioner::artifacts::Artifacts::load(&f.artifacts);
+    testkit::zips::write_function_zip(&f.artifacts, "image-worker", "v2");
+    let after = provisioner::artifacts::Artifacts::load(&f.artifacts);
+    let (address, action, fields) = f.only_change().await;
+    assert_eq!(
+        (address.as_str(), action, fields),
+        (
+            declare::WORKER,
+            Action::Update,
+            vec!["code_sha256".to_owned()]
+        )
+    );
+    let short = |a: &provisioner::artifacts::Artifact| {
+        provisioner::artifacts::short(a.code_sha256.as_ref().unwrap())
+    };
+    let text = f.run_ok(&["plan"]);
+    assert!(
+        text.contains(&format!(
+            "~ code_sha256: {:?} -> {:?}",
+            short(&before.worker),
+            short(&after.worker)
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("PK\u{5}\u{6}"), "never zip bytes: {text}");
+    let text = f.run_ok(&["apply", "--yes"]);
+    assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
+    let live = f
+        .lambda()
+        .get_function_configuration()
+        .function_name(f.stack().worker_name())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.code_sha256(), after.worker.code_sha256.as_deref().ok());
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn worker_memory_is_exactly_one_field_update() {
+    let f = Fixture::new("t-mem-").await;
+    f.run_ok(&["apply", "--yes"]);
+    f.append_yaml("worker: { memory_mb: 1024 }");
+    let (address, action, fields) = f.only_change().await;
+    assert_eq!(
+        (address.as_str(), action, fields),
+        (
+            declare::WORKER,
+            Action::Update,
+            vec!["memory_size".to_owned()]
+        )
+    );
+    let text = f.run_ok(&["apply", "--yes"]);
+    assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
+    let live = f
+        .lambda()
+        .get_function_configuration()
+        .function_name(f.stack().worker_name())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.memory_size(), Some(1024));
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn trigger_drift_is_shown_and_corrected() {
+    let f = Fixture::new("t-esm-").await;
+    f.run_ok(&["apply", "--yes"]);
+    let lambda = f.lambda();
+    let worker = f.stack().worker_name();
+    let uuid = lambda
+        .list_event_source_mappings()
+        .function_name(&worker)
+        .send()
+        .await
+        .unwrap()
+        .event_source_mappings()[0]
+        .uuid()
+        .unwrap()
+        .to_owned();
+    lambda
+        .update_event_source_mapping()
+        .uuid(&uuid)
+        .batch_size(3)
+        .send()
+        .await
+        .unwrap();
+    let (address, action, fields) = f.only_change().await;
+    assert_eq!(
+        (address.as_str(), action, fields),
+        (
+            declare::TRIGGER,
+            Action::Update,
+            vec!["batch_size".to_owned()]
+        )
+    );
+    let text = f.run_ok(&["plan"]);
+    assert!(text.contains("~ batch_size: 3 -> 10"), "{text}");
+    f.run_ok(&["apply", "--yes"]);
+    let m = lambda
+        .get_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(m.batch_size(), Some(10), "corrected in place, same mapping");
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn a_foreign_role_with_the_stacks_name_is_refused_untouched_and_adoptable() {
+    let f = Fixture::new("t-role-").await;
+    let s = f.stack();
+    let foreign_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    f.iam()
+        .create_role()
+        .role_name(s.worker_name())
+        .assume_role_policy_document(foreign_trust)
+        .send()
+        .await
+        .unwrap();
+
+    let out = f.cli(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains(&format!(
+            "iam-role {:?} (role.worker) exists but is not owned",
+            s.worker_name()
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let got = f
+        .iam()
+        .get_role()
+        .role_name(s.worker_name())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        parse_document(got.role().unwrap().assume_role_policy_document().unwrap())
+            .to_string()
+            .contains("ec2.amazonaws.com"),
+        "untouched"
+    );
+    assert!(f.queues().await.is_empty(), "nothing else was created");
+
+    let out = f.cli(&["apply", "--yes", "--adopt"]);
+    assert_ok(&out);
+    let got = f
+        .iam()
+        .get_role()
+        .role_name(s.worker_name())
+        .send()
+        .await
+        .unwrap();
+    let trust = parse_document(got.role().unwrap().assume_role_policy_document().unwrap());
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"],
+        json!(["lambda.amazonaws.com"])
+    );
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn a_grant_added_by_hand_is_shown_and_removed() {
+    let f = Fixture::new("t-extra-").await;
+    f.run_ok(&["apply", "--yes"]);
+    let role = f.stack().http_name();
+    f.iam()
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("debug-everything")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let admin = f
+        .iam()
+        .create_policy()
+        .policy_name(format!("{}-admin", f.name))
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    f.iam()
+        .attach_role_policy()
+        .role_name(&role)
+        .policy_arn(admin.policy().unwrap().arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (address, _, fields) = f.only_change().await;
+    assert_eq!(address, declare::HTTP_ROLE);
+    assert_eq!(fields, ["managed_policies", "other_inline_policies"]);
+    f.run_ok(&["apply", "--yes"]);
+    let inline = f
+        .iam()
+        .list_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inline.policy_names(), [POLICY_NAME]);
+    assert!(!f.plan().await.has_changes());
+}
+
+#[tokio::test]
+async fn missing_zips_stop_plan_and_apply_before_any_call_but_not_validate_or_offline() {
+    let f = Fixture::new("t-nozip-").await;
+    std::fs::remove_dir_all(&f.artifacts).unwrap();
+    for verb in [&["plan"][..], &["apply", "--yes"]] {
+        // A closed port: any AWS call would fail differently.
+        let out = f
+            .command(verb)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains("image-worker/bootstrap.zip does not exist"),
+            "{err}"
+        );
+        assert!(err.contains("run `scripts/build-functions`"), "{err}");
+        assert!(err.contains("nothing was read or changed"), "{err}");
+    }
+    let out = f.cli(&["plan", "--offline"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("(not built: run scripts/build-functions)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = f.cli(&["validate"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("code image-worker: not built"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn destroy_removes_functions_api_roles_and_logs_dependents_first() {
+    let f = Fixture::new("t-fndestroy-").await;
+    f.run_ok(&["apply", "--yes"]);
+    let other = Fixture::new("t-fnother-").await;
+    other.run_ok(&["apply", "--yes"]);
+    let s = f.stack();
+
+    let text = f.run_ok(&["destroy", "--yes"]);
+    let at = |address: &str| {
+        text.find(&format!("{address}: Destruction complete"))
+            .unwrap_or_else(|| panic!("{address} not destroyed:\n{text}"))
+    };
+    assert!(at(declare::TRIGGER) < at(declare::WORKER));
+    assert!(at(declare::API_PERMISSION) < at(declare::API));
+    assert!(at(declare::API) < at(declare::HTTP));
+    assert!(at(declare::WORKER) < at(declare::WORKER_ROLE));
+    assert!(at(declare::WORKER) < at(declare::WORKER_LOGS));
+    assert!(at(declare::HTTP) < at(declare::HTTP_ROLE));
+
+    let lambda = f.lambda();
+    for name in [s.worker_name(), s.http_name()] {
+        assert!(
+            lambda
+                .get_function()
+                .function_name(&name)
+                .send()
+                .await
+                .is_err()
+        );
+        assert!(f.iam().get_role().role_name(&name).send().await.is_err());
+    }
+    let groups = f
+        .logs()
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{}", f.name))
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.log_groups().is_empty());
+    let apis = f.apigw().get_apis().send().await.unwrap();
+    assert!(
+        !apis
+            .items()
+            .iter()
+            .any(|a| a.name() == Some(s.api_name().as_str()))
+    );
+    // The other stack is intact.
+    assert!(!other.plan().await.has_changes());
+}
+
+// The proxy serves from this runtime while the binary runs: two threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_iam_propagation_pending_functions_and_updates_in_progress() {
+    let aws_like = testkit::proxy::LambdaLikeAws::new(2, 2);
+    let (intercept, rewrite) = aws_like.hooks();
+    let endpoint =
+        testkit::proxy::start_with(testkit::moto_endpoint(), Duration::ZERO, intercept, rewrite)
+            .await;
+    let f = Fixture::with_endpoint("t-waits-", &endpoint).await;
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    let counts = &aws_like.counts;
+    assert_eq!(counts.role_not_assumable.load(SeqCst), 2);
+    assert!(
+        stderr(&out)
+            .contains("the role cannot be assumed by Lambda yet (IAM propagation); retrying"),
+        "{}",
+        stderr(&out)
+    );
+    // Both new functions were Pending twice before the trigger, permission and
+    // integration used them.
+    assert_eq!(counts.pending.load(SeqCst), 4);
+    assert!(!f.plan().await.has_changes());
+
+    // Configuration, then code: each waits for the other, conflicts are retried.
+    f.append_yaml("worker: { memory_mb: 1024 }");
+    testkit::zips::write_function_zip(&f.artifacts, "image-worker", "v2");
+    let out = f.cli(&["apply", "--yes"]);
+    assert_ok(&out);
+    assert_eq!(
+        counts.conflicts.load(SeqCst),
+        2,
+        "configuration and code each conflicted once"
+    );
+    assert!(counts.in_progress.load(SeqCst) >= 2);
+    assert!(!f.plan().await.has_changes());
+}
