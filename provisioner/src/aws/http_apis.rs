@@ -292,7 +292,7 @@ fn owned(tags: Option<&std::collections::HashMap<String, String>>, declared: &Ta
     let tags = tags.cloned().unwrap_or_default();
     [MANAGED_BY_KEY, STACK_KEY]
         .iter()
-        .all(|k| tags.get(*k).is_some() && tags.get(*k) == declared.get(*k))
+        .all(|k| tags.contains_key(*k) && tags.get(*k) == declared.get(*k))
 }
 
 #[async_trait]
