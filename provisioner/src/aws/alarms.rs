@@ -11,7 +11,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic, Tag}
 use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -173,10 +173,11 @@ impl Resource for MetricAlarmResource {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let mut attrs = self.declared.known.clone();
         let resource = format!("alarm:{}", self.declared.name);
-        attrs.insert(ARN.into(), self.aws.arn("cloudwatch", &resource).await?);
-        Ok(attrs)
+        Ok(with_arn(
+            &self.declared,
+            self.aws.arn("cloudwatch", &resource).await?,
+        ))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::artifacts::{Artifact, short};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -344,10 +344,11 @@ impl Resource for LambdaFunction {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let mut attrs = self.declared.known.clone();
         let resource = format!("function:{}", self.declared.name);
-        attrs.insert(ARN.into(), self.aws.arn("lambda", &resource).await?);
-        Ok(attrs)
+        Ok(with_arn(
+            &self.declared,
+            self.aws.arn("lambda", &resource).await?,
+        ))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -501,20 +502,16 @@ impl Resource for LambdaFunction {
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        match self
-            .aws
-            .lambda
-            .delete_function()
-            .function_name(&self.declared.name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
-                Ok(DeleteOutcome::Deleted)
-            }
-            Err(e) => Err(aws_error(&self.what("DeleteFunction"), e)),
-        }
+        deleted(
+            self.aws
+                .lambda
+                .delete_function()
+                .function_name(&self.declared.name)
+                .send()
+                .await,
+            "ResourceNotFoundException",
+            &self.what("DeleteFunction"),
+        )
     }
 }
 

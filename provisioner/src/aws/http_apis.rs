@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tags::Tags;
-use super::{ARN, Aws, ID, NAME, aws_error, error_code, read_back, tags};
+use super::{ARN, Aws, ID, NAME, aws_error, deleted, read_back, tags};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     spec_of,
@@ -453,10 +453,10 @@ impl Resource for HttpApi {
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
-        match self.aws.apigw.delete_api().api_id(&api_id).send().await {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("NotFoundException") => Ok(DeleteOutcome::Deleted),
-            Err(e) => Err(aws_error(&self.what("DeleteApi"), e)),
-        }
+        deleted(
+            self.aws.apigw.delete_api().api_id(&api_id).send().await,
+            "NotFoundException",
+            &self.what("DeleteApi"),
+        )
     }
 }

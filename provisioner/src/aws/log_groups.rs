@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -87,9 +87,7 @@ impl Resource for LogGroup {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let mut attrs = self.declared.known.clone();
-        attrs.insert(ARN.into(), self.arn().await?);
-        Ok(attrs)
+        Ok(with_arn(&self.declared, self.arn().await?))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -216,22 +214,15 @@ impl Resource for LogGroup {
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        match self
-            .aws
-            .logs
-            .delete_log_group()
-            .log_group_name(&self.declared.name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
-                Ok(DeleteOutcome::Deleted)
-            }
-            Err(e) => Err(aws_error(
-                &format!("logs:DeleteLogGroup {}", self.declared.name),
-                e,
-            )),
-        }
+        deleted(
+            self.aws
+                .logs
+                .delete_log_group()
+                .log_group_name(&self.declared.name)
+                .send()
+                .await,
+            "ResourceNotFoundException",
+            &format!("logs:DeleteLogGroup {}", self.declared.name),
+        )
     }
 }

@@ -38,6 +38,32 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     }
 }
 
+/// What a kind predicts for a resource not created yet: what the declaration
+/// knows, plus the ARN AWS will derive.
+pub fn with_arn(declared: &crate::engine::Declared, arn: String) -> crate::engine::Attrs {
+    let mut attrs = declared.known.clone();
+    attrs.insert(ARN.into(), arn);
+    attrs
+}
+
+/// The result of a delete call: the AWS error code `gone` (e.g.
+/// `ResourceNotFoundException`) means it is deleted already.
+pub fn deleted<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    gone: &str,
+    what: &str,
+) -> Result<crate::engine::DeleteOutcome, ResourceError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(crate::engine::DeleteOutcome::Deleted),
+        Err(e) if error_code(&e) == Some(gone) => Ok(crate::engine::DeleteOutcome::Deleted),
+        Err(e) => Err(aws_error(what, e)),
+    }
+}
+
 /// A resource read back right after its creation; absent means AWS lost it.
 pub fn read_back(
     live: Option<crate::engine::Live>,

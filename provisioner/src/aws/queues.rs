@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, URL, aws_error, read_back, tags};
+use super::{ARN, Aws, NAME, URL, aws_error, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
@@ -174,9 +174,10 @@ impl Resource for SqsQueue {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let mut attrs = self.declared.known.clone();
-        attrs.insert(ARN.into(), self.aws.arn("sqs", &self.declared.name).await?);
-        Ok(attrs)
+        Ok(with_arn(
+            &self.declared,
+            self.aws.arn("sqs", &self.declared.name).await?,
+        ))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::policies::{PolicyDocument, parse_document};
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags};
+use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, spec_of,
 };
@@ -164,9 +164,7 @@ impl Resource for IamRole {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let mut attrs = self.declared.known.clone();
-        attrs.insert(ARN.into(), self.arn().await?);
-        Ok(attrs)
+        Ok(with_arn(&self.declared, self.arn().await?))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -341,17 +339,15 @@ impl Resource for IamRole {
         self.delete_inline(&inline).await?;
         self.detach(&IamRole::strings(live, "managed_policies"))
             .await?;
-        match self
-            .aws
-            .iam
-            .delete_role()
-            .role_name(&self.declared.name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("NoSuchEntity") => Ok(DeleteOutcome::Deleted),
-            Err(e) => Err(aws_error(&self.what("DeleteRole"), e)),
-        }
+        deleted(
+            self.aws
+                .iam
+                .delete_role()
+                .role_name(&self.declared.name)
+                .send()
+                .await,
+            "NoSuchEntity",
+            &self.what("DeleteRole"),
+        )
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{ARN, Aws, aws_error, error_code};
+use super::{ARN, Aws, aws_error, deleted, error_code};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -213,18 +213,16 @@ impl Resource for EmailSubscription {
         if let Err(why) = can_unsubscribe(&arn) {
             return Ok(DeleteOutcome::Skipped(why));
         }
-        match self
-            .aws
-            .sns
-            .unsubscribe()
-            .subscription_arn(&arn)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("NotFound") => Ok(DeleteOutcome::Deleted),
-            Err(e) => Err(aws_error(&format!("sns:Unsubscribe {arn}"), e)),
-        }
+        deleted(
+            self.aws
+                .sns
+                .unsubscribe()
+                .subscription_arn(&arn)
+                .send()
+                .await,
+            "NotFound",
+            &format!("sns:Unsubscribe {arn}"),
+        )
     }
 }
 

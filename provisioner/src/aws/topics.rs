@@ -8,7 +8,7 @@ use aws_sdk_sns::types::Tag;
 use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, tags};
+use super::{ARN, Aws, NAME, aws_error, error_code, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
 };
@@ -63,9 +63,10 @@ impl Resource for SnsTopic {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let mut attrs = self.declared.known.clone();
-        attrs.insert(ARN.into(), self.aws.arn("sns", &self.declared.name).await?);
-        Ok(attrs)
+        Ok(with_arn(
+            &self.declared,
+            self.aws.arn("sns", &self.declared.name).await?,
+        ))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {

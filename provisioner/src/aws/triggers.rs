@@ -11,7 +11,7 @@ use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseTyp
 use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
-use super::{Aws, ID, aws_error, error_code, read_back};
+use super::{Aws, ID, aws_error, deleted, error_code, read_back};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -241,19 +241,15 @@ impl Resource for QueueTrigger {
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
-        match self
-            .aws
-            .lambda
-            .delete_event_source_mapping()
-            .uuid(&uuid)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
-                Ok(DeleteOutcome::Deleted)
-            }
-            Err(e) => Err(aws_error(&self.what("DeleteEventSourceMapping"), e)),
-        }
+        deleted(
+            self.aws
+                .lambda
+                .delete_event_source_mapping()
+                .uuid(&uuid)
+                .send()
+                .await,
+            "ResourceNotFoundException",
+            &self.what("DeleteEventSourceMapping"),
+        )
     }
 }
