@@ -68,6 +68,13 @@ pub fn text(plan: &Plan) -> String {
         .map(|c| c.address.len())
         .max()
         .unwrap_or(0);
+    let kind_width = plan
+        .changes
+        .iter()
+        .map(|c| c.kind.len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     for c in &plan.changes {
         let note = match c.action {
             Action::NoOp if c.referenced => "(referenced, not managed)",
@@ -77,7 +84,7 @@ pub fn text(plan: &Plan) -> String {
             _ => "",
         };
         let line = format!(
-            "{:>3} {:<width$}  {:<16} {} {}",
+            "{:>3} {:<width$}  {:<kind_width$} {} {}",
             c.action.symbol(),
             c.address,
             c.kind,
