@@ -20,6 +20,10 @@ struct Cli {
     /// {DIR}/image-http/bootstrap.zip, as `scripts/build-functions` makes them.
     #[arg(long, global = true, value_name = "DIR", default_value = provisioner::artifacts::DEFAULT_DIR)]
     artifacts: PathBuf,
+    /// Use this stack name instead of the file's `name` (e.g. a preview stack
+    /// `couch-pr-42`): every physical name derives from it.
+    #[arg(long, global = true, value_name = "NAME")]
+    name: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -82,12 +86,14 @@ enum Command {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let artifacts = cli.artifacts;
+    let name = cli.name;
     let inputs = |needs_code| commands::Inputs {
         artifacts: artifacts.clone(),
+        name: name.clone(),
         needs_code,
     };
     match cli.command {
-        Command::Validate { stack } => commands::validate::run(&stack, &artifacts),
+        Command::Validate { stack } => commands::validate::run(&stack, &inputs(false)),
         Command::Plan {
             stack,
             json,

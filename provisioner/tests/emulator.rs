@@ -730,3 +730,42 @@ async fn a_saved_plan_applies_only_while_it_is_still_right() {
         "30"
     );
 }
+
+#[tokio::test]
+async fn name_flag_deploys_and_destroys_a_separate_stack_from_the_same_file() {
+    let f = Fixture::new("t-name-").await;
+    let preview = format!("{}-pr7", f.name);
+    f.run_ok(&["apply", "--yes", "--name", &preview]);
+    let sqs = f.sqs();
+    let listed = |prefix: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.list_queues()
+                .queue_name_prefix(prefix)
+                .send()
+                .await
+                .unwrap()
+                .queue_urls
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(listed(format!("{preview}-")).await.len(), 2);
+    assert_eq!(listed(format!("{}-prompts", f.name)).await.len(), 0);
+
+    // The file's own stack is another stack: created beside it, untouched by its destroy.
+    f.run_ok(&["apply", "--yes"]);
+    let text = f.run_ok(&["destroy", "--yes", "--name", &preview]);
+    assert!(text.contains("Destroy complete!"), "{text}");
+    assert!(listed(format!("{preview}-")).await.is_empty());
+    assert_eq!(listed(format!("{}-prompts", f.name)).await.len(), 2);
+    assert!(!f.plan().await.has_changes());
+
+    // Checked like the file's name, before any AWS call.
+    let out = f.cli(&["plan", "--name", "Bad_Name"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--name: \"Bad_Name\" is not a valid stack name"),
+        "{}",
+        stderr(&out)
+    );
+}

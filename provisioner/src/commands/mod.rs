@@ -43,6 +43,8 @@ pub struct Session {
 pub struct Inputs {
     /// Where the function zips are (`--artifacts`).
     pub artifacts: PathBuf,
+    /// `--name`: replaces the stack file's name.
+    pub name: Option<String>,
     /// Whether the verb deploys code (plan, apply): then missing zips are an
     /// error before any AWS call.
     pub needs_code: bool,
@@ -52,7 +54,7 @@ impl Session {
     /// Parses the stack file (all problems at once), hashes the function zips
     /// and loads credentials. No AWS call.
     pub async fn open(path: &Path, inputs: &Inputs) -> Result<Session> {
-        let stack = stack::load(path)?;
+        let stack = stack::load_named(path, inputs.name.as_deref())?;
         let artifacts = Artifacts::load(&inputs.artifacts);
         if inputs.needs_code
             && let Some(why) = artifacts.missing()

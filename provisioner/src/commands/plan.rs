@@ -25,7 +25,7 @@ pub struct Args {
 
 pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let (plan, session) = if args.offline {
-        let s = stack::load(path)?;
+        let s = stack::load_named(path, inputs.name.as_deref())?;
         let artifacts = Artifacts::load(&inputs.artifacts);
         if let Some(why) = artifacts.missing() {
             eprintln!(

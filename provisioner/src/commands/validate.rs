@@ -8,8 +8,8 @@ use anyhow::Result;
 use crate::artifacts::{Artifacts, short};
 use crate::stack;
 
-pub fn run(path: &Path, artifacts: &Path) -> Result<ExitCode> {
-    let s = stack::load(path)?;
+pub fn run(path: &Path, inputs: &super::Inputs) -> Result<ExitCode> {
+    let s = stack::load_named(path, inputs.name.as_deref())?;
     println!(
         "{} is valid: stack {:?} in {}, queue {}, alarm after {} s to {}.",
         path.display(),
@@ -19,7 +19,7 @@ pub fn run(path: &Path, artifacts: &Path) -> Result<ExitCode> {
         s.alarm.threshold_seconds,
         s.alarm.email
     );
-    let code = Artifacts::load(artifacts);
+    let code = Artifacts::load(&inputs.artifacts);
     for a in [&code.worker, &code.http] {
         match &a.code_sha256 {
             Ok(sha) => println!(

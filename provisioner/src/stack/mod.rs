@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use parse::{load, parse};
+pub use parse::{NAME_FLAG, load, load_named, parse, parse_named};
 
 /// A whole deployment, as declared in `stacks/<name>.yaml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,7 +162,10 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
+        if self.line == 0 {
+            // Not in a file (a command-line flag).
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else if self.path.is_empty() {
             write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
         } else {
             write!(

@@ -14,12 +14,21 @@ use super::{Alarm, Http, Images, Logs, Model, Problem, Queue, Stack, StackError,
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
+    load_named(path, None)
+}
+
+/// Reads and parses a stack file; `name` (the command line's `--name`)
+/// replaces the file's `name` and is checked by the same rules.
+pub fn load_named(path: &Path, name: Option<&str>) -> Result<Stack, StackError> {
     let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    parse_named(path, &text, name)
 }
+
+/// Where a problem with `--name` is reported.
+pub const NAME_FLAG: &str = "--name";
 
 const SECTIONS: &[&str] = &[
     "name", "region", "images", "model", "queue", "worker", "http", "alarm", "logs", "tags",
@@ -208,6 +217,11 @@ fn backticked(s: &str) -> Option<&str> {
 
 /// Parses stack text; `file` is only used to locate problems.
 pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
+    parse_named(file, text, None)
+}
+
+/// [`parse`], with the stack's name given on the command line instead.
+pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<Stack, StackError> {
     let mut r = Reader {
         file,
         text,
@@ -249,7 +263,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
         }
     }
 
-    let name: Option<String> = r.section(root, "name", None);
+    // With --name, the file's name may be absent.
+    let file_name_default: Option<fn() -> String> =
+        name_flag.map(|_| String::new as fn() -> String);
+    let name: Option<String> = r.section(root, "name", file_name_default);
     let region: Option<String> = r.section(root, "region", Some(|| "eu-west-1".to_owned()));
     let images: Option<RawImages> = r.section(root, "images", None);
     let model: Option<RawModel> = r.section(root, "model", Some(RawModel::default));
@@ -292,6 +309,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
         evaluation_periods: default_evaluation_periods(),
         email: "placeholder@example.com".into(),
     });
+    let name = match name_flag {
+        Some(n) => Some(n.to_owned()),
+        None => name,
+    };
     let stack = Stack {
         name: name.unwrap_or_else(|| "placeholder".into()),
         region: region.unwrap_or_else(|| "eu-west-1".into()),
@@ -331,6 +352,16 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
     };
     let section_of = |path: &str| path.split('.').next().unwrap_or_default().to_owned();
     for (path, message) in validate(&stack) {
+        if name_flag.is_some() && path == "name" {
+            // Not in the file: say it is the flag's value.
+            r.problems.push(Problem {
+                file: std::path::PathBuf::from(NAME_FLAG),
+                line: 0,
+                path: String::new(),
+                message,
+            });
+            continue;
+        }
         if failed.contains(&section_of(&path).as_str()) {
             continue;
         }

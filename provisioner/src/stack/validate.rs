@@ -546,6 +546,28 @@ tags:   { team: couch-explorers }
     }
 
     #[test]
+    fn name_flag_overrides_the_file_and_is_checked_the_same_way() {
+        use crate::stack::parse_named;
+        let s = parse_named(Path::new("x"), GOOD, Some("couch-pr-42")).unwrap();
+        assert_eq!(s.name, "couch-pr-42");
+        assert_eq!(s.queue_name(), "couch-pr-42-prompts");
+        let without_name = GOOD.replace("name: couch-prod\n", "");
+        assert_eq!(
+            parse_named(Path::new("x"), &without_name, Some("couch-pr-7"))
+                .unwrap()
+                .name,
+            "couch-pr-7"
+        );
+        let err = parse_named(Path::new("stacks/t.yaml"), GOOD, Some("PR_42")).unwrap_err();
+        let ps = err.problems();
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(
+            ps[0].to_string(),
+            "--name: \"PR_42\" is not a valid stack name: 3 to 24 characters of a-z, 0-9 and '-', starting with a letter and not ending with '-'"
+        );
+    }
+
+    #[test]
     fn bad_region() {
         one_problem("region:", "region: europe", "region", "not an AWS region");
     }
