@@ -1,62 +1,222 @@
-//! `couch-client`: puts a prompt on the stack's queue and prints the message id.
-//! The worker turns it into `s3://{bucket}/{prefix}/images/{message id}.png`.
+//! `couch-client`: puts a prompt on the stack's queue and prints the message
+//! id; the worker turns it into `s3://{bucket}/{prefix}/images/{id}.png`.
+//! Runs like the old Java client (`SQS_QUEUE_URL` and the prompt as
+//! arguments), and can wait for the image, send many prompts, or use the
+//! synchronous HTTP API. Behaviour lives in the library; this file wires it.
 
-use anyhow::{Context, Result, bail};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
+use couch_client::prompts::{self, Prompt};
+use couch_client::{http, image_key, region_of_queue_url, send, wait};
 
 #[derive(Parser)]
 #[command(
     name = "couch-client",
     version,
-    about = "Queue a prompt for the Couch Explorers image worker"
+    about = "Queue prompts for the Couch Explorers image worker (or POST one to the HTTP API)"
 )]
 struct Args {
-    /// The prompt (1..=512 characters).
-    prompt: String,
-    /// Queue URL (`provisioner outputs` prints it as queue_url).
-    #[arg(long, env = "COUCH_QUEUE_URL", conflicts_with = "queue_name")]
+    /// The prompt (words are joined with spaces), or `-` to read one prompt per
+    /// line from standard input and send them ten at a time.
+    #[arg(required = true, num_args = 1..)]
+    prompt: Vec<String>,
+    /// Queue URL (`provisioner outputs` prints it as queue_url). Also read from
+    /// SQS_QUEUE_URL (the old client's variable) or COUCH_QUEUE_URL.
+    #[arg(long, env = "SQS_QUEUE_URL", conflicts_with = "queue_name")]
     queue_url: Option<String>,
     /// Queue name, e.g. couch-prod-prompts, resolved to its URL.
     #[arg(long, env = "COUCH_QUEUE_NAME")]
     queue_name: Option<String>,
+    /// After sending, wait until the image exists in S3 and print its s3:// URI.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: also save the PNG to this file.
+    #[arg(long, value_name = "FILE", requires = "wait")]
+    download: Option<PathBuf>,
+    /// With --wait: give up after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
+    /// The images bucket (`provisioner outputs`: images_bucket).
+    #[arg(long, env = "IMAGE_BUCKET")]
+    bucket: Option<String>,
+    /// The images prefix (`provisioner outputs`: images_prefix).
+    #[arg(long, env = "IMAGE_PREFIX")]
+    prefix: Option<String>,
+    /// Synchronous path: POST the prompt to this URL (`provisioner outputs`:
+    /// api_url) and print the image's s3:// URI and presigned URL.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["wait", "queue_url", "queue_name"])]
+    http: Option<String>,
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
-    let prompt = args.prompt.trim();
-    if prompt.is_empty() || prompt.chars().count() > 512 {
-        bail!("the prompt must be 1 to 512 characters");
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
     }
-    // The stacks live in eu-west-1 unless the environment or profile says otherwise.
-    let region =
-        aws_config::meta::region::RegionProviderChain::default_provider().or_else("eu-west-1");
+}
+
+async fn run(args: Args) -> Result<ExitCode> {
+    let from_stdin = args.prompt.len() == 1 && args.prompt[0] == "-";
+    if let Some(url) = &args.http {
+        if from_stdin {
+            bail!("--http sends one prompt; pass it as arguments");
+        }
+        let prompt = Prompt::parse(&args.prompt.join(" ")).map_err(|e| anyhow!(e))?;
+        let (url, text) = (url.clone(), prompt.as_str().to_owned());
+        let answer = tokio::task::spawn_blocking(move || http::generate(&url, &text))
+            .await
+            .context("the HTTP request did not finish")?
+            .map_err(|e| anyhow!(e))?;
+        return Ok(match answer {
+            http::Answer::Created { s3_uri, url } => {
+                println!("{s3_uri}");
+                println!("{url}");
+                ExitCode::SUCCESS
+            }
+            http::Answer::Refused { status, error } => {
+                eprintln!("Error: HTTP {status}: {error}");
+                ExitCode::from(1)
+            }
+        });
+    }
+
+    let queue_url = args.queue_url.clone().or_else(|| {
+        std::env::var("COUCH_QUEUE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
+    // The stacks live in eu-west-1 unless the environment, the profile or the
+    // queue URL says otherwise.
+    let fallback = queue_url
+        .as_deref()
+        .and_then(region_of_queue_url)
+        .unwrap_or_else(|| "eu-west-1".to_owned());
+    let region = aws_config::meta::region::RegionProviderChain::default_provider()
+        .or_else(aws_config::Region::new(fallback));
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(region)
         .load()
         .await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
-    let url = match (args.queue_url, args.queue_name) {
+    let url = match (queue_url, &args.queue_name) {
         (Some(url), _) => url,
         (None, Some(name)) => sqs
             .get_queue_url()
-            .queue_name(&name)
+            .queue_name(name)
             .send()
             .await
             .with_context(|| format!("looking up queue {name}"))?
             .queue_url
             .context("SQS returned no URL")?,
-        (None, None) => {
-            bail!("pass --queue-url or --queue-name (or set COUCH_QUEUE_URL / COUCH_QUEUE_NAME)")
+        (None, None) => bail!(
+            "pass --queue-url or --queue-name (or set SQS_QUEUE_URL, COUCH_QUEUE_URL or COUCH_QUEUE_NAME)"
+        ),
+    };
+
+    if from_stdin {
+        if args.wait {
+            bail!("--wait follows one prompt; with `-` the ids are printed, one per line");
+        }
+        return send_lines(&sqs, &url).await;
+    }
+
+    let prompt = Prompt::parse(&args.prompt.join(" ")).map_err(|e| anyhow!(e))?;
+    let id = send::one(&sqs, &url, &prompt).await?;
+    println!("{id}");
+    std::io::stdout().flush().ok();
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let (Some(bucket), Some(prefix)) = (args.bucket, args.prefix) else {
+        bail!(
+            "--wait needs the images bucket and prefix: --bucket/--prefix or IMAGE_BUCKET/IMAGE_PREFIX"
+        );
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            // Emulators serve buckets path-style; real S3 is fine either way.
+            .force_path_style(conf.endpoint_url().is_some())
+            .build(),
+    );
+    let key = image_key(&prefix, &id);
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut progress = |elapsed: Duration| {
+        if on_terminal {
+            eprint!(
+                "\rwaiting for s3://{bucket}/{key} ... {} s",
+                elapsed.as_secs()
+            );
+        } else {
+            eprintln!(
+                "waiting for s3://{bucket}/{key} ... {} s",
+                elapsed.as_secs()
+            );
         }
     };
-    let sent = sqs
-        .send_message()
-        .queue_url(&url)
-        .message_body(prompt)
-        .send()
-        .await
-        .with_context(|| format!("sending the prompt to {url}"))?;
-    println!("{}", sent.message_id.unwrap_or_default());
-    Ok(())
+    let waited = wait::until_exists(
+        &s3,
+        &bucket,
+        &key,
+        Duration::from_secs(args.timeout),
+        Duration::from_secs(1),
+        &mut progress,
+    )
+    .await;
+    if on_terminal {
+        eprintln!();
+    }
+    waited?;
+    println!("s3://{bucket}/{key}");
+    if let Some(file) = &args.download {
+        let n = wait::download(&s3, &bucket, &key, file).await?;
+        eprintln!("saved {} ({n} bytes)", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `-`: one prompt per line from standard input; ids printed one per line in
+/// input order; lines that are not prompts are reported and skipped.
+async fn send_lines(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<ExitCode> {
+    let lines = prompts::lines(std::io::stdin().lock()).context("reading standard input")?;
+    let mut skipped = 0;
+    let mut good = Vec::new();
+    for line in lines {
+        match line.prompt {
+            Ok(p) => good.push(p),
+            Err(e) => {
+                skipped += 1;
+                eprintln!("line {}: skipped: {e}", line.number);
+            }
+        }
+    }
+    let outcomes = send::many(sqs, url, &good).await?;
+    let mut failed = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(id) => println!("{id}"),
+            Err(why) => {
+                failed += 1;
+                eprintln!("not sent: {why}");
+            }
+        }
+    }
+    eprintln!(
+        "sent {}, skipped {skipped}, failed {failed}",
+        good.len() - failed
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -67,11 +67,12 @@ impl Declaration {
 
 /// The configuration both functions read (imagegen's `Config::from_env`).
 pub fn function_environment(stack: &Stack) -> BTreeMap<String, String> {
+    use couch_contract::env;
     [
-        ("IMAGE_BUCKET", stack.images.bucket.as_str()),
-        ("IMAGE_PREFIX", stack.images.prefix.as_str()),
-        ("MODEL_ID", stack.model.id.as_str()),
-        ("MODEL_REGION", stack.model.region.as_str()),
+        (env::IMAGE_BUCKET, stack.images.bucket.as_str()),
+        (env::IMAGE_PREFIX, stack.images.prefix.as_str()),
+        (env::MODEL_ID, stack.model.id.as_str()),
+        (env::MODEL_REGION, stack.model.region.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -354,6 +355,20 @@ mod tests {
             "name: couch-prod\nimages: { bucket: b-1, prefix: \"11\" }\nalarm: { email: Team@Example.com }\ntags: { team: couch }\n",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_functions_read_the_environment_the_provisioner_declares() {
+        let s = stack();
+        let env = function_environment(&s);
+        let config = imagegen::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(config.bucket, s.images.bucket);
+        assert_eq!(config.prefix, s.images.prefix);
+        assert_eq!(config.model_id, s.model.id);
+        assert_eq!(config.model_region, s.model.region);
+        // The roles may write exactly where the worker writes.
+        let key = imagegen::image_key(&config.prefix, "msg-1");
+        assert!(key.starts_with(&couch_contract::images_prefix(&s.images.prefix)));
     }
 
     #[test]

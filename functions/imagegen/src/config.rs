@@ -4,6 +4,8 @@
 /// Default Bedrock region: Titan Image Generator is served in us-east-1.
 pub const DEFAULT_MODEL_REGION: &str = "us-east-1";
 
+use couch_contract::env;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub bucket: String,
@@ -33,16 +35,16 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .ok_or(ConfigError::Missing(name))
         };
-        let bucket = required("IMAGE_BUCKET")?;
-        let prefix = required("IMAGE_PREFIX")?.trim_matches('/').to_owned();
+        let bucket = required(env::IMAGE_BUCKET)?;
+        let prefix = required(env::IMAGE_PREFIX)?.trim_matches('/').to_owned();
         if prefix.is_empty() {
             return Err(ConfigError::Invalid {
-                name: "IMAGE_PREFIX",
+                name: env::IMAGE_PREFIX,
                 why: "it is only slashes".into(),
             });
         }
-        let model_id = required("MODEL_ID")?;
-        let model_region = get("MODEL_REGION")
+        let model_id = required(env::MODEL_ID)?;
+        let model_region = get(env::MODEL_REGION)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_MODEL_REGION.to_owned());

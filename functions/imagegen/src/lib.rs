@@ -10,7 +10,8 @@ pub mod error;
 pub mod fakes;
 pub mod generate;
 pub mod model;
-pub mod prompt;
+/// The prompt rule, shared with the client (crate `couch-contract`).
+pub use couch_contract::prompt;
 pub mod store;
 pub mod telemetry;
 pub mod titan;

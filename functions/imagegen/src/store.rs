@@ -12,21 +12,7 @@ use serde::Serialize;
 
 use crate::error::GenerateError;
 
-/// The key of image `id` under `prefix`. Characters outside `[A-Za-z0-9_-]`
-/// in the id are replaced, so a key never escapes the prefix.
-pub fn image_key(prefix: &str, id: &str) -> String {
-    let safe: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{}/images/{safe}.png", prefix.trim_matches('/'))
-}
+pub use couch_contract::image_key;
 
 /// The sidecar key for an image key.
 pub fn sidecar_key(image_key: &str) -> String {

@@ -32,7 +32,7 @@ impl Handle<ReferencedBucket> {
 /// `s3:ListBucket`, S3 answers a HEAD on a missing key with 403, not 404, and
 /// "is this image already generated?" fails on every message).
 pub fn image_store_statements(bucket: &Handle<ReferencedBucket>, prefix: &str) -> Vec<Statement> {
-    let images = format!("{}/images/", prefix.trim_matches('/'));
+    let images = couch_contract::images_prefix(prefix);
     vec![
         Statement::allow(
             "StoreImages",

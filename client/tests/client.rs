@@ -1,0 +1,265 @@
+//! The client binary against moto (SQS, S3) and a local stand-in for the
+//! HTTP API, run the way users run it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use testkit::http::{Request, Response};
+
+const REGION: &str = "eu-west-1";
+
+fn client(endpoint: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_couch-client"));
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .env_remove("AWS_PROFILE")
+        .env_remove("SQS_QUEUE_URL")
+        .env_remove("COUCH_QUEUE_URL")
+        .env_remove("COUCH_QUEUE_NAME")
+        .env_remove("IMAGE_BUCKET")
+        .env_remove("IMAGE_PREFIX");
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn queue(name: &str) -> (aws_sdk_sqs::Client, String) {
+    let conf = testkit::sdk_config(testkit::moto_endpoint(), REGION);
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let url = sqs
+        .create_queue()
+        .queue_name(testkit::unique(name))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (sqs, url)
+}
+
+async fn bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = got.messages();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            out.push((
+                m.message_id().unwrap().to_owned(),
+                m.body().unwrap().to_owned(),
+            ));
+        }
+    }
+}
+
+#[tokio::test]
+async fn runs_like_the_old_java_client_with_sqs_queue_url() {
+    let (sqs, url) = queue("c-old-").await;
+    let out = client(testkit::moto_endpoint())
+        .env("SQS_QUEUE_URL", &url)
+        .args(["me", "on", "top", "of", "a", "pyramid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_owned();
+    let got = bodies(&sqs, &url).await;
+    assert_eq!(got, [(id, "me on top of a pyramid".to_owned())]);
+}
+
+#[tokio::test]
+async fn prompts_from_standard_input_go_ten_at_a_time_and_bad_lines_are_reported() {
+    let (sqs, url) = queue("c-batch-").await;
+    let mut input = String::new();
+    for i in 1..=23 {
+        input.push_str(&format!("prompt number {i}\n"));
+        if i == 5 {
+            input.push('\n');
+        }
+        if i == 17 {
+            input.push_str(&"x".repeat(600));
+            input.push('\n');
+        }
+    }
+    let mut child = client(testkit::moto_endpoint())
+        .args(["--queue-url", &url, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ids: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 23);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 6: skipped: the prompt is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 19: skipped: the prompt is 600 characters long"),
+        "{err}"
+    );
+    assert!(err.contains("sent 23, skipped 2, failed 0"), "{err}");
+    // Every id printed is a message with the prompt of that position.
+    let got: std::collections::HashMap<String, String> =
+        bodies(&sqs, &url).await.into_iter().collect();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(got[id], format!("prompt number {}", i + 1));
+    }
+}
+
+#[tokio::test]
+async fn wait_prints_the_id_then_the_image_and_downloads_it() {
+    let (_, url) = queue("c-wait-").await;
+    let (s3, bucket) = testkit::bucket("c-wait-").await;
+    let dir = std::env::temp_dir().join(testkit::unique("c-wait-out-"));
+    let file = dir.join("image.png");
+    let mut child = client(testkit::moto_endpoint())
+        .args([
+            "--queue-url",
+            &url,
+            "--wait",
+            "--timeout",
+            "30",
+            "--bucket",
+            &bucket,
+        ])
+        .arg("--download")
+        .arg(&file)
+        .env("IMAGE_PREFIX", "11")
+        .arg("a café in Paris")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The message id comes first, on its own line, before the image exists.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(&mut stdout, &mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        first.push(byte[0] as char);
+    }
+    let key = format!("11/images/{first}.png");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(testkit::bedrock::PNG.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(rest.trim(), format!("s3://{bucket}/{key}"));
+    assert!(
+        text(&out.stderr).contains("waiting for s3://"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), testkit::bedrock::PNG);
+}
+
+#[tokio::test]
+async fn wait_gives_up_after_the_timeout_with_a_clear_message() {
+    let (_, url) = queue("c-timeout-").await;
+    let (_, bucket) = testkit::bucket("c-timeout-").await;
+    let out = client(testkit::moto_endpoint())
+        .args([
+            "--queue-url",
+            &url,
+            "--wait",
+            "--timeout",
+            "2",
+            "--bucket",
+            &bucket,
+            "--prefix",
+            "11",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).lines().count(), 1, "the id was printed");
+    assert!(
+        text(&out.stderr).contains("no image at s3://") && text(&out.stderr).contains("after 2 s"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_prints_the_location_or_the_apis_error() {
+    let addr = testkit::http::serve(Arc::new(|req: Request| {
+        Box::pin(async move {
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            if req.method == "POST" && body["prompt"] == "a pyramid" {
+                Response::json(
+                    201,
+                    &json!({"s3_uri": "s3://b/11/images/r1.png", "bucket": "b", "key": "11/images/r1.png",
+                            "seed": 7, "model": "m", "url": "https://b.s3.amazonaws.com/11/images/r1.png?X-Amz-Signature=s"}),
+                )
+            } else {
+                Response::json(422, &json!({"error": "the model refused the prompt", "request_id": "r2"}))
+            }
+        })
+    }))
+    .await;
+    let api = format!("http://{addr}/image_generator");
+    let out = client("http://127.0.0.1:9")
+        .args(["--http", &api, "a", "pyramid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "s3://b/11/images/r1.png\nhttps://b.s3.amazonaws.com/11/images/r1.png?X-Amz-Signature=s\n"
+    );
+    let out = client("http://127.0.0.1:9")
+        .args(["--http", &api, "something", "else"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("HTTP 422: the model refused the prompt"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_prompts_are_refused_before_any_call() {
+    let out: Output = client("http://127.0.0.1:9")
+        .args(["--queue-url", "http://127.0.0.1:9/1/q", "   "])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the prompt is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,47 @@
+//! What the client, the functions and the provisioner agree on, in one place
+//! with no dependencies: what a prompt is, where an image is stored, and the
+//! environment variables that configure the functions.
+
+pub mod prompt;
+
+/// The environment variables the provisioner sets and the functions read.
+pub mod env {
+    pub const IMAGE_BUCKET: &str = "IMAGE_BUCKET";
+    pub const IMAGE_PREFIX: &str = "IMAGE_PREFIX";
+    pub const MODEL_ID: &str = "MODEL_ID";
+    pub const MODEL_REGION: &str = "MODEL_REGION";
+}
+
+/// The folder, under the stack's prefix, that images are written to: the
+/// worker writes there, the client waits there, the roles may write only there.
+pub fn images_prefix(prefix: &str) -> String {
+    format!("{}/images/", prefix.trim_matches('/'))
+}
+
+/// The key of image `id` under `prefix`. Characters outside `[A-Za-z0-9_-]`
+/// in the id are replaced, so a key never escapes the prefix.
+pub fn image_key(prefix: &str, id: &str) -> String {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}{safe}.png", images_prefix(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_keys_stay_under_the_prefix() {
+        assert_eq!(images_prefix("/11/"), "11/images/");
+        assert_eq!(image_key("11", "ab-12"), "11/images/ab-12.png");
+        assert_eq!(image_key("11", "../x"), "11/images/___x.png");
+    }
+}
