@@ -623,3 +623,37 @@ async fn waits_for_iam_propagation_pending_functions_and_updates_in_progress() {
     assert!(counts.in_progress.load(SeqCst) >= 2);
     assert!(!f.plan().await.has_changes());
 }
+
+#[tokio::test]
+async fn two_owned_http_apis_with_the_stacks_name_are_an_error_naming_both() {
+    let f = Fixture::new("t-dupapi-").await;
+    f.run_ok(&["apply", "--yes"]);
+    let s = f.stack();
+    // A foreign API with the same name is not ours: nothing changes.
+    f.apigw()
+        .create_api()
+        .name(s.api_name())
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .tags("owner", "someone-else")
+        .send()
+        .await
+        .unwrap();
+    assert!(!f.plan().await.has_changes());
+    // A second one carrying this stack's ownership tags: refuse to guess.
+    let twin = f
+        .apigw()
+        .create_api()
+        .name(s.api_name())
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+        .set_tags(Some(s.resource_tags().into_iter().collect()))
+        .send()
+        .await
+        .unwrap();
+    let out = f.cli(&["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("2 HTTP APIs named"), "{err}");
+    assert!(err.contains(twin.api_id().unwrap()), "{err}");
+    let out = f.cli(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "apply refuses too");
+}
