@@ -162,11 +162,12 @@ async fn wait_prints_the_id_then_the_image_and_downloads_it() {
         first.push(byte[0] as char);
     }
     let key = format!("11/images/{first}.png");
+    let picture = testkit::png::paint("a café in Paris", 1, 16, 16);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     s3.put_object()
         .bucket(&bucket)
         .key(&key)
-        .body(testkit::bedrock::PNG.to_vec().into())
+        .body(picture.clone().into())
         .send()
         .await
         .unwrap();
@@ -180,7 +181,7 @@ async fn wait_prints_the_id_then_the_image_and_downloads_it() {
         "{}",
         text(&out.stderr)
     );
-    assert_eq!(std::fs::read(&file).unwrap(), testkit::bedrock::PNG);
+    assert_eq!(std::fs::read(&file).unwrap(), picture);
 }
 
 #[tokio::test]

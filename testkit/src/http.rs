@@ -53,7 +53,12 @@ pub type Handler =
 
 /// Serves `handler` on an ephemeral 127.0.0.1 port until the runtime ends.
 pub async fn serve(handler: Handler) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    serve_on(0, handler).await
+}
+
+/// [`serve`] on a given port of 127.0.0.1 (0: any free one).
+pub async fn serve_on(port: u16, handler: Handler) -> SocketAddr {
+    let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind 127.0.0.1");
     let addr = listener.local_addr().expect("local addr");

@@ -2,7 +2,8 @@
 //! - [`moto`]: a moto server on 127.0.0.1 (started once per test binary, or the
 //!   one named by `COUCH_MOTO_ENDPOINT`), and an `SdkConfig` that points at it;
 //! - [`http`]: a minimal HTTP/1.1 server for the test doubles below;
-//! - [`bedrock`]: Bedrock's InvokeModel wire format, returning a real PNG;
+//! - [`bedrock`]: Bedrock's InvokeModel wire format, returning a real PNG
+//!   painted from the prompt and seed ([`png`]);
 //! - [`runtime_api`]: the Lambda Runtime API, to drive a function binary's
 //!   real `lambda_runtime` loop;
 //! - [`proxy`]: a proxy in front of moto that adds network delay and can
@@ -14,6 +15,7 @@
 pub mod bedrock;
 pub mod http;
 pub mod moto;
+pub mod png;
 pub mod proxy;
 pub mod runtime_api;
 pub mod zips;

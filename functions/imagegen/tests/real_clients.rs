@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use imagegen::{BedrockModel, ErrorKind, GenerateError, Generator, ImageStore, Prompt, S3Store};
 use serde_json::Value;
-use testkit::bedrock::{FakeBedrock, PNG};
+use testkit::bedrock::FakeBedrock;
 
 const MODEL: &str = "amazon.titan-image-generator-v1";
 
@@ -60,7 +60,9 @@ async fn generates_and_stores_the_png_byte_for_byte() {
         Some("me%20at%20a%20Parisian%20caf%C3%A9%2C%20polaroid%20filter")
     );
     let bytes = obj.body.collect().await.unwrap().into_bytes();
-    assert_eq!(bytes.as_ref(), PNG);
+    // Byte for byte what the model answered: a PNG painted for this prompt and seed.
+    assert_eq!(Some(bytes.to_vec()), w.bedrock.last_picture());
+    assert!(bytes.starts_with(b"\x89PNG"));
 
     let side =
         w.s3.get_object()

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::bedrock::{FakeBedrock, PNG};
+use testkit::bedrock::FakeBedrock;
 use testkit::runtime_api::{Answer, FakeRuntimeApi, spawn_function};
 
 fn record(id: &str, body: &str) -> Value {
@@ -54,7 +54,10 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
         .collect();
     failed.sort();
     assert_eq!(failed, ["m-empty", "m-filtered", "m-throttled"], "{body}");
-    for id in ["m-plain", "m-json"] {
+    for (id, prompt) in [
+        ("m-plain", "me at a Parisian café, polaroid filter"),
+        ("m-json", "me on the moon"),
+    ] {
         let obj = s3
             .get_object()
             .bucket(&bucket)
@@ -63,7 +66,10 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
             .await
             .unwrap();
         assert_eq!(obj.content_type(), Some("image/png"));
-        assert_eq!(obj.body.collect().await.unwrap().into_bytes().as_ref(), PNG);
+        assert_eq!(
+            Some(obj.body.collect().await.unwrap().into_bytes().to_vec()),
+            bedrock.picture_for_prompt(prompt)
+        );
     }
     // The SDK retries throttling by itself, so count the prompts that were not throttled.
     let prompts = || -> Vec<String> {
