@@ -6,4 +6,5 @@ pub mod aws;
 pub mod commands;
 pub mod declare;
 pub mod engine;
+pub mod local;
 pub mod stack;

@@ -1,0 +1,220 @@
+//! The SQS trigger, played locally: what Lambda's event source mapping does
+//! for the worker, with the batch size and partial-failure rules the stack
+//! declares. Long-poll the queue, invoke the worker with a real SQS event of
+//! up to `batch_size` records, delete exactly the records the worker did not
+//! report in `batchItemFailures`, and leave the failed ones: they come back
+//! after the visibility timeout and, after `max_receive_count` receives, SQS
+//! moves them to the dead-letter queue. A failed invocation fails the whole
+//! batch, as on AWS.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use serde_json::{Value, json};
+
+/// Invokes the worker with an event; returns its answer.
+#[async_trait]
+pub trait Invoke: Send + Sync {
+    async fn invoke(&self, event: Value) -> Result<Value, String>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("{0}")]
+    Sqs(String),
+}
+
+/// Where the trigger reads and how much at a time.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub region: String,
+    /// Records per invocation (SQS returns at most 10 per receive).
+    pub batch_size: u32,
+    /// Long-poll wait per receive, 0..=20 s.
+    pub wait_seconds: i32,
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub received: usize,
+    pub deleted: BTreeSet<String>,
+    pub failed: BTreeSet<String>,
+    /// Why the whole batch failed (the invocation itself), if it did.
+    pub invoke_error: Option<String>,
+}
+
+impl Batch {
+    /// The one line logged per batch.
+    pub fn line(&self) -> String {
+        match &self.invoke_error {
+            Some(e) => format!(
+                "batch of {}: the invocation failed ({e}); all {} will be redelivered",
+                self.received, self.received
+            ),
+            None => format!(
+                "batch of {}: {} done and deleted, {} failed (left for redelivery, then the dead-letter queue)",
+                self.received,
+                self.deleted.len(),
+                self.failed.len()
+            ),
+        }
+    }
+}
+
+fn sqs_error(what: &str, e: impl std::error::Error) -> TriggerError {
+    TriggerError::Sqs(format!(
+        "{what}: {}",
+        aws_sdk_sqs::error::DisplayErrorContext(e)
+    ))
+}
+
+impl Trigger {
+    /// The SQS event Lambda would send for `messages`.
+    pub fn event(&self, messages: &[Message]) -> Value {
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attrs: serde_json::Map<String, Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.as_str())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attrs,
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": self.region,
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    /// One receive, one invocation, one delete of what succeeded.
+    pub async fn poll_once(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        worker: &dyn Invoke,
+    ) -> Result<Batch, TriggerError> {
+        let received = sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(i32::try_from(self.batch_size.clamp(1, 10)).unwrap_or(10))
+            .wait_time_seconds(self.wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| sqs_error("sqs:ReceiveMessage", e))?;
+        let messages = received.messages();
+        let mut batch = Batch {
+            received: messages.len(),
+            ..Batch::default()
+        };
+        if messages.is_empty() {
+            return Ok(batch);
+        }
+        let ids: BTreeSet<String> = messages
+            .iter()
+            .filter_map(|m| m.message_id().map(str::to_owned))
+            .collect();
+        match worker.invoke(self.event(messages)).await {
+            Err(e) => {
+                batch.invoke_error = Some(e);
+                batch.failed = ids;
+                return Ok(batch);
+            }
+            Ok(answer) => {
+                batch.failed = answer["batchItemFailures"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                    .filter(|id| ids.contains(id))
+                    .collect();
+            }
+        }
+        let done: Vec<&Message> = messages
+            .iter()
+            .filter(|m| m.message_id().is_some_and(|id| !batch.failed.contains(id)))
+            .collect();
+        if !done.is_empty() {
+            let entries = done
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .build()
+                        .map_err(|e| sqs_error("sqs:DeleteMessageBatch", e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sqs_error("sqs:DeleteMessageBatch", e))?;
+            let not_deleted: BTreeSet<usize> = out
+                .failed()
+                .iter()
+                .filter_map(|f| f.id().parse().ok())
+                .collect();
+            for (i, m) in done.iter().enumerate() {
+                if let Some(id) = m.message_id() {
+                    if not_deleted.contains(&i) {
+                        batch.failed.insert(id.to_owned());
+                    } else {
+                        batch.deleted.insert(id.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_has_lambdas_sqs_shape() {
+        let t = Trigger {
+            queue_url: "u".into(),
+            queue_arn: "arn:aws:sqs:eu-west-1:1:q".into(),
+            region: "eu-west-1".into(),
+            batch_size: 10,
+            wait_seconds: 0,
+        };
+        let m = Message::builder()
+            .message_id("m1")
+            .receipt_handle("r1")
+            .body("a café")
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
+            .build();
+        let e = t.event(&[m]);
+        let r = &e["Records"][0];
+        assert_eq!(r["messageId"], "m1");
+        assert_eq!(r["body"], "a café");
+        assert_eq!(r["eventSource"], "aws:sqs");
+        assert_eq!(r["eventSourceARN"], "arn:aws:sqs:eu-west-1:1:q");
+        assert_eq!(r["attributes"]["ApproximateReceiveCount"], "2");
+        // The worker's own event type parses it.
+        let parsed: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(e).unwrap();
+        assert_eq!(parsed.records[0].message_id.as_deref(), Some("m1"));
+    }
+}

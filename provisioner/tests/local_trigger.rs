@@ -1,0 +1,199 @@
+//! The local SQS trigger against moto: deletes exactly what the worker did not
+//! report as failed; a poison message reaches the dead-letter queue after
+//! `maxReceiveCount` receives.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::QueueAttributeName;
+use provisioner::local::trigger::{Invoke, Trigger};
+use serde_json::{Value, json};
+
+/// A worker that fails every record whose body contains "bad", and records
+/// the batches it saw.
+#[derive(Default)]
+struct Worker {
+    seen: Mutex<Vec<Vec<String>>>,
+}
+
+#[async_trait]
+impl Invoke for Worker {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let records = event["Records"].as_array().cloned().unwrap_or_default();
+        self.seen.lock().unwrap().push(
+            records
+                .iter()
+                .map(|r| r["body"].as_str().unwrap_or_default().to_owned())
+                .collect(),
+        );
+        let failures: Vec<Value> = records
+            .iter()
+            .filter(|r| r["body"].as_str().unwrap_or_default().contains("bad"))
+            .map(|r| json!({"itemIdentifier": r["messageId"]}))
+            .collect();
+        Ok(json!({ "batchItemFailures": failures }))
+    }
+}
+
+struct Queues {
+    sqs: aws_sdk_sqs::Client,
+    trigger: Trigger,
+    dlq_url: String,
+}
+
+async fn queues(max_receive_count: u32) -> Queues {
+    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let name = testkit::unique("t-local-");
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count});
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = dlq_arn.replace("-dlq", "");
+    Queues {
+        sqs,
+        trigger: Trigger {
+            queue_url: url,
+            queue_arn: arn,
+            region: "eu-west-1".into(),
+            batch_size: 10,
+            wait_seconds: 1,
+        },
+        dlq_url,
+    }
+}
+
+async fn count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
+    let a = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let n = |k: QueueAttributeName| a[&k].parse::<usize>().unwrap();
+    n(QueueAttributeName::ApproximateNumberOfMessages)
+        + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+}
+
+#[tokio::test]
+async fn a_failed_record_stays_and_the_others_are_deleted() {
+    let q = queues(5).await;
+    for body in ["one", "two", "bad three", "four"] {
+        q.sqs
+            .send_message()
+            .queue_url(&q.trigger.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let worker = Worker::default();
+    let batch = q.trigger.poll_once(&q.sqs, &worker).await.unwrap();
+    assert_eq!(batch.received, 4);
+    assert_eq!(batch.deleted.len(), 3);
+    assert_eq!(batch.failed.len(), 1);
+    assert!(
+        batch.line().contains("3 done and deleted, 1 failed"),
+        "{}",
+        batch.line()
+    );
+    assert_eq!(
+        count(&q.sqs, &q.trigger.queue_url).await,
+        1,
+        "only the failed record is left"
+    );
+    // After the visibility timeout it is delivered again, alone.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = q.trigger.poll_once(&q.sqs, &worker).await.unwrap();
+    assert_eq!(again.received, 1);
+    assert_eq!(worker.seen.lock().unwrap().last().unwrap(), &["bad three"]);
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receive_count() {
+    let q = queues(2).await;
+    q.sqs
+        .send_message()
+        .queue_url(&q.trigger.queue_url)
+        .message_body("bad to the bone")
+        .send()
+        .await
+        .unwrap();
+    let worker = Worker::default();
+    let mut receives = 0;
+    for _ in 0..6 {
+        let b = q.trigger.poll_once(&q.sqs, &worker).await.unwrap();
+        receives += b.received;
+        if count(&q.sqs, &q.dlq_url).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert_eq!(receives, 2, "received exactly maxReceiveCount times");
+    assert_eq!(
+        count(&q.sqs, &q.dlq_url).await,
+        1,
+        "moved to the dead-letter queue"
+    );
+    assert_eq!(count(&q.sqs, &q.trigger.queue_url).await, 0);
+}
+
+#[tokio::test]
+async fn a_failed_invocation_leaves_the_whole_batch() {
+    struct Down;
+    #[async_trait]
+    impl Invoke for Down {
+        async fn invoke(&self, _: Value) -> Result<Value, String> {
+            Err("connection refused".into())
+        }
+    }
+    let q = queues(5).await;
+    for body in ["one", "two"] {
+        q.sqs
+            .send_message()
+            .queue_url(&q.trigger.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let batch = q.trigger.poll_once(&q.sqs, &Down).await.unwrap();
+    assert_eq!(batch.failed.len(), 2);
+    assert!(batch.deleted.is_empty());
+    assert!(
+        batch.line().contains("the invocation failed"),
+        "{}",
+        batch.line()
+    );
+    assert_eq!(count(&q.sqs, &q.trigger.queue_url).await, 2);
+}
