@@ -45,6 +45,17 @@ fn grants(doc: &Value) -> BTreeSet<(String, String)> {
     out
 }
 
+async fn worker_configuration(
+    f: &Fixture,
+) -> aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput {
+    f.lambda()
+        .get_function_configuration()
+        .function_name(f.stack().worker_name())
+        .send()
+        .await
+        .unwrap()
+}
+
 fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     list.iter()
         .map(|(a, r)| ((*a).to_owned(), (*r).to_owned()))
@@ -318,13 +329,7 @@ async fn code_changes_are_exactly_one_update_and_rebuilt_identical_zips_nothing(
     assert!(!text.contains("PK\u{5}\u{6}"), "never zip bytes: {text}");
     let text = f.run_ok(&["apply", "--yes"]);
     assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
-    let live = f
-        .lambda()
-        .get_function_configuration()
-        .function_name(f.stack().worker_name())
-        .send()
-        .await
-        .unwrap();
+    let live = worker_configuration(&f).await;
     assert_eq!(live.code_sha256(), after.worker.code_sha256.as_deref().ok());
     assert!(!f.plan().await.has_changes());
 }
@@ -345,13 +350,7 @@ async fn worker_memory_is_exactly_one_field_update() {
     );
     let text = f.run_ok(&["apply", "--yes"]);
     assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
-    let live = f
-        .lambda()
-        .get_function_configuration()
-        .function_name(f.stack().worker_name())
-        .send()
-        .await
-        .unwrap();
+    let live = worker_configuration(&f).await;
     assert_eq!(live.memory_size(), Some(1024));
     assert!(!f.plan().await.has_changes());
 }
