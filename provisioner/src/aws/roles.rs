@@ -170,9 +170,9 @@ impl Resource for IamRole {
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let iam = &self.aws.iam;
         let name = &self.declared.name;
-        let (role, role_tags, policy, inline, attached) = tokio::join!(
+        // GetRole carries the role's tags: no ListRoleTags needed.
+        let (role, policy, inline, attached) = tokio::join!(
             iam.get_role().role_name(name).send(),
-            iam.list_role_tags().role_name(name).send(),
             iam.get_role_policy()
                 .role_name(name)
                 .policy_name(POLICY_NAME)
@@ -187,11 +187,6 @@ impl Resource for IamRole {
             Err(e) => return Err(aws_error(&self.what("GetRole"), e)),
         };
         let Some(role) = role else { return Ok(None) };
-        let role_tags = match role_tags {
-            Ok(t) => t.tags,
-            Err(e) if gone(error_code(&e)) => return Ok(None),
-            Err(e) => return Err(aws_error(&self.what("ListRoleTags"), e)),
-        };
         let policy = match policy {
             Ok(p) => parse_document(&p.policy_document),
             Err(e) if gone(error_code(&e)) => Value::Null,
@@ -232,7 +227,7 @@ impl Resource for IamRole {
             .insert("managed_policies".into(), Value::from(attached));
         live.fields.insert(
             tags::FIELD.into(),
-            tags::to_value(role_tags.iter().map(|t| (t.key(), t.value()))),
+            tags::to_value(role.tags().iter().map(|t| (t.key(), t.value()))),
         );
         live.attrs.insert(ARN.into(), role.arn().to_owned());
         live.attrs.insert(NAME.into(), self.declared.name.clone());
