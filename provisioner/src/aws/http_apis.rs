@@ -195,13 +195,33 @@ impl HttpApi {
         })
     }
 
-    /// Creates or changes the parts that differ from `spec`.
-    async fn converge_parts(&self, api_id: &str, spec: &HttpApiSpec) -> Result<(), ResourceError> {
+    /// Creates or changes the parts (as they are: `parts`) that differ from
+    /// `spec`. The stage does not depend on the others and is done
+    /// concurrently with the integration; the route needs the integration's id.
+    async fn converge_parts(
+        &self,
+        api_id: &str,
+        spec: &HttpApiSpec,
+        parts: Parts,
+    ) -> Result<(), ResourceError> {
+        let (integration_id, ()) = tokio::try_join!(
+            self.converge_integration(api_id, spec, parts.integration),
+            self.converge_stage(api_id, spec, parts.stage),
+        )?;
+        self.converge_route(api_id, spec, parts.route, &integration_id)
+            .await
+    }
+
+    async fn converge_integration(
+        &self,
+        api_id: &str,
+        spec: &HttpApiSpec,
+        have: Option<(String, Integration)>,
+    ) -> Result<String, ResourceError> {
         let apigw = &self.aws.apigw;
-        let parts = self.parts(api_id, spec).await?;
         let want = &spec.integration;
         let timeout = i32::try_from(want.timeout_ms).unwrap_or(i32::MAX);
-        let integration_id = match parts.integration {
+        Ok(match have {
             Some((id, have)) if have == *want => id,
             Some((id, _)) => {
                 apigw
@@ -229,9 +249,19 @@ impl HttpApi {
                 .map_err(|e| aws_error(&self.what("CreateIntegration"), e))?
                 .integration_id
                 .unwrap_or_default(),
-        };
+        })
+    }
+
+    async fn converge_route(
+        &self,
+        api_id: &str,
+        spec: &HttpApiSpec,
+        have: Option<(String, Route)>,
+        integration_id: &str,
+    ) -> Result<(), ResourceError> {
+        let apigw = &self.aws.apigw;
         let target = format!("integrations/{integration_id}");
-        match parts.route {
+        match have {
             Some((_, have)) if have.to_integration => {}
             Some((route_id, _)) => {
                 apigw
@@ -254,8 +284,18 @@ impl HttpApi {
                     .map_err(|e| aws_error(&self.what("CreateRoute"), e))?;
             }
         }
-        if parts.stage.as_ref() != Some(&spec.stage) {
-            if parts.stage.is_some() {
+        Ok(())
+    }
+
+    async fn converge_stage(
+        &self,
+        api_id: &str,
+        spec: &HttpApiSpec,
+        have: Option<Stage>,
+    ) -> Result<(), ResourceError> {
+        let apigw = &self.aws.apigw;
+        if have.as_ref() != Some(&spec.stage) {
+            if have.is_some() {
                 // The emulator has no UpdateStage; delete and create is the same stage.
                 apigw
                     .delete_stage()
@@ -399,7 +439,13 @@ impl Resource for HttpApi {
             .await
             .map_err(|e| aws_error(&self.what("CreateApi"), e))?;
         let api_id = api.api_id.unwrap_or_default();
-        self.converge_parts(&api_id, &spec).await?;
+        // A new API has no parts: nothing to read before creating them.
+        let none = Parts {
+            integration: None,
+            route: None,
+            stage: None,
+        };
+        self.converge_parts(&api_id, &spec, none).await?;
         read_back(
             self.read().await?,
             &format!("HTTP API {}", self.declared.name),
@@ -415,7 +461,8 @@ impl Resource for HttpApi {
         let spec: HttpApiSpec = spec_of(&self.declared.address, desired)?;
         let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
         if changed.iter().any(|c| c != tags::FIELD) {
-            self.converge_parts(&api_id, &spec).await?;
+            let parts = self.parts(&api_id, &spec).await?;
+            self.converge_parts(&api_id, &spec, parts).await?;
         }
         if changed.contains(tags::FIELD) {
             let apigw = &self.aws.apigw;
