@@ -11,7 +11,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic, Tag}
 use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, read_back, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -265,10 +265,7 @@ impl Resource for MetricAlarmResource {
                         .set_tags(Some(cw_tags(set)))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| {
-                            aws_error(&format!("cloudwatch:TagResource {}", self.declared.name), e)
-                        })
+                        .done(&format!("cloudwatch:TagResource {}", self.declared.name))
                 },
                 |keys| async move {
                     cw.untag_resource()
@@ -276,13 +273,7 @@ impl Resource for MetricAlarmResource {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| {
-                            aws_error(
-                                &format!("cloudwatch:UntagResource {}", self.declared.name),
-                                e,
-                            )
-                        })
+                        .done(&format!("cloudwatch:UntagResource {}", self.declared.name))
                 },
             )
             .await?;

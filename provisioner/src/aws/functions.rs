@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::artifacts::{Artifact, short};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -482,8 +482,7 @@ impl Resource for LambdaFunction {
                         .set_tags(Some(set.into_iter().collect()))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("lambda:TagResource {name}"), e))
+                        .done(&format!("lambda:TagResource {name}"))
                 },
                 |keys| async move {
                     lambda
@@ -492,8 +491,7 @@ impl Resource for LambdaFunction {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("lambda:UntagResource {name}"), e))
+                        .done(&format!("lambda:UntagResource {name}"))
                 },
             )
             .await?;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tags::Tags;
-use super::{ARN, Aws, ID, NAME, aws_error, deleted, read_back, tags};
+use super::{ARN, Aws, Done, ID, NAME, aws_error, deleted, read_back, tags};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     spec_of,
@@ -479,8 +479,7 @@ impl Resource for HttpApi {
                         .set_tags(Some(set.into_iter().collect()))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("apigateway:TagResource {name}"), e))
+                        .done(&format!("apigateway:TagResource {name}"))
                 },
                 |keys| async move {
                     apigw
@@ -489,8 +488,7 @@ impl Resource for HttpApi {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("apigateway:UntagResource {name}"), e))
+                        .done(&format!("apigateway:UntagResource {name}"))
                 },
             )
             .await?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -195,8 +195,7 @@ impl Resource for LogGroup {
                         .set_tags(Some(set.into_iter().collect()))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("logs:TagResource {name}"), e))
+                        .done(&format!("logs:TagResource {name}"))
                 },
                 |keys| async move {
                     logs.untag_resource()
@@ -204,8 +203,7 @@ impl Resource for LogGroup {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("logs:UntagResource {name}"), e))
+                        .done(&format!("logs:UntagResource {name}"))
                 },
             )
             .await?;

@@ -64,6 +64,22 @@ where
     }
 }
 
+/// A call whose answer is not needed: `Ok(())`, or the error rendered by
+/// [`aws_error`] with what was attempted.
+pub trait Done {
+    fn done(self, what: &str) -> Result<(), ResourceError>;
+}
+
+impl<O, E, R> Done for Result<O, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn done(self, what: &str) -> Result<(), ResourceError> {
+        self.map(|_| ()).map_err(|e| aws_error(what, e))
+    }
+}
+
 /// A resource read back right after its creation; absent means AWS lost it.
 pub fn read_back(
     live: Option<crate::engine::Live>,

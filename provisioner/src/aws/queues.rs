@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, URL, aws_error, read_back, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
@@ -308,8 +308,7 @@ impl Resource for SqsQueue {
                         .set_tags(Some(set.into_iter().collect()))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("sqs:TagQueue {}", self.declared.name), e))
+                        .done(&format!("sqs:TagQueue {}", self.declared.name))
                 },
                 |keys| async move {
                     sqs.untag_queue()
@@ -317,10 +316,7 @@ impl Resource for SqsQueue {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| {
-                            aws_error(&format!("sqs:UntagQueue {}", self.declared.name), e)
-                        })
+                        .done(&format!("sqs:UntagQueue {}", self.declared.name))
                 },
             )
             .await?;

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::policies::{PolicyDocument, parse_document};
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, spec_of,
 };
@@ -309,8 +309,7 @@ impl Resource for IamRole {
                         .set_tags(Some(iam_tags(set)?))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("iam:TagRole {name}"), e))
+                        .done(&format!("iam:TagRole {name}"))
                 },
                 |keys| async move {
                     iam.untag_role()
@@ -318,8 +317,7 @@ impl Resource for IamRole {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| aws_error(&format!("iam:UntagRole {name}"), e))
+                        .done(&format!("iam:UntagRole {name}"))
                 },
             )
             .await?;

@@ -8,7 +8,7 @@ use aws_sdk_sns::types::Tag;
 use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
-use super::{ARN, Aws, NAME, aws_error, error_code, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, error_code, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
 };
@@ -152,10 +152,7 @@ impl Resource for SnsTopic {
                         .set_tags(Some(sns_tags(set)?))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| {
-                            aws_error(&format!("sns:TagResource {}", self.declared.name), e)
-                        })
+                        .done(&format!("sns:TagResource {}", self.declared.name))
                 },
                 |keys| async move {
                     sns.untag_resource()
@@ -163,10 +160,7 @@ impl Resource for SnsTopic {
                         .set_tag_keys(Some(keys))
                         .send()
                         .await
-                        .map(|_| ())
-                        .map_err(|e| {
-                            aws_error(&format!("sns:UntagResource {}", self.declared.name), e)
-                        })
+                        .done(&format!("sns:UntagResource {}", self.declared.name))
                 },
             )
             .await?;
