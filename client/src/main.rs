@@ -35,8 +35,9 @@ struct Args {
     /// After sending, wait until the image exists in S3 and print its s3:// URI.
     #[arg(long)]
     wait: bool,
-    /// With --wait: also save the PNG to this file.
-    #[arg(long, value_name = "FILE", requires = "wait")]
+    /// With --wait: also save the PNG to this file, or into this directory
+    /// (an existing one, or a path ending in `/`) as `{message id}.png`.
+    #[arg(long, value_name = "FILE|DIR", requires = "wait")]
     download: Option<PathBuf>,
     /// With --wait: give up after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
@@ -177,8 +178,9 @@ async fn run(args: Args) -> Result<ExitCode> {
     }
     waited?;
     println!("s3://{bucket}/{key}");
-    if let Some(file) = &args.download {
-        let n = wait::download(&s3, &bucket, &key, file).await?;
+    if let Some(target) = &args.download {
+        let file = wait::download_path(target, &key);
+        let n = wait::download(&s3, &bucket, &key, &file).await?;
         eprintln!("saved {} ({n} bytes)", file.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -58,6 +58,17 @@ pub async fn until_exists(
     }
 }
 
+/// Where `--download TARGET` saves `key`: TARGET itself, or, when TARGET is a
+/// directory (existing, or written with a trailing `/`), the key's file name in it.
+pub fn download_path(target: &std::path::Path, key: &str) -> std::path::PathBuf {
+    let is_dir = target.is_dir() || target.as_os_str().to_string_lossy().ends_with('/');
+    if !is_dir {
+        return target.to_path_buf();
+    }
+    let name = key.rsplit('/').next().unwrap_or(key);
+    target.join(name)
+}
+
 /// Downloads `key` to `file`; returns the number of bytes.
 pub async fn download(
     s3: &aws_sdk_s3::Client,
@@ -84,4 +95,23 @@ pub async fn download(
     }
     std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
     Ok(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn download_into_a_directory_uses_the_keys_file_name() {
+        use std::path::Path;
+        let key = "11/images/abc-123.png";
+        assert_eq!(
+            super::download_path(Path::new("out.png"), key),
+            Path::new("out.png")
+        );
+        assert_eq!(
+            super::download_path(Path::new("target/images/"), key),
+            Path::new("target/images/abc-123.png")
+        );
+        let dir = std::env::temp_dir();
+        assert_eq!(super::download_path(&dir, key), dir.join("abc-123.png"));
+    }
 }

@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 
 /// What builds the zips; named in every "not built" message.
 pub const BUILD_COMMAND: &str = "scripts/build-functions";
+/// The worker's cargo package (and binary, and cargo-lambda function name).
+pub const WORKER_PACKAGE: &str = "image-worker";
+/// The HTTP function's cargo package.
+pub const HTTP_PACKAGE: &str = "image-http";
 /// Where cargo-lambda puts them, relative to the repository.
 pub const DEFAULT_DIR: &str = "target/lambda";
 
@@ -79,8 +83,8 @@ pub struct Artifacts {
 impl Artifacts {
     pub fn load(dir: &Path) -> Artifacts {
         Artifacts {
-            worker: Artifact::load(dir, "image-worker"),
-            http: Artifact::load(dir, "image-http"),
+            worker: Artifact::load(dir, WORKER_PACKAGE),
+            http: Artifact::load(dir, HTTP_PACKAGE),
         }
     }
 

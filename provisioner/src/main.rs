@@ -82,6 +82,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the deployed stack's functions on this machine against the emulator
+    /// (AWS_ENDPOINT_URL): cargo lambda watch serves them, a local trigger feeds
+    /// the worker from the queue, a local API Gateway serves the HTTP route.
+    Local {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Port of the local HTTP API.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Port of cargo-lambda's emulated Lambda API.
+        #[arg(long, default_value_t = 9000)]
+        lambda_port: u16,
+        /// The model the functions call (e.g. the printed endpoint of `model-standin`).
+        #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")]
+        model_endpoint: Option<String>,
+        /// The cargo-lambda executable [default: .venv/bin/cargo-lambda, else on PATH].
+        #[arg(long, value_name = "PATH")]
+        cargo_lambda: Option<PathBuf>,
+        /// Do not build the functions first (they are built on first invocation).
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -126,6 +148,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Outputs { stack, json } => {
             commands::outputs::run(&stack, json, &inputs(false)).await
         }
+        Command::Local {
+            stack,
+            port,
+            lambda_port,
+            model_endpoint,
+            cargo_lambda,
+            no_build,
+        } => {
+            let args = commands::local::Args {
+                port,
+                lambda_port,
+                model_endpoint,
+                cargo_lambda,
+                no_build,
+            };
+            commands::local::run(&stack, &args, &inputs(false)).await
+        }
     }
 }
 
@@ -139,6 +178,16 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    // `local` stops what it started on Ctrl-C itself.
+    if matches!(cli.command, Command::Local { .. }) {
+        return match run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     tokio::select! {
         result = run(cli) => match result {
             Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod local;
 pub mod outputs;
 pub mod plan;
 pub mod validate;

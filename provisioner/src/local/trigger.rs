@@ -8,6 +8,7 @@
 //! batch, as on AWS.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
@@ -21,8 +22,9 @@ pub trait Invoke: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
+    /// An SQS or Lambda call failed (the text names the call and the AWS error).
     #[error("{0}")]
-    Sqs(String),
+    Aws(String),
 }
 
 /// Where the trigger reads and how much at a time.
@@ -35,6 +37,8 @@ pub struct Trigger {
     pub batch_size: u32,
     /// Long-poll wait per receive, 0..=20 s.
     pub wait_seconds: i32,
+    /// The worker's timeout: an invocation that takes longer fails the batch.
+    pub timeout: Duration,
 }
 
 /// What one poll did.
@@ -66,7 +70,7 @@ impl Batch {
 }
 
 fn sqs_error(what: &str, e: impl std::error::Error) -> TriggerError {
-    TriggerError::Sqs(format!(
+    TriggerError::Aws(format!(
         "{what}: {}",
         aws_sdk_sqs::error::DisplayErrorContext(e)
     ))
@@ -129,7 +133,12 @@ impl Trigger {
             .iter()
             .filter_map(|m| m.message_id().map(str::to_owned))
             .collect();
-        match worker.invoke(self.event(messages)).await {
+        let answer =
+            match tokio::time::timeout(self.timeout, worker.invoke(self.event(messages))).await {
+                Ok(answer) => answer,
+                Err(_) => Err(format!("timed out after {} s", self.timeout.as_secs())),
+            };
+        match answer {
             Err(e) => {
                 batch.invoke_error = Some(e);
                 batch.failed = ids;
@@ -187,6 +196,86 @@ impl Trigger {
     }
 }
 
+impl Trigger {
+    /// Polls until dropped, `concurrency` pollers at a time (Lambda's maximum
+    /// concurrency for the mapping), one line on stdout per non-empty batch.
+    pub async fn run(&self, sqs: &aws_sdk_sqs::Client, worker: &dyn Invoke, concurrency: u32) {
+        let pollers = (0..concurrency.max(1)).map(|_| async {
+            loop {
+                match self.poll_once(sqs, worker).await {
+                    Ok(batch) if batch.received > 0 => println!("worker: {}", batch.line()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "polling the queue failed; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        futures::future::join_all(pollers).await;
+    }
+}
+
+/// The emulator's own event source mappings from `queue_arn` to `function`:
+/// moto acts on them at every SendMessage (it receives the messages and tries
+/// to run the function in Docker, which counts toward `maxReceiveCount`), so
+/// they are disabled while the local trigger plays them. Returns the ids it
+/// disabled, for [`resume_emulator_mappings`].
+pub async fn pause_emulator_mappings(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    queue_arn: &str,
+) -> Result<Vec<String>, TriggerError> {
+    let listed = lambda
+        .list_event_source_mappings()
+        .function_name(function)
+        .event_source_arn(queue_arn)
+        .send()
+        .await
+        .map_err(|e| lambda_error("lambda:ListEventSourceMappings", e))?;
+    let mut paused = Vec::new();
+    for m in listed.event_source_mappings() {
+        let Some(uuid) = m.uuid() else { continue };
+        if m.state() == Some("Disabled") {
+            continue;
+        }
+        lambda
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .enabled(false)
+            .send()
+            .await
+            .map_err(|e| lambda_error("lambda:UpdateEventSourceMapping", e))?;
+        paused.push(uuid.to_owned());
+    }
+    Ok(paused)
+}
+
+/// Enables again what [`pause_emulator_mappings`] disabled, so the deployed
+/// state matches the stack again.
+pub async fn resume_emulator_mappings(
+    lambda: &aws_sdk_lambda::Client,
+    paused: &[String],
+) -> Result<(), TriggerError> {
+    for uuid in paused {
+        lambda
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .enabled(true)
+            .send()
+            .await
+            .map_err(|e| lambda_error("lambda:UpdateEventSourceMapping", e))?;
+    }
+    Ok(())
+}
+
+fn lambda_error(what: &str, e: impl std::error::Error) -> TriggerError {
+    TriggerError::Aws(format!(
+        "{what}: {}",
+        aws_sdk_lambda::error::DisplayErrorContext(e)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +288,7 @@ mod tests {
             region: "eu-west-1".into(),
             batch_size: 10,
             wait_seconds: 0,
+            timeout: Duration::from_secs(1),
         };
         let m = Message::builder()
             .message_id("m1")

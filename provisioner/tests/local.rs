@@ -1,6 +1,7 @@
-//! The local SQS trigger against moto: deletes exactly what the worker did not
-//! report as failed; a poison message reaches the dead-letter queue after
-//! `maxReceiveCount` receives.
+//! `provisioner local`'s parts. The SQS trigger against moto: deletes exactly
+//! what the worker did not report as failed; a poison message reaches the
+//! dead-letter queue after `maxReceiveCount` receives. The API Gateway over a
+//! real socket, in front of the real HTTP function's handler.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -84,6 +85,7 @@ async fn queues(max_receive_count: u32) -> Queues {
             region: "eu-west-1".into(),
             batch_size: 10,
             wait_seconds: 1,
+            timeout: Duration::from_secs(10),
         },
         dlq_url,
     }
@@ -196,4 +198,109 @@ async fn a_failed_invocation_leaves_the_whole_batch() {
         batch.line()
     );
     assert_eq!(count(&q.sqs, &q.trigger.queue_url).await, 2);
+}
+
+/// The HTTP function's real handler (event parser included) behind the
+/// `Invoke` seam, with in-memory model and store.
+struct HttpFunction {
+    generator: imagegen::Generator<imagegen::fakes::FakeModel, imagegen::fakes::FakeStore>,
+}
+
+#[async_trait]
+impl Invoke for HttpFunction {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let req = image_http::event::parse(event).map_err(|e| e.to_string())?;
+        let id = req.request_id.clone().unwrap_or_default();
+        Ok(image_http::handle(&req, &self.generator, &id)
+            .await
+            .to_lambda())
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection; (status, headers, body).
+async fn http(addr: std::net::SocketAddr, request: String) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+fn post(path: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn the_local_api_serves_the_http_function_like_api_gateway() {
+    use imagegen::fakes::{FakeModel, FakeStore};
+    use provisioner::local::api_gateway::ApiGateway;
+    let function = std::sync::Arc::new(HttpFunction {
+        generator: imagegen::Generator::new(
+            FakeModel::new(Duration::ZERO),
+            FakeStore::default(),
+            "11",
+        ),
+    });
+    let api = std::sync::Arc::new(ApiGateway::new(
+        http::Method::POST,
+        provisioner::declare::ROUTE_PATH,
+        function.clone(),
+        Duration::from_secs(10),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(api.serve(listener));
+
+    let (status, head, body) = http(
+        addr,
+        post(
+            "/image_generator",
+            "application/json",
+            r#"{"prompt": "a cat on a couch"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let request_id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("apigw-requestid: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // The function saw API Gateway's request id and stored the image under it.
+    assert_eq!(answer["key"], format!("11/images/{request_id}.png"));
+    assert_eq!(
+        function.generator.store.keys(),
+        vec![format!("11/images/{request_id}.png")]
+    );
+
+    let (status, _, body) = http(
+        addr,
+        post(
+            "/image_generator",
+            "application/json",
+            r#"{"prompt": "FILTER this"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _, body) = http(
+        addr,
+        post("/image_generator", "application/json", r#"{"prompt": 5}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].is_string());
+    let (status, _, body) = http(addr, post("/elsewhere", "application/json", "{}")).await;
+    assert_eq!((status, body.as_str()), (404, r#"{"message":"Not Found"}"#));
+    server.abort();
 }

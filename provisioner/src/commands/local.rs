@@ -1,0 +1,182 @@
+//! `provisioner local`: the deployed stack's functions run on this machine
+//! against the emulator. `cargo lambda watch` serves both functions with the
+//! configuration the stack deploys (read back from the deployed stack, as
+//! `provisioner outputs` does); the local trigger feeds the worker from the
+//! stack's queue; the local API Gateway serves `POST /image_generator`.
+//! Stops everything it started on Ctrl-C or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use http::Method;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::artifacts::{HTTP_PACKAGE, WORKER_PACKAGE};
+use crate::declare::ROUTE_PATH;
+use crate::local::api_gateway::ApiGateway;
+use crate::local::trigger::{Trigger, pause_emulator_mappings, resume_emulator_mappings};
+use crate::local::watch::{LambdaApi, Watch, WatchConfig, prebuild};
+
+/// Options of `provisioner local`.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Port of the local HTTP API.
+    pub port: u16,
+    /// Port of cargo-lambda's emulated Lambda API.
+    pub lambda_port: u16,
+    /// Where the functions call the model (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`).
+    pub model_endpoint: Option<String>,
+    /// The cargo-lambda executable; default `.venv/bin/cargo-lambda`, else on PATH.
+    pub cargo_lambda: Option<PathBuf>,
+    /// Skip `cargo build --bin` of both functions before serving.
+    pub no_build: bool,
+}
+
+/// The outputs the local run needs, by name.
+fn required<'a>(outputs: &'a BTreeMap<String, Option<String>>, name: &str) -> Result<&'a str> {
+    outputs.get(name).and_then(|v| v.as_deref()).ok_or_else(|| {
+        anyhow!("the stack is not deployed ({name} is unknown): run `provisioner apply` first")
+    })
+}
+
+fn cargo_lambda(args: &Args) -> PathBuf {
+    args.cargo_lambda.clone().unwrap_or_else(|| {
+        let venv = Path::new(".venv/bin/cargo-lambda");
+        if venv.exists() {
+            venv.to_path_buf()
+        } else {
+            PathBuf::from("cargo-lambda")
+        }
+    })
+}
+
+pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let emulator = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "`provisioner local` runs the functions against an AWS emulator: set AWS_ENDPOINT_URL \
+                 (`source scripts/moto` starts one)"
+            )
+        })?;
+    let model = args.model_endpoint.clone().ok_or_else(|| {
+        anyhow!(
+            "the functions need a model: start the stand-in (`target/debug/model-standin`) and pass \
+             --model-endpoint URL (or set AWS_ENDPOINT_URL_BEDROCK_RUNTIME)"
+        )
+    })?;
+    let session = super::Session::open(path, inputs).await?;
+    let snapshot = session.read().await?;
+    let outputs = session.outputs(&snapshot);
+    let queue_url = required(&outputs, "queue_url")?.to_owned();
+    let queue_arn = required(&outputs, "queue_arn")?.to_owned();
+    let worker_name = required(&outputs, "worker_function_name")?.to_owned();
+    use couch_contract::env;
+    let function_env: BTreeMap<String, String> = [
+        (env::IMAGE_BUCKET, "images_bucket"),
+        (env::IMAGE_PREFIX, "images_prefix"),
+        (env::MODEL_ID, "model_id"),
+        (env::MODEL_REGION, "model_region"),
+    ]
+    .into_iter()
+    .map(|(var, output)| Ok((var.to_owned(), required(&outputs, output)?.to_owned())))
+    .collect::<Result<_>>()?;
+    let region = session.aws.region.clone();
+    let process_env: BTreeMap<String, String> = [
+        ("AWS_ENDPOINT_URL", emulator.as_str()),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", model.as_str()),
+        ("AWS_REGION", region.as_str()),
+        ("AWS_DEFAULT_REGION", region.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+
+    // The port first: a busy port fails before anything is started or changed.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{} (--port)", args.port))?;
+    if !args.no_build {
+        eprintln!(
+            "building both functions for local runs (cargo build --bin {WORKER_PACKAGE} / {HTTP_PACKAGE})"
+        );
+        prebuild(&[WORKER_PACKAGE, HTTP_PACKAGE]).await?;
+    }
+    let stack = &session.stack;
+    let mut watch = Watch::start(&WatchConfig {
+        cargo_lambda: cargo_lambda(args),
+        port: args.lambda_port,
+        concurrency: stack.worker.max_concurrency,
+        function_env,
+        process_env,
+    })
+    .await?;
+    let paused = match pause_emulator_mappings(&session.aws.lambda, &worker_name, &queue_arn).await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            watch.stop().await;
+            return Err(e.into());
+        }
+    };
+
+    let trigger = Trigger {
+        queue_url: queue_url.clone(),
+        queue_arn,
+        region: region.clone(),
+        batch_size: stack.worker.batch_size,
+        wait_seconds: 20,
+        timeout: Duration::from_secs(u64::from(stack.worker.timeout_seconds)),
+    };
+    let worker = LambdaApi::new(&watch.endpoint, &region, WORKER_PACKAGE);
+    let api = Arc::new(ApiGateway::new(
+        Method::POST,
+        ROUTE_PATH,
+        Arc::new(LambdaApi::new(&watch.endpoint, &region, HTTP_PACKAGE)),
+        Duration::from_secs(u64::from(stack.http.timeout_seconds)),
+    ));
+    let api_url = format!("http://127.0.0.1:{}{ROUTE_PATH}", args.port);
+    println!(
+        "functions: cargo lambda watch on {} ({WORKER_PACKAGE}, {HTTP_PACKAGE}; model at {model}; AWS at {emulator})",
+        watch.endpoint
+    );
+    println!(
+        "worker: polling {queue_url} (batches of up to {}, {} at a time){}",
+        stack.worker.batch_size,
+        stack.worker.max_concurrency,
+        if paused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the emulator's event source mapping {} is disabled until this stops",
+                paused.join(", ")
+            )
+        }
+    );
+    println!(
+        "http: curl -X POST {api_url} -H 'content-type: application/json' -d '{{\"prompt\": \"a cat on a couch\"}}'"
+    );
+    println!("ready: local API {api_url} (Ctrl-C stops everything)");
+
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let outcome = tokio::select! {
+        () = trigger.run(&session.aws.sqs, &worker, stack.worker.max_concurrency) => Ok(()),
+        () = Arc::clone(&api).serve(listener) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+        status = watch.exited() => Err(anyhow!("cargo lambda watch stopped ({status})")),
+    };
+    eprintln!(
+        "stopping: the emulator's event source mapping is enabled again, then cargo lambda watch stops"
+    );
+    if let Err(e) = resume_emulator_mappings(&session.aws.lambda, &paused).await {
+        eprintln!("warning: {e}; `provisioner apply` enables it again");
+    }
+    watch.stop().await;
+    outcome.map(|()| ExitCode::SUCCESS)
+}
