@@ -209,11 +209,7 @@ struct HttpFunction {
 #[async_trait]
 impl Invoke for HttpFunction {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
-        let req = image_http::event::parse(event).map_err(|e| e.to_string())?;
-        let id = req.request_id.clone().unwrap_or_default();
-        Ok(image_http::handle(&req, &self.generator, &id)
-            .await
-            .to_lambda())
+        Ok(image_http::respond(event, &self.generator, "lambda-request-id").await)
     }
 }
 

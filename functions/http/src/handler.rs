@@ -123,6 +123,31 @@ pub fn reply_for(err: &GenerateError, request_id: &str) -> Reply {
     }
 }
 
+/// One invocation, whatever the event: an API Gateway request (either
+/// payload version) is handled, anything else is a 400. Always a Lambda proxy
+/// response whose error bodies are `{"error", "request_id"}`.
+/// `context_request_id` is Lambda's, used when API Gateway's is missing.
+pub async fn respond<M: ImageModel, S: ImageStore>(
+    payload: Value,
+    generator: &Generator<M, S>,
+    context_request_id: &str,
+) -> Value {
+    match crate::event::parse(payload) {
+        Ok(req) => {
+            let id = req
+                .request_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| context_request_id.to_owned());
+            handle(&req, generator, &id).await.to_lambda()
+        }
+        Err(e) => {
+            tracing::warn!(request_id = context_request_id, error = %e, "unexpected event");
+            error(400, "not an API Gateway request", context_request_id).to_lambda()
+        }
+    }
+}
+
 /// Handles one request. `request_id` identifies it (and names the image).
 pub async fn handle<M: ImageModel, S: ImageStore>(
     req: &Request,

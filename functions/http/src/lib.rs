@@ -5,4 +5,4 @@
 pub mod event;
 pub mod handler;
 
-pub use handler::{Reply, handle};
+pub use handler::{Reply, handle, respond};
