@@ -51,6 +51,8 @@ pub struct Options {
 pub struct FakeBedrock {
     /// Every request body received, with the model id of its path.
     pub calls: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Calls answered with a throttling error.
+    pub throttled: Arc<std::sync::atomic::AtomicUsize>,
     pub endpoint: String,
 }
 
@@ -75,6 +77,8 @@ impl FakeBedrock {
     pub async fn start_on(port: u16, options: Options) -> FakeBedrock {
         let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
         let recorded = Arc::clone(&calls);
+        let throttled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let throttles = Arc::clone(&throttled);
         let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let delay = options.delay;
         let addr = http::serve_on(
@@ -82,6 +86,7 @@ impl FakeBedrock {
             Arc::new(move |req: Request| {
                 let recorded = Arc::clone(&recorded);
                 let served = Arc::clone(&served);
+                let throttles = Arc::clone(&throttles);
                 Box::pin(async move {
                     let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                     let Some(model) = req
@@ -113,6 +118,7 @@ impl FakeBedrock {
                             .throttle_every
                             .is_some_and(|every| every > 0 && n.is_multiple_of(every))
                     {
+                        throttles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         return error(
                             429,
                             "ThrottlingException",
@@ -137,8 +143,14 @@ impl FakeBedrock {
         .await;
         FakeBedrock {
             calls,
+            throttled,
             endpoint: format!("http://{addr}"),
         }
+    }
+
+    /// How many calls were throttled.
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn call_count(&self) -> usize {

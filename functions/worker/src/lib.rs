@@ -90,8 +90,10 @@ pub async fn process_batch<M: ImageModel, S: ImageStore>(
     records: &[SqsMessage],
     concurrency: usize,
 ) -> Vec<Outcome> {
-    stream::iter(records)
-        .map(|msg| process(generator, msg))
+    // An iterator of futures (not `Stream::map` with a closure): the batch
+    // future stays `Send` for callers that spawn it.
+    let futures: Vec<_> = records.iter().map(|msg| process(generator, msg)).collect();
+    stream::iter(futures)
         .buffered(concurrency.max(1))
         .collect()
         .await

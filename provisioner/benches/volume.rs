@@ -1,0 +1,32 @@
+//! 1000 prompts through the emulator's queue, the local SQS trigger and the
+//! real worker code (real S3 and Bedrock clients; moto and the model stand-in),
+//! 10% poison messages, 5% of model calls throttled. Prints images per second
+//! and model calls per image, and checks what `tests/volume.rs` checks.
+//! `cargo bench -p provisioner --profile dev --bench volume` (PROMPTS=N to change).
+
+#[path = "../tests/scenarios/volume.rs"]
+mod volume;
+
+fn main() {
+    let prompts = std::env::var("PROMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let settings = volume::Settings {
+        prompts,
+        poison_every: 10,
+        throttle_every: 20,
+        max_receive_count: 3,
+        visibility_timeout: 5,
+        batch_size: 10,
+        pollers: 5,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = rt.block_on(volume::run(&settings));
+    report.print();
+    volume::check(&report, &settings);
+}

@@ -1,0 +1,364 @@
+//! Volume through the local trigger: prompts on a queue in the emulator, the
+//! local SQS trigger, the real worker code (`process_batch` with the real S3
+//! and Bedrock clients: S3 in moto, Bedrock played by the model stand-in with
+//! every n-th call throttled). Shared by `tests/volume.rs` (a few hundred
+//! prompts, in CI) and `benches/volume.rs` (1000, figures).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::{
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
+use imagegen::{BedrockModel, Generator, S3Store};
+use provisioner::local::trigger::{Invoke, Trigger};
+use serde_json::{Value, json};
+use testkit::bedrock::{FakeBedrock, Options};
+
+pub struct Settings {
+    pub prompts: usize,
+    /// One in `poison_every` prompts is invalid (10%: 10).
+    pub poison_every: usize,
+    /// The model throttles one call in `throttle_every` (5%: 20).
+    pub throttle_every: u64,
+    pub max_receive_count: u32,
+    pub visibility_timeout: u32,
+    pub batch_size: u32,
+    pub pollers: u32,
+}
+
+pub struct Report {
+    pub prompts: usize,
+    pub valid: usize,
+    pub poison: usize,
+    pub images: usize,
+    pub dead_lettered: usize,
+    pub model_calls: usize,
+    pub throttled: usize,
+    /// From the first send until every valid prompt is an image.
+    pub images_after: Duration,
+    /// Until the queue is empty and every poison message is in the DLQ.
+    pub settled_after: Duration,
+    /// Receive counts of the dead-lettered messages.
+    pub dlq_receive_counts: BTreeSet<u32>,
+    pub lost: Vec<String>,
+    pub unexpected_images: Vec<String>,
+    pub valid_in_dlq: Vec<String>,
+}
+
+impl Report {
+    pub fn print(&self) {
+        let secs = self.images_after.as_secs_f64();
+        println!(
+            "{} prompts ({} valid, {} poison): {} images in {:.1} s = {:.1} images/s; settled (DLQ {}) after {:.1} s",
+            self.prompts,
+            self.valid,
+            self.poison,
+            self.images,
+            secs,
+            self.images as f64 / secs,
+            self.dead_lettered,
+            self.settled_after.as_secs_f64()
+        );
+        println!(
+            "model calls {} for {} images ({} throttled): {:.3} calls per image; DLQ receive counts {:?}; lost {}",
+            self.model_calls,
+            self.images,
+            self.throttled,
+            self.model_calls as f64 / self.images.max(1) as f64,
+            self.dlq_receive_counts,
+            self.lost.len()
+        );
+    }
+}
+
+/// The worker as Lambda runs it: SQS event in, batch response out.
+struct Worker {
+    generator: Generator<BedrockModel, S3Store>,
+}
+
+#[async_trait]
+impl Invoke for Worker {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let event: SqsEvent = serde_json::from_value(event).map_err(|e| e.to_string())?;
+        let outcomes = image_worker::process_batch(&self.generator, &event.records, 10).await;
+        serde_json::to_value(image_worker::batch_response(&event.records, &outcomes))
+            .map_err(|e| e.to_string())
+    }
+}
+
+async fn attr(sqs: &aws_sdk_sqs::Client, url: &str, names: &[QueueAttributeName]) -> usize {
+    let got = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .set_attribute_names(Some(names.to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    names
+        .iter()
+        .map(|n| {
+            got.get(n)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+async fn image_ids(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("11/images/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for o in page.unwrap().contents() {
+            if let Some(id) = o
+                .key()
+                .and_then(|k| k.strip_prefix("11/images/"))
+                .and_then(|k| k.strip_suffix(".png"))
+            {
+                ids.insert(id.to_owned());
+            }
+        }
+    }
+    ids
+}
+
+pub async fn run(s: &Settings) -> Report {
+    let (s3, bucket) = testkit::bucket("volume-").await;
+    let bedrock = FakeBedrock::start_with(Options {
+        delay: Duration::ZERO,
+        throttle_every: Some(s.throttle_every),
+    })
+    .await;
+    let bconf = testkit::sdk_config(&bedrock.endpoint, "us-east-1");
+    let generator = Generator::new(
+        BedrockModel::new(
+            aws_sdk_bedrockruntime::Client::new(&bconf),
+            "amazon.titan-image-generator-v1",
+        ),
+        S3Store::new(s3.clone(), bucket.clone()),
+        "11",
+    );
+    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let name = testkit::unique("t-volume-");
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = format!("arn:aws:sqs:eu-west-1:123456789012:{name}-dlq");
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": s.max_receive_count});
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            s.visibility_timeout.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let trigger = Arc::new(Trigger {
+        queue_url: url.clone(),
+        queue_arn: format!("arn:aws:sqs:eu-west-1:123456789012:{name}"),
+        region: "eu-west-1".into(),
+        batch_size: s.batch_size,
+        wait_seconds: 1,
+        timeout: Duration::from_secs(60),
+    });
+    let worker = Arc::new(Worker { generator });
+
+    // Send: one poison message in `poison_every` (whitespace only, or too long).
+    let started = Instant::now();
+    let mut valid = BTreeSet::new();
+    let mut poison = BTreeSet::new();
+    let bodies: Vec<(bool, String)> = (0..s.prompts)
+        .map(|i| {
+            if i % s.poison_every == s.poison_every - 1 {
+                let body = if i % 2 == 0 {
+                    "   ".to_owned()
+                } else {
+                    "y".repeat(600)
+                };
+                (true, body)
+            } else {
+                (false, format!("volume prompt {i}: a couch on the moon"))
+            }
+        })
+        .collect();
+    for (n, chunk) in bodies.chunks(10).enumerate() {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, (_, body))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("{n}-{i}"))
+                    .message_body(body)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = sqs
+            .send_message_batch()
+            .queue_url(&url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+        assert!(out.failed().is_empty(), "{:?}", out.failed());
+        for ok in out.successful() {
+            let i: usize = ok.id().rsplit('-').next().unwrap().parse().unwrap();
+            let id = ok.message_id().to_owned();
+            if chunk[i].0 {
+                poison.insert(id);
+            } else {
+                valid.insert(id);
+            }
+        }
+    }
+
+    let running = {
+        let (trigger, worker, sqs, pollers) = (
+            Arc::clone(&trigger),
+            Arc::clone(&worker),
+            sqs.clone(),
+            s.pollers,
+        );
+        tokio::spawn(async move { trigger.run(&sqs, worker.as_ref(), pollers).await })
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut images_after = None;
+    let settled_after = loop {
+        let images = image_ids(&s3, &bucket).await;
+        if images_after.is_none() && images.len() >= valid.len() {
+            images_after = Some(started.elapsed());
+        }
+        let in_queue = attr(
+            &sqs,
+            &url,
+            &[
+                QueueAttributeName::ApproximateNumberOfMessages,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            ],
+        )
+        .await;
+        let in_dlq = attr(
+            &sqs,
+            &dlq_url,
+            &[QueueAttributeName::ApproximateNumberOfMessages],
+        )
+        .await;
+        if in_queue == 0 && images_after.is_some() {
+            assert_eq!(in_dlq, poison.len(), "queue empty, DLQ holds {in_dlq}");
+            break started.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: {in_queue} in the queue, {in_dlq} in the DLQ, {} images",
+            images.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    running.abort();
+
+    let images = image_ids(&s3, &bucket).await;
+    let mut dead = BTreeSet::new();
+    let mut dlq_receive_counts = BTreeSet::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&dlq_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .visibility_timeout(600)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            dead.insert(m.message_id().unwrap().to_owned());
+            if let Some(c) = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            {
+                dlq_receive_counts.insert(c.parse().unwrap_or(0));
+            }
+        }
+    }
+    let accounted: BTreeSet<&String> = images.iter().chain(dead.iter()).collect();
+    Report {
+        prompts: s.prompts,
+        valid: valid.len(),
+        poison: poison.len(),
+        images: images.len(),
+        dead_lettered: dead.len(),
+        model_calls: bedrock.call_count(),
+        throttled: bedrock.throttled(),
+        images_after: images_after.unwrap_or(settled_after),
+        settled_after,
+        dlq_receive_counts,
+        lost: valid
+            .iter()
+            .chain(poison.iter())
+            .filter(|id| !accounted.contains(id))
+            .cloned()
+            .collect(),
+        unexpected_images: images.difference(&valid).cloned().collect(),
+        valid_in_dlq: dead.intersection(&valid).cloned().collect(),
+    }
+}
+
+/// What must hold after any volume run.
+pub fn check(r: &Report, s: &Settings) {
+    assert!(r.lost.is_empty(), "lost: {:?}", r.lost);
+    assert!(
+        r.unexpected_images.is_empty(),
+        "images for poison or unknown ids: {:?}",
+        r.unexpected_images
+    );
+    assert!(
+        r.valid_in_dlq.is_empty(),
+        "valid prompts dead-lettered: {:?}",
+        r.valid_in_dlq
+    );
+    assert_eq!(r.images, r.valid, "every valid prompt is exactly one image");
+    assert_eq!(r.dead_lettered, r.poison, "every poison message in the DLQ");
+    assert!(
+        r.throttled > 0,
+        "the model stand-in throttled nothing: the transient path was not exercised"
+    );
+    assert!(
+        r.model_calls <= r.images + r.throttled,
+        "model calls {} > images {} + transient failures {}",
+        r.model_calls,
+        r.images,
+        r.throttled
+    );
+    // Moved to the DLQ on the receive after the max_receive_count-th.
+    assert!(
+        r.dlq_receive_counts
+            .iter()
+            .all(|&c| c >= s.max_receive_count),
+        "dead-lettered before max_receive_count receives: {:?}",
+        r.dlq_receive_counts
+    );
+}
