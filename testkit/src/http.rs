@@ -27,6 +27,10 @@ impl Request {
     }
 }
 
+/// A handler answering this status makes the server close the connection
+/// without writing anything (a dropped connection).
+pub const DROP_CONNECTION: u16 = 0;
+
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -74,6 +78,9 @@ pub async fn serve_on(port: u16, handler: Handler) -> SocketAddr {
                 let mut reader = BufReader::new(read);
                 while let Some(req) = read_request(&mut reader).await {
                     let resp = handler(req).await;
+                    if resp.status == DROP_CONNECTION {
+                        return; // closes the connection without an answer
+                    }
                     let mut head = format!(
                         "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
                         resp.status,

@@ -13,6 +13,7 @@
 //! Nothing here talks to anything but 127.0.0.1.
 
 pub mod bedrock;
+pub mod faults;
 pub mod http;
 pub mod moto;
 pub mod png;

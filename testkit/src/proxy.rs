@@ -237,7 +237,7 @@ impl LambdaLikeAws {
     }
 }
 
-async fn forward(upstream: &str, req: Request) -> std::io::Result<Response> {
+pub(crate) async fn forward(upstream: &str, req: Request) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(upstream).await?;
     stream.set_nodelay(true)?;
     let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);

@@ -24,6 +24,9 @@ pub struct Aws {
     account: OnceCell<String>,
 }
 
+/// Attempts per AWS call (SDK retries), unless `AWS_MAX_ATTEMPTS` is set.
+pub const MAX_ATTEMPTS: u32 = 5;
+
 /// The region to use: `AWS_REGION` if set, else the stack's.
 pub fn region_for(stack_region: &str) -> String {
     std::env::var("AWS_REGION")
@@ -35,10 +38,17 @@ pub fn region_for(stack_region: &str) -> String {
 impl Aws {
     /// Loads the default credential chain for `region`. Makes no AWS call.
     pub async fn load(region: &str) -> Aws {
-        let conf = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .load()
-            .await;
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+        // Five attempts (the SDK's default is three) unless the environment
+        // says otherwise: a plan or apply is hundreds of calls, and one that
+        // fails three times in a row ends the run.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            loader = loader.retry_config(
+                aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS),
+            );
+        }
+        let conf = loader.load().await;
         Aws::from_conf(&conf)
     }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tags::Tags;
-use super::{ARN, Aws, Done, ID, NAME, aws_error, deleted, read_back, tags};
+use super::{ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, read_back, tags};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     spec_of,
@@ -237,18 +237,34 @@ impl HttpApi {
                     .map_err(|e| aws_error(&self.what("UpdateIntegration"), e))?;
                 id
             }
-            None => apigw
-                .create_integration()
-                .api_id(api_id)
-                .integration_type(IntegrationType::from(want.kind.as_str()))
-                .integration_uri(want.uri.as_str())
-                .payload_format_version(&want.payload_format_version)
-                .timeout_in_millis(timeout)
-                .send()
-                .await
-                .map_err(|e| aws_error(&self.what("CreateIntegration"), e))?
-                .integration_id
-                .unwrap_or_default(),
+            // A repeated call makes a second integration: at most once.
+            None => match create_once(
+                &self.what("CreateIntegration"),
+                || {
+                    apigw
+                        .create_integration()
+                        .api_id(api_id)
+                        .integration_type(IntegrationType::from(want.kind.as_str()))
+                        .integration_uri(want.uri.as_str())
+                        .payload_format_version(&want.payload_format_version)
+                        .timeout_in_millis(timeout)
+                        .customize()
+                        .config_override(no_retries())
+                        .send()
+                },
+                || async {
+                    Ok(self
+                        .parts(api_id, spec)
+                        .await?
+                        .integration
+                        .map(|(id, _)| id))
+                },
+            )
+            .await?
+            {
+                Created::New(i) => i.integration_id.unwrap_or_default(),
+                Created::Found(id) => id,
+            },
         })
     }
 
@@ -335,6 +351,11 @@ fn owned(tags: Option<&std::collections::HashMap<String, String>>, declared: &Ta
         .all(|k| tags.contains_key(*k) && tags.get(*k) == declared.get(*k))
 }
 
+fn no_retries() -> aws_sdk_apigatewayv2::config::Builder {
+    aws_sdk_apigatewayv2::config::Builder::default()
+        .retry_config(aws_sdk_apigatewayv2::config::retry::RetryConfig::disabled())
+}
+
 #[async_trait]
 impl Resource for HttpApi {
     fn declared(&self) -> &Declared {
@@ -366,8 +387,7 @@ impl Resource for HttpApi {
             },
             many => {
                 return Err(ResourceError::new(format!(
-                    "{}: {} HTTP APIs named {:?} are owned by this stack ({}); expected one. Delete the extra one (aws apigatewayv2 delete-api --api-id ...) and re-run.",
-                    self.declared.address,
+                    "{} HTTP APIs named {:?} are owned by this stack ({}); expected one. Delete the extra one (aws apigatewayv2 delete-api --api-id ...) and re-run.",
                     many.len(),
                     self.declared.name,
                     many.iter()
@@ -428,24 +448,45 @@ impl Resource for HttpApi {
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         let spec: HttpApiSpec = spec_of(&self.declared.address, desired)?;
-        let api = self
-            .aws
-            .apigw
-            .create_api()
-            .name(&self.declared.name)
-            .protocol_type(ProtocolType::from(spec.protocol_type.as_str()))
-            .set_tags(Some(spec.tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("CreateApi"), e))?;
-        let api_id = api.api_id.unwrap_or_default();
-        // A new API has no parts: nothing to read before creating them.
-        let none = Parts {
-            integration: None,
-            route: None,
-            stage: None,
+        // API Gateway makes a second same-named API for a repeated call: at most once.
+        let created = create_once(
+            &self.what("CreateApi"),
+            || {
+                self.aws
+                    .apigw
+                    .create_api()
+                    .name(&self.declared.name)
+                    .protocol_type(ProtocolType::from(spec.protocol_type.as_str()))
+                    .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                    .customize()
+                    .config_override(no_retries())
+                    .send()
+            },
+            || async {
+                let apis = self.same_named().await?;
+                Ok(apis
+                    .iter()
+                    .find(|a| owned(a.tags(), &spec.tags))
+                    .and_then(|a| a.api_id().map(str::to_owned)))
+            },
+        )
+        .await?;
+        let (api_id, parts) = match created {
+            // A new API has no parts: nothing to read before creating them.
+            Created::New(api) => (
+                api.api_id.unwrap_or_default(),
+                Parts {
+                    integration: None,
+                    route: None,
+                    stage: None,
+                },
+            ),
+            Created::Found(id) => {
+                let parts = self.parts(&id, &spec).await?;
+                (id, parts)
+            }
         };
-        self.converge_parts(&api_id, &spec, none).await?;
+        self.converge_parts(&api_id, &spec, parts).await?;
         read_back(
             self.read().await?,
             &format!("HTTP API {}", self.declared.name),

@@ -120,6 +120,93 @@ where
     ResourceError::new(format!("{what}: {detail}"))
 }
 
+/// Whether a failed call may have been carried out anyway: its answer was
+/// lost (connection dropped, timeout, unreadable answer) or the service
+/// failed (5xx) after receiving it. Throttling and other 4xx mean it was not.
+pub fn maybe_done<E>(err: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => e.raw().status().as_u16() >= 500,
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    }
+}
+
+/// Whether the service asked to slow down (nothing was done).
+pub fn throttled<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    match err {
+        SdkError::ServiceError(e) => {
+            e.raw().status().as_u16() == 429
+                || e.err().code().is_some_and(|c| {
+                    matches!(
+                        c,
+                        "Throttling"
+                            | "ThrottlingException"
+                            | "TooManyRequestsException"
+                            | "RequestLimitExceeded"
+                            | "SlowDown"
+                    )
+                })
+        }
+        _ => false,
+    }
+}
+
+/// What [`create_once`] ended with.
+pub enum Created<O, T> {
+    /// The create call answered.
+    New(O),
+    /// An answer was lost, and `find` found what that call had created.
+    Found(T),
+}
+
+/// A create AWS does not deduplicate (no client token: a repeated call makes
+/// a second event source mapping, HTTP API or integration). `create` must turn
+/// the SDK's own retries off for the call; here a throttled attempt is
+/// repeated, and after an attempt that may have been carried out (see
+/// [`maybe_done`]) `find` looks for its result before any new attempt, so a
+/// lost answer never becomes a duplicate.
+pub async fn create_once<O, E, T, C, CF, F, FF>(
+    what: &str,
+    create: C,
+    find: F,
+) -> Result<Created<O, T>, ResourceError>
+where
+    C: Fn() -> CF,
+    CF: std::future::Future<Output = Result<O, SdkError<E, aws_smithy_runtime_api::http::Response>>>,
+    F: Fn() -> FF,
+    FF: std::future::Future<Output = Result<Option<T>, ResourceError>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let attempts = clients::MAX_ATTEMPTS;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let err = match create().await {
+            Ok(o) => return Ok(Created::New(o)),
+            Err(e) => e,
+        };
+        let ambiguous = maybe_done(&err);
+        // Neither possibly done nor throttled (or throttled too often): a plain failure.
+        if !(ambiguous || throttled(&err) && attempt < attempts) {
+            return Err(aws_error(what, err));
+        }
+        if ambiguous {
+            if let Some(found) = find().await? {
+                tracing::info!("{what}: the answer was lost, but the call had been carried out");
+                return Ok(Created::Found(found));
+            }
+            if attempt >= attempts {
+                return Err(aws_error(what, err));
+            }
+        }
+        let backoff = std::time::Duration::from_millis(200 << attempt.min(5));
+        tracing::warn!("{what}: {}; trying again in {backoff:?}", causes(&err));
+        tokio::time::sleep(backoff).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::causes;

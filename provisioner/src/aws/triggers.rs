@@ -11,11 +11,12 @@ use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseTyp
 use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
-use super::{Aws, ID, aws_error, deleted, error_code, read_back};
+use super::{Aws, ID, aws_error, create_once, deleted, error_code, read_back};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
 };
+use aws_sdk_lambda::config::retry::RetryConfig;
 
 /// A queue trigger as declared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,8 +185,7 @@ impl Resource for QueueTrigger {
                 Ok(Some(live))
             }
             many => Err(ResourceError::new(format!(
-                "{}: {} event source mappings from queue {} to {} ({}); expected one. Delete the extra ones (aws lambda delete-event-source-mapping --uuid ...) and re-run.",
-                self.declared.address,
+                "{} event source mappings from queue {} to {} ({}); expected one. Delete the extra ones (aws lambda delete-event-source-mapping --uuid ...) and re-run.",
                 many.len(),
                 self.queue_name,
                 self.function_name,
@@ -199,18 +199,29 @@ impl Resource for QueueTrigger {
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
-        self.aws
-            .lambda
-            .create_event_source_mapping()
-            .event_source_arn(spec.event_source_arn.as_str())
-            .function_name(spec.function_name.as_str())
-            .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
-            .set_function_response_types(Some(response_types(&spec)))
-            .scaling_config(scaling(&spec))
-            .enabled(spec.enabled)
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("CreateEventSourceMapping"), e))?;
+        // Lambda makes a second mapping for a repeated call: at most once.
+        create_once(
+            &self.what("CreateEventSourceMapping"),
+            || {
+                self.aws
+                    .lambda
+                    .create_event_source_mapping()
+                    .event_source_arn(spec.event_source_arn.as_str())
+                    .function_name(spec.function_name.as_str())
+                    .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
+                    .set_function_response_types(Some(response_types(&spec)))
+                    .scaling_config(scaling(&spec))
+                    .enabled(spec.enabled)
+                    .customize()
+                    .config_override(
+                        aws_sdk_lambda::config::Builder::default()
+                            .retry_config(RetryConfig::disabled()),
+                    )
+                    .send()
+            },
+            || async { Ok(self.read().await?.map(|_| ())) },
+        )
+        .await?;
         read_back(
             self.read().await?,
             &format!("trigger {}", self.declared.name),

@@ -120,8 +120,22 @@ pub async fn converge(
     let check = compute(&session.resources, &after, &session.options(mode, adopt));
     if check.has_changes() {
         print!("\n{}", render::text(&check));
+        let differing: Vec<String> = check
+            .changes
+            .iter()
+            .filter(|c| c.action.mutates())
+            .map(|c| {
+                let fields: Vec<&str> = c.fields.iter().map(|f| f.path.as_str()).collect();
+                if fields.is_empty() {
+                    format!("  {}: {:?}", c.address, c.action)
+                } else {
+                    format!("  {}: {}", c.address, fields.join(", "))
+                }
+            })
+            .collect();
         return Err(anyhow!(
-            "the changes were made but the live state still differs (above); re-run to converge"
+            "the changes were made but the live state still differs (plan above); re-run to converge:\n{}",
+            differing.join("\n")
         ));
     }
     let s = plan.summary;

@@ -304,3 +304,137 @@ pub fn changing(plan: &Plan) -> Vec<(String, Action)> {
         .filter(|(_, a)| a.mutates())
         .collect()
 }
+
+/// How many of each kind of thing exist for a stack, read with the SDK
+/// directly: what "no duplicates" and "nothing left" are checked against.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub queues: usize,
+    pub topics: usize,
+    pub subscriptions: usize,
+    pub alarms: usize,
+    pub log_groups: usize,
+    pub roles: usize,
+    pub functions: usize,
+    pub event_source_mappings: usize,
+    pub apis: usize,
+}
+
+impl Fixture {
+    pub async fn inventory(&self) -> Inventory {
+        let name = &self.name;
+        let sns = aws_sdk_sns::Client::new(&self.conf);
+        let topics: Vec<String> = sns
+            .list_topics()
+            .send()
+            .await
+            .unwrap()
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn().map(str::to_owned))
+            .filter(|a| {
+                a.rsplit(':')
+                    .next()
+                    .is_some_and(|n| n.starts_with(name.as_str()))
+            })
+            .collect();
+        let mut subscriptions = 0;
+        for t in &topics {
+            subscriptions += sns
+                .list_subscriptions_by_topic()
+                .topic_arn(t)
+                .send()
+                .await
+                .unwrap()
+                .subscriptions()
+                .len();
+        }
+        let alarms = aws_sdk_cloudwatch::Client::new(&self.conf)
+            .describe_alarms()
+            .alarm_name_prefix(name)
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()
+            .len();
+        let log_groups = self
+            .logs()
+            .describe_log_groups()
+            .log_group_name_prefix(format!("/aws/lambda/{name}-"))
+            .send()
+            .await
+            .unwrap()
+            .log_groups()
+            .len();
+        let roles = self
+            .iam()
+            .list_roles()
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .iter()
+            .filter(|r| r.role_name().starts_with(&format!("{name}-")))
+            .count();
+        let functions = self
+            .lambda()
+            .list_functions()
+            .send()
+            .await
+            .unwrap()
+            .functions()
+            .iter()
+            .filter(|f| {
+                f.function_name()
+                    .is_some_and(|n| n.starts_with(&format!("{name}-")))
+            })
+            .count();
+        let event_source_mappings = self
+            .lambda()
+            .list_event_source_mappings()
+            .send()
+            .await
+            .unwrap()
+            .event_source_mappings()
+            .iter()
+            .filter(|m| {
+                m.event_source_arn()
+                    .is_some_and(|a| a.ends_with(&format!(":{name}-prompts")))
+            })
+            .count();
+        let apis = self
+            .apigw()
+            .get_apis()
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .iter()
+            .filter(|a| a.name() == Some(format!("{name}-api").as_str()))
+            .count();
+        Inventory {
+            queues: self.queues().await.len(),
+            topics: topics.len(),
+            subscriptions,
+            alarms,
+            log_groups,
+            roles,
+            functions,
+            event_source_mappings,
+            apis,
+        }
+    }
+}
+
+/// What the stack deploys: one of each, two queues, two of each per function.
+pub const DEPLOYED: Inventory = Inventory {
+    queues: 2,
+    topics: 1,
+    subscriptions: 1,
+    alarms: 1,
+    log_groups: 2,
+    roles: 2,
+    functions: 2,
+    event_source_mappings: 1,
+    apis: 1,
+};
