@@ -1,12 +1,14 @@
 //! Benchmark (not a test): `apply` of the whole stack from an empty account,
-//! against moto behind a proxy that adds a fixed latency to every request.
+//! and `destroy` of it, against moto behind a proxy that adds a fixed
+//! latency to every request.
 //!
 //! Compares, in the same run:
 //! - the concurrent apply's wall time (the engine's graph execution);
 //! - the dependency graph's critical path: for each resource, the sequential
 //!   calls its creation makes when run alone; the longest dependency chain of
 //!   those, times one measured round trip;
-//! - the same creations one after another (what a naive tool does).
+//! - the same creations one after another (what a naive tool does);
+//! - the same three figures for the destroy (dependents first).
 //!
 //! Run: `cargo bench -p provisioner --bench apply` (starts its own moto server).
 
@@ -23,8 +25,8 @@ use provisioner::engine::{Action, execute};
 use provisioner::stack;
 
 const ROUNDS: usize = 5;
-/// Added to every request: about a round trip to a nearby AWS region.
-const LATENCY: Duration = Duration::from_millis(25);
+/// Added to every request: a round trip to an AWS region some way off.
+const LATENCY: Duration = Duration::from_millis(50);
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -65,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let mut critical = Vec::new();
     let mut serials = Vec::new();
     let mut trips = Vec::new();
+    let (mut dwalls, mut dcritical, mut dserials) = (Vec::new(), Vec::new(), Vec::new());
     let mut resources = 0;
     for _ in 0..ROUNDS {
         // One round trip.
@@ -88,6 +91,14 @@ async fn main() -> anyhow::Result<()> {
         chains.push(stats(&session.aws.calls.snapshot()).sequential);
         let (after, _) = session.plan(Mode::Apply, false).await?;
         anyhow::ensure!(!after.has_changes(), "apply did not converge");
+
+        // Concurrent destroy of what was just applied.
+        let (plan, snapshot) = session.plan(Mode::Destroy, false).await?;
+        let start = Instant::now();
+        execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+        dwalls.push(start.elapsed());
+        let (after, _) = session.plan(Mode::Destroy, false).await?;
+        anyhow::ensure!(!after.has_changes(), "destroy did not converge");
 
         // Each creation alone, in dependency order: its own sequential calls.
         let session = fresh(&conf, &zips).await?;
@@ -115,6 +126,36 @@ async fn main() -> anyhow::Result<()> {
         }
         serials.push(serial);
         critical.push(longest.values().max().copied().unwrap_or(0));
+
+        // Each deletion alone, dependents first: a deletion waits for the
+        // deletions of what depends on it.
+        let (full, _) = session.plan(Mode::Destroy, false).await?;
+        let deletes: Vec<_> = full
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .collect();
+        let mut dlongest: BTreeMap<String, usize> = BTreeMap::new();
+        let mut dserial = Duration::ZERO;
+        for change in deletes.iter().rev() {
+            let (mut plan, snapshot) = session.plan(Mode::Destroy, false).await?;
+            plan.changes.retain(|c| c.address == change.address);
+            session.aws.calls.clear();
+            let start = Instant::now();
+            execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+            dserial += start.elapsed();
+            let n = stats(&session.aws.calls.snapshot()).sequential;
+            let after = deletes
+                .iter()
+                .filter(|d| d.depends_on.contains(&change.address))
+                .filter_map(|d| dlongest.get(&d.address))
+                .max()
+                .copied()
+                .unwrap_or(0);
+            dlongest.insert(change.address.clone(), after + n);
+        }
+        dserials.push(dserial);
+        dcritical.push(dlongest.values().max().copied().unwrap_or(0));
         if critical.len() == 1 {
             println!("sequential calls of each creation alone (one run):");
             for (address, n) in &own {
@@ -154,6 +195,26 @@ async fn main() -> anyhow::Result<()> {
         "  one creation after another       {:>9.2} ms   ratio to concurrent apply {:.2}",
         ms(serial),
         serial.as_secs_f64() / wall.as_secs_f64()
+    );
+    let (dwall, dserial) = (median(dwalls), median(dserials));
+    dcritical.sort();
+    let dpath = dcritical[ROUNDS / 2];
+    let dpath_time = trip * u32::try_from(dpath)?;
+    println!("destroy of the same stack (dependents first):");
+    println!("  critical path (calls)            {dpath:>9}");
+    println!(
+        "  critical path x round trip       {:>9.2} ms",
+        ms(dpath_time)
+    );
+    println!("  concurrent destroy wall time     {:>9.2} ms", ms(dwall));
+    println!(
+        "  destroy / critical path          {:>9.2}   (goal <= 1.25)",
+        dwall.as_secs_f64() / dpath_time.as_secs_f64()
+    );
+    println!(
+        "  one deletion after another       {:>9.2} ms   ratio to concurrent destroy {:.2}",
+        ms(dserial),
+        dserial.as_secs_f64() / dwall.as_secs_f64()
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ use provisioner::stack;
 
 const ROUNDS: usize = 20;
 /// Added to every request: about a round trip to a nearby AWS region.
-const LATENCY: Duration = Duration::from_millis(25);
+const LATENCY: Duration = Duration::from_millis(50);
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -17,7 +17,7 @@ fn main() {
         poison_every: 10,
         throttle_every: 20,
         max_receive_count: 3,
-        visibility_timeout: 5,
+        visibility_timeout: 15,
         batch_size: 10,
         pollers: 5,
     };

@@ -13,7 +13,7 @@ async fn every_valid_prompt_is_one_image_and_every_poison_message_dead_lettered(
         poison_every: 10,
         throttle_every: 20,
         max_receive_count: 3,
-        visibility_timeout: 5,
+        visibility_timeout: 15,
         batch_size: 10,
         pollers: 5,
     };

@@ -25,6 +25,8 @@ pub struct Settings {
     /// The model throttles one call in `throttle_every` (5%: 20).
     pub throttle_every: u64,
     pub max_receive_count: u32,
+    /// Longer than the slowest batch (throttled calls back off), or SQS
+    /// redelivers a message still in work and the model is called twice.
     pub visibility_timeout: u32,
     pub batch_size: u32,
     pub pollers: u32,
