@@ -1,5 +1,5 @@
-//! Lambda entry point of the HTTP function: configuration and clients once per
-//! cold start, then the runtime loop.
+//! Lambda entry point of the HTTP function: configuration once per cold
+//! start, the AWS clients on the first event, then the runtime loop.
 
 use image_http::respond;
 use imagegen::clients;
@@ -8,9 +8,11 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let generator = clients::cold_start().await?;
-    let generator = &generator;
+    // Configuration now; the AWS clients on the first event (see `Clients`).
+    let clients = clients::cold_start()?;
+    let clients = &clients;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+        let generator = clients.generator().await;
         Ok::<Value, Error>(respond(ev.payload, generator, &ev.context.request_id).await)
     }))
     .await

@@ -32,11 +32,42 @@ pub async fn generator(config: &Config) -> Generator<BedrockModel, S3Store> {
     )
 }
 
-/// Everything a function does once per cold start: logging, configuration,
-/// clients. A missing variable fails with a log line that names it.
-pub async fn cold_start() -> Result<Generator<BedrockModel, S3Store>, crate::config::ConfigError> {
+/// What a function keeps between invocations: its configuration, read and
+/// checked at cold start, and the AWS clients, built on first use. Loading
+/// the SDK configuration (credential and region chains, the HTTPS client and
+/// its TLS roots) is most of a cold start (about 5 of 7 ms, measured with
+/// `scripts/bench-cold-start`, docs/benchmarks.md) and nothing needs it
+/// before the first event.
+pub struct Clients {
+    config: Config,
+    generator: tokio::sync::OnceCell<Generator<BedrockModel, S3Store>>,
+}
+
+impl Clients {
+    /// The generator with the real clients, built by the first caller.
+    pub async fn generator(&self) -> &Generator<BedrockModel, S3Store> {
+        self.generator
+            .get_or_init(|| async {
+                let started = std::time::Instant::now();
+                let g = generator(&self.config).await;
+                tracing::info!(
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "AWS clients ready"
+                );
+                g
+            })
+            .await
+    }
+}
+
+/// Everything a function does once per cold start: logging and
+/// configuration. A missing variable fails with a log line that names it.
+pub fn cold_start() -> Result<Clients, crate::config::ConfigError> {
     crate::telemetry::init();
     let config =
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
-    Ok(generator(&config).await)
+    Ok(Clients {
+        config,
+        generator: tokio::sync::OnceCell::new(),
+    })
 }

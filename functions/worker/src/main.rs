@@ -7,13 +7,15 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let generator = clients::cold_start().await?;
+    // Configuration now; the AWS clients on the first event (see `Clients`).
+    let clients = clients::cold_start()?;
     let concurrency = std::env::var("WORKER_CONCURRENCY")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CONCURRENCY);
-    let generator = &generator;
+    let clients = &clients;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {
+        let generator = clients.generator().await;
         let records = ev.payload.records;
         let outcomes = process_batch(generator, &records, concurrency).await;
         let response = batch_response(&records, &outcomes);

@@ -68,10 +68,10 @@ async fn once(argv: &[String], name: &str) -> (Duration, u64) {
         loop {
             let (stream, _) = listener.accept().await.expect("accept");
             let mut lines = tokio::io::BufReader::new(stream).lines();
-            if let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("/runtime/invocation/next") {
-                    return started.elapsed();
-                }
+            if let Ok(Some(line)) = lines.next_line().await
+                && line.contains("/runtime/invocation/next")
+            {
+                return started.elapsed();
             }
         }
     })
