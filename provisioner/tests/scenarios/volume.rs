@@ -55,7 +55,7 @@ impl Report {
     pub fn print(&self) {
         let secs = self.images_after.as_secs_f64();
         println!(
-            "{} prompts ({} valid, {} poison): {} images in {:.1} s = {:.1} images/s; settled (DLQ {}) after {:.1} s",
+            "{} prompts ({} valid, {} poison): {} images in {:.1} s = {:.1} images/s; settled (DLQ {}) after {:.1} s = {:.1} messages/s",
             self.prompts,
             self.valid,
             self.poison,
@@ -63,7 +63,8 @@ impl Report {
             secs,
             self.images as f64 / secs,
             self.dead_lettered,
-            self.settled_after.as_secs_f64()
+            self.settled_after.as_secs_f64(),
+            self.prompts as f64 / self.settled_after.as_secs_f64()
         );
         println!(
             "model calls {} for {} images ({} throttled): {:.3} calls per image; DLQ receive counts {:?}; lost {}",
