@@ -12,15 +12,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let settings = volume::Settings {
-        prompts,
-        poison_every: 10,
-        throttle_every: 20,
-        max_receive_count: 3,
-        visibility_timeout: 15,
-        batch_size: 10,
-        pollers: 5,
-    };
+    let settings = volume::Settings::issue_10(prompts);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

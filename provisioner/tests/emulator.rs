@@ -342,16 +342,7 @@ async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
     let left = f.queues().await;
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].ends_with("-prompts-keep"));
-    let sns = aws_sdk_sns::Client::new(&f.conf);
-    let topics: Vec<String> = sns
-        .list_topics()
-        .send()
-        .await
-        .unwrap()
-        .topics()
-        .iter()
-        .filter_map(|t| t.topic_arn().map(str::to_owned))
-        .collect();
+    let topics = f.topic_arns().await;
     assert!(
         !topics
             .iter()

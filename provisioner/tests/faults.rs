@@ -120,15 +120,6 @@ async fn lane(lane: u64) {
     }
 }
 
-macro_rules! lanes {
-    ($($name:ident = $lane:expr),*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            lane($lane).await;
-        }
-    )*};
-}
-
 lanes!(
     faults_lane_0 = 0,
     faults_lane_1 = 1,

@@ -669,14 +669,7 @@ async fn the_local_run_pauses_the_emulators_mapping_and_restores_it() {
     f.run_ok(&["apply", "--yes"]);
     let stack = f.stack();
     let (lambda, sqs) = (f.lambda(), f.sqs());
-    let url = sqs
-        .get_queue_url()
-        .queue_name(stack.queue_name())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let url = f.queue_url(&stack.queue_name()).await;
     let arn = f
         .queue_attr(
             &stack.queue_name(),

@@ -114,15 +114,6 @@ async fn lane(lane: u64) {
     }
 }
 
-macro_rules! lanes {
-    ($($name:ident = $lane:expr),*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            lane($lane).await;
-        }
-    )*};
-}
-
 lanes!(
     kill_lane_0 = 0,
     kill_lane_1 = 1,

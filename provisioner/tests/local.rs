@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::QueueAttributeName;
 use provisioner::local::trigger::{Invoke, Trigger};
 use serde_json::{Value, json};
+use testkit::queues::{depth as count, send_all};
 
 /// A worker that fails every record whose body contains "bad", and records
 /// the batches it saw.
@@ -44,81 +44,30 @@ struct Queues {
 }
 
 async fn queues(max_receive_count: u32) -> Queues {
-    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let name = testkit::unique("t-local-");
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count});
-    let url = sqs
-        .create_queue()
-        .queue_name(&name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = dlq_arn.replace("-dlq", "");
+    let q = testkit::queues::queue_with_dlq("t-local-", max_receive_count, 1).await;
     Queues {
-        sqs,
+        sqs: q.sqs,
         trigger: Trigger {
-            queue_url: url,
-            queue_arn: arn,
+            queue_url: q.url,
+            queue_arn: q.arn,
             region: "eu-west-1".into(),
             batch_size: 10,
             wait_seconds: 1,
             timeout: Duration::from_secs(10),
         },
-        dlq_url,
+        dlq_url: q.dlq_url,
     }
-}
-
-async fn count(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
-    let a = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap();
-    let n = |k: QueueAttributeName| a[&k].parse::<usize>().unwrap();
-    n(QueueAttributeName::ApproximateNumberOfMessages)
-        + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
 }
 
 #[tokio::test]
 async fn a_failed_record_stays_and_the_others_are_deleted() {
     let q = queues(5).await;
-    for body in ["one", "two", "bad three", "four"] {
-        q.sqs
-            .send_message()
-            .queue_url(&q.trigger.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
+    send_all(
+        &q.sqs,
+        &q.trigger.queue_url,
+        &["one", "two", "bad three", "four"],
+    )
+    .await;
     let worker = Worker::default();
     let batch = q.trigger.poll_once(&q.sqs, &worker).await.unwrap();
     assert_eq!(batch.received, 4);
@@ -144,13 +93,7 @@ async fn a_failed_record_stays_and_the_others_are_deleted() {
 #[tokio::test]
 async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receive_count() {
     let q = queues(2).await;
-    q.sqs
-        .send_message()
-        .queue_url(&q.trigger.queue_url)
-        .message_body("bad to the bone")
-        .send()
-        .await
-        .unwrap();
+    send_all(&q.sqs, &q.trigger.queue_url, &["bad to the bone"]).await;
     let worker = Worker::default();
     let mut receives = 0;
     for _ in 0..6 {
@@ -180,15 +123,7 @@ async fn a_failed_invocation_leaves_the_whole_batch() {
         }
     }
     let q = queues(5).await;
-    for body in ["one", "two"] {
-        q.sqs
-            .send_message()
-            .queue_url(&q.trigger.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
+    send_all(&q.sqs, &q.trigger.queue_url, &["one", "two"]).await;
     let batch = q.trigger.poll_once(&q.sqs, &Down).await.unwrap();
     assert_eq!(batch.failed.len(), 2);
     assert!(batch.deleted.is_empty());

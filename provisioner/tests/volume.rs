@@ -8,15 +8,7 @@ mod volume;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_valid_prompt_is_one_image_and_every_poison_message_dead_lettered() {
-    let settings = volume::Settings {
-        prompts: 200,
-        poison_every: 10,
-        throttle_every: 20,
-        max_receive_count: 3,
-        visibility_timeout: 15,
-        batch_size: 10,
-        pollers: 5,
-    };
+    let settings = volume::Settings::issue_10(200);
     let report = volume::run(&settings).await;
     report.print();
     volume::check(&report, &settings);

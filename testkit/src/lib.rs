@@ -18,6 +18,7 @@ pub mod http;
 pub mod moto;
 pub mod png;
 pub mod proxy;
+pub mod queues;
 pub mod runtime_api;
 pub mod zips;
 

@@ -287,7 +287,7 @@ impl ApiGateway {
             response = response.header(k, v);
         }
         response
-            .body(Full::new(Bytes::from(reply.body.clone())))
+            .body(Full::new(Bytes::from(reply.body)))
             .unwrap_or_else(|_| {
                 // A header the function set is not valid HTTP: API Gateway answers 500.
                 let r = Reply::message(500, "Internal Server Error");

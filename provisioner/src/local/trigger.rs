@@ -69,11 +69,16 @@ impl Batch {
     }
 }
 
-fn sqs_error(what: &str, e: impl std::error::Error) -> TriggerError {
-    TriggerError::Aws(format!(
-        "{what}: {}",
-        aws_sdk_sqs::error::DisplayErrorContext(e)
-    ))
+/// A failed SQS or Lambda call, rendered like every other AWS error here.
+fn call_error<E, R>(
+    what: &str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> TriggerError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    TriggerError::Aws(crate::aws::aws_error(what, e).to_string())
 }
 
 impl Trigger {
@@ -120,7 +125,7 @@ impl Trigger {
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| sqs_error("sqs:ReceiveMessage", e))?;
+            .map_err(|e| call_error("sqs:ReceiveMessage", e))?;
         let messages = received.messages();
         let mut batch = Batch {
             received: messages.len(),
@@ -167,7 +172,7 @@ impl Trigger {
                         .id(i.to_string())
                         .receipt_handle(m.receipt_handle().unwrap_or_default())
                         .build()
-                        .map_err(|e| sqs_error("sqs:DeleteMessageBatch", e))
+                        .map_err(|e| TriggerError::Aws(format!("sqs:DeleteMessageBatch: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = sqs
@@ -176,7 +181,7 @@ impl Trigger {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| sqs_error("sqs:DeleteMessageBatch", e))?;
+                .map_err(|e| call_error("sqs:DeleteMessageBatch", e))?;
             let not_deleted: BTreeSet<usize> = out
                 .failed()
                 .iter()
@@ -232,7 +237,7 @@ pub async fn pause_emulator_mappings(
         .event_source_arn(queue_arn)
         .send()
         .await
-        .map_err(|e| lambda_error("lambda:ListEventSourceMappings", e))?;
+        .map_err(|e| call_error("lambda:ListEventSourceMappings", e))?;
     let mut paused = Vec::new();
     for m in listed.event_source_mappings() {
         let Some(uuid) = m.uuid() else { continue };
@@ -245,7 +250,7 @@ pub async fn pause_emulator_mappings(
             .enabled(false)
             .send()
             .await
-            .map_err(|e| lambda_error("lambda:UpdateEventSourceMapping", e))?;
+            .map_err(|e| call_error("lambda:UpdateEventSourceMapping", e))?;
         paused.push(uuid.to_owned());
     }
     Ok(paused)
@@ -264,16 +269,9 @@ pub async fn resume_emulator_mappings(
             .enabled(true)
             .send()
             .await
-            .map_err(|e| lambda_error("lambda:UpdateEventSourceMapping", e))?;
+            .map_err(|e| call_error("lambda:UpdateEventSourceMapping", e))?;
     }
     Ok(())
-}
-
-fn lambda_error(what: &str, e: impl std::error::Error) -> TriggerError {
-    TriggerError::Aws(format!(
-        "{what}: {}",
-        aws_sdk_lambda::error::DisplayErrorContext(e)
-    ))
 }
 
 #[cfg(test)]

@@ -189,16 +189,9 @@ impl Fixture {
     }
 
     pub async fn queue_attr(&self, queue: &str, attr: QueueAttributeName) -> String {
-        let sqs = self.sqs();
-        let url = sqs
-            .get_queue_url()
-            .queue_name(queue)
-            .send()
-            .await
-            .expect("queue exists")
-            .queue_url
-            .unwrap();
-        let out = sqs
+        let url = self.queue_url(queue).await;
+        let out = self
+            .sqs()
             .get_queue_attributes()
             .queue_url(&url)
             .attribute_names(attr.clone())
@@ -260,6 +253,31 @@ impl Fixture {
             .unwrap()
             .subscriptions
             .unwrap_or_default()
+    }
+
+    /// Every topic ARN in the account (one page: tests make few).
+    pub async fn topic_arns(&self) -> Vec<String> {
+        aws_sdk_sns::Client::new(&self.conf)
+            .list_topics()
+            .send()
+            .await
+            .unwrap()
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn().map(str::to_owned))
+            .collect()
+    }
+
+    /// The URL of queue `name`.
+    pub async fn queue_url(&self, name: &str) -> String {
+        self.sqs()
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("queue exists")
+            .queue_url
+            .unwrap()
     }
 
     pub async fn queues(&self) -> Vec<String> {
@@ -324,14 +342,10 @@ impl Fixture {
     pub async fn inventory(&self) -> Inventory {
         let name = &self.name;
         let sns = aws_sdk_sns::Client::new(&self.conf);
-        let topics: Vec<String> = sns
-            .list_topics()
-            .send()
+        let topics: Vec<String> = self
+            .topic_arns()
             .await
-            .unwrap()
-            .topics()
-            .iter()
-            .filter_map(|t| t.topic_arn().map(str::to_owned))
+            .into_iter()
             .filter(|a| {
                 a.rsplit(':')
                     .next()
@@ -438,3 +452,16 @@ pub const DEPLOYED: Inventory = Inventory {
     event_source_mappings: 1,
     apis: 1,
 };
+
+/// One test per `name = n`, each running the test file's `async fn lane(n)`
+/// on its own multi-thread runtime: seeds split into lanes that run in
+/// parallel (their time is mostly waiting on the emulator and back-offs).
+#[macro_export]
+macro_rules! lanes {
+    ($($name:ident = $lane:expr),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            lane($lane).await;
+        }
+    )*};
+}

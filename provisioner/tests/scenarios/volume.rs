@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use imagegen::{BedrockModel, Generator, S3Store};
 use provisioner::local::trigger::{Invoke, Trigger};
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::bedrock::{FakeBedrock, Options};
 
 pub struct Settings {
@@ -30,6 +28,22 @@ pub struct Settings {
     pub visibility_timeout: u32,
     pub batch_size: u32,
     pub pollers: u32,
+}
+
+impl Settings {
+    /// Issue 10's mix: 10% poison, 5% of model calls throttled, 3 receives
+    /// before the DLQ, batches of 10, 5 pollers.
+    pub fn issue_10(prompts: usize) -> Settings {
+        Settings {
+            prompts,
+            poison_every: 10,
+            throttle_every: 20,
+            max_receive_count: 3,
+            visibility_timeout: 15,
+            batch_size: 10,
+            pollers: 5,
+        }
+    }
 }
 
 pub struct Report {
@@ -93,26 +107,6 @@ impl Invoke for Worker {
     }
 }
 
-async fn attr(sqs: &aws_sdk_sqs::Client, url: &str, names: &[QueueAttributeName]) -> usize {
-    let got = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .set_attribute_names(Some(names.to_vec()))
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    names
-        .iter()
-        .map(|n| {
-            got.get(n)
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
 async fn image_ids(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     let mut pages = s3
@@ -151,35 +145,17 @@ pub async fn run(s: &Settings) -> Report {
         S3Store::new(s3.clone(), bucket.clone()),
         "11",
     );
-    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let name = testkit::unique("t-volume-");
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = format!("arn:aws:sqs:eu-west-1:123456789012:{name}-dlq");
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": s.max_receive_count});
-    let url = sqs
-        .create_queue()
-        .queue_name(&name)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            s.visibility_timeout.to_string(),
-        )
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let testkit::queues::QueueWithDlq {
+        sqs,
+        url,
+        arn,
+        dlq_url,
+        ..
+    } = testkit::queues::queue_with_dlq("t-volume-", s.max_receive_count, s.visibility_timeout)
+        .await;
     let trigger = Arc::new(Trigger {
         queue_url: url.clone(),
-        queue_arn: format!("arn:aws:sqs:eu-west-1:123456789012:{name}"),
+        queue_arn: arn,
         region: "eu-west-1".into(),
         batch_size: s.batch_size,
         wait_seconds: 1,
@@ -253,21 +229,8 @@ pub async fn run(s: &Settings) -> Report {
         if images_after.is_none() && images.len() >= valid.len() {
             images_after = Some(started.elapsed());
         }
-        let in_queue = attr(
-            &sqs,
-            &url,
-            &[
-                QueueAttributeName::ApproximateNumberOfMessages,
-                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-            ],
-        )
-        .await;
-        let in_dlq = attr(
-            &sqs,
-            &dlq_url,
-            &[QueueAttributeName::ApproximateNumberOfMessages],
-        )
-        .await;
+        let in_queue = testkit::queues::depth(&sqs, &url).await;
+        let in_dlq = testkit::queues::depth(&sqs, &dlq_url).await;
         if in_queue == 0 && images_after.is_some() {
             assert_eq!(in_dlq, poison.len(), "queue empty, DLQ holds {in_dlq}");
             break started.elapsed();
