@@ -101,6 +101,17 @@ pub async fn execute(
     snapshot: &Snapshot,
     report: &(dyn Fn(Event) + Sync),
 ) -> Result<(), ApplyError> {
+    execute_beating(plan, resources, snapshot, report, HEARTBEAT).await
+}
+
+/// [`execute`], reporting [`Event::StillRunning`] every `heartbeat`.
+pub(crate) async fn execute_beating(
+    plan: &Plan,
+    resources: &[Arc<dyn Resource>],
+    snapshot: &Snapshot,
+    report: &(dyn Fn(Event) + Sync),
+    heartbeat: Duration,
+) -> Result<(), ApplyError> {
     if !plan.problems.is_empty() {
         return Err(ApplyError::Refused(plan.problems.clone()));
     }
@@ -141,7 +152,8 @@ pub async fn execute(
                 running.push(async move {
                     let address = c.address.clone();
                     let result =
-                        run_with_heartbeat(c, resource.as_ref(), live, &attrs, report).await;
+                        run_with_heartbeat(c, resource.as_ref(), live, &attrs, report, heartbeat)
+                            .await;
                     (address, c.action, result)
                 });
                 continue;
@@ -179,6 +191,7 @@ async fn run_with_heartbeat(
     live: Option<Live>,
     attrs: &Attrs,
     report: &(dyn Fn(Event) + Sync),
+    heartbeat: Duration,
 ) -> Result<(), ResourceError> {
     let start = Instant::now();
     report(Event::Started {
@@ -187,7 +200,7 @@ async fn run_with_heartbeat(
     });
     let work = run(c, resource, live, attrs, report);
     tokio::pin!(work);
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let id = loop {
         tokio::select! {
             r = &mut work => break r?,
