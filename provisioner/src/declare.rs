@@ -22,6 +22,7 @@ use crate::aws::topics::{SnsTopic, TopicSpec};
 use crate::aws::triggers::{
     QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement,
 };
+use crate::cloudformation::Export;
 use crate::engine::{Handle, Resource, Text};
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
 
@@ -48,15 +49,20 @@ pub const ROUTE_PATH: &str = "/image_generator";
 /// The declared resources, in declaration order, and the stack's outputs.
 pub struct Declaration {
     pub resources: Vec<Arc<dyn Resource>>,
+    /// The same resources, as CloudFormation (`provisioner export`).
+    pub exports: Vec<Arc<dyn Export>>,
     /// Output name → value (a reference into a resource, or fixed text).
     pub outputs: Vec<(&'static str, Text)>,
 }
 
 impl Declaration {
     /// Adds a resource; its handle is how others reference it.
-    fn add<K: Resource + 'static>(&mut self, resource: K) -> Handle<K> {
+    fn add<K: Export + 'static>(&mut self, resource: K) -> Handle<K> {
         let handle = Handle::new(resource.address());
-        self.resources.push(Arc::new(resource));
+        let resource = Arc::new(resource);
+        self.resources
+            .push(Arc::clone(&resource) as Arc<dyn Resource>);
+        self.exports.push(resource);
         handle
     }
 
@@ -148,6 +154,7 @@ fn function(
 pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> Declaration {
     let mut d = Declaration {
         resources: Vec::new(),
+        exports: Vec::new(),
         outputs: Vec::new(),
     };
     let aws = || Arc::clone(aws_clients);

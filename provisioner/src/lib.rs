@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod cloudformation;
 pub mod commands;
 pub mod declare;
 pub mod engine;

@@ -82,6 +82,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the stack as a CloudFormation template (same physical names,
+    /// settings, tags and IAM policies); no AWS call. Says which local zip
+    /// belongs at each code location.
+    Export {
+        #[arg(long, short)]
+        stack: PathBuf,
+        #[arg(long, value_enum)]
+        format: commands::export::Format,
+        /// Write the template here [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The S3 bucket the function zips are uploaded to.
+        #[arg(long, value_name = "BUCKET")]
+        code_bucket: String,
+        /// Key prefix: code lives at {PREFIX}/{function}/{CodeSha256 as hex}.zip.
+        #[arg(long, value_name = "PREFIX", default_value = "")]
+        code_prefix: String,
+    },
     /// Run the deployed stack's functions on this machine against the emulator
     /// (AWS_ENDPOINT_URL): cargo lambda watch serves them, a local trigger feeds
     /// the worker from the queue, a local API Gateway serves the HTTP route.
@@ -147,6 +165,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Outputs { stack, json } => {
             commands::outputs::run(&stack, json, &inputs(false)).await
+        }
+        Command::Export {
+            stack,
+            format,
+            out,
+            code_bucket,
+            code_prefix,
+        } => {
+            let args = commands::export::Args {
+                format,
+                out,
+                code: provisioner::cloudformation::CodeLocation {
+                    bucket: code_bucket,
+                    prefix: code_prefix,
+                },
+            };
+            commands::export::run(&stack, &args, &inputs(true)).await
         }
         Command::Local {
             stack,

@@ -11,15 +11,19 @@ use aws_credential_types::Credentials;
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 
-fn moto_binary() -> PathBuf {
+/// The command that serves moto: `scripts/moto_server.py` (moto plus the
+/// CloudFormation types it lacks) under `.venv`'s Python, or `$MOTO_SERVER`.
+fn moto_command() -> (PathBuf, Vec<String>) {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
-        return PathBuf::from(p);
+        return (PathBuf::from(p), Vec::new());
     }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
-    if venv.exists() {
-        return venv;
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = repo.join(".venv/bin/python");
+    let launcher = repo.join("scripts/moto_server.py");
+    if python.exists() {
+        return (python, vec![launcher.display().to_string()]);
     }
-    PathBuf::from("moto_server")
+    (PathBuf::from("moto_server"), Vec::new())
 }
 
 fn free_port() -> u16 {
@@ -43,11 +47,12 @@ fn wait_for(port: u16, within: Duration) -> bool {
 /// tied to the spawning thread, so that thread must not exit).
 fn start() -> String {
     let port = free_port();
-    let bin = moto_binary();
+    let (bin, launcher) = moto_command();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut cmd = Command::new(&bin);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        cmd.args(&launcher)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
+use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -295,6 +296,45 @@ impl Resource for MetricAlarmResource {
                 )
             })?;
         Ok(DeleteOutcome::Deleted)
+    }
+}
+
+impl Export for MetricAlarmResource {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        use serde_json::json;
+        let spec: AlarmSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let texts = |v: &[Text]| v.iter().map(|t| json!(t.as_str())).collect::<Vec<_>>();
+        let properties = object([
+            ("AlarmName", json!(self.declared.name)),
+            ("Namespace", json!(spec.namespace)),
+            ("MetricName", json!(spec.metric_name)),
+            (
+                "Dimensions",
+                spec.dimensions
+                    .iter()
+                    .map(|d| json!({"Name": d.name, "Value": d.value.as_str()}))
+                    .collect(),
+            ),
+            ("Statistic", json!(spec.statistic)),
+            ("ComparisonOperator", json!(spec.comparison_operator)),
+            ("Threshold", json!(spec.threshold)),
+            ("Period", json!(spec.period)),
+            ("EvaluationPeriods", json!(spec.evaluation_periods)),
+            ("TreatMissingData", json!(spec.treat_missing_data)),
+            ("ActionsEnabled", json!(spec.actions_enabled)),
+            ("AlarmActions", json!(texts(&spec.alarm_actions))),
+            ("OKActions", json!(texts(&spec.ok_actions))),
+            ("Tags", tag_list(&spec.tags)),
+        ]);
+        Ok(vec![Part::main("AWS::CloudWatch::Alarm", properties)])
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        match attr {
+            ARN => Some(format!("${{{id}.Arn}}")),
+            NAME => Some(format!("${{{id}}}")),
+            _ => None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error};
+use crate::cloudformation::{CodeLocation, Export, Part};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
@@ -133,5 +134,17 @@ impl Resource for ReferencedBucket {
     }
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
         Err(self.refuse())
+    }
+}
+
+/// Referenced, not managed: not in the template; references to it are its
+/// known name and ARN.
+impl Export for ReferencedBucket {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        Ok(Vec::new())
+    }
+
+    fn cloudformation_attr(&self, _id: &str, _attr: &str) -> Option<String> {
+        None
     }
 }

@@ -20,6 +20,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// Only `retire` uses it: the old SAM stack.
+    pub cloudformation: aws_sdk_cloudformation::Client,
     pub calls: CallLog,
     account: OnceCell<String>,
 }
@@ -109,6 +111,11 @@ impl Aws {
             ),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            cloudformation: aws_sdk_cloudformation::Client::from_conf(
+                aws_sdk_cloudformation::config::Builder::from(conf)
                     .interceptor(calls.clone())
                     .build(),
             ),

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::artifacts::{Artifact, short};
+use crate::cloudformation::{CodeLocation, Export, Part, Upload, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -510,6 +511,87 @@ impl Resource for LambdaFunction {
             "ResourceNotFoundException",
             &self.what("DeleteFunction"),
         )
+    }
+}
+
+/// Checks whose remedies this design answers differently, with why.
+const FUNCTION_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[
+    (
+        "CKV_AWS_116",
+        "Invoked by an SQS event source mapping (failures go to the queue's dead-letter queue) or synchronously by API Gateway (the caller gets the error): an asynchronous-invocation DLQ would never receive anything.",
+    ),
+    (
+        "CKV_AWS_117",
+        "Calls only public AWS endpoints (Bedrock, S3, SQS) and no private resource: a VPC would add NAT cost and cold-start time for no reachable target.",
+    ),
+    (
+        "CKV_AWS_115",
+        "Concurrency is bounded where it matters: the SQS trigger's MaximumConcurrency (stack file worker.max_concurrency) and Bedrock's own throttling (answered with 429).",
+    ),
+    (
+        "CKV_AWS_173",
+        "The environment holds only the bucket name, the key prefix and the model id and region: no secret to encrypt with a customer key.",
+    ),
+];
+
+impl LambdaFunction {
+    fn code_hex(&self) -> Result<String, ResourceError> {
+        use base64::Engine as _;
+        let sha = self
+            .code
+            .code_sha256
+            .clone()
+            .map_err(|e| ResourceError::new(format!("{}: {e}", self.declared.address)))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&sha)
+            .map_err(|e| {
+                ResourceError::new(format!("{}: CodeSha256 {sha}: {e}", self.declared.address))
+            })?;
+        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+impl Export for LambdaFunction {
+    fn cloudformation(&self, code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        use serde_json::json;
+        let spec: FunctionSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let key = code.key(self.code.package, &self.code_hex()?);
+        let properties = object([
+            ("FunctionName", json!(self.declared.name)),
+            ("Runtime", json!(spec.runtime)),
+            ("Architectures", json!(spec.architectures)),
+            ("Handler", json!(spec.handler)),
+            ("MemorySize", json!(spec.memory_size)),
+            ("Timeout", json!(spec.timeout)),
+            ("Role", json!(spec.role.as_str())),
+            ("Code", json!({"S3Bucket": code.bucket, "S3Key": key})),
+            ("Environment", json!({"Variables": spec.environment})),
+            (
+                "LoggingConfig",
+                json!({"LogGroup": spec.log_group.as_str()}),
+            ),
+            ("Tags", tag_list(&spec.tags)),
+        ]);
+        Ok(vec![
+            Part::main("AWS::Lambda::Function", properties).suppressing(FUNCTION_SUPPRESSIONS),
+        ])
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        match attr {
+            ARN => Some(format!("${{{id}.Arn}}")),
+            NAME => Some(format!("${{{id}}}")),
+            _ => None,
+        }
+    }
+
+    fn upload(&self, code: &CodeLocation) -> Option<Upload> {
+        let hex = self.code_hex().ok()?;
+        Some(Upload {
+            local: self.code.path.clone(),
+            bucket: code.bucket.clone(),
+            key: code.key(self.code.package, &hex),
+        })
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::tags::Tags;
 use super::{ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, read_back, tags};
+use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     spec_of,
@@ -544,5 +545,81 @@ impl Resource for HttpApi {
             "NotFoundException",
             &self.what("DeleteApi"),
         )
+    }
+}
+
+const STAGE_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+    "CKV_AWS_95",
+    "Each request is logged by the function itself (request id, status, size) in its own log group; API Gateway access logs would duplicate them.",
+)];
+
+impl Export for HttpApi {
+    /// The API and, as separate CloudFormation resources, the integration,
+    /// route and `$default` stage this kind holds as fields.
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        use serde_json::json;
+        let spec = self.spec()?;
+        let api = crate::cloudformation::logical_id(&self.declared.address);
+        let api_ref = json!({ "Ref": api });
+        let mut parts = vec![Part::main(
+            "AWS::ApiGatewayV2::Api",
+            object([
+                ("Name", json!(self.declared.name)),
+                ("ProtocolType", json!(spec.protocol_type)),
+                ("Tags", json!(spec.tags)),
+            ]),
+        )];
+        parts.push(Part {
+            suffix: "Integration",
+            type_name: "AWS::ApiGatewayV2::Integration",
+            properties: object([
+                ("ApiId", api_ref.clone()),
+                ("IntegrationType", json!(spec.integration.kind)),
+                ("IntegrationUri", json!(spec.integration.uri.as_str())),
+                (
+                    "PayloadFormatVersion",
+                    json!(spec.integration.payload_format_version),
+                ),
+                ("TimeoutInMillis", json!(spec.integration.timeout_ms)),
+            ]),
+            suppressions: &[],
+        });
+        let target = spec
+            .route
+            .to_integration
+            .then(|| json!({"Fn::Sub": format!("integrations/${{{api}Integration}}")}));
+        parts.push(Part {
+            suffix: "Route",
+            type_name: "AWS::ApiGatewayV2::Route",
+            properties: object([
+                ("ApiId", api_ref.clone()),
+                ("RouteKey", json!(spec.route.key)),
+                ("Target", target.unwrap_or(serde_json::Value::Null)),
+            ]),
+            suppressions: &[],
+        });
+        parts.push(Part {
+            suffix: "Stage",
+            type_name: "AWS::ApiGatewayV2::Stage",
+            properties: object([
+                ("ApiId", api_ref),
+                ("StageName", json!(spec.stage.name)),
+                ("AutoDeploy", json!(spec.stage.auto_deploy)),
+            ]),
+            suppressions: STAGE_SUPPRESSIONS,
+        });
+        Ok(parts)
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        match attr {
+            ID => Some(format!("${{{id}}}")),
+            ENDPOINT => Some(format!("${{{id}.ApiEndpoint}}")),
+            EXECUTION_ARN => Some(format!(
+                "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{id}}}"
+            )),
+            NAME => Some(self.declared.name.clone()),
+            _ => None,
+        }
     }
 }

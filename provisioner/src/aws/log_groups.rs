@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::policies::Statement;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -222,5 +223,37 @@ impl Resource for LogGroup {
             "ResourceNotFoundException",
             &format!("logs:DeleteLogGroup {}", self.declared.name),
         )
+    }
+}
+
+/// Lambda writes the logs; CloudWatch Logs encrypts them at rest by default.
+const LOG_GROUP_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+    "CKV_AWS_158",
+    "Encrypted at rest by CloudWatch Logs' own keys; the functions log request ids, sizes and timings, never prompts or images.",
+)];
+
+impl Export for LogGroup {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        let spec: LogGroupSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let properties = object([
+            ("LogGroupName", serde_json::json!(self.declared.name)),
+            ("RetentionInDays", serde_json::json!(spec.retention_in_days)),
+            ("Tags", tag_list(&spec.tags)),
+        ]);
+        Ok(vec![
+            Part::main("AWS::Logs::LogGroup", properties).suppressing(LOG_GROUP_SUPPRESSIONS),
+        ])
+    }
+
+    /// The provisioner's log group ARN has no `:*` suffix; CloudFormation's
+    /// `Fn::GetAtt Arn` has one, so the ARN is spelled out from the name.
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        match attr {
+            ARN => Some(format!(
+                "arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{id}}}"
+            )),
+            NAME => Some(format!("${{{id}}}")),
+            _ => None,
+        }
     }
 }

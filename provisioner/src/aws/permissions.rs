@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Aws, aws_error, error_code};
+use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text, fields_of, spec_of,
 };
@@ -164,6 +165,24 @@ impl Resource for InvokePermission {
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
         self.remove().await?;
         Ok(DeleteOutcome::Deleted)
+    }
+}
+
+impl Export for InvokePermission {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        use serde_json::json;
+        let spec: PermissionSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let properties = object([
+            ("FunctionName", json!(spec.function_name.as_str())),
+            ("Action", json!(spec.action)),
+            ("Principal", json!(spec.principal)),
+            ("SourceArn", json!(spec.source_arn.as_str())),
+        ]);
+        Ok(vec![Part::main("AWS::Lambda::Permission", properties)])
+    }
+
+    fn cloudformation_attr(&self, _id: &str, _attr: &str) -> Option<String> {
+        None
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::policies::{PolicyDocument, parse_document};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, spec_of,
 };
@@ -342,5 +343,38 @@ impl Resource for IamRole {
             "NoSuchEntity",
             &self.what("DeleteRole"),
         )
+    }
+}
+
+impl Export for IamRole {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        use serde_json::json;
+        let spec: RoleSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let properties = object([
+            ("RoleName", json!(self.declared.name)),
+            ("AssumeRolePolicyDocument", json!(spec.assume_role_policy)),
+            (
+                "Policies",
+                json!([{"PolicyName": POLICY_NAME, "PolicyDocument": spec.policy}]),
+            ),
+            (
+                "ManagedPolicyArns",
+                if spec.managed_policies.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    json!(spec.managed_policies)
+                },
+            ),
+            ("Tags", tag_list(&spec.tags)),
+        ]);
+        Ok(vec![Part::main("AWS::IAM::Role", properties)])
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        match attr {
+            ARN => Some(format!("${{{id}.Arn}}")),
+            NAME => Some(format!("${{{id}}}")),
+            _ => None,
+        }
     }
 }

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{ARN, Aws, aws_error, deleted, error_code};
+use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -223,6 +224,21 @@ impl Resource for EmailSubscription {
             "NotFound",
             &format!("sns:Unsubscribe {arn}"),
         )
+    }
+}
+
+impl Export for EmailSubscription {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        let properties = object([
+            ("TopicArn", serde_json::json!(self.spec.topic_arn.as_str())),
+            ("Protocol", serde_json::json!(self.spec.protocol)),
+            ("Endpoint", serde_json::json!(self.spec.endpoint)),
+        ]);
+        Ok(vec![Part::main("AWS::SNS::Subscription", properties)])
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        (attr == ARN).then(|| format!("${{{id}}}"))
     }
 }
 

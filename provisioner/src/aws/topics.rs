@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, tags, with_arn};
+use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
+use crate::engine::spec_of;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
 };
@@ -178,5 +180,32 @@ impl Resource for SnsTopic {
             .await
             .map_err(|e| aws_error(&format!("sns:DeleteTopic {}", self.declared.name), e))?;
         Ok(DeleteOutcome::Deleted)
+    }
+}
+
+/// The topic carries alarm notifications (queue name, age): nothing secret.
+const TOPIC_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+    "CKV_AWS_26",
+    "Carries only CloudWatch alarm notifications (alarm and queue names, ages) to an e-mail address; encrypting them with KMS would require a key policy for CloudWatch without protecting anything secret.",
+)];
+
+impl Export for SnsTopic {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        let spec: TopicSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let properties = object([
+            ("TopicName", serde_json::json!(self.declared.name)),
+            ("Tags", tag_list(&spec.tags)),
+        ]);
+        Ok(vec![
+            Part::main("AWS::SNS::Topic", properties).suppressing(TOPIC_SUPPRESSIONS),
+        ])
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        match attr {
+            ARN => Some(format!("${{{id}}}")),
+            NAME => Some(format!("${{{id}.TopicName}}")),
+            _ => None,
+        }
     }
 }

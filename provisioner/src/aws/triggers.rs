@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
 use super::{Aws, ID, aws_error, create_once, deleted, error_code, read_back};
+use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -262,5 +263,31 @@ impl Resource for QueueTrigger {
             "ResourceNotFoundException",
             &self.what("DeleteEventSourceMapping"),
         )
+    }
+}
+
+impl Export for QueueTrigger {
+    fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
+        use serde_json::json;
+        let spec: TriggerSpec = spec_of(&self.declared.address, &self.declared.fields)?;
+        let properties = object([
+            ("EventSourceArn", json!(spec.event_source_arn.as_str())),
+            ("FunctionName", json!(spec.function_name.as_str())),
+            ("BatchSize", json!(spec.batch_size)),
+            ("FunctionResponseTypes", json!(spec.function_response_types)),
+            (
+                "ScalingConfig",
+                json!({"MaximumConcurrency": spec.maximum_concurrency}),
+            ),
+            ("Enabled", json!(spec.enabled)),
+        ]);
+        Ok(vec![Part::main(
+            "AWS::Lambda::EventSourceMapping",
+            properties,
+        )])
+    }
+
+    fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
+        (attr == ID).then(|| format!("${{{id}}}"))
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod destroy;
+pub mod export;
 pub mod local;
 pub mod outputs;
 pub mod plan;
@@ -18,6 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::artifacts::Artifacts;
 use crate::aws::Aws;
 use crate::aws::clients::region_for;
+use crate::cloudformation::Export;
 use crate::declare;
 use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, read_all};
 use crate::engine::refs::resolve;
@@ -36,6 +38,7 @@ pub struct Session {
     pub stack: Stack,
     pub aws: Arc<Aws>,
     pub resources: Vec<Arc<dyn Resource>>,
+    pub exports: Vec<Arc<dyn Export>>,
     pub outputs: Vec<(&'static str, Text)>,
 }
 
@@ -70,11 +73,16 @@ impl Session {
     }
 
     pub fn new(stack: Stack, artifacts: &Artifacts, aws: Arc<Aws>) -> Session {
-        let declare::Declaration { resources, outputs } = declare::declare(&stack, artifacts, &aws);
+        let declare::Declaration {
+            resources,
+            exports,
+            outputs,
+        } = declare::declare(&stack, artifacts, &aws);
         Session {
             stack,
             aws,
             resources,
+            exports,
             outputs,
         }
     }

@@ -1,0 +1,223 @@
+//! CloudFormation interop against moto: the exported template describes what
+//! apply builds (a CloudFormation deployment of it plans no field change),
+//! and `retire` removes an old SAM-shaped stack only once this one serves.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::StackStatus;
+use common::*;
+use provisioner::cloudformation::export::referenced_ids;
+use provisioner::cloudformation::logical_id;
+use provisioner::declare;
+use provisioner::engine::Action;
+use serde_json::{Map, Value, json};
+
+fn cloudformation(f: &Fixture) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(&f.conf)
+}
+
+fn export(f: &Fixture) -> Value {
+    let out = std::env::temp_dir()
+        .join("couch-provisioner-tests")
+        .join(format!("{}.template.json", f.name));
+    let path = out.display().to_string();
+    let said = f.cli(&[
+        "export",
+        "--format",
+        "cloudformation",
+        "--out",
+        &path,
+        "--code-bucket",
+        "couch-code",
+        "--code-prefix",
+        "releases",
+    ]);
+    assert_ok(&said);
+    let text = std::fs::read_to_string(&out).expect("template written");
+    serde_json::from_str(&text).expect("template is JSON")
+}
+
+/// Creates a CloudFormation stack and waits for a final status.
+async fn create_stack(f: &Fixture, name: &str, template: &Value) -> StackStatus {
+    let cfn = cloudformation(f);
+    cfn.create_stack()
+        .stack_name(name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("CreateStack");
+    for _ in 0..100 {
+        let described = cfn
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .expect("DescribeStacks");
+        let status = described.stacks()[0]
+            .stack_status()
+            .cloned()
+            .expect("a status");
+        if !status.as_str().ends_with("_IN_PROGRESS") {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("stack {name} did not finish creating within 10 s");
+}
+
+#[tokio::test]
+async fn the_exported_queues_topic_subscription_and_alarm_deployed_by_cloudformation_plan_no_change()
+ {
+    let f = Fixture::new("cfn-trip").await;
+    let template = export(&f);
+    let resources = template["Resources"].as_object().expect("resources");
+    let wanted: BTreeSet<String> = [
+        declare::DLQ,
+        declare::QUEUE,
+        declare::TOPIC,
+        declare::SUBSCRIPTION,
+        declare::ALARM,
+    ]
+    .iter()
+    .map(|a| logical_id(a))
+    .collect();
+    let subset: Map<String, Value> = resources
+        .iter()
+        .filter(|(id, _)| wanted.contains(*id))
+        .map(|(id, r)| (id.clone(), r.clone()))
+        .collect();
+    assert_eq!(
+        subset.keys().cloned().collect::<BTreeSet<_>>(),
+        wanted,
+        "{template:#}"
+    );
+    // The five stand on their own: every reference stays among them.
+    for (id, r) in &subset {
+        let refs = referenced_ids(r);
+        assert!(refs.is_subset(&wanted), "{id} refers to {refs:?}");
+    }
+    let body = json!({
+        "AWSTemplateFormatVersion": template["AWSTemplateFormatVersion"],
+        "Resources": subset,
+    });
+    let status = create_stack(&f, &format!("{}-export", f.name), &body).await;
+    assert_eq!(status, StackStatus::CreateComplete);
+
+    let plan = f.plan().await;
+    for address in [
+        declare::DLQ,
+        declare::QUEUE,
+        declare::TOPIC,
+        declare::SUBSCRIPTION,
+        declare::ALARM,
+    ] {
+        let change = plan
+            .changes
+            .iter()
+            .find(|c| c.address == address)
+            .expect("planned");
+        assert_eq!(
+            (change.action, change.fields.len()),
+            (Action::NoOp, 0),
+            "{address}: {change:#?}"
+        );
+    }
+    // The rest of the stack was not deployed: the plan creates it.
+    let creates = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+        .count();
+    assert_eq!(creates, MANAGED - 5, "{plan:#?}");
+}
+
+#[tokio::test]
+async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
+    let f = Fixture::new("cfn-shape").await;
+    let template = export(&f);
+    let resources = template["Resources"].as_object().expect("resources");
+    for address in ALL.iter().filter(|a| **a != declare::BUCKET) {
+        assert!(
+            resources.contains_key(&logical_id(address)),
+            "{address} missing"
+        );
+    }
+    // The HTTP API's integration, route and stage are resources of their own.
+    let api = logical_id(declare::API);
+    for part in ["Integration", "Route", "Stage"] {
+        assert!(resources.contains_key(&format!("{api}{part}")), "{part}");
+    }
+    assert_eq!(resources.len(), MANAGED + 3);
+    // Every reference lands on a resource of the template.
+    let defined: BTreeSet<String> = resources.keys().cloned().collect();
+    assert!(referenced_ids(&template).is_subset(&defined));
+    // Code at {prefix}/{function}/{CodeSha256 as hex}.zip.
+    let zips = provisioner::artifacts::Artifacts::load(&f.artifacts);
+    for (address, artifact) in [(declare::WORKER, &zips.worker), (declare::HTTP, &zips.http)] {
+        let code = &resources[&logical_id(address)]["Properties"]["Code"];
+        let sha = artifact.code_sha256.clone().expect("zip");
+        let hex: String = base64_decode(&sha)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            code,
+            &json!({"S3Bucket": "couch-code", "S3Key": format!("releases/{}/{hex}.zip", artifact.package)})
+        );
+    }
+    // The roles' policies are the derived ones, references turned into
+    // CloudFormation's: the worker consumes exactly its queue.
+    let worker_role = &resources[&logical_id(declare::WORKER_ROLE)]["Properties"];
+    let policy = &worker_role["Policies"][0]["PolicyDocument"];
+    let consume = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| {
+            s["Action"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!("sqs:ReceiveMessage")))
+        })
+        .expect("a consumer statement");
+    assert_eq!(
+        consume["Resource"],
+        json!([{"Fn::GetAtt": [logical_id(declare::QUEUE), "Arn"]}])
+    );
+}
+
+#[test]
+fn export_makes_no_aws_call() {
+    // An endpoint nobody listens on: any call would fail the command.
+    let dir = std::env::temp_dir().join("couch-provisioner-tests");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let name = testkit::unique("cfn-offline");
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml(&name, "some-bucket", 120, "a@example.com")).expect("stack");
+    let zips = testkit::zips::write_function_zips(&dir.join(format!("{name}-zips")), "v1");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["export", "--format", "cloudformation", "--code-bucket", "b"])
+        .arg("--stack")
+        .arg(&file)
+        .arg("--artifacts")
+        .arg(&zips)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("run provisioner");
+    assert_ok(&out);
+    let template: Value = serde_json::from_slice(&out.stdout).expect("template on stdout");
+    assert!(template["Resources"].is_object());
+    assert!(stderr(&out).contains("image-worker/bootstrap.zip -> s3://b/image-worker/"));
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("base64")
+}
