@@ -22,6 +22,7 @@ use crate::aws::topics::{SnsTopic, TopicSpec};
 use crate::aws::triggers::{
     QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement,
 };
+use crate::bootstrap::Access;
 use crate::cloudformation::Export;
 use crate::engine::{Handle, Resource, Text};
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
@@ -47,22 +48,28 @@ pub const ROUTE_METHOD: &str = "POST";
 pub const ROUTE_PATH: &str = "/image_generator";
 
 /// The declared resources, in declaration order, and the stack's outputs.
+/// A resource kind: what the engine drives ([`Resource`]), how it reads as
+/// CloudFormation ([`Export`]) and what IAM access it takes ([`Access`]).
+pub trait Kind: Export + Access {}
+impl<K: Export + Access> Kind for K {}
+
 pub struct Declaration {
     pub resources: Vec<Arc<dyn Resource>>,
-    /// The same resources, as CloudFormation (`provisioner export`).
-    pub exports: Vec<Arc<dyn Export>>,
+    /// The same resources, with what they mean outside the engine:
+    /// CloudFormation (`export`) and IAM (`bootstrap`).
+    pub kinds: Vec<Arc<dyn Kind>>,
     /// Output name → value (a reference into a resource, or fixed text).
     pub outputs: Vec<(&'static str, Text)>,
 }
 
 impl Declaration {
     /// Adds a resource; its handle is how others reference it.
-    fn add<K: Export + 'static>(&mut self, resource: K) -> Handle<K> {
+    fn add<K: Kind + 'static>(&mut self, resource: K) -> Handle<K> {
         let handle = Handle::new(resource.address());
         let resource = Arc::new(resource);
         self.resources
             .push(Arc::clone(&resource) as Arc<dyn Resource>);
-        self.exports.push(resource);
+        self.kinds.push(resource);
         handle
     }
 
@@ -154,7 +161,7 @@ fn function(
 pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> Declaration {
     let mut d = Declaration {
         resources: Vec::new(),
-        exports: Vec::new(),
+        kinds: Vec::new(),
         outputs: Vec::new(),
     };
     let aws = || Arc::clone(aws_clients);

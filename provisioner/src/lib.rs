@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod bootstrap;
 pub mod cloudformation;
 pub mod commands;
 pub mod declare;

@@ -82,6 +82,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create or adopt GitHub's OIDC provider and the stack's two roles for the
+    /// `infrastructure` workflow: a plan role (any branch or pull request of
+    /// the repository; read-only) and an apply role (main and the `production`
+    /// environment), with policies derived from the stack. Prints their ARNs.
+    Bootstrap {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// The repository whose workflows may assume the roles.
+        #[arg(long, value_name = "OWNER/NAME")]
+        github_repo: String,
+        /// Do not ask for confirmation (also: CI=true).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Write the stack as a CloudFormation template (same physical names,
     /// settings, tags and IAM policies); no AWS call. Says which local zip
     /// belongs at each code location.
@@ -165,6 +179,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Outputs { stack, json } => {
             commands::outputs::run(&stack, json, &inputs(false)).await
+        }
+        Command::Bootstrap {
+            stack,
+            github_repo,
+            yes,
+        } => {
+            let args = commands::bootstrap::Args { github_repo, yes };
+            commands::bootstrap::run(&stack, &args, &inputs(false)).await
         }
         Command::Export {
             stack,

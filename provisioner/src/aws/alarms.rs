@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
+use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -335,6 +336,30 @@ impl Export for MetricAlarmResource {
             NAME => Some(format!("${{{id}}}")),
             _ => None,
         }
+    }
+}
+
+impl Access for MetricAlarmResource {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListTagsForResource",
+            ],
+            vec![own(self, ARN)],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+                "cloudwatch:DeleteAlarms",
+            ],
+            vec![own(self, ARN)],
+        )]
     }
 }
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error};
+use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -146,5 +147,16 @@ impl Export for ReferencedBucket {
 
     fn cloudformation_attr(&self, _id: &str, _attr: &str) -> Option<String> {
         None
+    }
+}
+
+/// `HeadBucket` (does it exist?) is authorised as `s3:ListBucket`.
+impl Access for ReferencedBucket {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(&["s3:ListBucket"], vec![own(self, ARN)])]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        Vec::new()
     }
 }

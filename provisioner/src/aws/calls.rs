@@ -57,19 +57,33 @@ impl Intercept for CallLog {
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map(|m| (m.service().to_owned(), m.name().to_owned()))
-            .unwrap_or_default();
         let mut calls = self.lock();
         calls.push(Call {
-            service,
-            operation,
+            service: String::new(),
+            operation: String::new(),
             start: Instant::now(),
             end: None,
         });
         cfg.interceptor_state()
             .store_put(CallIndex(calls.len() - 1));
+        Ok(())
+    }
+
+    /// The operation's own configuration (its `Metadata`) is in place only
+    /// from here on: client interceptors run before it is applied.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(CallIndex(i)) = cfg.load::<CallIndex>().copied()
+            && let Some(m) = cfg.load::<Metadata>()
+            && let Some(call) = self.lock().get_mut(i)
+        {
+            call.service = m.service().to_owned();
+            call.operation = m.name().to_owned();
+        }
         Ok(())
     }
 

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::artifacts::{Artifact, short};
+use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part, Upload, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -592,6 +593,39 @@ impl Export for LambdaFunction {
             bucket: code.bucket.clone(),
             key: code.key(self.code.package, &hex),
         })
+    }
+}
+
+impl Access for LambdaFunction {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(&["lambda:GetFunction"], vec![own(self, ARN)])]
+    }
+
+    /// Creating or reconfiguring a function passes its role: only that role,
+    /// and only to Lambda.
+    fn write_access(&self) -> Vec<Grant> {
+        let role = spec_of::<FunctionSpec>(&self.declared.address, &self.declared.fields)
+            .map(|s| s.role)
+            .unwrap_or_else(|_| Text::literal("(undeclared role)"));
+        vec![
+            Grant::on(
+                &[
+                    "lambda:CreateFunction",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:UpdateFunctionConfiguration",
+                    "lambda:UpdateFunctionCode",
+                    "lambda:TagResource",
+                    "lambda:UntagResource",
+                    "lambda:DeleteFunction",
+                ],
+                vec![own(self, ARN)],
+            ),
+            Grant::on(&["iam:PassRole"], vec![role]).when(
+                "StringEquals",
+                "iam:PassedToService",
+                vec![Text::literal("lambda.amazonaws.com")],
+            ),
+        ]
     }
 }
 

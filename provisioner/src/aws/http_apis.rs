@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::tags::Tags;
 use super::{ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, read_back, tags};
+use crate::bootstrap::{Access, Grant};
 use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -622,4 +623,35 @@ impl Export for HttpApi {
             _ => None,
         }
     }
+}
+
+/// API Gateway authorises by HTTP method on paths; an API's id is chosen by
+/// AWS, so its paths are `/apis/*`.
+impl Access for HttpApi {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &["apigateway:GET"],
+            vec![api_path("/apis"), api_path("/apis/*")],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![
+            Grant::on(
+                &["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+                vec![api_path("/apis"), api_path("/apis/*")],
+            ),
+            Grant::on(
+                &["apigateway:POST", "apigateway:DELETE"],
+                vec![api_path("/tags/*")],
+            ),
+        ]
+    }
+}
+
+fn api_path(path: &str) -> Text {
+    Text::from(format!(
+        "arn:${{{a}.partition}}:apigateway:${{{a}.region}}::{path}",
+        a = crate::bootstrap::ACCOUNT
+    ))
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::policies::Statement;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
@@ -255,5 +256,33 @@ impl Export for LogGroup {
             NAME => Some(format!("${{{id}}}")),
             _ => None,
         }
+    }
+}
+
+/// CloudWatch Logs authorises most actions on the group's ARN with `:*`, and
+/// the tagging ones on the ARN without it.
+impl Access for LogGroup {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![
+            Grant::on(&["logs:DescribeLogGroups"], vec![own(self, ARN).then(":*")]),
+            Grant::on(&["logs:ListTagsForResource"], vec![own(self, ARN)]),
+        ]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![
+            Grant::on(
+                &[
+                    "logs:CreateLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteLogGroup",
+                ],
+                vec![own(self, ARN).then(":*")],
+            ),
+            Grant::on(
+                &["logs:TagResource", "logs:UntagResource"],
+                vec![own(self, ARN)],
+            ),
+        ]
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Aws, aws_error, error_code};
+use crate::bootstrap::{Access, Grant};
 use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text, fields_of, spec_of,
@@ -183,6 +184,25 @@ impl Export for InvokePermission {
 
     fn cloudformation_attr(&self, _id: &str, _attr: &str) -> Option<String> {
         None
+    }
+}
+
+impl Access for InvokePermission {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(&["lambda:GetPolicy"], vec![self.function_arn()])]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &["lambda:AddPermission", "lambda:RemovePermission"],
+            vec![self.function_arn()],
+        )]
+    }
+}
+
+impl InvokePermission {
+    fn function_arn(&self) -> Text {
+        crate::bootstrap::account_arn("lambda", "function:").then(self.function_name.as_str())
     }
 }
 

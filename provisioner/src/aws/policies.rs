@@ -44,7 +44,11 @@ pub struct Statement {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Principal {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service: Vec<String>,
+    /// An identity provider's ARN (web identity federation, e.g. GitHub's OIDC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated: Vec<Text>,
 }
 
 impl PolicyDocument {
@@ -62,6 +66,7 @@ impl PolicyDocument {
             effect: "Allow".into(),
             principal: Some(Principal {
                 service: vec![service.into()],
+                federated: Vec::new(),
             }),
             action: vec!["sts:AssumeRole".into()],
             resource: Vec::new(),
@@ -119,7 +124,9 @@ pub fn parse_document(raw: &str) -> Value {
             for key in ["Action", "Resource"] {
                 listify(st.get_mut(key));
             }
-            listify(st.get_mut("Principal").and_then(|p| p.get_mut("Service")));
+            for key in ["Service", "Federated"] {
+                listify(st.get_mut("Principal").and_then(|p| p.get_mut(key)));
+            }
             if let Some(Value::Object(ops)) = st.get_mut("Condition") {
                 for keys in ops.values_mut() {
                     if let Value::Object(keys) = keys {

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
+use crate::bootstrap::{Access, Grant, own};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
@@ -389,6 +390,32 @@ impl crate::cloudformation::Export for SqsQueue {
             NAME => Some(format!("${{{id}.QueueName}}")),
             _ => None,
         }
+    }
+}
+
+impl Access for SqsQueue {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:ListQueueTags",
+            ],
+            vec![own(self, ARN)],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "sqs:CreateQueue",
+                "sqs:SetQueueAttributes",
+                "sqs:TagQueue",
+                "sqs:UntagQueue",
+                "sqs:DeleteQueue",
+            ],
+            vec![own(self, ARN)],
+        )]
     }
 }
 

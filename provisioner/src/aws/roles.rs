@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::policies::{PolicyDocument, parse_document};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, spec_of,
@@ -376,5 +377,35 @@ impl Export for IamRole {
             NAME => Some(format!("${{{id}}}")),
             _ => None,
         }
+    }
+}
+
+impl Access for IamRole {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+            ],
+            vec![own(self, ARN)],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "iam:CreateRole",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:DeleteRole",
+            ],
+            vec![own(self, ARN)],
+        )]
     }
 }

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{ARN, Aws, aws_error, deleted, error_code};
+use crate::bootstrap::{Access, Grant};
 use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
@@ -239,6 +240,23 @@ impl Export for EmailSubscription {
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
         (attr == ARN).then(|| format!("${{{id}}}"))
+    }
+}
+
+/// Subscriptions are read, made and removed through their topic.
+impl Access for EmailSubscription {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &["sns:ListSubscriptionsByTopic"],
+            vec![self.spec.topic_arn.clone()],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &["sns:Subscribe", "sns:Unsubscribe"],
+            vec![self.spec.topic_arn.clone()],
+        )]
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, tags, with_arn};
+use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::spec_of;
 use crate::engine::{
@@ -207,5 +208,26 @@ impl Export for SnsTopic {
             NAME => Some(format!("${{{id}.TopicName}}")),
             _ => None,
         }
+    }
+}
+
+impl Access for SnsTopic {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &["sns:GetTopicAttributes", "sns:ListTagsForResource"],
+            vec![own(self, ARN)],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &[
+                "sns:CreateTopic",
+                "sns:TagResource",
+                "sns:UntagResource",
+                "sns:DeleteTopic",
+            ],
+            vec![own(self, ARN)],
+        )]
     }
 }

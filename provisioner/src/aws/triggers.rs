@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
 use super::{Aws, ID, aws_error, create_once, deleted, error_code, read_back};
+use crate::bootstrap::{Access, Grant, account_arn};
 use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
@@ -289,5 +290,38 @@ impl Export for QueueTrigger {
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
         (attr == ID).then(|| format!("${{{id}}}"))
+    }
+}
+
+/// Lambda authorises listing mappings only on `*`; the changes are scoped to
+/// mappings of this stack's worker (`lambda:FunctionArn`), whose ids are not
+/// known before they exist.
+impl Access for QueueTrigger {
+    fn read_access(&self) -> Vec<Grant> {
+        vec![Grant::on(
+            &["lambda:ListEventSourceMappings"],
+            vec![Text::literal("*")],
+        )]
+    }
+
+    fn write_access(&self) -> Vec<Grant> {
+        let function = spec_of::<TriggerSpec>(&self.declared.address, &self.declared.fields)
+            .map(|s| s.function_name)
+            .unwrap_or_else(|_| Text::literal("(undeclared function)"));
+        vec![
+            Grant::on(
+                &[
+                    "lambda:CreateEventSourceMapping",
+                    "lambda:UpdateEventSourceMapping",
+                    "lambda:DeleteEventSourceMapping",
+                ],
+                vec![account_arn("lambda", "event-source-mapping:*")],
+            )
+            .when(
+                "StringEquals",
+                "lambda:FunctionArn",
+                vec![account_arn("lambda", "function:").then(function)],
+            ),
+        ]
     }
 }

@@ -42,14 +42,14 @@ pub struct Exported {
 
 /// The template of `exports` (every declared resource, in declaration order)
 /// with the stack's `outputs` as the template's outputs.
-pub fn template(
+pub fn template<E: Export + ?Sized>(
     description: &str,
-    exports: &[Arc<dyn Export>],
+    exports: &[Arc<E>],
     outputs: &[(&'static str, Text)],
     code: &CodeLocation,
 ) -> Result<Exported, ExportError> {
     let mut parts = Vec::new();
-    let mut in_template: BTreeMap<&str, (String, &dyn Export)> = BTreeMap::new();
+    let mut in_template: BTreeMap<&str, (String, &E)> = BTreeMap::new();
     for export in exports {
         let its = export
             .cloudformation(code)

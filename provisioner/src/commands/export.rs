@@ -32,7 +32,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         env!("CARGO_PKG_VERSION"),
         path.display()
     );
-    let exported = template(&description, &session.exports, &session.outputs, &args.code)?;
+    let exported = template(&description, &session.kinds, &session.outputs, &args.code)?;
     // Every reference must land on a resource of the template itself.
     let resources = exported.template["Resources"]
         .as_object()
@@ -51,7 +51,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
                 "Wrote {} ({} CloudFormation resources for the {} declared in {}).",
                 out.display(),
                 resources.len(),
-                session.exports.iter().filter(|e| e.managed()).count(),
+                session.kinds.iter().filter(|e| e.managed()).count(),
                 path.display()
             );
         }

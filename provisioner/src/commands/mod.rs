@@ -2,6 +2,7 @@
 //! to its resources and the AWS clients; the verbs print and return exit codes.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod destroy;
 pub mod export;
 pub mod local;
@@ -19,7 +20,6 @@ use anyhow::{Context, Result, anyhow};
 use crate::artifacts::Artifacts;
 use crate::aws::Aws;
 use crate::aws::clients::region_for;
-use crate::cloudformation::Export;
 use crate::declare;
 use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, read_all};
 use crate::engine::refs::resolve;
@@ -38,7 +38,7 @@ pub struct Session {
     pub stack: Stack,
     pub aws: Arc<Aws>,
     pub resources: Vec<Arc<dyn Resource>>,
-    pub exports: Vec<Arc<dyn Export>>,
+    pub kinds: Vec<Arc<dyn declare::Kind>>,
     pub outputs: Vec<(&'static str, Text)>,
 }
 
@@ -75,14 +75,14 @@ impl Session {
     pub fn new(stack: Stack, artifacts: &Artifacts, aws: Arc<Aws>) -> Session {
         let declare::Declaration {
             resources,
-            exports,
+            kinds,
             outputs,
         } = declare::declare(&stack, artifacts, &aws);
         Session {
             stack,
             aws,
             resources,
-            exports,
+            kinds,
             outputs,
         }
     }

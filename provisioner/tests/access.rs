@@ -1,0 +1,251 @@
+//! The bootstrap roles' policies are enough and no more: plan, apply, an
+//! update touching every kind, and destroy run against moto with the SDK call
+//! log on; every call maps to an IAM action the right policy allows (plan:
+//! only the plan policy), and the policies allow no action never called.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::*;
+use provisioner::artifacts::Artifacts;
+use provisioner::aws::Aws;
+use provisioner::aws::policies::{PolicyDocument, wildcards};
+use provisioner::commands::{Session, bootstrap};
+use provisioner::engine::{Mode, execute};
+
+/// The IAM actions one SDK call needs. Most are `{service}:{Operation}`; the
+/// exceptions are IAM's own spelling (API Gateway by HTTP method, S3's
+/// HeadBucket is ListBucket, Lambda's create/update pass the role).
+fn iam_actions(service: &str, operation: &str) -> Vec<String> {
+    let prefix = match service {
+        "SQS" => "sqs",
+        "SNS" => "sns",
+        "CloudWatch" => "cloudwatch",
+        "CloudWatch Logs" => "logs",
+        "IAM" => "iam",
+        "Lambda" => "lambda",
+        "ApiGatewayV2" => "apigateway",
+        "S3" => "s3",
+        "STS" => "sts",
+        "CloudFormation" => "cloudformation",
+        other => return vec![format!("?{other}:{operation}")],
+    };
+    match (prefix, operation) {
+        // Needs no permission: every principal may ask who it is.
+        ("sts", "GetCallerIdentity") => vec![],
+        ("s3", "HeadBucket") => vec!["s3:ListBucket".into()],
+        ("apigateway", op) => {
+            let method = if op.starts_with("Get") {
+                "GET"
+            } else if op.starts_with("Create") || op == "TagResource" {
+                "POST"
+            } else if op.starts_with("Update") {
+                "PATCH"
+            } else if op.starts_with("Delete") || op == "UntagResource" {
+                "DELETE"
+            } else {
+                panic!("unmapped API Gateway operation {op}")
+            };
+            vec![format!("apigateway:{method}")]
+        }
+        ("lambda", op @ ("CreateFunction" | "UpdateFunctionConfiguration")) => {
+            vec![format!("lambda:{op}"), "iam:PassRole".into()]
+        }
+        (p, op) => vec![format!("{p}:{op}")],
+    }
+}
+
+fn called(session: &Session) -> BTreeSet<String> {
+    session
+        .aws
+        .calls
+        .snapshot()
+        .into_iter()
+        .flat_map(|c| iam_actions(&c.service, &c.operation))
+        .collect()
+}
+
+/// Every action a policy allows.
+fn allowed(doc: &PolicyDocument) -> BTreeSet<String> {
+    doc.statement
+        .iter()
+        .flat_map(|st| st.action.iter().cloned())
+        .collect()
+}
+
+fn session(f: &Fixture, zips: &std::path::Path) -> Session {
+    Session::new(
+        f.stack(),
+        &Artifacts::load(zips),
+        Arc::new(Aws::from_conf(&f.conf)),
+    )
+}
+
+/// Plans and applies in `mode` with a fresh session; the actions its calls took.
+async fn converge(f: &Fixture, zips: &std::path::Path, mode: Mode) -> BTreeSet<String> {
+    let s = session(f, zips);
+    let (plan, snapshot) = s.plan(mode, false).await.expect("plan");
+    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+    execute(&plan, &s.resources, &snapshot, &|_| {})
+        .await
+        .expect("apply");
+    let (after, _) = s.plan(mode, false).await.expect("plan");
+    assert!(!after.has_changes(), "{after:#?}");
+    called(&s)
+}
+
+async fn plan_only(f: &Fixture) -> BTreeSet<String> {
+    let s = session(f, &f.artifacts);
+    s.plan(Mode::Apply, false).await.expect("plan");
+    called(&s)
+}
+
+fn assert_within(phase: &str, used: &BTreeSet<String>, policy: &BTreeSet<String>) {
+    let missing: Vec<_> = used.difference(policy).collect();
+    assert!(
+        missing.is_empty(),
+        "{phase} called actions its role does not allow: {missing:?}"
+    );
+}
+
+/// Another hand changes what only an update puts back: the worker's trust
+/// policy, and a managed policy attached to the HTTP role.
+async fn drift_roles(f: &Fixture) {
+    let iam = f.iam();
+    let stack = f.stack();
+    iam.update_assume_role_policy()
+        .role_name(stack.worker_name())
+        .policy_document(
+            serde_json::to_string(&PolicyDocument::trust("edgelambda.amazonaws.com")).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let stray = iam
+        .create_policy()
+        .policy_name(format!("{}-stray", f.name))
+        .policy_document(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": ["sqs:ListQueues"], "Resource": ["*"]}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name(stack.http_name())
+        .policy_arn(stray.policy.unwrap().arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_call() {
+    let f = Fixture::new("access").await;
+    let (plan_policy, apply_policy) = bootstrap::policies(&session(&f, &f.artifacts))
+        .await
+        .expect("policies");
+    for doc in [&plan_policy, &apply_policy] {
+        let doc = serde_json::to_value(doc).unwrap();
+        // No `*` action; the one `*` resource is Lambda's ListEventSourceMappings,
+        // which IAM authorises on nothing narrower.
+        for st in doc["Statement"].as_array().unwrap() {
+            let wild = wildcards(&serde_json::json!({"Statement": [st]}));
+            if !wild.is_empty() {
+                assert_eq!(
+                    st["Action"],
+                    serde_json::json!(["lambda:ListEventSourceMappings"]),
+                    "{st}"
+                );
+                assert_eq!(wild, ["Resource *"]);
+            }
+        }
+        let pass: Vec<_> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| {
+                st["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&serde_json::json!("iam:PassRole"))
+            })
+            .flat_map(|st| st["Resource"].as_array().unwrap().clone())
+            .collect();
+        assert!(
+            pass.is_empty()
+                || pass
+                    == [
+                        serde_json::json!(format!(
+                            "arn:aws:iam::123456789012:role/{}",
+                            f.stack().worker_name()
+                        )),
+                        serde_json::json!(format!(
+                            "arn:aws:iam::123456789012:role/{}",
+                            f.stack().http_name()
+                        )),
+                    ],
+            "PassRole only for the two function roles: {pass:?}"
+        );
+    }
+    let plan_allows = allowed(&plan_policy);
+    let apply_allows = allowed(&apply_policy);
+    assert!(plan_allows.is_subset(&apply_allows));
+    assert!(
+        plan_allows.iter().all(|a| !a.contains("Create")
+            && !a.contains("Delete")
+            && !a.contains("Put")
+            && !a.contains("Update")
+            && !a.contains("Tag")
+            || a.starts_with("logs:ListTags")
+            || a.ends_with("ListTagsForResource")
+            || a.ends_with("ListQueueTags")),
+        "the plan role only reads: {plan_allows:?}"
+    );
+
+    let mut plan_used = plan_only(&f).await;
+    assert_within("plan (nothing deployed)", &plan_used, &plan_allows);
+
+    let mut apply_used = converge(&f, &f.artifacts, Mode::Apply).await;
+    assert_within("apply", &apply_used, &apply_allows);
+
+    let deployed = plan_only(&f).await;
+    assert_within("plan (deployed)", &deployed, &plan_allows);
+    plan_used.extend(deployed);
+
+    // An update touching every kind: tags (one removed, one added), queue,
+    // alarm, both functions' settings and code, the trigger, the API's
+    // integration; and drift only an update repairs.
+    std::fs::write(
+        &f.file,
+        format!(
+            "name: {name}\nregion: {REGION}\nimages: {{ bucket: {name}-images, prefix: \"11\" }}\nqueue: {{ visibility_timeout_seconds: 200, max_receive_count: 3 }}\nworker: {{ memory_mb: 1024, batch_size: 5 }}\nhttp: {{ memory_mb: 1024, timeout_seconds: 25 }}\nalarm: {{ threshold_seconds: 300, email: team@example.com }}\ntags: {{ cost-center: images }}\n",
+            name = f.name
+        ),
+    )
+    .unwrap();
+    let v2 = testkit::zips::write_function_zips(&f.artifacts.with_extension("v2"), "v2");
+    drift_roles(&f).await;
+    let updated = converge(&f, &v2, Mode::Apply).await;
+    assert_within("update", &updated, &apply_allows);
+    apply_used.extend(updated);
+
+    let destroyed = converge(&f, &v2, Mode::Destroy).await;
+    assert_within("destroy", &destroyed, &apply_allows);
+    apply_used.extend(destroyed);
+    apply_used.extend(plan_used.iter().cloned());
+
+    let never: Vec<_> = plan_allows.difference(&plan_used).collect();
+    assert!(
+        never.is_empty(),
+        "the plan policy allows actions plan never called: {never:?}"
+    );
+    let never: Vec<_> = apply_allows.difference(&apply_used).collect();
+    assert!(
+        never.is_empty(),
+        "the apply policy allows actions never called: {never:?}"
+    );
+}
