@@ -96,6 +96,22 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Leave an old CloudFormation (SAM) stack: show what it holds and what
+    /// replaces it, refuse while this stack is not fully deployed, then delete
+    /// it keeping the --retain'ed resources. Without --yes, a dry run.
+    Retire {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// The old CloudFormation stack's name.
+        #[arg(long, value_name = "NAME")]
+        cloudformation_stack: String,
+        /// Keep this resource (its logical id in the old stack); repeatable.
+        #[arg(long, value_name = "LOGICAL_ID")]
+        retain: Vec<String>,
+        /// Delete the old stack (otherwise: a dry run).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Write the stack as a CloudFormation template (same physical names,
     /// settings, tags and IAM policies); no AWS call. Says which local zip
     /// belongs at each code location.
@@ -187,6 +203,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let args = commands::bootstrap::Args { github_repo, yes };
             commands::bootstrap::run(&stack, &args, &inputs(false)).await
+        }
+        Command::Retire {
+            stack,
+            cloudformation_stack,
+            retain,
+            yes,
+        } => {
+            let args = commands::retire::Args {
+                cloudformation_stack,
+                retain,
+                yes,
+            };
+            commands::retire::run(&stack, &args, &inputs(false)).await
         }
         Command::Export {
             stack,

@@ -221,3 +221,136 @@ fn base64_decode(s: &str) -> Vec<u8> {
         .decode(s)
         .expect("base64")
 }
+
+/// The stack SAM deployed before the provisioner: the HTTP function, its
+/// role and API Gateway's permission to invoke it.
+fn sam_shaped(name: &str) -> Value {
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "ImageGeneratorRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": format!("{name}-sam-role"),
+                    "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                        "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]},
+                        "Action": ["sts:AssumeRole"]}]}
+                }
+            },
+            "ImageGeneratorFunction": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": format!("{name}-sam-http"),
+                    "Runtime": "python3.12",
+                    "Handler": "app.handler",
+                    "Role": {"Fn::GetAtt": ["ImageGeneratorRole", "Arn"]},
+                    "Code": {"ZipFile": "def handler(event, context):\n    return {}\n"}
+                }
+            },
+            "ImageGeneratorPermission": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "ImageGeneratorFunction"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "apigateway.amazonaws.com"
+                }
+            }
+        }
+    })
+}
+
+async fn stack_status(f: &Fixture, name: &str) -> Option<StackStatus> {
+    match cloudformation(f)
+        .describe_stacks()
+        .stack_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out.stacks()[0].stack_status().cloned(),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn retire_waits_for_this_stack_then_deletes_the_sam_stack_keeping_what_is_retained() {
+    let f = Fixture::new("retire").await;
+    let old = format!("{}-sam", f.name);
+    let status = create_stack(&f, &old, &sam_shaped(&f.name)).await;
+    assert_eq!(status, StackStatus::CreateComplete);
+    let retire = |extra: &[&str]| {
+        let mut args = vec!["retire", "--cloudformation-stack", old.as_str()];
+        args.extend_from_slice(extra);
+        f.cli(&args)
+    };
+
+    // Before this stack serves, the old one is never touched.
+    let refused = retire(&["--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("is not fully deployed"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stdout(&refused).contains("ImageGeneratorFunction"));
+    assert_eq!(
+        stack_status(&f, &old).await,
+        Some(StackStatus::CreateComplete)
+    );
+
+    f.run_ok(&["apply", "--yes"]);
+
+    // A dry run shows what the old stack holds and what replaces it.
+    let dry = retire(&["--retain", "ImageGeneratorRole"]);
+    assert_ok(&dry);
+    let said = stdout(&dry);
+    for expected in [
+        "ImageGeneratorFunction",
+        "deleted; replaced by function.worker, function.http",
+        "ImageGeneratorRole",
+        "kept (--retain)",
+        "ImageGeneratorPermission",
+        "Dry run: nothing was changed",
+    ] {
+        assert!(said.contains(expected), "{expected:?} in\n{said}");
+    }
+    assert_eq!(
+        stack_status(&f, &old).await,
+        Some(StackStatus::CreateComplete)
+    );
+
+    // A typo in --retain is an error before anything changes.
+    let typo = retire(&["--retain", "ImageGeneratorRol", "--yes"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(stderr(&typo).contains("--retain ImageGeneratorRol: the old stack has no resource"));
+    assert_eq!(
+        stack_status(&f, &old).await,
+        Some(StackStatus::CreateComplete)
+    );
+
+    let done = retire(&["--retain", "ImageGeneratorRole", "--yes"]);
+    assert_ok(&done);
+    assert!(
+        stdout(&done).contains("is DELETE_COMPLETE; kept: ImageGeneratorRole"),
+        "{}",
+        stdout(&done)
+    );
+    assert!(
+        !matches!(stack_status(&f, &old).await, Some(s) if s != StackStatus::DeleteComplete),
+        "the old stack is gone"
+    );
+    // The retained role survives; the old function does not; this stack is intact.
+    f.iam()
+        .get_role()
+        .role_name(format!("{}-sam-role", f.name))
+        .send()
+        .await
+        .expect("the retained role is still there");
+    let gone = f
+        .lambda()
+        .get_function()
+        .function_name(format!("{}-sam-http", f.name))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the old function was deleted");
+    assert!(!f.plan().await.has_changes());
+}

@@ -8,6 +8,7 @@ pub mod export;
 pub mod local;
 pub mod outputs;
 pub mod plan;
+pub mod retire;
 pub mod validate;
 
 use std::collections::BTreeMap;
