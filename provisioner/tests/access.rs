@@ -249,3 +249,81 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
         "the apply policy allows actions never called: {never:?}"
     );
 }
+
+#[tokio::test]
+async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent() {
+    let f = Fixture::new("boot").await;
+    let iam = f.iam();
+    // Another tool made GitHub's provider already: bootstrap adopts it.
+    let existing = iam
+        .create_open_id_connect_provider()
+        .url("https://token.actions.githubusercontent.com")
+        .client_id_list("sts.amazonaws.com")
+        .send()
+        .await;
+    if let Err(e) = &existing {
+        // Made by an earlier run against the same emulator: just as shared.
+        assert!(format!("{e:?}").contains("EntityAlreadyExists"), "{e:?}");
+    }
+    let repo = "couch-explorers/couch";
+    let first = f.cli(&["bootstrap", "--github-repo", repo, "--yes"]);
+    assert_ok(&first);
+    let said = stdout(&first);
+    assert!(
+        !said.contains("+ oidc_provider.github"),
+        "adopted, not created:\n{said}"
+    );
+    assert!(said.contains("Plan: 2 to add"), "{said}");
+    let name = f.stack().name;
+    for (role, subject_op, subjects) in [
+        (
+            "plan",
+            "StringLike",
+            serde_json::json!([format!("repo:{repo}:*")]),
+        ),
+        (
+            "apply",
+            "StringEquals",
+            serde_json::json!([
+                format!("repo:{repo}:ref:refs/heads/main"),
+                format!("repo:{repo}:environment:production")
+            ]),
+        ),
+    ] {
+        let role_name = format!("{name}-github-{role}");
+        assert!(
+            said.contains(&format!(":role/{role_name}")),
+            "the ARN of {role_name} is printed:\n{said}"
+        );
+        let got = iam.get_role().role_name(&role_name).send().await.unwrap();
+        let trust = provisioner::aws::policies::parse_document(
+            got.role.unwrap().assume_role_policy_document().unwrap(),
+        );
+        let st = &trust["Statement"][0];
+        assert_eq!(
+            st["Principal"]["Federated"],
+            serde_json::json!([
+                "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+            ])
+        );
+        assert_eq!(
+            st["Condition"][subject_op]["token.actions.githubusercontent.com:sub"],
+            subjects
+        );
+    }
+    let again = f.cli(&["bootstrap", "--github-repo", repo, "--yes"]);
+    assert_ok(&again);
+    assert!(
+        stdout(&again).contains("Nothing to do"),
+        "{}",
+        stdout(&again)
+    );
+    // A malformed repository is refused before any AWS call.
+    let bad = f.cli(&["bootstrap", "--github-repo", "couch", "--yes"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("expected OWNER/NAME"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -32,7 +32,6 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     let session = Session::open(path, inputs).await?;
     let old_name = &args.cloudformation_stack;
     let retain: BTreeSet<String> = args.retain.iter().cloned().collect();
-    let cfn = &session.aws.cloudformation;
 
     let stack = describe(&session, old_name).await?;
     let status = stack.stack_status().cloned().context("no stack status")?;
@@ -101,16 +100,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         mark_retained(&session, &stack_id, &stack, &keep).await?;
     }
 
-    cfn.delete_stack()
-        .stack_name(&stack_id)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(aws_error(
-                &format!("cloudformation:DeleteStack {old_name}"),
-                e
-            ))
-        })?;
+    delete(&session, &stack_id, old_name, None).await?;
     let mut last = wait(&session, &stack_id, "deleting").await?;
     if last == StackStatus::DeleteFailed {
         let failed: Vec<OldResource> = resources(&session, &stack_id)
@@ -130,17 +120,13 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
             );
         }
         // The retained ones failed (CloudFormation requires naming them now).
-        cfn.delete_stack()
-            .stack_name(&stack_id)
-            .set_retain_resources(Some(ids.into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(aws_error(
-                    &format!("cloudformation:DeleteStack {old_name}"),
-                    e
-                ))
-            })?;
+        delete(
+            &session,
+            &stack_id,
+            old_name,
+            Some(ids.into_iter().collect()),
+        )
+        .await?;
         last = wait(&session, &stack_id, "deleting (retaining)").await?;
     }
     if last != StackStatus::DeleteComplete {
@@ -155,6 +141,30 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `DeleteStack`, naming the resources to retain when CloudFormation asks for them.
+async fn delete(
+    session: &Session,
+    stack_id: &str,
+    old_name: &str,
+    retain: Option<Vec<String>>,
+) -> Result<()> {
+    session
+        .aws
+        .cloudformation
+        .delete_stack()
+        .stack_name(stack_id)
+        .set_retain_resources(retain)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow!(aws_error(
+                &format!("cloudformation:DeleteStack {old_name}"),
+                e
+            ))
+        })?;
+    Ok(())
 }
 
 async fn describe(session: &Session, name: &str) -> Result<aws_sdk_cloudformation::types::Stack> {
