@@ -583,11 +583,7 @@ impl Export for LambdaFunction {
     }
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
-        match attr {
-            ARN => Some(format!("${{{id}.Arn}}")),
-            NAME => Some(format!("${{{id}}}")),
-            _ => None,
-        }
+        crate::cloudformation::name_ref_arn_getatt(id, attr)
     }
 
     fn upload(&self, code: &CodeLocation) -> Option<Upload> {

@@ -91,6 +91,16 @@ pub trait Export: Resource {
     }
 }
 
+/// [`Export::cloudformation_attr`] for the types whose `Ref` is the name and
+/// whose `Fn::GetAtt Arn` is the ARN (IAM roles, Lambda functions, alarms).
+pub fn name_ref_arn_getatt(id: &str, attr: &str) -> Option<String> {
+    match attr {
+        crate::aws::ARN => Some(format!("${{{id}.Arn}}")),
+        crate::aws::NAME => Some(format!("${{{id}}}")),
+        _ => None,
+    }
+}
+
 /// `queue.prompts` → `QueuePrompts`: CloudFormation logical ids are
 /// alphanumeric.
 pub fn logical_id(address: &str) -> String {

@@ -28,14 +28,15 @@ pub struct Args {
 /// Every attribute a policy may name: the stack's resources as predicted
 /// (ARNs follow from names, region and account) and the account itself.
 pub async fn attributes(session: &Session) -> Result<BTreeMap<String, Attrs>> {
-    let mut known = BTreeMap::new();
-    for r in &session.resources {
-        let attrs = r
-            .predict()
+    // Concurrently: the predictions share one STS call for the account.
+    let predicted = futures::future::join_all(session.resources.iter().map(|r| async move {
+        r.predict()
             .await
-            .map_err(|e| anyhow!("{}: {e}", r.address()))?;
-        known.insert(r.address().to_owned(), attrs);
-    }
+            .map(|attrs| (r.address().to_owned(), attrs))
+            .map_err(|e| anyhow!("{}: {e}", r.address()))
+    }))
+    .await;
+    let mut known = predicted.into_iter().collect::<Result<BTreeMap<_, _>>>()?;
     let account = session.aws.account_id().await.map_err(|e| anyhow!("{e}"))?;
     known.insert(
         ACCOUNT.to_owned(),
