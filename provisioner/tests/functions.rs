@@ -734,3 +734,51 @@ async fn the_local_run_pauses_the_emulators_mapping_and_restores_it() {
     );
     resume_emulator_mappings(&lambda, &again).await.unwrap();
 }
+
+/// An API deleted between `GetApis` and reading its parts (a killed destroy's
+/// last `DeleteApi` still being carried out as the next run reads) is absent,
+/// not a failed read.
+#[tokio::test]
+async fn an_http_api_deleted_while_being_read_is_absent() {
+    let f = Fixture::new("fn-api-gone").await;
+    f.run_ok(&["apply", "--yes"]);
+    let gone: testkit::proxy::Intercept = std::sync::Arc::new(|req: &testkit::http::Request| {
+        let path = req.path.split('?').next().unwrap_or_default();
+        (req.method == "GET" && path.starts_with("/v2/apis/") && path.ends_with("/integrations"))
+            .then(|| testkit::http::Response {
+                status: 404,
+                headers: vec![
+                    ("Content-Type".into(), "application/json".into()),
+                    ("x-amzn-ErrorType".into(), "NotFoundException".into()),
+                ],
+                body: br#"{"message": "Invalid API identifier specified"}"#.to_vec(),
+            })
+    });
+    let endpoint = testkit::proxy::start_with(
+        testkit::moto_endpoint(),
+        Duration::ZERO,
+        gone,
+        std::sync::Arc::new(|_, r| r),
+    )
+    .await;
+    let session = provisioner::commands::Session::new(
+        f.stack(),
+        &provisioner::artifacts::Artifacts::load(&f.artifacts),
+        std::sync::Arc::new(provisioner::aws::Aws::from_conf(&testkit::sdk_config(
+            &endpoint, REGION,
+        ))),
+    );
+    let (plan, _) = session
+        .plan(provisioner::engine::Mode::Apply, false)
+        .await
+        .expect("the read does not fail");
+    // Created again, and the invoke permission follows the new API's id.
+    assert_eq!(
+        changing(&plan),
+        [
+            (declare::API.to_owned(), Action::Create),
+            (declare::API_PERMISSION.to_owned(), Action::Update)
+        ],
+        "{plan:#?}"
+    );
+}

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::tags::Tags;
-use super::{ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, read_back, tags};
+use super::{
+    ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, error_code, read_back, tags,
+};
 use crate::bootstrap::{Access, Grant};
 use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
@@ -131,12 +133,35 @@ impl HttpApi {
     }
 
     async fn parts(&self, api_id: &str, spec: &HttpApiSpec) -> Result<Parts, ResourceError> {
+        self.parts_or_gone(api_id, spec).await?.ok_or_else(|| {
+            ResourceError::new(format!(
+                "HTTP API {} ({api_id}) was deleted by someone else while being changed",
+                self.declared.name
+            ))
+        })
+    }
+
+    /// The API's parts, or `None` when the API no longer exists: deleted
+    /// between listing it and reading its parts (seen when a killed destroy's
+    /// last `DeleteApi` was still being carried out as the next run read).
+    async fn parts_or_gone(
+        &self,
+        api_id: &str,
+        spec: &HttpApiSpec,
+    ) -> Result<Option<Parts>, ResourceError> {
         let apigw = &self.aws.apigw;
         let (integrations, routes, stages) = tokio::join!(
             apigw.get_integrations().api_id(api_id).send(),
             apigw.get_routes().api_id(api_id).send(),
             apigw.get_stages().api_id(api_id).send(),
         );
+        let gone = |code: Option<&str>| code == Some("NotFoundException");
+        if gone(integrations.as_ref().err().and_then(error_code))
+            || gone(routes.as_ref().err().and_then(error_code))
+            || gone(stages.as_ref().err().and_then(error_code))
+        {
+            return Ok(None);
+        }
         let integrations = integrations.map_err(|e| aws_error(&self.what("GetIntegrations"), e))?;
         let routes = routes.map_err(|e| aws_error(&self.what("GetRoutes"), e))?;
         let stages = stages.map_err(|e| aws_error(&self.what("GetStages"), e))?;
@@ -190,11 +215,11 @@ impl HttpApi {
                 name: s.stage_name().unwrap_or_default().to_owned(),
                 auto_deploy: s.auto_deploy().unwrap_or(false),
             });
-        Ok(Parts {
+        Ok(Some(Parts {
             integration,
             route,
             stage,
-        })
+        }))
     }
 
     /// Creates or changes the parts (as they are: `parts`) that differ from
@@ -401,10 +426,12 @@ impl Resource for HttpApi {
         };
         let api_id = api.api_id().unwrap_or_default().to_owned();
         let (parts, execution_arn) = tokio::join!(
-            self.parts(&api_id, &spec),
+            self.parts_or_gone(&api_id, &spec),
             self.aws.arn("execute-api", &api_id)
         );
-        let parts = parts?;
+        let Some(parts) = parts? else {
+            return Ok(None);
+        };
         let mut live = Live::default();
         let f = &mut live.fields;
         f.insert(
