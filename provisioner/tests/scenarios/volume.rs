@@ -57,6 +57,8 @@ pub struct Report {
     pub dead_lettered: usize,
     pub model_calls: usize,
     pub throttled: usize,
+    /// Model or S3 failures the worker reported (with their messages).
+    pub upstream_failures: Vec<String>,
     /// From the first send until every valid prompt is an image.
     pub images_after: Duration,
     /// Until the queue is empty and every poison message is in the DLQ.
@@ -84,10 +86,12 @@ impl Report {
             self.prompts as f64 / self.settled_after.as_secs_f64()
         );
         println!(
-            "model calls {} for {} images ({} throttled): {:.3} calls per image; DLQ receive counts {:?}; lost {}",
+            "model calls {} for {} images ({} throttled, {} other model/S3 failures {:?}): {:.3} calls per image; DLQ receive counts {:?}; lost {}",
             self.model_calls,
             self.images,
             self.throttled,
+            self.upstream_failures.len(),
+            self.upstream_failures,
             self.model_calls as f64 / self.images.max(1) as f64,
             self.dlq_receive_counts,
             self.lost.len()
@@ -98,6 +102,9 @@ impl Report {
 /// The worker as Lambda runs it: SQS event in, batch response out.
 struct Worker {
     generator: Generator<BedrockModel, S3Store>,
+    /// Records that failed on the model or S3 (not throttling, not the
+    /// prompt): each may have cost a model call before it failed.
+    upstream_failures: std::sync::Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -105,6 +112,16 @@ impl Invoke for Worker {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
         let event: SqsEvent = serde_json::from_value(event).map_err(|e| e.to_string())?;
         let outcomes = image_worker::process_batch(&self.generator, &event.records, 10).await;
+        for o in &outcomes {
+            if let image_worker::Outcome::Failed(e) = o
+                && e.kind() == imagegen::ErrorKind::Upstream
+            {
+                self.upstream_failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e.to_string());
+            }
+        }
         serde_json::to_value(image_worker::batch_response(&event.records, &outcomes))
             .map_err(|e| e.to_string())
     }
@@ -164,7 +181,10 @@ pub async fn run(s: &Settings) -> Report {
         wait_seconds: 1,
         timeout: Duration::from_secs(u64::from(s.visibility_timeout)),
     });
-    let worker = Arc::new(Worker { generator });
+    let worker = Arc::new(Worker {
+        generator,
+        upstream_failures: std::sync::Mutex::new(Vec::new()),
+    });
 
     // Send: one poison message in `poison_every` (whitespace only, or too long).
     let started = Instant::now();
@@ -282,6 +302,11 @@ pub async fn run(s: &Settings) -> Report {
         dead_lettered: dead.len(),
         model_calls: bedrock.call_count(),
         throttled: bedrock.throttled(),
+        upstream_failures: worker
+            .upstream_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         images_after: images_after.unwrap_or(settled_after),
         settled_after,
         dlq_receive_counts,
@@ -315,12 +340,15 @@ pub fn check(r: &Report, s: &Settings) {
         r.throttled > 0,
         "the model stand-in throttled nothing: the transient path was not exercised"
     );
+    // Every model call is an image or a transient failure: throttling, or a
+    // model/S3 failure the worker reported (the record comes back).
     assert!(
-        r.model_calls <= r.images + r.throttled,
-        "model calls {} > images {} + transient failures {}",
+        r.model_calls <= r.images + r.throttled + r.upstream_failures.len(),
+        "model calls {} > images {} + throttled {} + other transient failures {:?}",
         r.model_calls,
         r.images,
-        r.throttled
+        r.throttled,
+        r.upstream_failures
     );
     // Moved to the DLQ on the receive after the max_receive_count-th.
     assert!(
