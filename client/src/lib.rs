@@ -3,9 +3,11 @@
 //! - [`prompts`]: prompts read one per line, checked by the functions' own rule;
 //! - [`send`]: one prompt with `SendMessage`, many with `SendMessageBatch`;
 //! - [`wait`]: polling S3 for the image the worker writes, and downloading it;
-//! - [`http`]: the synchronous path, a POST to the HTTP API.
+//! - [`http`]: the synchronous path, a POST to the HTTP API;
+//! - [`outputs`]: the stack's outputs (`--stack`), for defaults and the model's prompt rule.
 
 pub mod http;
+pub mod outputs;
 pub mod prompts;
 pub mod send;
 pub mod wait;

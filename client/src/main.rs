@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use couch_client::prompts::{self, Prompt};
+use couch_client::outputs::Outputs;
+use couch_client::prompts::{self, Prompt, PromptRule};
 use couch_client::{http, image_key, region_of_queue_url, send, wait};
 
 #[derive(Parser)]
@@ -52,6 +53,14 @@ struct Args {
     /// api_url) and print the image's s3:// URI and presigned URL.
     #[arg(long, value_name = "URL", conflicts_with_all = ["wait", "queue_url", "queue_name"])]
     http: Option<String>,
+    /// The stack's outputs, as `provisioner outputs --json > FILE` writes them:
+    /// defaults for the queue URL, bucket, prefix and model id.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// The stack's model id (`provisioner outputs`: model_id): prompts are
+    /// checked with its limit. Without it (or --stack), the loosest rule.
+    #[arg(long, env = "MODEL_ID")]
+    model_id: Option<String>,
 }
 
 #[tokio::main]
@@ -65,13 +74,23 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<ExitCode> {
+async fn run(mut args: Args) -> Result<ExitCode> {
     let from_stdin = args.prompt.len() == 1 && args.prompt[0] == "-";
+    if let Some(path) = &args.stack {
+        let outputs = Outputs::read(path)?;
+        args.model_id = args.model_id.take().or_else(|| outputs.get("model_id"));
+        args.bucket = args.bucket.take().or_else(|| outputs.get("images_bucket"));
+        args.prefix = args.prefix.take().or_else(|| outputs.get("images_prefix"));
+        if args.http.is_none() && args.queue_url.is_none() && args.queue_name.is_none() {
+            args.queue_url = outputs.get("queue_url");
+        }
+    }
+    let rule: PromptRule = prompts::rule_for(args.model_id.as_deref()).map_err(|e| anyhow!(e))?;
     if let Some(url) = &args.http {
         if from_stdin {
             bail!("--http sends one prompt; pass it as arguments");
         }
-        let prompt = Prompt::parse(&args.prompt.join(" ")).map_err(|e| anyhow!(e))?;
+        let prompt = Prompt::parse(&args.prompt.join(" "), rule).map_err(|e| anyhow!(e))?;
         let (url, text) = (url.clone(), prompt.as_str().to_owned());
         let answer = tokio::task::spawn_blocking(move || http::generate(&url, &text))
             .await
@@ -127,10 +146,10 @@ async fn run(args: Args) -> Result<ExitCode> {
         if args.wait {
             bail!("--wait follows one prompt; with `-` the ids are printed, one per line");
         }
-        return send_lines(&sqs, &url).await;
+        return send_lines(&sqs, &url, rule).await;
     }
 
-    let prompt = Prompt::parse(&args.prompt.join(" ")).map_err(|e| anyhow!(e))?;
+    let prompt = Prompt::parse(&args.prompt.join(" "), rule).map_err(|e| anyhow!(e))?;
     let id = send::one(&sqs, &url, &prompt).await?;
     println!("{id}");
     std::io::stdout().flush().ok();
@@ -188,8 +207,8 @@ async fn run(args: Args) -> Result<ExitCode> {
 
 /// `-`: one prompt per line from standard input; ids printed one per line in
 /// input order; lines that are not prompts are reported and skipped.
-async fn send_lines(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<ExitCode> {
-    let lines = prompts::lines(std::io::stdin().lock()).context("reading standard input")?;
+async fn send_lines(sqs: &aws_sdk_sqs::Client, url: &str, rule: PromptRule) -> Result<ExitCode> {
+    let lines = prompts::lines(std::io::stdin().lock(), rule).context("reading standard input")?;
     let mut skipped = 0;
     let mut good = Vec::new();
     for line in lines {

@@ -38,14 +38,19 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// A fresh stack (new name, new bucket) bound to the proxied emulator.
-async fn fresh(conf: &aws_types::SdkConfig, zips: &Artifacts) -> anyhow::Result<Session> {
+async fn fresh(
+    conf: &aws_types::SdkConfig,
+    model: &str,
+    zips: &Artifacts,
+) -> anyhow::Result<Session> {
     let name = testkit::unique("bench-");
     let bucket = format!("{name}-images");
     let text = format!(
         "name: {name}\nimages: {{ bucket: {bucket}, prefix: \"11\" }}\nalarm: {{ email: team@example.com }}\n"
     );
     let s = stack::parse(std::path::Path::new("bench.yaml"), &text)?;
-    let session = Session::new(s, zips, Arc::new(Aws::from_conf(conf)));
+    let aws = Aws::from_conf(conf).with_bedrock_endpoint(conf, model);
+    let session = Session::new(s, zips, Arc::new(aws));
     testkit::create_bucket(&session.aws.s3, &bucket).await;
     Ok(session)
 }
@@ -56,9 +61,12 @@ async fn main() -> anyhow::Result<()> {
     let conf = testkit::sdk_config(&endpoint, "eu-west-1");
     let dir = std::env::temp_dir().join(testkit::unique("bench-zips-"));
     let zips = Artifacts::load(&testkit::zips::write_function_zips(&dir, "bench"));
+    // Bedrock's control plane (the model check): the stand-in, behind the same latency.
+    let model = testkit::bedrock::FakeBedrock::start(Duration::ZERO).await;
+    let model = testkit::proxy::start(&model.endpoint, LATENCY).await;
 
     // Warm-up: moto loads each service on first use.
-    let warm = fresh(&conf, &zips).await?;
+    let warm = fresh(&conf, &model, &zips).await?;
     let (plan, snapshot) = warm.plan(Mode::Apply, false).await?;
     execute(&plan, &warm.resources, &snapshot, &|_| {}).await?;
 
@@ -81,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         trips.push(start.elapsed());
 
         // Concurrent apply from empty.
-        let session = fresh(&conf, &zips).await?;
+        let session = fresh(&conf, &model, &zips).await?;
         resources = session.resources.len();
         let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
         session.aws.calls.clear();
@@ -101,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(!after.has_changes(), "destroy did not converge");
 
         // Each creation alone, in dependency order: its own sequential calls.
-        let session = fresh(&conf, &zips).await?;
+        let session = fresh(&conf, &model, &zips).await?;
         let mut own: BTreeMap<String, usize> = BTreeMap::new();
         let mut longest: BTreeMap<String, usize> = BTreeMap::new();
         let mut serial = Duration::ZERO;

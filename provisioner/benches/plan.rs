@@ -42,7 +42,11 @@ async fn main() -> anyhow::Result<()> {
         "bench",
     );
     let artifacts = provisioner::artifacts::Artifacts::load(&zips);
-    let session = Session::new(s, &artifacts, Arc::new(Aws::from_conf(&conf)));
+    // Bedrock's control plane (the model check): the stand-in, behind the same latency.
+    let model = testkit::bedrock::FakeBedrock::start(Duration::ZERO).await;
+    let model_endpoint = testkit::proxy::start(&model.endpoint, LATENCY).await;
+    let aws = Aws::from_conf(&conf).with_bedrock_endpoint(&conf, &model_endpoint);
+    let session = Session::new(s, &artifacts, Arc::new(aws));
     testkit::create_bucket(&session.aws.s3, &bucket).await;
     let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
     provisioner::engine::execute(&plan, &session.resources, &snapshot, &|_| {}).await?;

@@ -13,8 +13,9 @@ use crate::aws::buckets::{ReferencedBucket, image_store_statements};
 use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
 use crate::aws::http_apis::{self, HttpApi, HttpApiSpec};
 use crate::aws::log_groups::{LogGroup, LogGroupSpec, writer_statement};
+use crate::aws::models::{ReferencedModel, invoke_statement};
 use crate::aws::permissions::{InvokePermission, PermissionSpec};
-use crate::aws::policies::{PolicyDocument, Statement, invoke_model};
+use crate::aws::policies::{PolicyDocument, Statement};
 use crate::aws::queues::{QueueSpec, Redrive, SqsQueue};
 use crate::aws::roles::{IamRole, RoleSpec};
 use crate::aws::subscriptions::EmailSubscription;
@@ -33,6 +34,7 @@ pub const TOPIC: &str = "topic.alerts";
 pub const SUBSCRIPTION: &str = "subscription.alerts_email";
 pub const ALARM: &str = "alarm.prompt_age";
 pub const BUCKET: &str = "bucket.images";
+pub const MODEL: &str = "model.image";
 pub const WORKER_LOGS: &str = "log_group.worker";
 pub const WORKER_ROLE: &str = "role.worker";
 pub const WORKER: &str = "function.worker";
@@ -172,6 +174,8 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         stack.images.bucket.clone(),
         aws(),
     ));
+    // The Bedrock model both functions call: checked at every plan.
+    let model = d.add(ReferencedModel::new(MODEL, &stack.model, aws()));
 
     let dlq = d.add(SqsQueue::new(
         DLQ,
@@ -244,7 +248,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     // The worker: fed by the queue, stores images.
     let mut worker_grants = vec![
         consumer_statement(queue.arn()),
-        invoke_model(&stack.model.region, &stack.model.id),
+        invoke_statement(&model, &stack.model),
     ];
     worker_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
     let (worker_role, worker) = function(
@@ -278,7 +282,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     ));
 
     // The HTTP function: behind the API, stores images; nothing on SQS.
-    let mut http_grants = vec![invoke_model(&stack.model.region, &stack.model.id)];
+    let mut http_grants = vec![invoke_statement(&model, &stack.model)];
     http_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
     let (http_role, http) = function(
         &mut d,

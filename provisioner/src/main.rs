@@ -130,6 +130,18 @@ enum Command {
         #[arg(long, value_name = "PREFIX", default_value = "")]
         code_prefix: String,
     },
+    /// List the image models Bedrock offers in a Region (lifecycle, whether
+    /// the functions speak their family), marking the one the stack declares.
+    Models {
+        /// The Region [default: the stack's model.region, else us-west-2].
+        #[arg(long)]
+        region: Option<String>,
+        /// Mark this stack file's model (and default to its model.region).
+        #[arg(long, short)]
+        stack: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the deployed stack's functions on this machine against the emulator
     /// (AWS_ENDPOINT_URL): cargo lambda watch serves them, a local trigger feeds
     /// the worker from the queue, a local API Gateway serves the HTTP route.
@@ -233,6 +245,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             };
             commands::export::run(&stack, &args, &inputs(true)).await
+        }
+        Command::Models {
+            region,
+            stack,
+            json,
+        } => {
+            let args = commands::models::Args {
+                region,
+                stack,
+                json,
+            };
+            commands::models::run(&args, name.as_deref()).await
         }
         Command::Local {
             stack,

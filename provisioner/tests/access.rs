@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use common::*;
 use provisioner::artifacts::Artifacts;
-use provisioner::aws::Aws;
 use provisioner::aws::policies::{PolicyDocument, wildcards};
 use provisioner::commands::{Session, bootstrap};
 use provisioner::engine::{Mode, execute};
@@ -30,6 +29,7 @@ fn iam_actions(service: &str, operation: &str) -> Vec<String> {
         "S3" => "s3",
         "STS" => "sts",
         "CloudFormation" => "cloudformation",
+        "Bedrock" => "bedrock",
         other => return vec![format!("?{other}:{operation}")],
     };
     match (prefix, operation) {
@@ -76,11 +76,7 @@ fn allowed(doc: &PolicyDocument) -> BTreeSet<String> {
 }
 
 fn session(f: &Fixture, zips: &std::path::Path) -> Session {
-    Session::new(
-        f.stack(),
-        &Artifacts::load(zips),
-        Arc::new(Aws::from_conf(&f.conf)),
-    )
+    Session::new(f.stack(), &Artifacts::load(zips), Arc::new(f.aws()))
 }
 
 /// Plans and applies in `mode` with a fresh session; the actions its calls took.
@@ -150,17 +146,27 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
         .expect("policies");
     for doc in [&plan_policy, &apply_policy] {
         let doc = serde_json::to_value(doc).unwrap();
-        // No `*` action; the one `*` resource is Lambda's ListEventSourceMappings,
-        // which IAM authorises on nothing narrower.
+        // No `*` action; `*` resources only for the actions IAM authorises on
+        // nothing narrower (Service Authorization Reference): Lambda's
+        // ListEventSourceMappings, and Bedrock's GetFoundationModelAvailability,
+        // narrowed to the model's Region by condition.
         for st in doc["Statement"].as_array().unwrap() {
             let wild = wildcards(&serde_json::json!({"Statement": [st]}));
             if !wild.is_empty() {
-                assert_eq!(
-                    st["Action"],
-                    serde_json::json!(["lambda:ListEventSourceMappings"]),
-                    "{st}"
-                );
                 assert_eq!(wild, ["Resource *"]);
+                if st["Action"] == serde_json::json!(["bedrock:GetFoundationModelAvailability"]) {
+                    assert_eq!(
+                        st["Condition"],
+                        serde_json::json!({"StringEquals": {"aws:RequestedRegion": ["us-west-2"]}}),
+                        "{st}"
+                    );
+                } else {
+                    assert_eq!(
+                        st["Action"],
+                        serde_json::json!(["lambda:ListEventSourceMappings"]),
+                        "{st}"
+                    );
+                }
             }
         }
         let pass: Vec<_> = doc["Statement"]

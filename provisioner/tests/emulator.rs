@@ -584,6 +584,7 @@ fn on_terminal(f: &Fixture, args: &str, answer: &str) -> String {
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &line, "/dev/null"])
         .env("AWS_ENDPOINT_URL", &f.endpoint)
+        .env("AWS_ENDPOINT_URL_BEDROCK", &f.bedrock.endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_REGION")

@@ -105,8 +105,8 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
         let env = c.environment().unwrap().variables().unwrap();
         assert_eq!(env["IMAGE_BUCKET"], format!("{}-images", f.name));
         assert_eq!(env["IMAGE_PREFIX"], "11");
-        assert_eq!(env["MODEL_ID"], "amazon.titan-image-generator-v1");
-        assert_eq!(env["MODEL_REGION"], "us-east-1");
+        assert_eq!(env["MODEL_ID"], "stability.stable-image-core-v1:1");
+        assert_eq!(env["MODEL_REGION"], "us-west-2");
         assert_eq!(env.len(), 4);
         let zip = std::fs::read(
             f.artifacts
@@ -213,7 +213,7 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
 
     // Roles: Lambda may assume them, nothing else; the policies are exactly the derived grants.
     let bucket = format!("arn:aws:s3:::{}-images", f.name);
-    let model = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-image-generator-v1";
+    let model = "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1";
     for (role, extra) in [
         (
             s.worker_name(),
@@ -764,9 +764,11 @@ async fn an_http_api_deleted_while_being_read_is_absent() {
     let session = provisioner::commands::Session::new(
         f.stack(),
         &provisioner::artifacts::Artifacts::load(&f.artifacts),
-        std::sync::Arc::new(provisioner::aws::Aws::from_conf(&testkit::sdk_config(
-            &endpoint, REGION,
-        ))),
+        std::sync::Arc::new({
+            let conf = testkit::sdk_config(&endpoint, REGION);
+            provisioner::aws::Aws::from_conf(&conf)
+                .with_bedrock_endpoint(&conf, &f.bedrock.endpoint)
+        }),
     );
     let (plan, _) = session
         .plan(provisioner::engine::Mode::Apply, false)

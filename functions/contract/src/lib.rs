@@ -1,7 +1,9 @@
 //! What the client, the functions and the provisioner agree on, in one place
 //! with no dependencies: what a prompt is, where an image is stored, and the
-//! environment variables that configure the functions.
+//! environment variables that configure the functions, and which image models
+//! (families) the system speaks.
 
+pub mod model;
 pub mod prompt;
 
 /// The environment variables the provisioner sets and the functions read.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use imagegen::{ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt};
+use imagegen::{ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,8 +13,9 @@ use crate::event::Request;
 pub const URL_TTL: Duration = Duration::from_secs(3600);
 /// Seconds a throttled caller is asked to wait.
 pub const RETRY_AFTER_SECONDS: u32 = 10;
-/// Largest body accepted (a 512-character prompt is far smaller).
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest body accepted: a 10,000-character prompt (Stability's limit, the
+/// longest of any family) of 4-byte characters, JSON-escaped, fits.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// An HTTP answer; serialises to the Lambda proxy response both payload versions accept.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +54,7 @@ struct Body {
 }
 
 /// The prompt of a request, or the 4xx reply explaining what is wrong.
-fn prompt_of(req: &Request, request_id: &str) -> Result<Prompt, Reply> {
+fn prompt_of(req: &Request, rule: PromptRule, request_id: &str) -> Result<Prompt, Reply> {
     if let Some(ct) = &req.content_type {
         let ct = ct.to_ascii_lowercase();
         if !ct.starts_with("application/json") && !ct.starts_with("text/plain") {
@@ -87,7 +88,7 @@ fn prompt_of(req: &Request, request_id: &str) -> Result<Prompt, Reply> {
     })?;
     match parsed.prompt {
         Some(Value::String(s)) => {
-            Prompt::parse(&s).map_err(|e| error(400, &e.to_string(), request_id))
+            Prompt::parse(&s, rule).map_err(|e| error(400, &e.to_string(), request_id))
         }
         Some(_) => Err(error(400, "\"prompt\" must be a string", request_id)),
         None => Err(error(
@@ -161,7 +162,7 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
             request_id,
         );
     }
-    let prompt = match prompt_of(req, request_id) {
+    let prompt = match prompt_of(req, generator.model.prompt_rule(), request_id) {
         Ok(p) => p,
         Err(reply) => {
             tracing::info!(request_id, status = reply.status, "rejected request");
@@ -319,6 +320,28 @@ mod tests {
         e["headers"]["content-type"] = json!("image/png");
         let (r, _) = call(e).await;
         assert_eq!(r.status, 400);
+    }
+
+    #[tokio::test]
+    async fn the_prompt_limit_is_the_declared_models() {
+        let g = Generator::new(
+            FakeModel::new(Duration::ZERO).with_rule(imagegen::PromptRule::STABILITY),
+            FakeStore::default(),
+            "11",
+        );
+        let ask = |n: usize| {
+            parse(v2(
+                Some(&format!(r#"{{"prompt": "{}"}}"#, "a".repeat(n))),
+                false,
+            ))
+            .unwrap()
+        };
+        // Over Titan's 512 but within Stability's 10,000: generated.
+        assert_eq!(handle(&ask(513), &g, "r1").await.status, 201);
+        let r = handle(&ask(10_001), &g, "r2").await;
+        assert_eq!(r.status, 400, "{r:?}");
+        assert!(r.body["error"].as_str().unwrap().contains("10000"), "{r:?}");
+        assert_eq!(g.model.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

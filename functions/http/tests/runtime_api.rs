@@ -34,7 +34,16 @@ async fn response(api: &mut FakeRuntimeApi) -> Value {
 }
 
 #[tokio::test]
-async fn post_image_generator_through_the_runtime_loop() {
+async fn post_image_generator_through_the_runtime_loop_for_each_family() {
+    for model in [
+        "amazon.titan-image-generator-v2:0",
+        "stability.stable-image-core-v1:1",
+    ] {
+        post_through_the_loop(model).await;
+    }
+}
+
+async fn post_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("http-images-").await;
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
     let mut api = FakeRuntimeApi::start().await;
@@ -46,8 +55,8 @@ async fn post_image_generator_through_the_runtime_loop() {
         &[
             ("IMAGE_BUCKET", &bucket),
             ("IMAGE_PREFIX", "11"),
-            ("MODEL_ID", "amazon.titan-image-generator-v2:0"),
-            ("MODEL_REGION", "us-east-1"),
+            ("MODEL_ID", model),
+            ("MODEL_REGION", "us-west-2"),
         ],
     );
 
@@ -63,7 +72,7 @@ async fn post_image_generator_through_the_runtime_loop() {
     assert_eq!(r["statusCode"], 201, "{r}");
     let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["key"], "11/images/apigw-1.png");
-    assert_eq!(body["model"], "amazon.titan-image-generator-v2:0");
+    assert_eq!(body["model"], model);
     let obj = s3
         .get_object()
         .bucket(&bucket)
@@ -75,10 +84,7 @@ async fn post_image_generator_through_the_runtime_loop() {
         Some(obj.body.collect().await.unwrap().into_bytes().to_vec()),
         bedrock.last_picture()
     );
-    assert_eq!(
-        bedrock.calls.lock().unwrap()[0].0,
-        "amazon.titan-image-generator-v2:0"
-    );
+    assert_eq!(bedrock.calls.lock().unwrap()[0].0, model);
 
     // Same process, next invocation: bad input is a 400 with a JSON error.
     api.invoke(
@@ -94,7 +100,45 @@ async fn post_image_generator_through_the_runtime_loop() {
         "lambda-3",
         api_event("apigw-3", r#"{"prompt": "FILTER me"}"#, false),
     );
-    assert_eq!(response(&mut api).await["statusCode"], 422);
+    assert_eq!(response(&mut api).await["statusCode"], 422, "{model}");
+
+    // Over the declared model's prompt limit: 400, and no model call.
+    let limit = imagegen::PromptRule::for_model(model).unwrap().max_chars;
+    let calls = bedrock.call_count();
+    api.invoke(
+        "lambda-4",
+        api_event(
+            "apigw-4",
+            &json!({"prompt": "x".repeat(limit + 1)}).to_string(),
+            false,
+        ),
+    );
+    let r = response(&mut api).await;
+    assert_eq!(r["statusCode"], 400, "{model}: {r}");
+    assert!(
+        r["body"].as_str().unwrap().contains(&limit.to_string()),
+        "{r}"
+    );
+    assert_eq!(bedrock.call_count(), calls);
+}
+
+#[tokio::test]
+async fn a_model_of_no_known_family_fails_the_cold_start() {
+    let api = FakeRuntimeApi::start().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_image-http"))
+        .envs(lambda_env(&api, "couch-test-image-http"))
+        .env("IMAGE_BUCKET", "b")
+        .env("IMAGE_PREFIX", "p")
+        .env("MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0")
+        .output()
+        .expect("run image-http");
+    assert!(!out.status.success());
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(logs.contains("no known model family"), "{logs}");
 }
 
 #[tokio::test]

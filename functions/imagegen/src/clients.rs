@@ -20,9 +20,11 @@ pub async fn generator(config: &Config) -> Generator<BedrockModel, S3Store> {
         .force_path_style(custom_endpoint)
         .build();
     Generator::new(
-        BedrockModel::new(
+        BedrockModel::of_family(
             aws_sdk_bedrockruntime::Client::from_conf(bedrock_conf),
             config.model_id.clone(),
+            config.family,
+            config.prompt_rule,
         ),
         S3Store::new(
             aws_sdk_s3::Client::from_conf(s3_conf),

@@ -1,10 +1,12 @@
 //! Configuration, only from the environment variables the provisioner sets.
 //! Nothing about the bucket or prefix is written in code.
 
-/// Default Bedrock region: Titan Image Generator is served in us-east-1.
-pub const DEFAULT_MODEL_REGION: &str = "us-east-1";
+/// Default Bedrock region (the provisioner always sets `MODEL_REGION`): where
+/// the stack file's default model, Stable Image Core, is offered.
+pub const DEFAULT_MODEL_REGION: &str = "us-west-2";
 
 use couch_contract::env;
+use couch_contract::model::{Family, KNOWN_PREFIXES, PromptRule, family_of};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -12,6 +14,9 @@ pub struct Config {
     pub prefix: String,
     pub model_id: String,
     pub model_region: String,
+    /// The request shape `model_id` speaks, checked at start-up.
+    pub family: Family,
+    pub prompt_rule: PromptRule,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,6 +49,14 @@ impl Config {
             });
         }
         let model_id = required(env::MODEL_ID)?;
+        let (Some(family), Some(prompt_rule)) =
+            (family_of(&model_id), PromptRule::for_model(&model_id))
+        else {
+            return Err(ConfigError::Invalid {
+                name: env::MODEL_ID,
+                why: format!("{model_id:?} is of no known model family ({KNOWN_PREFIXES})"),
+            });
+        };
         let model_region = get(env::MODEL_REGION)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
@@ -53,6 +66,8 @@ impl Config {
             prefix,
             model_id,
             model_region,
+            family,
+            prompt_rule,
         })
     }
 }
@@ -85,25 +100,46 @@ mod tests {
     }
 
     #[test]
-    fn model_region_defaults_to_us_east_1() {
+    fn model_region_defaults_to_the_default_models_region() {
         let c = Config::from_lookup(env(&[
             ("IMAGE_BUCKET", "b"),
             ("IMAGE_PREFIX", "p"),
-            ("MODEL_ID", "m"),
+            ("MODEL_ID", "stability.stable-image-core-v1:1"),
         ]))
         .unwrap();
-        assert_eq!(c.model_region, "us-east-1");
+        assert_eq!(c.model_region, "us-west-2");
+        assert_eq!(c.family, Family::Stability);
+        assert_eq!(c.prompt_rule, PromptRule::STABILITY);
+    }
+
+    #[test]
+    fn a_model_of_no_known_family_fails_at_start_up() {
+        let e = Config::from_lookup(env(&[
+            ("IMAGE_BUCKET", "b"),
+            ("IMAGE_PREFIX", "p"),
+            ("MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            ConfigError::Invalid {
+                name: "MODEL_ID",
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("no known model family"), "{e}");
     }
 
     #[test]
     fn a_missing_variable_is_named() {
-        let e = Config::from_lookup(env(&[("IMAGE_BUCKET", "b"), ("MODEL_ID", "m")])).unwrap_err();
+        let e = Config::from_lookup(env(&[("IMAGE_BUCKET", "b"), ("MODEL_ID", "stability.x")]))
+            .unwrap_err();
         assert_eq!(e, ConfigError::Missing("IMAGE_PREFIX"));
         assert!(e.to_string().contains("IMAGE_PREFIX"));
         let e = Config::from_lookup(env(&[
             ("IMAGE_BUCKET", " "),
             ("IMAGE_PREFIX", "p"),
-            ("MODEL_ID", "m"),
+            ("MODEL_ID", "stability.x"),
         ]))
         .unwrap_err();
         assert_eq!(e, ConfigError::Missing("IMAGE_BUCKET"));

@@ -10,10 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::GenerateError;
+use crate::families::PNG_SIGNATURE;
 use crate::model::ImageModel;
 use crate::prompt::Prompt;
+use crate::prompt::PromptRule;
 use crate::store::{ImageMetadata, ImageStore};
-use crate::titan::PNG_SIGNATURE;
 
 pub struct FakeModel {
     pub delay: Duration,
@@ -21,6 +22,8 @@ pub struct FakeModel {
     /// Calls in progress right now, and the most seen at once.
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
+    /// The prompt rule it reports (Titan's unless set).
+    pub rule: PromptRule,
 }
 
 impl FakeModel {
@@ -30,7 +33,13 @@ impl FakeModel {
             calls: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            rule: PromptRule::TITAN,
         }
+    }
+    /// The same fake, reporting another model's prompt rule.
+    pub fn with_rule(mut self, rule: PromptRule) -> Self {
+        self.rule = rule;
+        self
     }
     pub fn png() -> Vec<u8> {
         [PNG_SIGNATURE.as_slice(), b"fake image"].concat()
@@ -41,6 +50,9 @@ impl FakeModel {
 impl ImageModel for FakeModel {
     fn model_id(&self) -> &str {
         "fake.model-v1"
+    }
+    fn prompt_rule(&self) -> PromptRule {
+        self.rule
     }
     async fn generate(&self, prompt: &Prompt, _seed: u32) -> Result<Vec<u8>, GenerateError> {
         self.calls.fetch_add(1, Ordering::SeqCst);

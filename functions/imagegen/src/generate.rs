@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::error::GenerateError;
+use crate::families::MAX_SEED;
 use crate::model::ImageModel;
 use crate::prompt::Prompt;
 use crate::store::{ImageMetadata, ImageStore, image_key};
-use crate::titan::MAX_SEED;
 
 /// Where an image was stored.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 //! Shared library of the Couch Explorers functions (see ARCHITECTURE.md):
-//! prompt validation, the Titan Image Generator request, where images are
-//! stored, and the generate-and-store use case behind two traits
+//! prompt validation, the Bedrock model families' requests and responses
+//! (`families/`), where images are stored, and the generate-and-store use case behind two traits
 //! ([`ImageModel`], [`ImageStore`]) so it is tested without AWS.
 
 pub mod clients;
@@ -8,17 +8,17 @@ pub mod config;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod families;
 pub mod generate;
 pub mod model;
 /// The prompt rule, shared with the client (crate `couch-contract`).
 pub use couch_contract::prompt;
 pub mod store;
 pub mod telemetry;
-pub mod titan;
 
 pub use config::Config;
 pub use error::{ErrorKind, GenerateError};
 pub use generate::{Generator, Stored};
-pub use model::{BedrockModel, ImageModel};
-pub use prompt::{Prompt, PromptError};
+pub use model::{BedrockModel, ImageModel, UnknownModel};
+pub use prompt::{Prompt, PromptError, PromptRule};
 pub use store::{ImageMetadata, ImageStore, S3Store, image_key};

@@ -1,4 +1,5 @@
-//! The image model: a trait, and its Bedrock implementation.
+//! The image model: a trait, and its Bedrock implementation in the family
+//! the model id names (`families/`).
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
@@ -7,30 +8,99 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use couch_contract::model::{Family, KNOWN_PREFIXES, PromptRule, family_of};
+
 use crate::error::GenerateError;
+use crate::families::amazon::AmazonImageModel;
+use crate::families::stability::StabilityModel;
 use crate::prompt::Prompt;
-use crate::titan;
 
 /// Generates one PNG for a prompt and seed.
 #[async_trait]
 pub trait ImageModel: Send + Sync {
     fn model_id(&self) -> &str;
+    /// The longest prompt this model accepts (callers check before calling).
+    fn prompt_rule(&self) -> PromptRule;
     async fn generate(&self, prompt: &Prompt, seed: u32) -> Result<Vec<u8>, GenerateError>;
 }
 
-/// Amazon Bedrock `InvokeModel` with the Titan request shape.
-pub struct BedrockModel {
-    client: aws_sdk_bedrockruntime::Client,
-    model_id: String,
+/// A model id of no family this code speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("model {0:?} is of no known family; known: {KNOWN_PREFIXES}")]
+pub struct UnknownModel(pub String);
+
+/// The Bedrock model a stack declares, in the family its id names: the one
+/// place where a model id chooses its request and response shape.
+pub enum BedrockModel {
+    Amazon(AmazonImageModel),
+    Stability(StabilityModel),
 }
 
 impl BedrockModel {
-    pub fn new(client: aws_sdk_bedrockruntime::Client, model_id: impl Into<String>) -> Self {
-        BedrockModel {
-            client,
-            model_id: model_id.into(),
+    pub fn new(
+        client: aws_sdk_bedrockruntime::Client,
+        model_id: impl Into<String>,
+    ) -> Result<Self, UnknownModel> {
+        let model_id = model_id.into();
+        let (Some(family), Some(rule)) = (family_of(&model_id), PromptRule::for_model(&model_id))
+        else {
+            return Err(UnknownModel(model_id));
+        };
+        Ok(BedrockModel::of_family(client, model_id, family, rule))
+    }
+
+    /// For an id whose family and rule are already known (a checked [`crate::Config`]).
+    pub fn of_family(
+        client: aws_sdk_bedrockruntime::Client,
+        model_id: String,
+        family: Family,
+        rule: PromptRule,
+    ) -> Self {
+        match family {
+            Family::AmazonTextImage => {
+                BedrockModel::Amazon(AmazonImageModel::new(client, model_id, rule))
+            }
+            Family::Stability => BedrockModel::Stability(StabilityModel::new(client, model_id)),
         }
     }
+
+    fn inner(&self) -> &dyn ImageModel {
+        match self {
+            BedrockModel::Amazon(m) => m,
+            BedrockModel::Stability(m) => m,
+        }
+    }
+}
+
+#[async_trait]
+impl ImageModel for BedrockModel {
+    fn model_id(&self) -> &str {
+        self.inner().model_id()
+    }
+    fn prompt_rule(&self) -> PromptRule {
+        self.inner().prompt_rule()
+    }
+    async fn generate(&self, prompt: &Prompt, seed: u32) -> Result<Vec<u8>, GenerateError> {
+        self.inner().generate(prompt, seed).await
+    }
+}
+
+/// `InvokeModel` with a JSON body; the answer's body, or the classified error.
+pub(crate) async fn invoke(
+    client: &aws_sdk_bedrockruntime::Client,
+    model_id: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, GenerateError> {
+    let out = client
+        .invoke_model()
+        .model_id(model_id)
+        .content_type("application/json")
+        .accept("application/json")
+        .body(Blob::new(body))
+        .send()
+        .await
+        .map_err(from_sdk)?;
+    Ok(out.body.into_inner())
 }
 
 /// Classifies a Bedrock error: content filter, throttling, or a model failure.
@@ -63,29 +133,6 @@ where
             Some(e.raw().status().as_u16()),
         ),
         _ => GenerateError::Model(DisplayErrorContext(&err).to_string()),
-    }
-}
-
-#[async_trait]
-impl ImageModel for BedrockModel {
-    fn model_id(&self) -> &str {
-        &self.model_id
-    }
-
-    async fn generate(&self, prompt: &Prompt, seed: u32) -> Result<Vec<u8>, GenerateError> {
-        let body = serde_json::to_vec(&titan::Request::text_to_image(prompt, seed))
-            .map_err(|e| GenerateError::Model(format!("cannot encode the request: {e}")))?;
-        let out = self
-            .client
-            .invoke_model()
-            .model_id(&self.model_id)
-            .content_type("application/json")
-            .accept("application/json")
-            .body(Blob::new(body))
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        titan::decode_response(out.body().as_ref())
     }
 }
 

@@ -1,13 +1,30 @@
 //! The library with the real SDK clients: S3 served by moto, Bedrock by the
-//! InvokeModel stand-in (both on 127.0.0.1).
+//! InvokeModel stand-in (both on 127.0.0.1), for each model family.
 
 use std::time::Duration;
 
-use imagegen::{BedrockModel, ErrorKind, GenerateError, Generator, ImageStore, Prompt, S3Store};
+use imagegen::{
+    BedrockModel, ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule,
+    S3Store,
+};
 use serde_json::Value;
 use testkit::bedrock::FakeBedrock;
 
-const MODEL: &str = "amazon.titan-image-generator-v1";
+/// Amazon's TEXT_IMAGE family (Titan; Nova Canvas shares its shape).
+const TITAN: &str = "amazon.titan-image-generator-v1";
+/// Stability AI's family, the default model.
+const STABILITY: &str = "stability.stable-image-core-v1:1";
+/// One model per family, and a cross-Region profile id.
+const MODELS: [&str; 4] = [
+    TITAN,
+    "amazon.nova-canvas-v1:0",
+    STABILITY,
+    "us.stability.sd3-5-large-v1:0",
+];
+
+fn parse(p: &str) -> Prompt {
+    Prompt::parse(p, PromptRule::TITAN).unwrap()
+}
 
 struct World {
     generator: Generator<BedrockModel, S3Store>,
@@ -16,11 +33,11 @@ struct World {
     bucket: String,
 }
 
-async fn world() -> World {
+async fn world(model_id: &str) -> World {
     let (s3, bucket) = testkit::bucket("images-").await;
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
-    let bconf = testkit::sdk_config(&bedrock.endpoint, "us-east-1");
-    let model = BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), MODEL);
+    let bconf = testkit::sdk_config(&bedrock.endpoint, "us-west-2");
+    let model = BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), model_id).unwrap();
     World {
         generator: Generator::new(model, S3Store::new(s3.clone(), bucket.clone()), "11"),
         bedrock,
@@ -30,9 +47,15 @@ async fn world() -> World {
 }
 
 #[tokio::test]
-async fn generates_and_stores_the_png_byte_for_byte() {
-    let w = world().await;
-    let prompt = Prompt::parse("me at a Parisian café, polaroid filter").unwrap();
+async fn every_family_generates_and_stores_the_png_byte_for_byte() {
+    for model in MODELS {
+        generates_and_stores(model).await;
+    }
+}
+
+async fn generates_and_stores(model: &str) {
+    let w = world(model).await;
+    let prompt = parse("me at a Parisian café, polaroid filter");
     let stored = w.generator.generate("req-1", &prompt).await.unwrap();
     assert_eq!(stored.key, "11/images/req-1.png");
     assert_eq!(
@@ -54,7 +77,7 @@ async fn generates_and_stores_the_png_byte_for_byte() {
         meta.get("seed").map(String::as_str),
         Some(stored.seed.unwrap().to_string().as_str())
     );
-    assert_eq!(meta.get("model").map(String::as_str), Some(MODEL));
+    assert_eq!(meta.get("model").map(String::as_str), Some(model));
     assert_eq!(
         meta.get("prompt").map(String::as_str),
         Some("me%20at%20a%20Parisian%20caf%C3%A9%2C%20polaroid%20filter")
@@ -74,17 +97,25 @@ async fn generates_and_stores_the_png_byte_for_byte() {
     let side: Value =
         serde_json::from_slice(&side.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(side["prompt"], "me at a Parisian café, polaroid filter");
-    assert_eq!(side["model"], MODEL);
+    assert_eq!(side["model"], model);
 
-    // What the model received: the Titan request, with the model id of the config.
+    // What the model received: its family's request, with the configured model id.
     let calls = w.bedrock.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].0, MODEL);
-    assert_eq!(calls[0].1["taskType"], "TEXT_IMAGE");
-    assert_eq!(
-        calls[0].1["imageGenerationConfig"]["seed"].as_u64(),
-        stored.seed.map(u64::from)
-    );
+    assert_eq!(calls[0].0, model);
+    let seed = if model.starts_with("amazon.") {
+        assert_eq!(calls[0].1["taskType"], "TEXT_IMAGE", "{model}");
+        &calls[0].1["imageGenerationConfig"]["seed"]
+    } else {
+        assert_eq!(
+            calls[0].1["prompt"],
+            "me at a Parisian café, polaroid filter"
+        );
+        assert_eq!(calls[0].1["output_format"], "png");
+        assert_eq!(calls[0].1["aspect_ratio"], "1:1");
+        &calls[0].1["seed"]
+    };
+    assert_eq!(seed.as_u64(), stored.seed.map(u64::from), "{model}");
 
     let url = w
         .generator
@@ -100,8 +131,8 @@ async fn generates_and_stores_the_png_byte_for_byte() {
 
 #[tokio::test]
 async fn an_existing_image_is_not_generated_again() {
-    let w = world().await;
-    let prompt = Prompt::parse("a beach").unwrap();
+    let w = world(STABILITY).await;
+    let prompt = parse("a beach");
     let first = w.generator.generate_once("msg-1", &prompt).await.unwrap();
     let second = w.generator.generate_once("msg-1", &prompt).await.unwrap();
     assert!(!first.reused);
@@ -111,20 +142,34 @@ async fn an_existing_image_is_not_generated_again() {
 }
 
 #[tokio::test]
-async fn model_errors_are_classified() {
-    let w = world().await;
+async fn every_familys_refusals_and_failures_are_classified() {
+    for model in MODELS {
+        classified(model).await;
+    }
+}
+
+/// Each family's own wire form (Amazon: a 400 ValidationException or a 200
+/// `error`; Stability: 200 with `finish_reasons`) classified the same way.
+async fn classified(model: &str) {
+    let w = world(model).await;
     let err = |p: &str| {
         let g = &w.generator;
-        let p = Prompt::parse(p).unwrap();
+        let p = parse(p);
         async move { g.generate("x", &p).await.unwrap_err() }
     };
-    let e = err("FILTER me").await;
-    assert!(matches!(e, GenerateError::ContentFiltered(_)), "{e:?}");
-    assert_eq!(e.kind(), ErrorKind::Refused);
+    for refused in ["FILTER me", "FILTER_OUTPUT me"] {
+        let e = err(refused).await;
+        assert!(
+            matches!(e, GenerateError::ContentFiltered(_)),
+            "{model} {refused}: {e:?}"
+        );
+        assert_eq!(e.kind(), ErrorKind::Refused);
+    }
     let e = err("THROTTLE me").await;
-    assert_eq!(e.kind(), ErrorKind::Throttled, "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::Throttled, "{model}: {e:?}");
     let e = err("BROKEN model").await;
-    assert_eq!(e.kind(), ErrorKind::Upstream, "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::Upstream, "{model}: {e:?}");
+    assert!(e.retryable());
     // Nothing was stored for failed generations.
     let listed =
         w.s3.list_objects_v2()
@@ -137,22 +182,37 @@ async fn model_errors_are_classified() {
 
 #[tokio::test]
 async fn a_missing_bucket_is_a_storage_error() {
-    let w = world().await;
+    let w = world(STABILITY).await;
     let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&conf)
             .force_path_style(true)
             .build(),
     );
-    let bconf = testkit::sdk_config(&w.bedrock.endpoint, "us-east-1");
+    let bconf = testkit::sdk_config(&w.bedrock.endpoint, "us-west-2");
     let g = Generator::new(
-        BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), MODEL),
+        BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), STABILITY).unwrap(),
         S3Store::new(s3, "no-such-bucket-x"),
         "11",
     );
-    let e = g
-        .generate("x", &Prompt::parse("a").unwrap())
-        .await
-        .unwrap_err();
+    let e = g.generate("x", &parse("a")).await.unwrap_err();
     assert!(matches!(e, GenerateError::Storage(_)), "{e:?}");
+}
+
+#[test]
+fn a_model_id_chooses_its_family_and_prompt_rule() {
+    let conf = testkit::sdk_config("http://127.0.0.1:9", "us-west-2");
+    let client = aws_sdk_bedrockruntime::Client::new(&conf);
+    let rule = |id| {
+        BedrockModel::new(client.clone(), id)
+            .map(|m| m.prompt_rule())
+            .ok()
+    };
+    assert_eq!(rule(TITAN), Some(PromptRule::TITAN));
+    assert_eq!(
+        rule("amazon.nova-canvas-v1:0"),
+        Some(PromptRule::NOVA_CANVAS)
+    );
+    assert_eq!(rule(STABILITY), Some(PromptRule::STABILITY));
+    assert!(BedrockModel::new(client, "meta.llama3-8b-instruct-v1:0").is_err());
 }

@@ -8,22 +8,24 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use futures::stream::{self, StreamExt};
-use imagegen::{GenerateError, Generator, ImageModel, ImageStore, Prompt};
+use imagegen::{GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
 use serde_json::Value;
 
 /// Default bound on records processed at once (a batch is at most 10 without a window).
 pub const DEFAULT_CONCURRENCY: usize = 10;
 
-/// The prompt of a message body: plain text, or JSON `{"prompt": "..."}`.
-pub fn prompt_of(body: &str) -> Result<Prompt, GenerateError> {
+/// The prompt of a message body: plain text, or JSON `{"prompt": "..."}`,
+/// checked with the model's rule (a prompt over its limit fails without a
+/// model call, and so ends in the dead-letter queue after its receives).
+pub fn prompt_of(body: &str, rule: PromptRule) -> Result<Prompt, GenerateError> {
     let trimmed = body.trim_start();
     if trimmed.starts_with('{')
         && let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(trimmed)
         && let Some(Value::String(p)) = obj.get("prompt")
     {
-        return Ok(Prompt::parse(p)?);
+        return Ok(Prompt::parse(p, rule)?);
     }
-    Ok(Prompt::parse(body)?)
+    Ok(Prompt::parse(body, rule)?)
 }
 
 /// Outcome of one record.
@@ -44,7 +46,7 @@ async fn process<M: ImageModel, S: ImageStore>(
         .get("ApproximateReceiveCount")
         .cloned()
         .unwrap_or_default();
-    let result = match prompt_of(body) {
+    let result = match prompt_of(body, generator.model.prompt_rule()) {
         Ok(prompt) => generator
             .generate_once(&id, &prompt)
             .await
@@ -139,14 +141,35 @@ mod tests {
 
     #[test]
     fn bodies_are_plain_text_or_json() {
-        assert_eq!(prompt_of("a cat").unwrap().as_str(), "a cat");
+        let rule = PromptRule::TITAN;
+        assert_eq!(prompt_of("a cat", rule).unwrap().as_str(), "a cat");
         assert_eq!(
-            prompt_of(r#"{"prompt": " a dog "}"#).unwrap().as_str(),
+            prompt_of(r#"{"prompt": " a dog "}"#, rule)
+                .unwrap()
+                .as_str(),
             "a dog"
         );
         // JSON without a prompt is taken as text, as the seed's client would send it.
-        assert_eq!(prompt_of(r#"{"x": 1}"#).unwrap().as_str(), r#"{"x": 1}"#);
-        assert!(prompt_of("").is_err());
+        assert_eq!(
+            prompt_of(r#"{"x": 1}"#, rule).unwrap().as_str(),
+            r#"{"x": 1}"#
+        );
+        assert!(prompt_of("", rule).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_prompt_over_the_models_limit_fails_without_a_model_call() {
+        let g = generator(0);
+        let long = "x".repeat(PromptRule::TITAN.max_chars + 1);
+        let records = [msg("a", &long), msg("b", "short")];
+        let outcomes = process_batch(&g, &records, 10).await;
+        assert!(matches!(
+            &outcomes[0],
+            Outcome::Failed(GenerateError::InvalidPrompt(_))
+        ));
+        assert_eq!(g.model.calls.load(Ordering::SeqCst), 1);
+        let r = batch_response(&records, &outcomes);
+        assert_eq!(r.batch_item_failures.len(), 1);
     }
 
     #[tokio::test]

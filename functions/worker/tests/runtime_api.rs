@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::bedrock::FakeBedrock;
+use testkit::bedrock::{FakeBedrock, prompt_text};
 use testkit::runtime_api::{Answer, FakeRuntimeApi, spawn_function};
 
 fn record(id: &str, body: &str) -> Value {
@@ -18,7 +18,16 @@ fn record(id: &str, body: &str) -> Value {
 }
 
 #[tokio::test]
-async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
+async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures_for_each_family() {
+    for model in [
+        "amazon.titan-image-generator-v1",
+        "stability.stable-image-core-v1:1",
+    ] {
+        batch_through_the_loop(model).await;
+    }
+}
+
+async fn batch_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
     let mut api = FakeRuntimeApi::start().await;
@@ -30,11 +39,13 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
         &[
             ("IMAGE_BUCKET", &bucket),
             ("IMAGE_PREFIX", "11"),
-            ("MODEL_ID", "amazon.titan-image-generator-v1"),
+            ("MODEL_ID", model),
         ],
     );
 
+    let limit = imagegen::PromptRule::for_model(model).unwrap().max_chars;
     let event = json!({"Records": [
+        record("m-long", &"x".repeat(limit + 1)),
         record("m-plain", "me at a Parisian café, polaroid filter"),
         record("m-json", r#"{"prompt": "me on the moon"}"#),
         record("m-filtered", "FILTER this one"),
@@ -53,7 +64,11 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
         .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
         .collect();
     failed.sort();
-    assert_eq!(failed, ["m-empty", "m-filtered", "m-throttled"], "{body}");
+    assert_eq!(
+        failed,
+        ["m-empty", "m-filtered", "m-long", "m-throttled"],
+        "{model}: {body}"
+    );
     for (id, prompt) in [
         ("m-plain", "me at a Parisian café, polaroid filter"),
         ("m-json", "me on the moon"),
@@ -76,12 +91,7 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
         let calls = bedrock.calls.lock().unwrap();
         let mut p: Vec<String> = calls
             .iter()
-            .map(|(_, body)| {
-                body["textToImageParams"]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+            .map(|(_, body)| prompt_text(body).to_owned())
             .filter(|t| !t.contains("THROTTLE"))
             .collect();
         p.sort();
@@ -94,7 +104,7 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
             "me at a Parisian café, polaroid filter",
             "me on the moon"
         ],
-        "the empty prompt never reaches the model"
+        "the empty prompt and the one over the model's limit never reach the model"
     );
 
     // Redelivery of the whole batch: stored images are not generated again.
@@ -103,7 +113,7 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures() {
         Some(Answer::Response { body, .. }) => body,
         other => panic!("expected a response, got {other:?}"),
     };
-    assert_eq!(body["batchItemFailures"].as_array().unwrap().len(), 3);
+    assert_eq!(body["batchItemFailures"].as_array().unwrap().len(), 4);
     assert_eq!(
         prompts(),
         [

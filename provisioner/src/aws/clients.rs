@@ -22,6 +22,10 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// Only `retire` uses it: the old SAM stack.
     pub cloudformation: aws_sdk_cloudformation::Client,
+    /// Bedrock's control plane (the declared model's lifecycle and access),
+    /// called in the model's Region (`aws::models`). `AWS_ENDPOINT_URL_BEDROCK`
+    /// points it at the model stand-in, which serves these reads locally.
+    pub bedrock: aws_sdk_bedrock::Client,
     pub calls: CallLog,
     account: OnceCell<String>,
 }
@@ -119,9 +123,26 @@ impl Aws {
                     .interceptor(calls.clone())
                     .build(),
             ),
+            bedrock: aws_sdk_bedrock::Client::from_conf(
+                aws_sdk_bedrock::config::Builder::from(conf)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
             calls,
             account: OnceCell::new(),
         }
+    }
+
+    /// The same clients with Bedrock's control plane at `endpoint` (what
+    /// `AWS_ENDPOINT_URL_BEDROCK` does for the binary; tests: the model stand-in).
+    pub fn with_bedrock_endpoint(mut self, conf: &SdkConfig, endpoint: &str) -> Aws {
+        self.bedrock = aws_sdk_bedrock::Client::from_conf(
+            aws_sdk_bedrock::config::Builder::from(conf)
+                .endpoint_url(endpoint)
+                .interceptor(self.calls.clone())
+                .build(),
+        );
+        self
     }
 
     /// The account id (one STS call, shared by every concurrent caller).

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod functions;
 pub mod http_apis;
 pub mod log_groups;
+pub mod models;
 pub mod permissions;
 pub mod policies;
 pub mod queues;

@@ -98,16 +98,6 @@ impl Statement {
     }
 }
 
-/// Invoking one Bedrock foundation model, in its own region.
-pub fn invoke_model(model_region: &str, model_id: &str) -> Statement {
-    let partition = super::clients::partition_of(model_region);
-    Statement::allow(
-        "InvokeModel",
-        &["bedrock:InvokeModel"],
-        vec![format!("arn:{partition}:bedrock:{model_region}::foundation-model/{model_id}").into()],
-    )
-}
-
 /// A document as IAM returns it (URL-encoded JSON), in the declared shape:
 /// decoded, parsed, and every one-element string list (`Action`, `Resource`,
 /// `Principal.Service`, condition values) turned back into a list.

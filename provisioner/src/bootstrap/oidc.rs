@@ -99,6 +99,7 @@ impl Resource for GithubOidcProvider {
         Ok(Some(Live {
             fields,
             attrs: [(ARN.to_owned(), arn)].into(),
+            ..Live::default()
         }))
     }
 

@@ -34,11 +34,15 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
             );
         }
         let session = Session::new(s.clone(), &artifacts, Arc::new(Aws::offline(&s.region)));
-        let plan = compute(
+        let mut plan = compute(
             &session.resources,
             &Snapshot::default(),
             &session.options(Mode::Apply, false),
         );
+        plan.warnings.push(format!(
+            "offline: the model {} in {} was not checked with Bedrock (lifecycle, access); a plan that reads the account checks it",
+            s.model.id, s.model.region
+        ));
         (plan, session)
     } else {
         let session = Session::open(path, inputs).await?;

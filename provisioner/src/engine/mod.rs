@@ -19,7 +19,8 @@ pub use apply::{ApplyError, Event, execute};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
 pub use refs::{Handle, Ref, Text};
 pub use resource::{
-    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, fields_of,
+    spec_of,
 };
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::diff::{FieldChange, diff};
 use super::refs::{dependencies, resolve};
-use super::resource::{Attrs, Fields, Live, Resource, ResourceError};
+use super::resource::{Attrs, Fields, Finding, Live, Resource, ResourceError};
 use crate::stack::{MANAGED_BY_KEY, MANAGED_BY_VALUE, STACK_KEY};
 
 /// What happens to one resource. Everything else (symbols, JSON, scheduling)
@@ -202,6 +202,7 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
     let lookup = |addr: &str, attr: &str| known.get(addr).and_then(|a| a.get(attr).cloned());
     let mut changes = Vec::new();
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut summary = Summary::default();
     let known: BTreeSet<&str> = resources.iter().map(|r| r.address()).collect();
     for r in resources {
@@ -215,6 +216,14 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
             }
         }
         let live = snapshot.get(r.address());
+        if opts.mode == Mode::Apply {
+            for finding in live.map(|l| l.findings.as_slice()).unwrap_or_default() {
+                match finding {
+                    Finding::Problem(m) => problems.push(format!("{}: {m}", r.address())),
+                    Finding::Warning(m) => warnings.push(format!("{}: {m}", r.address())),
+                }
+            }
+        }
         let mut change = Change {
             address: r.address().to_owned(),
             kind: r.kind().to_owned(),
@@ -295,7 +304,6 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
         }
         changes.push(change);
     }
-    let mut warnings = Vec::new();
     if opts.mode == Mode::Destroy {
         for c in changes.iter().filter(|c| c.action == Action::NotOwned) {
             warnings.push(format!(

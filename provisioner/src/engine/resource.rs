@@ -39,6 +39,18 @@ pub struct Live {
     pub fields: Fields,
     /// Identifiers other resources can reference (`arn`, `url`, `name`, ...).
     pub attrs: BTreeMap<String, String>,
+    /// What reading it found that the plan must report (for a referenced
+    /// resource: it exists, but is unusable or about to be).
+    pub findings: Vec<Finding>,
+}
+
+/// Something a read found about a resource, beyond its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// `apply` must refuse: the plan exits 1.
+    Problem(String),
+    /// Shown with the plan; does not stop `apply`.
+    Warning(String),
 }
 
 /// The result of a delete that did not fail.

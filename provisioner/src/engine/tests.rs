@@ -62,6 +62,7 @@ fn live_of(address: &str, fields: &Fields) -> Live {
     Live {
         fields: fields.clone(),
         attrs: [("arn".to_owned(), format!("arn:fake:{address}"))].into(),
+        ..Live::default()
     }
 }
 

@@ -37,11 +37,25 @@ pub struct Images {
     pub prefix: String,
 }
 
+/// The Bedrock image model the functions call: a foundation model id, or a
+/// cross-Region inference profile id (`us.…`) with the Regions it routes to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub id: String,
+    /// Where the functions call Bedrock (the profile's source Region).
     pub region: String,
+    /// For an inference profile only: the Regions it routes requests to (the
+    /// invoke policy names the model in each; `plan` checks the list against
+    /// `GetInferenceProfile`).
+    pub routes_to: Vec<String>,
 }
+
+/// The default model: Stability AI's Stable Image Core 1.1, Active on
+/// Bedrock's lifecycle page (bedrock/latest/userguide/model-lifecycle.html,
+/// read 2026-12; no Amazon image model is Active any more), offered in
+/// us-west-2. README ("The model") says how to choose another.
+pub const DEFAULT_MODEL_ID: &str = "stability.stable-image-core-v1:1";
+pub const DEFAULT_MODEL_REGION: &str = "us-west-2";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queue {

@@ -46,13 +46,15 @@ struct RawImages {
 struct RawModel {
     id: String,
     region: String,
+    routes_to: Vec<String>,
 }
 
 impl Default for RawModel {
     fn default() -> Self {
         RawModel {
-            id: "amazon.titan-image-generator-v1".into(),
-            region: "us-east-1".into(),
+            id: super::DEFAULT_MODEL_ID.into(),
+            region: super::DEFAULT_MODEL_REGION.into(),
+            routes_to: Vec::new(),
         }
     }
 }
@@ -323,6 +325,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         model: Model {
             id: model.id,
             region: model.region,
+            routes_to: model.routes_to,
         },
         queue: Queue {
             visibility_timeout_seconds: queue.visibility_timeout_seconds,

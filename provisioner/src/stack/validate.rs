@@ -103,6 +103,42 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             "model.id".into(),
             format!("{:?} is not a Bedrock model id", s.model.id),
         ));
+    } else if couch_contract::model::family_of(&s.model.id).is_none() {
+        out.push((
+            "model.id".into(),
+            format!(
+                "{:?} is of no model family the functions speak; known: {} (`provisioner models` lists the image models)",
+                s.model.id,
+                couch_contract::model::KNOWN_PREFIXES
+            ),
+        ));
+    }
+    let profile = couch_contract::model::is_inference_profile(&s.model.id);
+    if profile && s.model.routes_to.is_empty() {
+        out.push((
+            "model.id".into(),
+            format!(
+                "{:?} is a cross-Region inference profile: declare model.routes_to, the Regions it routes to (the model card lists them; `plan` checks them), so the functions may invoke the model there",
+                s.model.id
+            ),
+        ));
+    }
+    if !profile && !s.model.routes_to.is_empty() {
+        out.push((
+            "model.routes_to".into(),
+            format!(
+                "only an inference profile id (us./eu./apac./global.) routes to other Regions; {:?} is called in model.region only",
+                s.model.id
+            ),
+        ));
+    }
+    for r in &s.model.routes_to {
+        if !is_region(r) {
+            out.push((
+                "model.routes_to".into(),
+                format!("{r:?} is not an AWS region name (e.g. us-east-1)"),
+            ));
+        }
     }
 
     // S3 bucket naming rules (the subset that matters for a typo).
@@ -324,7 +360,7 @@ mod tests {
     const GOOD: &str = "name: couch-prod
 region: eu-west-1
 images: { bucket: pgr301-couch-explorers, prefix: \"11\" }
-model:  { id: amazon.titan-image-generator-v1, region: us-east-1 }
+model:  { id: stability.stable-image-core-v1:1, region: us-west-2 }
 queue:  { visibility_timeout_seconds: 180, message_retention_seconds: 345600, max_receive_count: 3 }
 worker: { memory_mb: 512, timeout_seconds: 30, batch_size: 10, max_concurrency: 5 }
 http:   { memory_mb: 512, timeout_seconds: 29 }
@@ -386,8 +422,9 @@ tags:   { team: couch-explorers }
         )
         .unwrap();
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(s.model.id, "amazon.titan-image-generator-v1");
-        assert_eq!(s.model.region, "us-east-1");
+        assert_eq!(s.model.id, "stability.stable-image-core-v1:1");
+        assert_eq!(s.model.region, "us-west-2");
+        assert!(s.model.routes_to.is_empty());
         assert_eq!(s.queue.visibility_timeout_seconds, 180);
         assert_eq!(s.queue.max_receive_count, 3);
         assert_eq!(s.worker.timeout_seconds, 30);
@@ -570,6 +607,57 @@ tags:   { team: couch-explorers }
     #[test]
     fn bad_region() {
         one_problem("region:", "region: europe", "region", "not an AWS region");
+    }
+
+    #[test]
+    fn a_model_of_no_known_family_is_refused_at_its_line() {
+        let p = one_problem(
+            "model:",
+            "model:  { id: anthropic.claude-3-haiku-20240307-v1:0, region: us-west-2 }",
+            "model.id",
+            "no model family",
+        );
+        assert!(p.message.contains("stability.*"), "{p}");
+        // A known family at end-of-life is valid here: `plan` asks Bedrock.
+        parse(
+            Path::new("x.yaml"),
+            &GOOD.replace(
+                "stability.stable-image-core-v1:1, region: us-west-2",
+                "amazon.titan-image-generator-v1, region: us-east-1",
+            ),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn inference_profiles_declare_where_they_route() {
+        one_problem(
+            "model:",
+            "model:  { id: us.stability.stable-image-core-v1:1, region: us-west-2 }",
+            "model.id",
+            "model.routes_to",
+        );
+        one_problem(
+            "model:",
+            "model:  { id: stability.stable-image-core-v1:1, region: us-west-2, routes_to: [us-east-1] }",
+            "model.routes_to",
+            "only an inference profile",
+        );
+        one_problem(
+            "model:",
+            "model:  { id: us.stability.stable-image-core-v1:1, region: us-west-2, routes_to: [oregon] }",
+            "model.routes_to",
+            "not an AWS region",
+        );
+        let s = parse(
+            Path::new("x.yaml"),
+            &GOOD.replace(
+                "stability.stable-image-core-v1:1, region: us-west-2",
+                "us.stability.stable-image-core-v1:1, region: us-west-2, routes_to: [us-east-1, us-west-2]",
+            ),
+        )
+        .unwrap();
+        assert_eq!(s.model.routes_to, ["us-east-1", "us-west-2"]);
     }
 
     #[test]

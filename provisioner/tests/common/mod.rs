@@ -25,11 +25,15 @@ pub struct Fixture {
     pub artifacts: PathBuf,
     pub endpoint: String,
     pub conf: aws_types::SdkConfig,
+    /// Bedrock: the model stand-in, whose control plane `plan` asks about the
+    /// declared model (`AWS_ENDPOINT_URL_BEDROCK` for the binary).
+    pub bedrock: testkit::bedrock::FakeBedrock,
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     declare::BUCKET,
+    declare::MODEL,
     declare::DLQ,
     declare::QUEUE,
     declare::TOPIC,
@@ -45,8 +49,8 @@ pub const ALL: [&str; 15] = [
     declare::API,
     declare::API_PERMISSION,
 ];
-/// How many resources the stack manages (all but the referenced bucket).
-pub const MANAGED: usize = ALL.len() - 1;
+/// How many resources the stack manages (all but the referenced bucket and model).
+pub const MANAGED: usize = ALL.len() - 2;
 
 pub fn yaml(name: &str, bucket: &str, threshold: u32, email: &str) -> String {
     format!(
@@ -80,6 +84,7 @@ impl Fixture {
             artifacts,
             endpoint: endpoint.to_owned(),
             conf,
+            bedrock: testkit::bedrock::FakeBedrock::start_detached(Default::default()),
         };
         f.write(120, "team@example.com");
         f
@@ -137,11 +142,16 @@ impl Fixture {
         stack::load(&self.file).expect("valid stack")
     }
 
+    /// The provisioner's clients for the emulator, Bedrock's at the stand-in.
+    pub fn aws(&self) -> Aws {
+        Aws::from_conf(&self.conf).with_bedrock_endpoint(&self.conf, &self.bedrock.endpoint)
+    }
+
     pub fn session(&self) -> Session {
         Session::new(
             self.stack(),
             &Artifacts::load(&self.artifacts),
-            Arc::new(Aws::from_conf(&self.conf)),
+            Arc::new(self.aws()),
         )
     }
 
@@ -159,6 +169,7 @@ impl Fixture {
             .arg("--artifacts")
             .arg(&self.artifacts)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ENDPOINT_URL_BEDROCK", &self.bedrock.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")

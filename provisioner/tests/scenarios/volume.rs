@@ -156,12 +156,13 @@ pub async fn run(s: &Settings) -> Report {
         throttle_every: Some(s.throttle_every),
     })
     .await;
-    let bconf = testkit::sdk_config(&bedrock.endpoint, "us-east-1");
+    let bconf = testkit::sdk_config(&bedrock.endpoint, provisioner::stack::DEFAULT_MODEL_REGION);
     let generator = Generator::new(
         BedrockModel::new(
             aws_sdk_bedrockruntime::Client::new(&bconf),
-            "amazon.titan-image-generator-v1",
-        ),
+            provisioner::stack::DEFAULT_MODEL_ID,
+        )
+        .expect("the default model is of a known family"),
         S3Store::new(s3.clone(), bucket.clone()),
         "11",
     );
