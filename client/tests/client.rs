@@ -95,8 +95,19 @@ async fn prompts_from_standard_input_go_ten_at_a_time_and_bad_lines_are_reported
             input.push('\n');
         }
     }
+    // The stack's outputs (`provisioner outputs --json`) give the queue and
+    // the model, whose prompt limit the client applies (Titan: 512).
+    let outputs = std::env::temp_dir().join(format!("{}-outputs.json", testkit::unique("c-")));
+    std::fs::write(
+        &outputs,
+        serde_json::json!({"queue_url": url, "model_id": "amazon.titan-image-generator-v1", "api_url": null})
+            .to_string(),
+    )
+    .unwrap();
     let mut child = client(testkit::moto_endpoint())
-        .args(["--queue-url", &url, "-"])
+        .arg("--stack")
+        .arg(&outputs)
+        .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -118,7 +129,9 @@ async fn prompts_from_standard_input_go_ten_at_a_time_and_bad_lines_are_reported
         "{err}"
     );
     assert!(
-        err.contains("line 19: skipped: the prompt is 600 characters long"),
+        err.contains(
+            "line 19: skipped: the prompt is 600 characters long; the model's limit is 512"
+        ),
         "{err}"
     );
     assert!(err.contains("sent 23, skipped 2, failed 0"), "{err}");

@@ -135,7 +135,10 @@ async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
     let f = Fixture::new("cfn-shape").await;
     let template = export(&f);
     let resources = template["Resources"].as_object().expect("resources");
-    for address in ALL.iter().filter(|a| **a != declare::BUCKET) {
+    for address in ALL
+        .iter()
+        .filter(|a| ![declare::BUCKET, declare::MODEL].contains(a))
+    {
         assert!(
             resources.contains_key(&logical_id(address)),
             "{address} missing"
@@ -181,6 +184,31 @@ async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
     assert_eq!(
         consume["Resource"],
         json!([{"Fn::GetAtt": [logical_id(declare::QUEUE), "Arn"]}])
+    );
+}
+
+#[tokio::test]
+async fn an_inference_profile_exports_its_arn_from_the_deploying_account() {
+    let f = Fixture::new("cfn-prof").await;
+    f.append_yaml(
+        "model: { id: us.stability.stable-image-core-v1:1, region: us-west-2, routes_to: [us-east-1, us-west-2] }",
+    );
+    let template = export(&f);
+    let role = &template["Resources"][logical_id(declare::HTTP_ROLE)]["Properties"];
+    let invoke = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"] == json!(["bedrock:InvokeModel"]))
+        .expect("an invoke statement")
+        .clone();
+    assert_eq!(
+        invoke["Resource"],
+        json!([
+            {"Fn::Sub": "arn:${AWS::Partition}:bedrock:us-west-2:${AWS::AccountId}:inference-profile/us.stability.stable-image-core-v1:1"},
+            "arn:aws:bedrock:us-east-1::foundation-model/stability.stable-image-core-v1:1",
+            "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1",
+        ])
     );
 }
 

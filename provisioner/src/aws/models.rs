@@ -363,13 +363,20 @@ impl Resource for ReferencedModel {
     }
 }
 
-/// Referenced, not managed: not in the template.
+/// Referenced, not managed: not in the template. A foundation model's ARN is
+/// known from the declaration; an inference profile's carries the account,
+/// which the template spells `${AWS::AccountId}`.
 impl Export for ReferencedModel {
     fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
         Ok(Vec::new())
     }
-    fn cloudformation_attr(&self, _id: &str, _attr: &str) -> Option<String> {
-        None
+    fn cloudformation_attr(&self, _id: &str, attr: &str) -> Option<String> {
+        (attr == ARN && is_inference_profile(&self.model.id)).then(|| {
+            format!(
+                "arn:${{AWS::Partition}}:bedrock:{}:${{AWS::AccountId}}:inference-profile/{}",
+                self.model.region, self.model.id
+            )
+        })
     }
 }
 

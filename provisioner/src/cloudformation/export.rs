@@ -65,6 +65,13 @@ pub fn template<E: Export + ?Sized>(
         .iter()
         .map(|e| (e.address(), &e.declared().known))
         .collect();
+    // Referenced resources (not in the template) may spell an attribute
+    // AWS derives from the account (an inference profile's ARN).
+    let outside: BTreeMap<&str, &E> = exports
+        .iter()
+        .filter(|e| !in_template.contains_key(e.address()))
+        .map(|e| (e.address(), e.as_ref()))
+        .collect();
     let translate = |from: &str, value: &Value| -> Result<Value, ExportError> {
         let missing = RefCell::new(None);
         let lookup = |address: &str, attr: &str| {
@@ -72,7 +79,11 @@ pub fn template<E: Export + ?Sized>(
                 Some((logical, export)) => export
                     .cloudformation_attr(logical, attr)
                     .map(|fragment| format!("{OPEN}{fragment}{CLOSE}")),
-                None => known.get(address).and_then(|k| k.get(attr).cloned()),
+                None => outside
+                    .get(address)
+                    .and_then(|e| e.cloudformation_attr("", attr))
+                    .map(|fragment| format!("{OPEN}{fragment}{CLOSE}"))
+                    .or_else(|| known.get(address).and_then(|k| k.get(attr).cloned())),
             };
             if found.is_none() {
                 missing.replace(Some((address.to_owned(), attr.to_owned())));

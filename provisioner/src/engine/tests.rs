@@ -467,6 +467,34 @@ async fn reference_to_an_undeclared_resource_is_a_problem() {
     assert!(p.problems[0].contains("nowhere"), "{:?}", p.problems);
 }
 
+#[tokio::test]
+async fn findings_of_a_read_become_problems_and_warnings_of_an_apply_plan_only() {
+    let account = Arc::new(Account::default());
+    let rs = vec![Fake::resource(
+        &account,
+        "a",
+        json!({"size": 1, "tags": tags("s")}),
+    )];
+    let mut snap = read_all(&rs).await.unwrap();
+    snap.live.insert(
+        "a".into(),
+        Some(Live {
+            fields: rs[0].desired(),
+            findings: vec![
+                Finding::Problem("gone soon".into()),
+                Finding::Warning("legacy".into()),
+            ],
+            ..Live::default()
+        }),
+    );
+    let p = compute(&rs, &snap, &opts(Mode::Apply, false));
+    assert_eq!(p.problems, ["a: gone soon"]);
+    assert_eq!(p.warnings, ["a: legacy"]);
+    // Destroying does not depend on what the read found.
+    let p = compute(&rs, &snap, &opts(Mode::Destroy, false));
+    assert!(p.problems.is_empty() && p.warnings.is_empty(), "{p:?}");
+}
+
 #[test]
 fn json_rendering_follows_the_documented_schema() {
     let p = Plan {

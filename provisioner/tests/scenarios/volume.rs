@@ -187,7 +187,13 @@ pub async fn run(s: &Settings) -> Report {
         upstream_failures: std::sync::Mutex::new(Vec::new()),
     });
 
-    // Send: one poison message in `poison_every` (whitespace only, or too long).
+    // Send: one poison message in `poison_every` (whitespace only, or longer
+    // than the model accepts).
+    let too_long =
+        couch_contract::model::PromptRule::for_model(provisioner::stack::DEFAULT_MODEL_ID)
+            .expect("the default model has a prompt rule")
+            .max_chars
+            + 1;
     let started = Instant::now();
     let mut valid = BTreeSet::new();
     let mut poison = BTreeSet::new();
@@ -197,7 +203,7 @@ pub async fn run(s: &Settings) -> Report {
                 let body = if i % 2 == 0 {
                     "   ".to_owned()
                 } else {
-                    "y".repeat(600)
+                    "y".repeat(too_long)
                 };
                 (true, body)
             } else {
