@@ -9,4 +9,5 @@ pub mod commands;
 pub mod declare;
 pub mod engine;
 pub mod local;
+pub mod lock;
 pub mod stack;

@@ -24,6 +24,10 @@ struct Cli {
     /// `couch-pr-42`): every physical name derives from it.
     #[arg(long, global = true, value_name = "NAME")]
     name: Option<String>,
+    /// How long apply, destroy, bootstrap and retire --yes wait for the stack
+    /// lock another run holds (0: fail at once).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = provisioner::lock::DEFAULT_TIMEOUT.as_secs())]
+    lock_timeout: u64,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +134,15 @@ enum Command {
         #[arg(long, value_name = "PREFIX", default_value = "")]
         code_prefix: String,
     },
+    /// Remove the stack's lock left by a run that is gone: a stale lock (its
+    /// lease lapsed) always, a live one only with --force.
+    Unlock {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Remove it even though its holder renewed it recently.
+        #[arg(long)]
+        force: bool,
+    },
     /// List the image models Bedrock offers in a Region (lifecycle, whether
     /// the functions speak their family), marking the one the stack declares.
     Models {
@@ -169,10 +182,12 @@ enum Command {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let artifacts = cli.artifacts;
     let name = cli.name;
+    let lock_timeout = std::time::Duration::from_secs(cli.lock_timeout);
     let inputs = |needs_code| commands::Inputs {
         artifacts: artifacts.clone(),
         name: name.clone(),
         needs_code,
+        lock_timeout,
     };
     match cli.command {
         Command::Validate { stack } => commands::validate::run(&stack, &inputs(false)),
@@ -246,6 +261,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::export::run(&stack, &args, &inputs(true)).await
         }
+        Command::Unlock { stack, force } => {
+            commands::unlock::run(&stack, force, &inputs(false)).await
+        }
         Command::Models {
             region,
             stack,
@@ -307,6 +325,7 @@ async fn main() -> ExitCode {
             }
         },
         _ = tokio::signal::ctrl_c() => {
+            provisioner::lock::release_held().await;
             eprintln!("\nInterrupted. Operations in flight may or may not have completed; run the same command again: it reads the live state and converges.");
             ExitCode::from(130)
         }

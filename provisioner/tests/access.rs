@@ -80,21 +80,31 @@ fn session(f: &Fixture, zips: &std::path::Path) -> Session {
 }
 
 /// Plans and applies in `mode` with a fresh session; the actions its calls took.
+/// Under the stack lock, as `apply` and `destroy` run.
 async fn converge(f: &Fixture, zips: &std::path::Path, mode: Mode) -> BTreeSet<String> {
     let s = session(f, zips);
-    let (plan, snapshot) = s.plan(mode, false).await.expect("plan");
-    assert!(plan.problems.is_empty(), "{:?}", plan.problems);
-    execute(&plan, &s.resources, &snapshot, &|_| {})
-        .await
-        .expect("apply");
-    let (after, _) = s.plan(mode, false).await.expect("plan");
-    assert!(!after.has_changes(), "{after:#?}");
+    s.locked("apply", async {
+        let (plan, snapshot) = s.plan(mode, false).await.expect("plan");
+        assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+        execute(&plan, &s.resources, &snapshot, &|_| {})
+            .await
+            .expect("apply");
+        let (after, _) = s.plan(mode, false).await.expect("plan");
+        assert!(!after.has_changes(), "{after:#?}");
+        Ok(())
+    })
+    .await
+    .expect("the stack lock");
     called(&s)
 }
 
+/// As `plan` runs: the reads, and a look at the stack lock.
 async fn plan_only(f: &Fixture) -> BTreeSet<String> {
     let s = session(f, &f.artifacts);
     s.plan(Mode::Apply, false).await.expect("plan");
+    provisioner::lock::read(&s.aws, &s.stack)
+        .await
+        .expect("reading the lock");
     called(&s)
 }
 

@@ -624,12 +624,20 @@ async fn waits_for_iam_propagation_pending_functions_and_updates_in_progress() {
 }
 
 #[tokio::test]
-async fn two_owned_http_apis_with_the_stacks_name_are_an_error_naming_both() {
+async fn owned_duplicate_apis_and_mappings_are_planned_as_deletions_and_healed_by_one_apply() {
     let f = Fixture::new("t-dupapi-").await;
     f.run_ok(&["apply", "--yes"]);
     let s = f.stack();
-    // A foreign API with the same name is not ours: nothing changes.
-    f.apigw()
+    let kept_api = f
+        .session()
+        .read()
+        .await
+        .unwrap()
+        .attr(declare::API, "id")
+        .unwrap();
+    // A foreign API with the same name is not ours: nothing changes, ever.
+    let foreign = f
+        .apigw()
         .create_api()
         .name(s.api_name())
         .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
@@ -638,7 +646,8 @@ async fn two_owned_http_apis_with_the_stacks_name_are_an_error_naming_both() {
         .await
         .unwrap();
     assert!(!f.plan().await.has_changes());
-    // A second one carrying this stack's ownership tags: refuse to guess.
+    // What two racing applies left before the stack lock: a second API
+    // carrying this stack's ownership tags, and a second mapping.
     let twin = f
         .apigw()
         .create_api()
@@ -648,13 +657,82 @@ async fn two_owned_http_apis_with_the_stacks_name_are_an_error_naming_both() {
         .send()
         .await
         .unwrap();
+    let twin_id = twin.api_id().unwrap().to_owned();
+    let queue_arn = f
+        .queue_attr(
+            &s.queue_name(),
+            aws_sdk_sqs::types::QueueAttributeName::QueueArn,
+        )
+        .await;
+    let extra = f
+        .lambda()
+        .create_event_source_mapping()
+        .event_source_arn(&queue_arn)
+        .function_name(s.worker_name())
+        .batch_size(10)
+        .send()
+        .await
+        .unwrap();
+    let extra_uuid = extra.uuid().unwrap().to_owned();
+
     let out = f.cli(&["plan"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("2 HTTP APIs named"), "{err}");
-    assert!(err.contains(twin.api_id().unwrap()), "{err}");
-    let out = f.cli(&["apply", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "apply refuses too");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("- api.http (duplicate {twin_id})")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("trigger.prompts (duplicate {extra_uuid})")),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 to add, 0 to change, 2 to destroy"),
+        "{text}"
+    );
+    let plan = f.plan().await;
+    let deletions: Vec<(&str, Option<&str>)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| (c.address.as_str(), c.duplicate_of.as_deref()))
+        .collect();
+    assert_eq!(deletions.len(), 2, "{deletions:?}");
+    assert!(deletions.contains(&(
+        format!("api.http (duplicate {twin_id})").as_str(),
+        Some(declare::API)
+    )));
+
+    // One apply heals it: the oldest of each is kept, the foreign API untouched.
+    f.run_ok(&["apply", "--yes"]);
+    assert!(!f.plan().await.has_changes());
+    let apis: Vec<String> = f
+        .apigw()
+        .get_apis()
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .filter(|a| a.name() == Some(s.api_name().as_str()))
+        .filter_map(|a| a.api_id().map(str::to_owned))
+        .collect();
+    assert!(apis.contains(&kept_api) && apis.contains(&foreign.api_id().unwrap().to_owned()));
+    assert!(!apis.contains(&twin_id), "{apis:?}");
+    let mappings = f
+        .lambda()
+        .list_event_source_mappings()
+        .function_name(s.worker_name())
+        .send()
+        .await
+        .unwrap();
+    let uuids: Vec<&str> = mappings
+        .event_source_mappings()
+        .iter()
+        .filter_map(|m| m.uuid())
+        .collect();
+    assert_eq!(uuids.len(), 1, "{uuids:?}");
+    assert_ne!(uuids[0], extra_uuid);
 }
 
 /// `provisioner local` pauses the emulator's own event source mapping (moto

@@ -406,23 +406,34 @@ impl Resource for HttpApi {
             .iter()
             .filter(|a| owned(a.tags(), &spec.tags))
             .collect();
-        let api = match ours.as_slice() {
-            [one] => *one,
-            [] => match apis.first() {
+        // AWS does not make API names unique: two runs racing (before the
+        // stack lock) or a lost CreateApi answer can leave two owned ones.
+        // Kept: the oldest (CreatedDate, then id), which the rest of the stack
+        // was wired to first; the others are planned as deletions, and the
+        // invoke permission follows the kept API's id.
+        let mut ours = ours;
+        ours.sort_by_key(|a| {
+            (
+                a.created_date().map(|d| (d.secs(), d.subsec_nanos())),
+                a.api_id().map(str::to_owned),
+            )
+        });
+        let duplicates: Vec<(String, Live)> = ours
+            .iter()
+            .skip(1)
+            .map(|a| {
+                let id = a.api_id().unwrap_or_default().to_owned();
+                let mut live = Live::default();
+                live.attrs.insert(ID.into(), id.clone());
+                (id, live)
+            })
+            .collect();
+        let api = match ours.first() {
+            Some(oldest) => *oldest,
+            None => match apis.first() {
                 Some(foreign) => foreign,
                 None => return Ok(None),
             },
-            many => {
-                return Err(ResourceError::new(format!(
-                    "{} HTTP APIs named {:?} are owned by this stack ({}); expected one. Delete the extra one (aws apigatewayv2 delete-api --api-id ...) and re-run.",
-                    many.len(),
-                    self.declared.name,
-                    many.iter()
-                        .map(|a| a.api_id().unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
         };
         let api_id = api.api_id().unwrap_or_default().to_owned();
         let (parts, execution_arn) = tokio::join!(
@@ -472,6 +483,7 @@ impl Resource for HttpApi {
         );
         live.attrs.insert(EXECUTION_ARN.into(), execution_arn?);
         live.attrs.insert(ARN.into(), self.api_arn(&api_id));
+        live.duplicates = duplicates;
         Ok(Some(live))
     }
 

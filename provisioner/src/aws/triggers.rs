@@ -175,28 +175,35 @@ impl Resource for QueueTrigger {
                     }),
             );
         }
-        match found.as_slice() {
-            [] => Ok(None),
-            [m] => {
-                let mut live = Live {
-                    fields: normalise(m, &self.function_name),
-                    ..Live::default()
-                };
-                live.attrs
-                    .insert(ID.into(), m.uuid().unwrap_or_default().to_owned());
-                Ok(Some(live))
-            }
-            many => Err(ResourceError::new(format!(
-                "{} event source mappings from queue {} to {} ({}); expected one. Delete the extra ones (aws lambda delete-event-source-mapping --uuid ...) and re-run.",
-                many.len(),
-                self.queue_name,
-                self.function_name,
-                many.iter()
-                    .map(|m| m.uuid().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
+        // AWS does not make mappings unique per queue and function: two runs
+        // racing (before the stack lock) or a lost CreateEventSourceMapping
+        // answer can leave two. Kept: the earliest (LastModified, then UUID);
+        // the others are planned as deletions.
+        found.sort_by_key(|m| {
+            (
+                m.last_modified().map(|d| (d.secs(), d.subsec_nanos())),
+                m.uuid().map(str::to_owned),
+            )
+        });
+        let mut found = found.into_iter();
+        let Some(kept) = found.next() else {
+            return Ok(None);
+        };
+        let mut live = Live {
+            fields: normalise(&kept, &self.function_name),
+            ..Live::default()
+        };
+        live.attrs
+            .insert(ID.into(), kept.uuid().unwrap_or_default().to_owned());
+        live.duplicates = found
+            .map(|m| {
+                let uuid = m.uuid().unwrap_or_default().to_owned();
+                let mut dup = Live::default();
+                dup.attrs.insert(ID.into(), uuid.clone());
+                (uuid, dup)
+            })
+            .collect();
+        Ok(Some(live))
     }
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {

@@ -166,5 +166,10 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
             None => None,
         };
     let session = Session::open(path, inputs).await?;
-    converge(&session, Mode::Apply, args.adopt, args.yes, saved.as_ref()).await
+    session
+        .locked(
+            "apply",
+            converge(&session, Mode::Apply, args.adopt, args.yes, saved.as_ref()),
+        )
+        .await
 }

@@ -54,10 +54,15 @@ pub async fn attributes(session: &Session) -> Result<BTreeMap<String, Attrs>> {
 pub async fn policies(session: &Session) -> Result<(PolicyDocument, PolicyDocument)> {
     let known = attributes(session).await?;
     let lookup = |address: &str, attr: &str| known.get(address).and_then(|a| a.get(attr).cloned());
-    Ok((
-        policy(&session.kinds, Role::Plan, &lookup)?,
-        policy(&session.kinds, Role::Apply, &lookup)?,
-    ))
+    let mut plan = policy(&session.kinds, Role::Plan, &lookup)?;
+    let mut apply = policy(&session.kinds, Role::Apply, &lookup)?;
+    // The stack lock (crate::lock): read by plan, taken by apply and destroy.
+    plan.statement
+        .push(crate::lock::statement(&session.stack, false));
+    apply
+        .statement
+        .push(crate::lock::statement(&session.stack, true));
+    Ok((plan, apply))
 }
 
 /// The bootstrap resources as a session of their own: the provider, then
@@ -95,6 +100,7 @@ pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
             Arc::new(apply_role),
         ],
         kinds: Vec::new(),
+        lock_timeout: session.lock_timeout,
         outputs: vec![
             ("AWS_PLAN_ROLE_ARN", plan_arn.into()),
             ("AWS_APPLY_ROLE_ARN", apply_arn.into()),
@@ -108,8 +114,13 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     let boot = declare(&session, &args.github_repo)
         .await
         .context("deriving the roles' policies")?;
-    let code =
-        super::apply::converge(&boot, crate::engine::Mode::Apply, false, args.yes, None).await?;
+    // The stack's lock: bootstrap changes what may change the stack.
+    let code = session
+        .locked(
+            "bootstrap",
+            super::apply::converge(&boot, crate::engine::Mode::Apply, false, args.yes, None),
+        )
+        .await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }

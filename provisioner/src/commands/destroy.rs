@@ -10,5 +10,10 @@ use crate::engine::plan::Mode;
 
 pub async fn run(path: &Path, yes: bool, inputs: &super::Inputs) -> Result<ExitCode> {
     let session = super::Session::open(path, inputs).await?;
-    super::apply::converge(&session, Mode::Destroy, false, yes, None).await
+    session
+        .locked(
+            "destroy",
+            super::apply::converge(&session, Mode::Destroy, false, yes, None),
+        )
+        .await
 }

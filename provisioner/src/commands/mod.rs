@@ -10,6 +10,7 @@ pub mod models;
 pub mod outputs;
 pub mod plan;
 pub mod retire;
+pub mod unlock;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,8 @@ pub struct Session {
     pub resources: Vec<Arc<dyn Resource>>,
     pub kinds: Vec<Arc<dyn declare::Kind>>,
     pub outputs: Vec<(&'static str, Text)>,
+    /// How long a verb that changes the stack waits for its lock (`--lock-timeout`).
+    pub lock_timeout: std::time::Duration,
 }
 
 /// What every verb that reads the account is given besides the stack file.
@@ -54,6 +57,8 @@ pub struct Inputs {
     /// Whether the verb deploys code (plan, apply): then missing zips are an
     /// error before any AWS call.
     pub needs_code: bool,
+    /// `--lock-timeout`: how long to wait for the stack lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Session {
@@ -71,7 +76,9 @@ impl Session {
             ));
         }
         let aws = Arc::new(Aws::load(&region_for(&stack.region)).await);
-        Ok(Session::new(stack, &artifacts, aws))
+        let mut session = Session::new(stack, &artifacts, aws);
+        session.lock_timeout = inputs.lock_timeout;
+        Ok(session)
     }
 
     pub fn new(stack: Stack, artifacts: &Artifacts, aws: Arc<Aws>) -> Session {
@@ -86,6 +93,7 @@ impl Session {
             resources,
             kinds,
             outputs,
+            lock_timeout: crate::lock::DEFAULT_TIMEOUT,
         }
     }
 
@@ -103,6 +111,18 @@ impl Session {
             mode,
             adopt,
         }
+    }
+
+    /// Takes the stack lock for `verb`, runs `work`, releases the lock (also
+    /// when `work` fails; Ctrl-C releases it in `main`).
+    pub async fn locked<T, F>(&self, verb: &str, work: F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let lock = crate::lock::acquire(&self.aws, &self.stack, verb, self.lock_timeout).await?;
+        let result = work.await;
+        lock.release().await;
+        result
     }
 
     /// Reads, then plans.

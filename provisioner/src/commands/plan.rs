@@ -46,7 +46,24 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         (plan, session)
     } else {
         let session = Session::open(path, inputs).await?;
-        let (plan, _) = session.plan(Mode::Apply, false).await?;
+        // Never takes the lock; says when another run holds it (read in the same round).
+        let (planned, lock) = tokio::join!(
+            session.plan(Mode::Apply, false),
+            crate::lock::read(&session.aws, &session.stack)
+        );
+        let (mut plan, _) = planned?;
+        match lock {
+            Ok(Some(seen)) if !seen.stale() => plan.warnings.push(format!(
+                "the stack lock is held by {}: an apply now would wait for it, and this plan may be outdated when it finishes",
+                seen.describe()
+            )),
+            Ok(Some(seen)) => plan.warnings.push(format!(
+                "a stale stack lock of {} is left (the next apply takes it over; `provisioner unlock` removes it)",
+                seen.describe()
+            )),
+            Ok(None) => {}
+            Err(e) => plan.warnings.push(format!("could not read the stack lock: {e}")),
+        }
         (plan, session)
     };
     if args.json {

@@ -30,6 +30,16 @@ const POLL: Duration = Duration::from_millis(1000);
 
 pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let session = Session::open(path, inputs).await?;
+    if args.yes {
+        // Deleting the old stack while another run changes this one would
+        // judge "fully deployed" on a moving target.
+        return session.locked("retire", retire(&session, args)).await;
+    }
+    retire(&session, args).await
+}
+
+async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
+    let session = session;
     let old_name = &args.cloudformation_stack;
     let retain: BTreeSet<String> = args.retain.iter().cloned().collect();
 

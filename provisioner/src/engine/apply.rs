@@ -141,13 +141,14 @@ pub(crate) async fn execute_beating(
             }
             if blocked_by.iter().all(|b| done.contains(b)) {
                 pending.remove(i);
-                let Some(resource) = by_address.get(c.address.as_str()) else {
+                let of = c.duplicate_of.as_deref().unwrap_or(&c.address);
+                let Some(resource) = by_address.get(of) else {
                     failed.push((c.address.clone(), "no such resource declared".into()));
                     given_up.insert(c.address.clone());
                     continue;
                 };
                 let resource = Arc::clone(resource);
-                let live = snapshot.get(&c.address).cloned();
+                let live = snapshot.live_for(c);
                 let attrs = Arc::clone(&attrs);
                 running.push(async move {
                     let address = c.address.clone();

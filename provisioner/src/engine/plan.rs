@@ -62,6 +62,10 @@ pub struct Change {
     /// Addresses this resource references (creation order; reversed for deletes).
     #[serde(skip)]
     pub depends_on: BTreeSet<String>,
+    /// For the deletion of an owned duplicate: the address of the resource it
+    /// duplicates (this change's address is `{that} (duplicate {id})`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -120,10 +124,27 @@ impl Snapshot {
     pub fn get(&self, address: &str) -> Option<&Live> {
         self.live.get(address).and_then(Option::as_ref)
     }
+    /// The live resource a change acts on: its own, or the duplicate it deletes.
+    pub fn live_for(&self, change: &Change) -> Option<Live> {
+        match &change.duplicate_of {
+            None => self.get(&change.address).cloned(),
+            Some(of) => self.get(of).and_then(|l| {
+                l.duplicates
+                    .iter()
+                    .find(|(id, _)| duplicate_address(of, id) == change.address)
+                    .map(|(_, d)| d.clone())
+            }),
+        }
+    }
     /// `attr` of the resource at `address`, if it exists.
     pub fn attr(&self, address: &str, attr: &str) -> Option<String> {
         self.get(address).and_then(|l| l.attrs.get(attr).cloned())
     }
+}
+
+/// `api.http (duplicate jcwlwabs)`: the address of an owned duplicate's deletion.
+pub fn duplicate_address(address: &str, id: &str) -> String {
+    format!("{address} (duplicate {id})")
 }
 
 /// Reads every resource concurrently. Errors are collected, not short-circuited,
@@ -232,7 +253,26 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
             fields: Vec::new(),
             referenced: !r.managed(),
             depends_on: deps,
+            duplicate_of: None,
         };
+        // Owned duplicates (ids AWS does not make unique): deleted, in either mode.
+        let duplicates: Vec<Change> = live
+            .filter(|_| r.managed())
+            .map(|l| l.duplicates.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|(id, _)| Change {
+                address: duplicate_address(r.address(), id),
+                kind: r.kind().to_owned(),
+                name: r.name().to_owned(),
+                action: Action::Delete,
+                fields: Vec::new(),
+                referenced: false,
+                depends_on: BTreeSet::new(),
+                duplicate_of: Some(r.address().to_owned()),
+            })
+            .collect();
+        summary.delete += duplicates.len();
         if !r.managed() {
             // Only a resource that was read and found absent: `--offline` reads nothing.
             if live.is_none() && snapshot.live.contains_key(r.address()) {
@@ -303,6 +343,7 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
             }
         }
         changes.push(change);
+        changes.extend(duplicates);
     }
     if opts.mode == Mode::Destroy {
         for c in changes.iter().filter(|c| c.action == Action::NotOwned) {

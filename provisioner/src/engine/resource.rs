@@ -42,6 +42,10 @@ pub struct Live {
     /// What reading it found that the plan must report (for a referenced
     /// resource: it exists, but is unusable or about to be).
     pub findings: Vec<Finding>,
+    /// Other resources owned by this stack that match this one where AWS does
+    /// not make names unique (HTTP APIs, event source mappings), by id: the
+    /// kind kept this one by its documented rule; the plan deletes the others.
+    pub duplicates: Vec<(String, Live)>,
 }
 
 /// Something a read found about a resource, beyond its fields.

@@ -74,6 +74,7 @@ mod tests {
                 }],
                 referenced: false,
                 depends_on: Default::default(),
+                duplicate_of: None,
             }],
             summary: Summary::default(),
             problems: vec![],

@@ -511,6 +511,7 @@ fn json_rendering_follows_the_documented_schema() {
             }],
             referenced: false,
             depends_on: BTreeSet::new(),
+            duplicate_of: None,
         }],
         summary: Summary {
             create: 0,

@@ -17,6 +17,8 @@ use provisioner::engine::{Action, Plan};
 use provisioner::stack::{self, Stack};
 
 pub const REGION: &str = "eu-west-1";
+/// The stack lock's lease for the binary in tests (`COUCH_LOCK_LEASE_SECONDS`).
+pub const LOCK_LEASE_SECONDS: u64 = 3;
 
 pub struct Fixture {
     pub name: String,
@@ -170,6 +172,8 @@ impl Fixture {
             .arg(&self.artifacts)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ENDPOINT_URL_BEDROCK", &self.bedrock.endpoint)
+            // A SIGKILLed run's stack lock lapses in seconds, not a minute.
+            .env("COUCH_LOCK_LEASE_SECONDS", LOCK_LEASE_SECONDS.to_string())
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")
