@@ -435,7 +435,15 @@ impl FakeBedrock {
         }
         tokio::time::sleep(options.delay).await;
         use base64::Engine as _;
-        let image = base64::engine::general_purpose::STANDARD.encode(picture_for(&body));
+        // Painting and deflating a 1024 x 1024 PNG takes milliseconds of CPU:
+        // off the runtime's workers, so a busy stand-in never stalls the
+        // answers it is sending (the SDK's stalled-stream protection would
+        // retry them, and the model would be called twice for one image).
+        let paint = body.clone();
+        let picture = tokio::task::spawn_blocking(move || picture_for(&paint))
+            .await
+            .unwrap_or_default();
+        let image = base64::engine::general_purpose::STANDARD.encode(picture);
         if stability {
             Response::json(
                 200,

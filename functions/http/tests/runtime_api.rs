@@ -122,21 +122,33 @@ async fn post_through_the_loop(model: &str) {
     assert_eq!(bedrock.call_count(), calls);
 }
 
-#[tokio::test]
-async fn a_model_of_no_known_family_fails_the_cold_start() {
-    let api = FakeRuntimeApi::start().await;
+/// Runs the binary with `env`; it must fail its cold start. Its logs.
+fn failed_cold_start(env: &[(&str, &str)], api: &FakeRuntimeApi) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_image-http"))
-        .envs(lambda_env(&api, "couch-test-image-http"))
-        .env("IMAGE_BUCKET", "b")
-        .env("IMAGE_PREFIX", "p")
-        .env("MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0")
+        .envs(lambda_env(api, "couch-test-image-http"))
+        // Only what `env` gives: nothing inherited from the test's environment.
+        .env_remove("IMAGE_PREFIX")
+        .envs(env.iter().copied())
         .output()
         .expect("run image-http");
     assert!(!out.status.success());
-    let logs = format!(
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn a_model_of_no_known_family_fails_the_cold_start() {
+    let api = FakeRuntimeApi::start().await;
+    let logs = failed_cold_start(
+        &[
+            ("IMAGE_BUCKET", "b"),
+            ("IMAGE_PREFIX", "p"),
+            ("MODEL_ID", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ],
+        &api,
     );
     assert!(logs.contains("no known model family"), "{logs}");
 }
@@ -145,20 +157,13 @@ async fn a_model_of_no_known_family_fails_the_cold_start() {
 async fn a_missing_variable_fails_the_cold_start_naming_it() {
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
     let api = FakeRuntimeApi::start().await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_image-http"));
-    let out = cmd
-        .envs(lambda_env(&api, "couch-test-image-http"))
-        .env("IMAGE_BUCKET", "b")
-        .env("MODEL_ID", "m")
-        .env_remove("IMAGE_PREFIX")
-        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint)
-        .output()
-        .expect("run image-http");
-    assert!(!out.status.success());
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let logs = failed_cold_start(
+        &[
+            ("IMAGE_BUCKET", "b"),
+            ("MODEL_ID", "stability.stable-image-core-v1:1"),
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &bedrock.endpoint),
+        ],
+        &api,
     );
     assert!(logs.contains("IMAGE_PREFIX"), "{logs}");
 }

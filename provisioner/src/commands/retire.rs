@@ -39,11 +39,10 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
 }
 
 async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
-    let session = session;
     let old_name = &args.cloudformation_stack;
     let retain: BTreeSet<String> = args.retain.iter().cloned().collect();
 
-    let stack = describe(&session, old_name).await?;
+    let stack = describe(session, old_name).await?;
     let status = stack.stack_status().cloned().context("no stack status")?;
     let stack_id = stack.stack_id().unwrap_or(old_name).to_owned();
     if status == StackStatus::DeleteComplete {
@@ -56,8 +55,8 @@ async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
         );
     }
 
-    let old = resources(&session, &stack_id).await?;
-    let ours = declared(&session);
+    let old = resources(session, &stack_id).await?;
+    let ours = declared(session);
     let fates = fates(&old, &ours, &retain);
     println!(
         "CloudFormation stack {old_name:?} ({status}) holds {} resource(s):",
@@ -107,13 +106,13 @@ async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
         .map(|(r, _)| r.logical_id.clone())
         .collect();
     if !keep.is_empty() {
-        mark_retained(&session, &stack_id, &stack, &keep).await?;
+        mark_retained(session, &stack_id, &stack, &keep).await?;
     }
 
-    delete(&session, &stack_id, old_name, None).await?;
-    let mut last = wait(&session, &stack_id, "deleting").await?;
+    delete(session, &stack_id, old_name, None).await?;
+    let mut last = wait(session, &stack_id, "deleting").await?;
     if last == StackStatus::DeleteFailed {
-        let failed: Vec<OldResource> = resources(&session, &stack_id)
+        let failed: Vec<OldResource> = resources(session, &stack_id)
             .await?
             .into_iter()
             .filter(|r| r.status == "DELETE_FAILED")
@@ -131,13 +130,13 @@ async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
         }
         // The retained ones failed (CloudFormation requires naming them now).
         delete(
-            &session,
+            session,
             &stack_id,
             old_name,
             Some(ids.into_iter().collect()),
         )
         .await?;
-        last = wait(&session, &stack_id, "deleting (retaining)").await?;
+        last = wait(session, &stack_id, "deleting (retaining)").await?;
     }
     if last != StackStatus::DeleteComplete {
         bail!("CloudFormation stack {old_name:?} ended {last}");
