@@ -105,6 +105,9 @@ pub enum LockError {
     Held(String),
     #[error("the stack lock {key}: {message}")]
     S3 { key: String, message: String },
+    /// The images bucket does not exist, so there is nowhere to put the lock.
+    #[error("the images bucket {0} does not exist, so the stack lock cannot be taken")]
+    NoBucket(String),
 }
 
 /// `{prefix}/.locks/{stack}.json` in the images bucket.
@@ -230,6 +233,7 @@ async fn put(
         Ok(out) => Ok(Put::Written(out.e_tag().unwrap_or_default().to_owned())),
         // 412 PreconditionFailed; 409 ConditionalRequestConflict (a concurrent conditional write).
         Err(e) if matches!(status(&e), Some(412 | 409)) => Ok(Put::Lost),
+        Err(e) if status(&e) == Some(404) => Err(LockError::NoBucket(stack.images.bucket.clone())),
         Err(e) => Err(s3_error(stack, "s3:PutObject", e)),
     }
 }

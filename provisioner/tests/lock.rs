@@ -189,3 +189,66 @@ async fn unlock_refuses_a_live_lock_and_removes_a_stale_one() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_releases_the_lock() {
+    let f = Fixture::new("t-lockint-").await;
+    tokio::task::block_in_place(|| {
+        let mut child = f
+            .command(&["apply", "--yes"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(out).lines();
+        for line in lines.by_ref() {
+            if line.unwrap().contains("Creating...") {
+                break;
+            }
+        }
+        let pid = i32::try_from(child.id()).unwrap();
+        // SAFETY: signalling a child process this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let drain = std::thread::spawn(move || for _ in lines {});
+        let status = child.wait().unwrap();
+        drain.join().unwrap();
+        assert_eq!(status.code(), Some(130), "interrupted");
+    });
+    let session = f.session();
+    assert!(
+        provisioner::lock::read(&session.aws, &session.stack)
+            .await
+            .unwrap()
+            .is_none(),
+        "Ctrl-C released the stack lock"
+    );
+    // And the next apply converges at once, without waiting for a lease.
+    let out = tokio::task::block_in_place(|| f.cli(&["apply", "--yes", "--lock-timeout", "0"]));
+    assert_ok(&out);
+    assert_eq!(f.inventory().await, DEPLOYED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_images_bucket_a_stack_can_still_be_destroyed() {
+    let f = Fixture::new("t-locknob-").await;
+    f.run_ok(&["apply", "--yes"]);
+    let session = f.session();
+    session
+        .aws
+        .s3
+        .delete_bucket()
+        .bucket(&session.stack.images.bucket)
+        .send()
+        .await
+        .expect("the bucket is empty once the apply released its lock");
+    let out = tokio::task::block_in_place(|| f.cli(&["destroy", "--yes"]));
+    assert_ok(&out);
+    assert!(
+        stderr(&out)
+            .contains("does not exist, so the stack lock cannot be taken; going on without it"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.inventory().await, Inventory::default());
+}

@@ -119,7 +119,17 @@ impl Session {
     where
         F: std::future::Future<Output = Result<T>>,
     {
-        let lock = crate::lock::acquire(&self.aws, &self.stack, verb, self.lock_timeout).await?;
+        let lock = match crate::lock::acquire(&self.aws, &self.stack, verb, self.lock_timeout).await
+        {
+            Ok(lock) => lock,
+            // Nowhere to keep a lock: apply's plan refuses a missing bucket
+            // anyway, and destroy must still be able to clean up.
+            Err(e @ crate::lock::LockError::NoBucket(_)) => {
+                eprintln!("Warning: {e}; going on without it");
+                return work.await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let result = work.await;
         lock.release().await;
         result

@@ -274,8 +274,10 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
             .collect();
         summary.delete += duplicates.len();
         if !r.managed() {
-            // Only a resource that was read and found absent: `--offline` reads nothing.
-            if live.is_none() && snapshot.live.contains_key(r.address()) {
+            // Only a resource that was read and found absent: `--offline` reads
+            // nothing. Destroying what the stack owns never needs it.
+            if opts.mode == Mode::Apply && live.is_none() && snapshot.live.contains_key(r.address())
+            {
                 problems.push(format!(
                     "{} {:?} ({}) does not exist; this stack references it but does not create it",
                     r.kind(),
