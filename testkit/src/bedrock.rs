@@ -761,3 +761,38 @@ mod tests {
         assert!(!ids.contains(&"stability.stable-image-core-v1:1"));
     }
 }
+
+/// Counts the SDK attempts whose answer the client never got as a response
+/// or a service error (a transport failure, a timeout, a stalled body): the
+/// SDK retries those by itself, so the stand-in sees one more call than the
+/// caller made. Add it to a Bedrock client with `.interceptor(...)`.
+#[derive(Debug, Clone, Default)]
+pub struct LostAnswers(pub Arc<std::sync::atomic::AtomicUsize>);
+
+impl LostAnswers {
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for LostAnswers {
+    fn name(&self) -> &'static str {
+        "LostAnswers"
+    }
+
+    fn read_after_attempt(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<
+            '_,
+        >,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(Err(e)) = ctx.output_or_error()
+            && !e.is_operation_error()
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}

@@ -59,6 +59,8 @@ pub struct Report {
     pub throttled: usize,
     /// Model or S3 failures the worker reported (with their messages).
     pub upstream_failures: Vec<String>,
+    /// Model answers the SDK did not receive (and retried by itself).
+    pub lost_answers: usize,
     /// From the first send until every valid prompt is an image.
     pub images_after: Duration,
     /// Until the queue is empty and every poison message is in the DLQ.
@@ -86,10 +88,11 @@ impl Report {
             self.prompts as f64 / self.settled_after.as_secs_f64()
         );
         println!(
-            "model calls {} for {} images ({} throttled, {} other model/S3 failures {:?}): {:.3} calls per image; DLQ receive counts {:?}; lost {}",
+            "model calls {} for {} images ({} throttled, {} answers lost and retried by the SDK, {} other model/S3 failures {:?}): {:.3} calls per image; DLQ receive counts {:?}; lost {}",
             self.model_calls,
             self.images,
             self.throttled,
+            self.lost_answers,
             self.upstream_failures.len(),
             self.upstream_failures,
             self.model_calls as f64 / self.images.max(1) as f64,
@@ -157,9 +160,14 @@ pub async fn run(s: &Settings) -> Report {
     })
     .await;
     let bconf = testkit::sdk_config(&bedrock.endpoint, provisioner::stack::DEFAULT_MODEL_REGION);
+    let lost_answers = testkit::bedrock::LostAnswers::default();
     let generator = Generator::new(
         BedrockModel::new(
-            aws_sdk_bedrockruntime::Client::new(&bconf),
+            aws_sdk_bedrockruntime::Client::from_conf(
+                aws_sdk_bedrockruntime::config::Builder::from(&bconf)
+                    .interceptor(lost_answers.clone())
+                    .build(),
+            ),
             provisioner::stack::DEFAULT_MODEL_ID,
         )
         .expect("the default model is of a known family"),
@@ -314,6 +322,7 @@ pub async fn run(s: &Settings) -> Report {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
+        lost_answers: lost_answers.count(),
         images_after: images_after.unwrap_or(settled_after),
         settled_after,
         dlq_receive_counts,
@@ -347,14 +356,16 @@ pub fn check(r: &Report, s: &Settings) {
         r.throttled > 0,
         "the model stand-in throttled nothing: the transient path was not exercised"
     );
-    // Every model call is an image or a transient failure: throttling, or a
-    // model/S3 failure the worker reported (the record comes back).
+    // Every model call is an image or a transient failure: throttling, a
+    // model/S3 failure the worker reported (the record comes back), or an
+    // answer the SDK did not receive and retried by itself.
     assert!(
-        r.model_calls <= r.images + r.throttled + r.upstream_failures.len(),
-        "model calls {} > images {} + throttled {} + other transient failures {:?}",
+        r.model_calls <= r.images + r.throttled + r.upstream_failures.len() + r.lost_answers,
+        "model calls {} > images {} + throttled {} + lost answers {} + other transient failures {:?}",
         r.model_calls,
         r.images,
         r.throttled,
+        r.lost_answers,
         r.upstream_failures
     );
     // Moved to the DLQ on the receive after the max_receive_count-th.
