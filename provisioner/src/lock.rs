@@ -68,8 +68,10 @@ impl Seen {
             .duration_since(self.renewed)
             .unwrap_or_default()
     }
+    /// Not renewed for a whole lease. `LastModified` has whole seconds (it
+    /// may read up to 1 s old), so one more second is allowed.
     pub fn stale(&self) -> bool {
-        self.age() > Duration::from_secs(self.holder.lease_seconds)
+        self.age() > Duration::from_secs(self.holder.lease_seconds + 1)
     }
     /// `arn:... (apply, since 10:02:13, renewed 4 s ago)`.
     pub fn describe(&self) -> String {
@@ -483,7 +485,11 @@ mod tests {
     #[test]
     fn a_lock_is_stale_after_a_whole_lease_without_renewal() {
         assert!(!seen(10, 60).stale());
-        assert!(seen(61, 60).stale());
+        assert!(
+            !seen(60, 60).stale(),
+            "LastModified's whole seconds are allowed for"
+        );
+        assert!(seen(62, 60).stale());
     }
 
     #[test]

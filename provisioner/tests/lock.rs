@@ -13,6 +13,29 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// `apply --yes` started and read until its first change starts: it holds
+/// the lock then. The rest of its output, to drain.
+fn apply_until_it_changes_something(
+    f: &Fixture,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    let mut child = f
+        .command(&["apply", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("Creating...") {
+            break;
+        }
+    }
+    (child, lines)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_applies_started_together_end_with_one_of_everything() {
     let f = Fixture::new("t-lock2-").await;
@@ -91,18 +114,7 @@ async fn a_killed_holders_lock_lapses_and_the_next_apply_waits_then_proceeds() {
     let f = Fixture::new("t-lockkill-").await;
     // Kill an apply once it holds the lock and has started changing things.
     tokio::task::block_in_place(|| {
-        let mut child = f
-            .command(&["apply", "--yes"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        for line in std::io::BufReader::new(out).lines() {
-            if line.unwrap().contains("Creating...") {
-                break;
-            }
-        }
+        let (mut child, _rest) = apply_until_it_changes_something(&f);
         child.kill().unwrap(); // SIGKILL: no release
         child.wait().unwrap();
     });
@@ -178,7 +190,7 @@ async fn unlock_refuses_a_live_lock_and_removes_a_stale_one() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let out = tokio::task::block_in_place(|| f.cli(&["unlock"]));
     assert_ok(&out);
     assert!(stdout(&out).contains("user/gone"), "{}", stdout(&out));
@@ -194,19 +206,7 @@ async fn unlock_refuses_a_live_lock_and_removes_a_stale_one() {
 async fn ctrl_c_releases_the_lock() {
     let f = Fixture::new("t-lockint-").await;
     tokio::task::block_in_place(|| {
-        let mut child = f
-            .command(&["apply", "--yes"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut lines = std::io::BufReader::new(out).lines();
-        for line in lines.by_ref() {
-            if line.unwrap().contains("Creating...") {
-                break;
-            }
-        }
+        let (mut child, lines) = apply_until_it_changes_something(&f);
         let pid = i32::try_from(child.id()).unwrap();
         // SAFETY: signalling a child process this test started.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
