@@ -628,13 +628,7 @@ async fn owned_duplicate_apis_and_mappings_are_planned_as_deletions_and_healed_b
     let f = Fixture::new("t-dupapi-").await;
     f.run_ok(&["apply", "--yes"]);
     let s = f.stack();
-    let kept_api = f
-        .session()
-        .read()
-        .await
-        .unwrap()
-        .attr(declare::API, "id")
-        .unwrap();
+    let kept_api = f.live_attr(declare::API, "id").await;
     // A foreign API with the same name is not ours: nothing changes, ever.
     let foreign = f
         .apigw()

@@ -253,15 +253,19 @@ impl Fixture {
             .unwrap();
     }
 
-    /// The subscriptions of the stack's topic, read with the SDK directly.
-    pub async fn subscriptions(&self) -> Vec<aws_sdk_sns::types::Subscription> {
-        let topic_arn = self
-            .session()
+    /// Attribute `attr` of the deployed resource at `address`, read live.
+    pub async fn live_attr(&self, address: &str, attr: &str) -> String {
+        self.session()
             .read()
             .await
-            .unwrap()
-            .attr(declare::TOPIC, "arn")
-            .unwrap();
+            .expect("read the live state")
+            .attr(address, attr)
+            .unwrap_or_else(|| panic!("{address} has no {attr}: not deployed?"))
+    }
+
+    /// The subscriptions of the stack's topic, read with the SDK directly.
+    pub async fn subscriptions(&self) -> Vec<aws_sdk_sns::types::Subscription> {
+        let topic_arn = self.live_attr(declare::TOPIC, "arn").await;
         aws_sdk_sns::Client::new(&self.conf)
             .list_subscriptions_by_topic()
             .topic_arn(&topic_arn)
