@@ -71,6 +71,10 @@ enum Command {
         /// the same changes (no confirmation: it was reviewed when saved).
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
+        /// Grant the permission changes the plan marks [broadening] without
+        /// asking (--yes never does; a saved plan that contains them does).
+        #[arg(long)]
+        approve_broadening: bool,
     },
     /// Delete every resource the stack owns, dependents first.
     Destroy {
@@ -86,10 +90,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create or adopt GitHub's OIDC provider and the stack's two roles for the
-    /// `infrastructure` workflow: a plan role (any branch or pull request of
-    /// the repository; read-only) and an apply role (main and the `production`
-    /// environment), with policies derived from the stack. Prints their ARNs.
+    /// Create or adopt GitHub's OIDC provider and the stack's three roles for
+    /// the `infrastructure` workflow: a plan role (any branch or pull request
+    /// of the repository; read-only), an apply role (main and the `production`
+    /// environment) and a preview role (pull requests; only the stacks named
+    /// `{name}-pr-*`), with policies derived from the stack. Prints their ARNs.
     Bootstrap {
         #[arg(long, short)]
         stack: PathBuf,
@@ -99,6 +104,10 @@ enum Command {
         /// Do not ask for confirmation (also: CI=true).
         #[arg(long)]
         yes: bool,
+        /// Grant the roles' new permissions without asking (every new role
+        /// broadens what someone may do).
+        #[arg(long)]
+        approve_broadening: bool,
     },
     /// Leave an old CloudFormation (SAM) stack: show what it holds and what
     /// replaces it, refuse while this stack is not fully deployed, then delete
@@ -213,8 +222,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             yes,
             adopt,
             plan,
+            approve_broadening,
         } => {
-            let args = commands::apply::Args { yes, adopt, plan };
+            let args = commands::apply::Args {
+                yes,
+                adopt,
+                plan,
+                approve_broadening,
+            };
             commands::apply::run(&stack, &args, &inputs(true)).await
         }
         Command::Destroy { stack, yes } => {
@@ -227,8 +242,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stack,
             github_repo,
             yes,
+            approve_broadening,
         } => {
-            let args = commands::bootstrap::Args { github_repo, yes };
+            let args = commands::bootstrap::Args {
+                github_repo,
+                yes,
+                approve_broadening,
+            };
             commands::bootstrap::run(&stack, &args, &inputs(false)).await
         }
         Command::Retire {

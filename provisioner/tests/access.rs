@@ -282,7 +282,13 @@ async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent
         assert!(format!("{e:?}").contains("EntityAlreadyExists"), "{e:?}");
     }
     let repo = "couch-explorers/couch";
-    let first = f.cli(&["bootstrap", "--github-repo", repo, "--yes"]);
+    let first = f.cli(&[
+        "bootstrap",
+        "--github-repo",
+        repo,
+        "--yes",
+        "--approve-broadening",
+    ]);
     assert_ok(&first);
     let said = stdout(&first);
     assert!(
@@ -327,7 +333,13 @@ async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent
             subjects
         );
     }
-    let again = f.cli(&["bootstrap", "--github-repo", repo, "--yes"]);
+    let again = f.cli(&[
+        "bootstrap",
+        "--github-repo",
+        repo,
+        "--yes",
+        "--approve-broadening",
+    ]);
     assert_ok(&again);
     assert!(
         stdout(&again).contains("Nothing to do"),

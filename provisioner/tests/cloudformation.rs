@@ -321,7 +321,7 @@ async fn retire_waits_for_this_stack_then_deletes_the_sam_stack_keeping_what_is_
         Some(StackStatus::CreateComplete)
     );
 
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
 
     // A dry run shows what the old stack holds and what replaces it.
     let dry = retire(&["--retain", "ImageGeneratorRole"]);

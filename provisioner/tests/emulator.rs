@@ -19,7 +19,7 @@ async fn create_from_empty() {
     assert_eq!(plan.summary.create, MANAGED, "{plan:#?}");
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
 
-    let text = f.run_ok(&["apply", "--yes"]);
+    let text = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(
         text.contains("queue.prompts: Creation complete after"),
         "{text}"
@@ -119,7 +119,7 @@ async fn a_first_plan_knows_what_the_declaration_determines() {
         Some(json!([topic_arn]))
     );
     // The predicted ARNs are the ones AWS gives: applying then planning shows nothing.
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     assert!(!f.plan().await.has_changes());
     let out = f.cli(&["outputs", "--json"]);
     let outputs: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -130,11 +130,11 @@ async fn a_first_plan_knows_what_the_declaration_determines() {
 #[tokio::test]
 async fn second_plan_has_no_changes_and_second_apply_does_nothing() {
     let f = Fixture::new("t-noop-").await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     let out = f.cli(&["plan", "--detailed-exitcode"]);
     assert_ok(&out);
     assert!(stdout(&out).contains("No changes."), "{}", stdout(&out));
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
     assert!(!stdout(&out).contains("Creating"), "{}", stdout(&out));
@@ -144,7 +144,7 @@ async fn second_plan_has_no_changes_and_second_apply_does_nothing() {
 #[tokio::test]
 async fn changed_threshold_is_one_field_update() {
     let f = Fixture::new("t-thresh-").await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     f.write(300, "team@example.com");
 
     let out = f.cli(&["plan", "--json", "--detailed-exitcode"]);
@@ -169,7 +169,7 @@ async fn changed_threshold_is_one_field_update() {
         json!({"create": 0, "update": 1, "replace": 0, "delete": 0})
     );
 
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert!(
         stdout(&out).contains("0 added, 1 changed, 0 destroyed"),
@@ -190,7 +190,7 @@ async fn changed_threshold_is_one_field_update() {
 #[tokio::test]
 async fn drift_by_another_client_is_shown_and_corrected() {
     let f = Fixture::new("t-drift-").await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     let s = f.stack();
     f.drift_visibility_timeout(30).await;
 
@@ -210,7 +210,7 @@ async fn drift_by_another_client_is_shown_and_corrected() {
         "{text}"
     );
 
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     assert_eq!(
         f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
             .await,
@@ -248,7 +248,7 @@ async fn foreign_queue_is_not_owned_until_adopted() {
         .unwrap();
     assert_eq!(q["action"], "not-owned");
 
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains("is not owned by stack"),
@@ -282,7 +282,7 @@ async fn foreign_queue_is_not_owned_until_adopted() {
         "the DLQ must not have been created"
     );
 
-    let out = f.cli(&["apply", "--yes", "--adopt"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening", "--adopt"]);
     assert_ok(&out);
     assert_eq!(
         f.queue_attr(&s.queue_name(), QueueAttributeName::VisibilityTimeout)
@@ -306,7 +306,7 @@ async fn foreign_queue_is_not_owned_until_adopted() {
 #[tokio::test]
 async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
     let f = Fixture::new("t-destroy-").await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     let s = f.stack();
     let sqs = f.sqs();
     // Neighbours: a queue with a similar name, and another stack's resources.
@@ -316,7 +316,7 @@ async fn destroy_removes_what_the_stack_owns_and_nothing_else() {
         .await
         .unwrap();
     let other = Fixture::new("t-other-").await;
-    assert_ok(&other.cli(&["apply", "--yes"]));
+    assert_ok(&other.cli(&["apply", "--yes", "--approve-broadening"]));
 
     let out = f.cli(&["destroy"]);
     assert_eq!(
@@ -400,7 +400,7 @@ async fn interrupted_apply_converges_on_rerun() {
     let q = plan.change(declare::QUEUE).unwrap();
     assert!(q.fields.iter().all(|c| c.after.is_some()), "{q:#?}");
 
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert!(
         stdout(&out).contains(&format!("{} added, 0 changed", MANAGED - 2)),
@@ -418,7 +418,7 @@ async fn killed_apply_process_converges_on_rerun() {
     let f = Fixture::new("t-kill-").await;
     // Kill the real binary as soon as it reports its first creation.
     let mut child = f
-        .command(&["apply", "--yes"])
+        .command(&["apply", "--yes", "--approve-broadening"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -436,7 +436,7 @@ async fn killed_apply_process_converges_on_rerun() {
     child.kill().ok();
     child.wait().unwrap();
 
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert_eq!(f.queues().await.len(), 2);
     let out = f.cli(&["plan", "--detailed-exitcode"]);
@@ -446,14 +446,14 @@ async fn killed_apply_process_converges_on_rerun() {
 #[tokio::test]
 async fn changed_email_replaces_the_subscription() {
     let f = Fixture::new("t-email-").await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     f.write(120, "oncall@example.com");
     let plan = f.plan().await;
     assert_eq!(
         changing(&plan),
         [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]
     );
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert!(
         stdout(&out).contains("1 added, 0 changed, 1 destroyed"),
@@ -480,7 +480,7 @@ async fn missing_bucket_is_reported_and_apply_refuses() {
         "{}",
         stdout(&out)
     );
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(f.queues().await.is_empty());
 }
@@ -531,7 +531,11 @@ async fn invalid_stack_is_rejected_with_file_and_line_before_any_call() {
         text.replace("email: team@example.com", "email: nobody"),
     )
     .unwrap();
-    for verb in [&["validate"][..], &["plan"], &["apply", "--yes"]] {
+    for verb in [
+        &["validate"][..],
+        &["plan"],
+        &["apply", "--yes", "--approve-broadening"],
+    ] {
         let out = f.cli(verb);
         assert_eq!(out.status.code(), Some(1));
         let err = stderr(&out);
@@ -555,7 +559,7 @@ async fn invalid_stack_is_rejected_with_file_and_line_before_any_call() {
 #[tokio::test]
 async fn plan_reads_are_concurrent() {
     let f = Fixture::new("t-reads-").await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     let session = f.session();
     session.read().await.unwrap(); // warm up: moto loads each service on first use
     session.aws.calls.clear();
@@ -610,7 +614,12 @@ async fn apply_asks_on_a_terminal_and_only_yes_applies() {
     assert!(text.contains("Only 'yes' will be accepted"), "{text}");
     assert!(text.contains("Cancelled: nothing was changed."), "{text}");
     assert!(f.queues().await.is_empty());
-    let text = on_terminal(&f, "apply", "yes\n");
+    // Yes to the changes, then a separate question for what broadens: no.
+    let text = on_terminal(&f, "apply", "yes\nno\n");
+    assert!(text.contains("grant more than before"), "{text}");
+    assert!(text.contains("Cancelled: nothing was changed."), "{text}");
+    assert!(f.queues().await.is_empty());
+    let text = on_terminal(&f, "apply", "yes\nyes\n");
     assert!(text.contains("Apply complete!"), "{text}");
     assert_eq!(f.queues().await.len(), 2);
 }
@@ -626,7 +635,7 @@ async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
     )
     .await;
     let f = Fixture::with_endpoint("t-pending-", &endpoint).await;
-    assert_ok(&f.cli(&["apply", "--yes"]));
+    assert_ok(&f.cli(&["apply", "--yes", "--approve-broadening"]));
     let subs = f.subscriptions().await;
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].subscription_arn(), Some("PendingConfirmation"));
@@ -638,7 +647,7 @@ async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
         "{:#?}",
         plan.change(declare::SUBSCRIPTION)
     );
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
     assert_eq!(f.subscriptions().await.len(), 1);
@@ -649,7 +658,7 @@ async fn pending_email_subscriptions_are_neither_duplicated_nor_fatal() {
         changing(&f.plan().await),
         [(declare::SUBSCRIPTION.to_owned(), Action::Replace)]
     );
-    let text = f.run_ok(&["apply", "--yes"]);
+    let text = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(
         text.contains("Warning: the old one was not deleted"),
         "{text}"
@@ -684,8 +693,13 @@ async fn a_saved_plan_applies_only_while_it_is_still_right() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
     assert_eq!(json["summary"]["create"], MANAGED);
 
-    // Applied without a question (it was reviewed when saved), even off a terminal.
+    // Applied without a question (it was reviewed when saved, broadening
+    // included), even off a terminal.
     let text = f.run_ok(&["apply", "--plan", &saved_arg]);
+    assert!(
+        text.contains("approved: the reviewed saved plan contains them"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("Apply complete! Resources: {MANAGED} added")),
         "{text}"
@@ -727,7 +741,7 @@ async fn a_saved_plan_applies_only_while_it_is_still_right() {
 async fn name_flag_deploys_and_destroys_a_separate_stack_from_the_same_file() {
     let f = Fixture::new("t-name-").await;
     let preview = format!("{}-pr7", f.name);
-    f.run_ok(&["apply", "--yes", "--name", &preview]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening", "--name", &preview]);
     let sqs = f.sqs();
     let listed = |prefix: String| {
         let sqs = sqs.clone();
@@ -745,7 +759,7 @@ async fn name_flag_deploys_and_destroys_a_separate_stack_from_the_same_file() {
     assert_eq!(listed(format!("{}-prompts", f.name)).await.len(), 0);
 
     // The file's own stack is another stack: created beside it, untouched by its destroy.
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let text = f.run_ok(&["destroy", "--yes", "--name", &preview]);
     assert!(text.contains("Destroy complete!"), "{text}");
     assert!(listed(format!("{preview}-")).await.is_empty());

@@ -85,7 +85,12 @@ async fn one_seed(seed: u64, rate: f64) -> usize {
     let faults = Faults::ignoring(seed, rate, &[&f.name]);
     let proxy = faults::start(testkit::moto_endpoint(), faults.clone()).await;
 
-    let failed = converge(&f, &proxy, &["apply", "--yes"], seed);
+    let failed = converge(
+        &f,
+        &proxy,
+        &["apply", "--yes", "--approve-broadening"],
+        seed,
+    );
     assert_eq!(f.inventory().await, DEPLOYED, "seed {seed}: after apply");
     assert!(
         changing(&f.plan().await).is_empty(),
@@ -93,7 +98,12 @@ async fn one_seed(seed: u64, rate: f64) -> usize {
     );
 
     f.write(300, "team@example.com");
-    let failed_update = converge(&f, &proxy, &["apply", "--yes"], seed);
+    let failed_update = converge(
+        &f,
+        &proxy,
+        &["apply", "--yes", "--approve-broadening"],
+        seed,
+    );
     assert_eq!(f.inventory().await, DEPLOYED, "seed {seed}: after update");
     assert!(changing(&f.plan().await).is_empty(), "seed {seed}: update");
 

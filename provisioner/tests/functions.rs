@@ -65,7 +65,7 @@ fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     let f = Fixture::new("t-fn-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let s = f.stack();
     let account = "123456789012";
     let queue_arn = format!("arn:aws:sqs:{REGION}:{account}:{}", s.queue_name());
@@ -294,7 +294,7 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
 #[tokio::test]
 async fn code_changes_are_exactly_one_update_and_rebuilt_identical_zips_nothing() {
     let f = Fixture::new("t-code-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
 
     // Rebuilt from unchanged source: the same bytes, a new file.
     testkit::zips::write_function_zips(&f.artifacts, "v1");
@@ -327,7 +327,7 @@ async fn code_changes_are_exactly_one_update_and_rebuilt_identical_zips_nothing(
         "{text}"
     );
     assert!(!text.contains("PK\u{5}\u{6}"), "never zip bytes: {text}");
-    let text = f.run_ok(&["apply", "--yes"]);
+    let text = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
     let live = worker_configuration(&f).await;
     assert_eq!(live.code_sha256(), after.worker.code_sha256.as_deref().ok());
@@ -337,7 +337,7 @@ async fn code_changes_are_exactly_one_update_and_rebuilt_identical_zips_nothing(
 #[tokio::test]
 async fn worker_memory_is_exactly_one_field_update() {
     let f = Fixture::new("t-mem-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     f.append_yaml("worker: { memory_mb: 1024 }");
     let (address, action, fields) = f.only_change().await;
     assert_eq!(
@@ -348,7 +348,7 @@ async fn worker_memory_is_exactly_one_field_update() {
             vec!["memory_size".to_owned()]
         )
     );
-    let text = f.run_ok(&["apply", "--yes"]);
+    let text = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
     let live = worker_configuration(&f).await;
     assert_eq!(live.memory_size(), Some(1024));
@@ -358,7 +358,7 @@ async fn worker_memory_is_exactly_one_field_update() {
 #[tokio::test]
 async fn trigger_drift_is_shown_and_corrected() {
     let f = Fixture::new("t-esm-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let lambda = f.lambda();
     let worker = f.stack().worker_name();
     let uuid = lambda
@@ -389,7 +389,7 @@ async fn trigger_drift_is_shown_and_corrected() {
     );
     let text = f.run_ok(&["plan"]);
     assert!(text.contains("~ batch_size: 3 -> 10"), "{text}");
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let m = lambda
         .get_event_source_mapping()
         .uuid(&uuid)
@@ -413,7 +413,7 @@ async fn a_foreign_role_with_the_stacks_name_is_refused_untouched_and_adoptable(
         .await
         .unwrap();
 
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains(&format!(
@@ -438,7 +438,7 @@ async fn a_foreign_role_with_the_stacks_name_is_refused_untouched_and_adoptable(
     );
     assert!(f.queues().await.is_empty(), "nothing else was created");
 
-    let out = f.cli(&["apply", "--yes", "--adopt"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening", "--adopt"]);
     assert_ok(&out);
     let got = f
         .iam()
@@ -458,7 +458,7 @@ async fn a_foreign_role_with_the_stacks_name_is_refused_untouched_and_adoptable(
 #[tokio::test]
 async fn a_grant_added_by_hand_is_shown_and_removed() {
     let f = Fixture::new("t-extra-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let role = f.stack().http_name();
     f.iam()
         .put_role_policy()
@@ -486,7 +486,7 @@ async fn a_grant_added_by_hand_is_shown_and_removed() {
     let (address, _, fields) = f.only_change().await;
     assert_eq!(address, declare::HTTP_ROLE);
     assert_eq!(fields, ["managed_policies", "other_inline_policies"]);
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let inline = f
         .iam()
         .list_role_policies()
@@ -502,7 +502,7 @@ async fn a_grant_added_by_hand_is_shown_and_removed() {
 async fn missing_zips_stop_plan_and_apply_before_any_call_but_not_validate_or_offline() {
     let f = Fixture::new("t-nozip-").await;
     std::fs::remove_dir_all(&f.artifacts).unwrap();
-    for verb in [&["plan"][..], &["apply", "--yes"]] {
+    for verb in [&["plan"][..], &["apply", "--yes", "--approve-broadening"]] {
         // A closed port: any AWS call would fail differently.
         let out = f
             .command(verb)
@@ -537,9 +537,9 @@ async fn missing_zips_stop_plan_and_apply_before_any_call_but_not_validate_or_of
 #[tokio::test]
 async fn destroy_removes_functions_api_roles_and_logs_dependents_first() {
     let f = Fixture::new("t-fndestroy-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let other = Fixture::new("t-fnother-").await;
-    other.run_ok(&["apply", "--yes"]);
+    other.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let s = f.stack();
 
     let text = f.run_ok(&["destroy", "--yes"]);
@@ -594,7 +594,7 @@ async fn waits_for_iam_propagation_pending_functions_and_updates_in_progress() {
         testkit::proxy::start_with(testkit::moto_endpoint(), Duration::ZERO, intercept, rewrite)
             .await;
     let f = Fixture::with_endpoint("t-waits-", &endpoint).await;
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     let counts = &aws_like.counts;
     assert_eq!(counts.role_not_assumable.load(SeqCst), 2);
@@ -612,7 +612,7 @@ async fn waits_for_iam_propagation_pending_functions_and_updates_in_progress() {
     // Configuration, then code: each waits for the other, conflicts are retried.
     f.append_yaml("worker: { memory_mb: 1024 }");
     testkit::zips::write_function_zip(&f.artifacts, "image-worker", "v2");
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_ok(&out);
     assert_eq!(
         counts.conflicts.load(SeqCst),
@@ -626,7 +626,7 @@ async fn waits_for_iam_propagation_pending_functions_and_updates_in_progress() {
 #[tokio::test]
 async fn owned_duplicate_apis_and_mappings_are_planned_as_deletions_and_healed_by_one_apply() {
     let f = Fixture::new("t-dupapi-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let s = f.stack();
     let kept_api = f.live_attr(declare::API, "id").await;
     // A foreign API with the same name is not ours: nothing changes, ever.
@@ -698,7 +698,7 @@ async fn owned_duplicate_apis_and_mappings_are_planned_as_deletions_and_healed_b
     )));
 
     // One apply heals it: the oldest of each is kept, the foreign API untouched.
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(!f.plan().await.has_changes());
     let apis: Vec<String> = f
         .apigw()
@@ -738,7 +738,7 @@ async fn the_local_run_pauses_the_emulators_mapping_and_restores_it() {
     use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
     use provisioner::local::trigger::{pause_emulator_mappings, resume_emulator_mappings};
     let f = Fixture::new("t-local-esm-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let stack = f.stack();
     let (lambda, sqs) = (f.lambda(), f.sqs());
     let url = f.queue_url(&stack.queue_name()).await;
@@ -813,7 +813,7 @@ async fn the_local_run_pauses_the_emulators_mapping_and_restores_it() {
 #[tokio::test]
 async fn an_http_api_deleted_while_being_read_is_absent() {
     let f = Fixture::new("fn-api-gone").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let gone: testkit::proxy::Intercept = std::sync::Arc::new(|req: &testkit::http::Request| {
         let path = req.path.split('?').next().unwrap_or_default();
         (req.method == "GET" && path.starts_with("/v2/apis/") && path.ends_with("/integrations"))

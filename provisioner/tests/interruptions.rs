@@ -69,8 +69,12 @@ fn run_killed(f: &Fixture, args: &[&str], (k, delay): (u64, Duration)) -> bool {
 async fn one_seed(seed: u64) {
     let f = Fixture::new(&format!("t-kill{seed}-")).await;
     let at = moment(seed);
-    let killed = tokio::task::block_in_place(|| run_killed(&f, &["apply", "--yes"], at));
-    assert_ok(&tokio::task::block_in_place(|| f.cli(&["apply", "--yes"])));
+    let killed = tokio::task::block_in_place(|| {
+        run_killed(&f, &["apply", "--yes", "--approve-broadening"], at)
+    });
+    assert_ok(&tokio::task::block_in_place(|| {
+        f.cli(&["apply", "--yes", "--approve-broadening"])
+    }));
     assert_eq!(
         f.inventory().await,
         DEPLOYED,

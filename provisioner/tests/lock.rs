@@ -22,7 +22,7 @@ fn apply_until_it_changes_something(
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 ) {
     let mut child = f
-        .command(&["apply", "--yes"])
+        .command(&["apply", "--yes", "--approve-broadening"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -41,13 +41,13 @@ async fn two_applies_started_together_end_with_one_of_everything() {
     let f = Fixture::new("t-lock2-").await;
     let (a, b) = tokio::task::block_in_place(|| {
         let a = f
-            .command(&["apply", "--yes"])
+            .command(&["apply", "--yes", "--approve-broadening"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let b = f
-            .command(&["apply", "--yes"])
+            .command(&["apply", "--yes", "--approve-broadening"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -74,7 +74,15 @@ async fn a_held_lock_stops_a_second_writer_at_once_with_lock_timeout_0_and_plan_
     let lock = provisioner::lock::acquire(&session.aws, &session.stack, "apply", Duration::ZERO)
         .await
         .expect("the lock is free");
-    let out = tokio::task::block_in_place(|| f.cli(&["apply", "--yes", "--lock-timeout", "0"]));
+    let out = tokio::task::block_in_place(|| {
+        f.cli(&[
+            "apply",
+            "--yes",
+            "--approve-broadening",
+            "--lock-timeout",
+            "0",
+        ])
+    });
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -106,7 +114,13 @@ async fn a_held_lock_stops_a_second_writer_at_once_with_lock_timeout_0_and_plan_
             .is_none(),
         "released"
     );
-    f.run_ok(&["apply", "--yes", "--lock-timeout", "0"]);
+    f.run_ok(&[
+        "apply",
+        "--yes",
+        "--approve-broadening",
+        "--lock-timeout",
+        "0",
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +141,7 @@ async fn a_killed_holders_lock_lapses_and_the_next_apply_waits_then_proceeds() {
     assert_eq!(left.holder.lease_seconds, LOCK_LEASE_SECONDS);
 
     let started = Instant::now();
-    let out = tokio::task::block_in_place(|| f.cli(&["apply", "--yes"]));
+    let out = tokio::task::block_in_place(|| f.cli(&["apply", "--yes", "--approve-broadening"]));
     assert_ok(&out);
     let err = stderr(&out);
     assert!(err.contains("waiting for the stack lock held by"), "{err}");
@@ -224,7 +238,15 @@ async fn ctrl_c_releases_the_lock() {
         "Ctrl-C released the stack lock"
     );
     // And the next apply converges at once, without waiting for a lease.
-    let out = tokio::task::block_in_place(|| f.cli(&["apply", "--yes", "--lock-timeout", "0"]));
+    let out = tokio::task::block_in_place(|| {
+        f.cli(&[
+            "apply",
+            "--yes",
+            "--approve-broadening",
+            "--lock-timeout",
+            "0",
+        ])
+    });
     assert_ok(&out);
     assert_eq!(f.inventory().await, DEPLOYED);
 }
@@ -232,7 +254,7 @@ async fn ctrl_c_releases_the_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_its_images_bucket_a_stack_can_still_be_destroyed() {
     let f = Fixture::new("t-locknob-").await;
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let session = f.session();
     session
         .aws

@@ -35,7 +35,7 @@ async fn an_end_of_life_model_fails_the_plan_and_apply_touches_nothing() {
         "{text}"
     );
 
-    let out = f.cli(&["apply", "--yes"]);
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
     assert_eq!(out.status.code(), Some(1), "{}", combined(&out));
     assert!(combined(&out).contains("end-of-life"), "{}", combined(&out));
     assert!(f.queues().await.is_empty(), "apply created something");
@@ -151,7 +151,7 @@ async fn an_inference_profile_is_invoked_as_itself_and_as_the_model_where_it_rou
     f.append_yaml(&format!(
         "model: {{ id: {profile}, region: us-west-2, routes_to: [us-east-1, us-east-2, us-west-2] }}"
     ));
-    f.run_ok(&["apply", "--yes"]);
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let profile_arn = format!(
         "arn:aws:bedrock:us-west-2:{}:inference-profile/{profile}",
         testkit::bedrock::ACCOUNT

@@ -14,8 +14,10 @@ use serde_json::Value;
 use super::{Aws, aws_error, error_code};
 use crate::bootstrap::{Access, Grant};
 use crate::cloudformation::{CodeLocation, Export, Part, object};
+use crate::engine::permission_changes::Condition;
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text, fields_of, spec_of,
+    Declared, DeleteOutcome, Fields, Live, Permission, Resource, ResourceError, Text, fields_of,
+    spec_of,
 };
 
 /// An invoke permission as declared.
@@ -116,6 +118,24 @@ impl Resource for InvokePermission {
     }
     fn kind(&self) -> &'static str {
         "lambda-permission"
+    }
+
+    /// The statement this adds to the function's resource policy, as Lambda
+    /// writes it (`AWS:SourceArn` under `ArnLike`).
+    fn permissions(&self, fields: &Fields) -> Vec<Permission> {
+        let text = |key: &str| fields[key].as_str().unwrap_or_default().to_owned();
+        vec![Permission {
+            document: "resource policy".into(),
+            effect: "Allow".into(),
+            actions: vec![text("action")],
+            resources: vec![format!("function {}", text("function_name"))],
+            principals: vec![format!("Service:{}", text("principal"))],
+            conditions: vec![Condition {
+                operator: "ArnLike".into(),
+                key: "AWS:SourceArn".into(),
+                values: vec![text("source_arn")],
+            }],
+        }]
     }
     fn taggable(&self) -> bool {
         false

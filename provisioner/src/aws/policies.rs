@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::Text;
+use crate::engine::permission_changes::{Condition, Permission};
 
 pub const VERSION: &str = "2012-10-17";
 
@@ -137,6 +138,73 @@ fn listify(v: Option<&mut Value>) {
     }
 }
 
+/// A document's statements (declared, or as [`parse_document`] read them) as
+/// the plan's [`Permission`]s, `document` naming which document it is.
+/// Strings and lists both read as lists; `NotAction` / `NotResource` keep
+/// their meaning as `NOT ...` entries.
+pub fn permissions_in(document: &str, doc: &Value) -> Vec<Permission> {
+    let strings = |v: &Value| -> Vec<String> {
+        let mut out: Vec<String> = match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        out.sort();
+        out
+    };
+    let statements = match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        st @ Value::Object(_) => vec![st.clone()],
+        _ => Vec::new(),
+    };
+    statements
+        .iter()
+        .map(|st| {
+            let not = |key: &str| strings(&st[key]).into_iter().map(|a| format!("NOT {a}"));
+            let mut actions = strings(&st["Action"]);
+            actions.extend(not("NotAction"));
+            let mut resources = strings(&st["Resource"]);
+            resources.extend(not("NotResource"));
+            let principals = match &st["Principal"] {
+                Value::String(s) => vec![format!("AWS:{s}")],
+                Value::Object(m) => m
+                    .iter()
+                    .flat_map(|(kind, v)| {
+                        strings(v).into_iter().map(move |p| format!("{kind}:{p}"))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut conditions = Vec::new();
+            if let Value::Object(ops) = &st["Condition"] {
+                for (operator, keys) in ops {
+                    if let Value::Object(keys) = keys {
+                        for (key, values) in keys {
+                            conditions.push(Condition {
+                                operator: operator.clone(),
+                                key: key.clone(),
+                                values: strings(values),
+                            });
+                        }
+                    }
+                }
+            }
+            conditions.sort();
+            Permission {
+                document: document.to_owned(),
+                effect: st["Effect"].as_str().unwrap_or("Allow").to_owned(),
+                actions,
+                resources,
+                principals,
+                conditions,
+            }
+        })
+        .collect()
+}
+
 /// Every action and resource of a document, for checks that nothing is `*`.
 pub fn wildcards(doc: &Value) -> Vec<String> {
     let mut found = Vec::new();
@@ -191,6 +259,41 @@ mod tests {
             json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                 "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]})
         );
+    }
+
+    #[test]
+    fn a_document_reads_as_the_same_permissions_declared_or_read_back() {
+        let declared = PolicyDocument::new(vec![
+            Statement::allow(
+                "Q",
+                &["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+                vec!["arn:q".into()],
+            )
+            .when(
+                "StringEquals",
+                "aws:RequestedRegion",
+                vec!["us-west-2".into()],
+            ),
+        ]);
+        let as_declared =
+            permissions_in("inline policy", &serde_json::to_value(&declared).unwrap());
+        let read_back = permissions_in(
+            "inline policy",
+            &json!({"Version": "2012-10-17", "Statement": {"Sid": "Q", "Effect": "Allow",
+                "Action": ["sqs:DeleteMessage", "sqs:ReceiveMessage"], "Resource": "arn:q",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": "us-west-2"}}}}),
+        );
+        assert_eq!(as_declared, read_back);
+        assert_eq!(
+            as_declared[0].actions,
+            ["sqs:DeleteMessage", "sqs:ReceiveMessage"]
+        );
+        let trust = permissions_in(
+            "trust policy",
+            &serde_json::to_value(PolicyDocument::trust("lambda.amazonaws.com")).unwrap(),
+        );
+        assert_eq!(trust[0].principals, ["Service:lambda.amazonaws.com"]);
+        assert!(trust[0].resources.is_empty());
     }
 
     #[test]

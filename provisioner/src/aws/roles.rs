@@ -15,17 +15,22 @@ use aws_sdk_iam::types::Tag;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::policies::{PolicyDocument, parse_document};
+use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::bootstrap::{Access, Grant, own};
 use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Permission, Ref, Resource, ResourceError,
+    spec_of,
 };
 
 /// The name of the one inline policy the provisioner manages on each role.
 pub const POLICY_NAME: &str = "least-privilege";
+
+/// The documents of a role, as the plan's permission section names them.
+pub const TRUST_POLICY: &str = "trust policy";
+pub const INLINE_POLICY: &str = "inline policy";
 
 /// A role as declared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,6 +168,31 @@ impl Resource for IamRole {
     }
     fn kind(&self) -> &'static str {
         "iam-role"
+    }
+
+    /// Who may assume it, what its inline policy allows, and what is attached.
+    fn permissions(&self, fields: &Fields) -> Vec<Permission> {
+        let mut out = permissions_in(TRUST_POLICY, &fields["assume_role_policy"]);
+        out.extend(permissions_in(INLINE_POLICY, &fields["policy"]));
+        let named = |document: &str, key: &str| -> Vec<Permission> {
+            fields[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|name| Permission {
+                    document: format!("{document} {name}"),
+                    effect: "Allow".into(),
+                    actions: vec!["(whatever it allows)".into()],
+                    resources: Vec::new(),
+                    principals: Vec::new(),
+                    conditions: Vec::new(),
+                })
+                .collect()
+        };
+        out.extend(named("managed policy", "managed_policies"));
+        out.extend(named("other inline policy", "other_inline_policies"));
+        out
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {

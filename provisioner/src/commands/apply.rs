@@ -6,16 +6,79 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 
-use super::{Session, confirm, github_summary};
+use super::{Session, ask, confirm, report_to_github};
 use crate::engine::plan::{Mode, compute};
 use crate::engine::saved::stale_reasons;
-use crate::engine::{Action, Event, execute, render};
+use crate::engine::{Action, Event, Plan, execute, render};
 
 pub struct Args {
     pub yes: bool,
     pub adopt: bool,
     /// A plan saved by `plan --out`: apply only if it is still exactly right.
     pub plan: Option<std::path::PathBuf>,
+    /// `--approve-broadening`: grant what the permission section marks broadening.
+    pub approve_broadening: bool,
+}
+
+/// How a plan that grants more than before is approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broadening {
+    /// Ask on a terminal; off one, refuse.
+    Ask,
+    /// `--approve-broadening`.
+    Approved,
+}
+
+/// Whether the plan's broadening permission changes may be made: approved by
+/// the flag, already in a reviewed saved plan, or by the person at the terminal.
+/// `--yes` and `CI=true` never approve them.
+fn broadening_approved(
+    plan: &Plan,
+    how: Broadening,
+    saved: Option<&serde_json::Value>,
+) -> Result<bool> {
+    let broadening: Vec<_> = plan.broadening().collect();
+    if broadening.is_empty() {
+        return Ok(true);
+    }
+    if how == Broadening::Approved {
+        println!(
+            "\n{} broadening permission change(s) approved by --approve-broadening.",
+            broadening.len()
+        );
+        return Ok(true);
+    }
+    if let Some(saved) = saved {
+        let reviewed = saved["permission_changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let unseen: Vec<_> = broadening
+            .iter()
+            .filter(|c| {
+                let c = serde_json::to_value(c).unwrap_or_default();
+                !reviewed.contains(&c)
+            })
+            .collect();
+        if unseen.is_empty() {
+            println!(
+                "\n{} broadening permission change(s) approved: the reviewed saved plan contains them.",
+                broadening.len()
+            );
+            return Ok(true);
+        }
+    }
+    let question = format!(
+        "\nThese changes grant more than before: {} permission statement(s) marked [broadening] above. Grant them?",
+        broadening.len()
+    );
+    match ask(&question)? {
+        Some(answer) => Ok(answer),
+        None => Err(anyhow!(
+            "nothing was changed: the plan broadens permissions ({} statement(s) marked [broadening] in the permission section). Review them, then re-run with --approve-broadening, or apply a plan saved with `plan --out` that contains them (`apply --plan FILE`). --yes does not approve a broadening.",
+            broadening.len()
+        )),
+    }
 }
 
 fn verb(action: Action) -> (&'static str, &'static str) {
@@ -73,6 +136,7 @@ pub async fn converge(
     mode: Mode,
     adopt: bool,
     yes: bool,
+    broadening: Broadening,
     saved: Option<&serde_json::Value>,
 ) -> Result<ExitCode> {
     let (plan, snapshot) = session.plan(mode, adopt).await?;
@@ -86,7 +150,7 @@ pub async fn converge(
             ));
         }
     }
-    github_summary(&render::markdown(&plan));
+    report_to_github(&plan);
     if !plan.problems.is_empty() {
         return Err(anyhow!(
             "nothing was changed: {} problem(s) above must be fixed first",
@@ -109,6 +173,10 @@ pub async fn converge(
     };
     // A saved plan was reviewed when it was made, as with `terraform apply PLANFILE`.
     if saved.is_none() && !confirm(&question, yes)? {
+        println!("Cancelled: nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    if !broadening_approved(&plan, broadening, saved)? {
         println!("Cancelled: nothing was changed.");
         return Ok(ExitCode::from(1));
     }
@@ -169,7 +237,18 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     session
         .locked(
             "apply",
-            converge(&session, Mode::Apply, args.adopt, args.yes, saved.as_ref()),
+            converge(
+                &session,
+                Mode::Apply,
+                args.adopt,
+                args.yes,
+                if args.approve_broadening {
+                    Broadening::Approved
+                } else {
+                    Broadening::Ask
+                },
+                saved.as_ref(),
+            ),
         )
         .await
 }

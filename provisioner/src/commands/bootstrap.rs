@@ -23,6 +23,7 @@ pub const APPLY_ROLE: &str = "role.github_apply";
 pub struct Args {
     pub github_repo: String,
     pub yes: bool,
+    pub approve_broadening: bool,
 }
 
 /// Every attribute a policy may name: the stack's resources as predicted
@@ -118,7 +119,18 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     let code = session
         .locked(
             "bootstrap",
-            super::apply::converge(&boot, crate::engine::Mode::Apply, false, args.yes, None),
+            super::apply::converge(
+                &boot,
+                crate::engine::Mode::Apply,
+                false,
+                args.yes,
+                if args.approve_broadening {
+                    super::apply::Broadening::Approved
+                } else {
+                    super::apply::Broadening::Ask
+                },
+                None,
+            ),
         )
         .await?;
     if code != ExitCode::SUCCESS {

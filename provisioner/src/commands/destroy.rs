@@ -13,7 +13,14 @@ pub async fn run(path: &Path, yes: bool, inputs: &super::Inputs) -> Result<ExitC
     session
         .locked(
             "destroy",
-            super::apply::converge(&session, Mode::Destroy, false, yes, None),
+            super::apply::converge(
+                &session,
+                Mode::Destroy,
+                false,
+                yes,
+                super::apply::Broadening::Ask,
+                None,
+            ),
         )
         .await
 }

@@ -162,14 +162,18 @@ impl Session {
 
 /// Whether the user agreed; `--yes` and `CI=true` agree without asking.
 pub fn confirm(question: &str, yes: bool) -> Result<bool> {
-    use std::io::{BufRead, IsTerminal, Write};
     if yes || std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         return Ok(true);
     }
+    ask(question)?
+        .ok_or_else(|| anyhow!("not running on a terminal: pass --yes (or set CI=true) to confirm"))
+}
+
+/// Asks `question` on the terminal; `Ok(None)` when there is none.
+pub fn ask(question: &str) -> Result<Option<bool>> {
+    use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
-        return Err(anyhow!(
-            "not running on a terminal: pass --yes (or set CI=true) to confirm"
-        ));
+        return Ok(None);
     }
     print!("{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     std::io::stdout()
@@ -180,7 +184,20 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool> {
         .lock()
         .read_line(&mut answer)
         .context("reading the answer")?;
-    Ok(answer.trim() == "yes")
+    Ok(Some(answer.trim() == "yes"))
+}
+
+/// In GitHub Actions: the plan in the job summary, and a `::warning::`
+/// annotation on the run when it broadens permissions.
+pub fn report_to_github(plan: &Plan) {
+    github_summary(&crate::engine::render::markdown(plan));
+    let broadening = plan.broadening().count();
+    if broadening > 0 && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        println!(
+            "::warning title=Permissions broaden::stack {}: {broadening} permission statement(s) grant more than before (see the permission section of the plan)",
+            plan.stack
+        );
+    }
 }
 
 /// Appends Markdown to GitHub's job summary when running in GitHub Actions.

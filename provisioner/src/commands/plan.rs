@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::{EXIT_CHANGES, Session, exit, github_summary};
+use super::{EXIT_CHANGES, Session, exit, report_to_github};
 use crate::artifacts::Artifacts;
 use crate::aws::Aws;
 use crate::aws::calls::stats;
@@ -74,7 +74,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         }
         print!("{}", render::text(&plan));
     }
-    github_summary(&render::markdown(&plan));
+    report_to_github(&plan);
     if let Some(out) = &args.out {
         let text = serde_json::to_string_pretty(&render::json(&plan))?;
         std::fs::write(out, text)

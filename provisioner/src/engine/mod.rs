@@ -5,10 +5,12 @@
 //! - [`diff`]: field-level comparison of desired and live values.
 //! - [`plan`]: reading live state concurrently and computing a [`Plan`].
 //! - [`apply`]: executing a plan as a dependency graph.
+//! - [`permission_changes`]: the plan's permission section and broadening.
 //! - [`render`]: a plan as text, JSON or Markdown.
 
 pub mod apply;
 pub mod diff;
+pub mod permission_changes;
 pub mod plan;
 pub mod refs;
 pub mod render;
@@ -16,6 +18,7 @@ pub mod resource;
 pub mod saved;
 
 pub use apply::{ApplyError, Event, execute};
+pub use permission_changes::{Permission, PermissionChange};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
 pub use refs::{Handle, Ref, Text};
 pub use resource::{

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::diff::{FieldChange, diff};
+use super::permission_changes::{self, PermissionChange};
 use super::refs::{dependencies, resolve};
 use super::resource::{Attrs, Fields, Finding, Live, Resource, ResourceError};
 use crate::stack::{MANAGED_BY_KEY, MANAGED_BY_VALUE, STACK_KEY};
@@ -86,11 +87,17 @@ pub struct Plan {
     pub problems: Vec<String>,
     /// Things the user should know that do not stop `apply`.
     pub warnings: Vec<String>,
+    /// Every change to what anyone may do (the permission section).
+    pub permission_changes: Vec<PermissionChange>,
 }
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action.mutates())
+    }
+    /// The permission changes that grant more than before.
+    pub fn broadening(&self) -> impl Iterator<Item = &PermissionChange> {
+        self.permission_changes.iter().filter(|c| c.broadening)
     }
     pub fn change(&self, address: &str) -> Option<&Change> {
         self.changes.iter().find(|c| c.address == address)
@@ -225,6 +232,7 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut summary = Summary::default();
+    let mut permission_changes = Vec::new();
     let known: BTreeSet<&str> = resources.iter().map(|r| r.address()).collect();
     for r in resources {
         let deps = depends_on(r.as_ref());
@@ -293,6 +301,11 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
         match (opts.mode, live) {
             (Mode::Apply, None) => {
                 let (desired, unknown) = resolve_fields(r.as_ref(), &lookup);
+                permission_changes.extend(permission_changes::changes(
+                    r.address(),
+                    &[],
+                    &r.permissions(&desired),
+                ));
                 change.action = Action::Create;
                 change.fields = diff(&desired, &unknown, &Fields::new());
                 summary.create += 1;
@@ -324,11 +337,23 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
                     summary.update += 1;
                     Action::Update
                 };
+                if change.action.mutates() {
+                    permission_changes.extend(permission_changes::changes(
+                        r.address(),
+                        &r.permissions(&live.fields),
+                        &r.permissions(&desired),
+                    ));
+                }
             }
             (Mode::Destroy, None) => continue,
             (Mode::Destroy, Some(live)) => {
                 if owned_by(r.as_ref(), live, &opts.stack) {
                     change.action = Action::Delete;
+                    permission_changes.extend(permission_changes::changes(
+                        r.address(),
+                        &r.permissions(&live.fields),
+                        &[],
+                    ));
                     change.fields = live
                         .fields
                         .iter()
@@ -361,6 +386,7 @@ pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &Plan
         summary,
         problems,
         warnings,
+        permission_changes,
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::diff::FieldChange;
+use super::permission_changes::{self, PermissionChange};
 use super::plan::{Action, Plan};
 use super::refs::UNKNOWN;
 
@@ -96,6 +97,12 @@ pub fn text(plan: &Plan) -> String {
             let _ = writeln!(out, "        {}", field_line(c.action, f));
         }
     }
+    if !plan.permission_changes.is_empty() {
+        let _ = writeln!(out, "\n{}", permission_heading(plan));
+        for c in &plan.permission_changes {
+            let _ = writeln!(out, "  {}", permission_changes::line(c));
+        }
+    }
     for w in &plan.warnings {
         let _ = writeln!(out, "\nWarning: {w}");
     }
@@ -106,6 +113,49 @@ pub fn text(plan: &Plan) -> String {
     out
 }
 
+/// `Permission changes (3, 2 broadening):`.
+pub fn permission_heading(plan: &Plan) -> String {
+    let broadening = plan.broadening().count();
+    let n = plan.permission_changes.len();
+    if broadening == 0 {
+        format!("Permission changes ({n}, none broadening):")
+    } else {
+        format!("Permission changes ({n}, {broadening} broadening):")
+    }
+}
+
+fn cell(v: &[String]) -> String {
+    if v.is_empty() {
+        String::new()
+    } else {
+        v.iter()
+            .map(|s| format!("`{}`", s.replace('|', "\\|")))
+            .collect::<Vec<_>>()
+            .join("<br>")
+    }
+}
+
+fn permission_row(c: &PermissionChange) -> String {
+    let p = &c.permission;
+    let conditions: Vec<String> = p
+        .conditions
+        .iter()
+        .map(permission_changes::condition)
+        .collect();
+    format!(
+        "| `{}`{} | `{}` | {} | {} | {} | {} | {} | {} |",
+        c.change.symbol(),
+        if c.broadening { " **broadening**" } else { "" },
+        c.address,
+        p.document,
+        p.effect,
+        cell(&p.actions),
+        cell(&p.resources),
+        cell(&p.principals),
+        cell(&conditions)
+    )
+}
+
 /// The JSON schema documented in the README.
 pub fn json(plan: &Plan) -> Value {
     json!({
@@ -114,6 +164,7 @@ pub fn json(plan: &Plan) -> Value {
         "summary": plan.summary,
         "problems": plan.problems,
         "warnings": plan.warnings,
+        "permission_changes": plan.permission_changes,
     })
 }
 
@@ -136,6 +187,17 @@ pub fn markdown(plan: &Plan) -> String {
             c.name,
             fields.join("<br>")
         );
+    }
+    if !plan.permission_changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n#### {}\n",
+            permission_heading(plan).trim_end_matches(':')
+        );
+        out.push_str("| | resource | document | effect | actions | resources | principals | conditions |\n|---|---|---|---|---|---|---|---|\n");
+        for c in &plan.permission_changes {
+            let _ = writeln!(out, "{}", permission_row(c));
+        }
     }
     for p in &plan.problems {
         let _ = writeln!(out, "\n> **Error:** {p}");

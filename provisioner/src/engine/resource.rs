@@ -148,6 +148,12 @@ pub trait Resource: Send + Sync {
     fn managed(&self) -> bool {
         true
     }
+    /// What these fields (desired, resolved, or live) let anyone do: the
+    /// statements of the resource's permission documents, for the plan's
+    /// permission section. Kinds that grant nothing keep the default.
+    fn permissions(&self, _fields: &Fields) -> Vec<super::permission_changes::Permission> {
+        Vec::new()
+    }
     /// Attributes AWS derives from the name, region and account (e.g. an
     /// ARN), predicted for a resource that does not exist yet so the plan can
     /// show them. Only what AWS invents (ids, chosen URLs) stays unknown.

@@ -79,6 +79,7 @@ mod tests {
             summary: Summary::default(),
             problems: vec![],
             warnings: vec![],
+            permission_changes: vec![],
         }
     }
 

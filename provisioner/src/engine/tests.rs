@@ -521,6 +521,22 @@ fn json_rendering_follows_the_documented_schema() {
         },
         problems: vec![],
         warnings: vec![],
+        permission_changes: crate::engine::permission_changes::changes(
+            "role.worker",
+            &[],
+            &[crate::engine::Permission {
+                document: "inline policy".into(),
+                effect: "Allow".into(),
+                actions: vec!["sqs:ReceiveMessage".into()],
+                resources: vec!["arn:aws:sqs:eu-west-1:1:q".into()],
+                principals: vec![],
+                conditions: vec![crate::engine::permission_changes::Condition {
+                    operator: "StringEquals".into(),
+                    key: "aws:RequestedRegion".into(),
+                    values: vec!["eu-west-1".into()],
+                }],
+            }],
+        ),
     };
     let v = render::json(&p);
     assert_eq!(
@@ -531,10 +547,29 @@ fn json_rendering_follows_the_documented_schema() {
                          "fields": [{"path": "visibility_timeout_seconds", "before": 30, "after": 180}]}],
             "summary": {"create": 0, "update": 1, "replace": 0, "delete": 0},
             "problems": [],
-            "warnings": []
+            "warnings": [],
+            "permission_changes": [{"address": "role.worker", "change": "+", "document": "inline policy",
+                "effect": "Allow", "actions": ["sqs:ReceiveMessage"], "resources": ["arn:aws:sqs:eu-west-1:1:q"],
+                "principals": [], "conditions": [{"operator": "StringEquals", "key": "aws:RequestedRegion",
+                "values": ["eu-west-1"]}], "broadening": true}]
         })
     );
     let text = render::text(&p);
+    assert!(
+        text.contains("Permission changes (1, 1 broadening):\n  + role.worker inline policy: Allow sqs:ReceiveMessage on arn:aws:sqs:eu-west-1:1:q when aws:RequestedRegion StringEquals eu-west-1  [broadening]"),
+        "{text}"
+    );
+    let md = render::markdown(&p);
+    assert!(
+        md.contains("#### Permission changes (1, 1 broadening)"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| `+` **broadening** | `role.worker` | inline policy | Allow | `sqs:ReceiveMessage` |"
+        ),
+        "{md}"
+    );
     assert!(text.contains("  ~ queue.prompts"), "{text}");
     assert!(
         text.contains("~ visibility_timeout_seconds: 30 -> 180"),
