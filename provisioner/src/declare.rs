@@ -23,9 +23,8 @@ use crate::aws::topics::{SnsTopic, TopicSpec};
 use crate::aws::triggers::{
     QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement,
 };
-use crate::bootstrap::Access;
-use crate::cloudformation::Export;
 use crate::engine::{Handle, Resource, Text};
+pub use crate::kind::Kind;
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
 
 pub const DLQ: &str = "queue.dlq";
@@ -50,11 +49,6 @@ pub const ROUTE_METHOD: &str = "POST";
 pub const ROUTE_PATH: &str = "/image_generator";
 
 /// The declared resources, in declaration order, and the stack's outputs.
-/// A resource kind: what the engine drives ([`Resource`]), how it reads as
-/// CloudFormation ([`Export`]) and what IAM access it takes ([`Access`]).
-pub trait Kind: Export + Access {}
-impl<K: Export + Access> Kind for K {}
-
 pub struct Declaration {
     pub resources: Vec<Arc<dyn Resource>>,
     /// The same resources, with what they mean outside the engine:

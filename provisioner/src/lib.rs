@@ -8,6 +8,7 @@ pub mod cloudformation;
 pub mod commands;
 pub mod declare;
 pub mod engine;
+pub mod kind;
 pub mod local;
 pub mod lock;
 pub mod stack;

@@ -109,6 +109,21 @@ enum Command {
         #[arg(long)]
         approve_broadening: bool,
     },
+    /// Print every IAM policy document the stack and its bootstrap roles
+    /// would carry (trust, inline and resource policies), with the ARNs AWS
+    /// will derive. With --account, no AWS call is made.
+    Policies {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Include the CI roles' trust policies for this repository.
+        #[arg(long, value_name = "OWNER/NAME")]
+        github_repo: Option<String>,
+        /// The account the ARNs name (otherwise: one sts:GetCallerIdentity).
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Leave an old CloudFormation (SAM) stack: show what it holds and what
     /// replaces it, refuse while this stack is not fully deployed, then delete
     /// it keeping the --retain'ed resources. Without --yes, a dry run.
@@ -283,6 +298,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Unlock { stack, force } => {
             commands::unlock::run(&stack, force, &inputs(false)).await
+        }
+        Command::Policies {
+            stack,
+            github_repo,
+            account,
+            json,
+        } => {
+            let args = commands::policies::Args {
+                github_repo,
+                account,
+                json,
+            };
+            commands::policies::run(&stack, &args, &inputs(false)).await
         }
         Command::Models {
             region,

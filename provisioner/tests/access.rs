@@ -12,6 +12,7 @@ use common::*;
 use provisioner::artifacts::Artifacts;
 use provisioner::aws::policies::{PolicyDocument, wildcards};
 use provisioner::commands::{Session, bootstrap};
+use provisioner::engine::permission_changes::glob;
 use provisioner::engine::{Mode, execute};
 
 /// The IAM actions one SDK call needs. Most are `{service}:{Operation}`; the
@@ -151,29 +152,41 @@ async fn drift_roles(f: &Fixture) {
 #[tokio::test]
 async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_call() {
     let f = Fixture::new("access").await;
-    let (plan_policy, apply_policy) = bootstrap::policies(&session(&f, &f.artifacts))
+    let policies = bootstrap::policies(&session(&f, &f.artifacts))
         .await
         .expect("policies");
-    for doc in [&plan_policy, &apply_policy] {
+    let (plan_policy, apply_policy) = (policies.plan, policies.apply);
+    for doc in [&plan_policy, &apply_policy, &policies.preview] {
         let doc = serde_json::to_value(doc).unwrap();
-        // No `*` action; `*` resources only for the actions IAM authorises on
-        // nothing narrower (Service Authorization Reference): Lambda's
-        // ListEventSourceMappings, and Bedrock's GetFoundationModelAvailability,
-        // narrowed to the model's Region by condition.
+        // No `*` action; `*` resources only for the actions AWS authorises on
+        // no resource type (Service Authorization Reference; scripts/check-policies
+        // proves it), each held to a Region by condition.
         for st in doc["Statement"].as_array().unwrap() {
             let wild = wildcards(&serde_json::json!({"Statement": [st]}));
             if !wild.is_empty() {
                 assert_eq!(wild, ["Resource *"]);
-                if st["Action"] == serde_json::json!(["bedrock:GetFoundationModelAvailability"]) {
-                    assert_eq!(
-                        st["Condition"],
-                        serde_json::json!({"StringEquals": {"aws:RequestedRegion": ["us-west-2"]}}),
-                        "{st}"
-                    );
+                let region = if st["Action"]
+                    == serde_json::json!(["bedrock:GetFoundationModelAvailability"])
+                {
+                    "us-west-2"
                 } else {
-                    assert_eq!(
-                        st["Action"],
-                        serde_json::json!(["lambda:ListEventSourceMappings"]),
+                    REGION
+                };
+                assert_eq!(
+                    st["Condition"]["StringEquals"]["aws:RequestedRegion"],
+                    serde_json::json!([region]),
+                    "{st}"
+                );
+                for action in st["Action"].as_array().unwrap() {
+                    assert!(
+                        [
+                            "bedrock:GetFoundationModelAvailability",
+                            "lambda:ListEventSourceMappings",
+                            "lambda:CreateEventSourceMapping",
+                            "logs:DescribeLogGroups",
+                            "sns:Unsubscribe"
+                        ]
+                        .contains(&action.as_str().unwrap()),
                         "{st}"
                     );
                 }
@@ -191,19 +204,15 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
             })
             .flat_map(|st| st["Resource"].as_array().unwrap().clone())
             .collect();
+        let role =
+            |name: String| serde_json::json!(format!("arn:aws:iam::123456789012:role/{name}"));
+        let stack = f.stack();
+        let mut previews = f.stack();
+        previews.name = provisioner::bootstrap::preview_name(&stack.name);
         assert!(
             pass.is_empty()
-                || pass
-                    == [
-                        serde_json::json!(format!(
-                            "arn:aws:iam::123456789012:role/{}",
-                            f.stack().worker_name()
-                        )),
-                        serde_json::json!(format!(
-                            "arn:aws:iam::123456789012:role/{}",
-                            f.stack().http_name()
-                        )),
-                    ],
+                || pass == [role(stack.worker_name()), role(stack.http_name())]
+                || pass == [role(previews.worker_name()), role(previews.http_name())],
             "PassRole only for the two function roles: {pass:?}"
         );
     }
@@ -266,6 +275,126 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
     );
 }
 
+/// The ARNs AWS will give a session's named resources, by address.
+async fn arns(s: &Session) -> Vec<(String, String)> {
+    let attrs = bootstrap::attributes(s).await.expect("predictions");
+    attrs
+        .into_iter()
+        .filter(|(address, _)| {
+            [
+                "queue.",
+                "topic.",
+                "role.",
+                "function.",
+                "log_group.",
+                "alarm.",
+            ]
+            .iter()
+            .any(|kind| address.starts_with(kind))
+        })
+        .filter_map(|(address, a)| a.get("arn").map(|arn| (address, arn.clone())))
+        .collect()
+}
+
+/// A preview stack (`{name}-pr-7`, as the infrastructure workflow names
+/// them) planned, applied and destroyed with the SDK call log on: every call
+/// is an action of the preview role, every resource of the preview stack is
+/// named by one of its statements, and no statement that changes anything
+/// names a resource of the stack itself.
+#[tokio::test]
+async fn the_preview_role_deploys_preview_stacks_and_never_touches_the_stack() {
+    let f = Fixture::new("prev").await;
+    let policies = bootstrap::policies(&session(&f, &f.artifacts))
+        .await
+        .expect("policies");
+    let preview_allows = allowed(&policies.preview);
+    let mut preview = f.stack();
+    preview.name = format!("{}-pr-7", f.name);
+    let preview_session = || {
+        Session::new(
+            preview.clone(),
+            &Artifacts::load(&f.artifacts),
+            Arc::new(f.aws()),
+        )
+    };
+
+    let s = preview_session();
+    s.plan(Mode::Apply, false).await.expect("plan");
+    provisioner::lock::read(&s.aws, &s.stack)
+        .await
+        .expect("lock");
+    let mut used = called(&s);
+    for mode in [Mode::Apply, Mode::Destroy] {
+        let s = preview_session();
+        s.locked("apply", async {
+            let (plan, snapshot) = s.plan(mode, false).await.expect("plan");
+            assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+            assert!(plan.has_changes());
+            execute(&plan, &s.resources, &snapshot, &|_| {})
+                .await
+                .expect("execute");
+            let (after, _) = s.plan(mode, false).await.expect("plan");
+            assert!(!after.has_changes(), "{after:#?}");
+            Ok(())
+        })
+        .await
+        .expect("the stack lock");
+        let calls = called(&s);
+        assert_within(&format!("preview {mode:?}"), &calls, &preview_allows);
+        used.extend(calls);
+    }
+    // The same actions as the apply role (whose every action the test above
+    // sees called, updates included: a preview is updated on every push).
+    assert!(used.is_subset(&preview_allows));
+    assert_eq!(preview_allows, allowed(&policies.apply));
+
+    // By resource: what each stack's resources are called, as AWS derives it.
+    let statements = serde_json::to_value(&policies.preview).unwrap()["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let named = |arn: &str| {
+        statements.iter().any(|st| {
+            st["Resource"].as_array().into_iter().flatten().any(|r| {
+                glob(r.as_str().unwrap(), arn) || glob(r.as_str().unwrap(), &format!("{arn}:*"))
+            })
+        })
+    };
+    let previews = arns(&preview_session()).await;
+    assert!(previews.len() >= 8, "{previews:?}");
+    for (address, arn) in &previews {
+        assert!(
+            named(arn),
+            "the preview role names the preview's {address} ({arn})"
+        );
+    }
+    let own = arns(&session(&f, &f.artifacts)).await;
+    for st in &statements {
+        let reads = st["Action"].as_array().unwrap().iter().all(|a| {
+            let a = a.as_str().unwrap();
+            ["Get", "List", "Describe"]
+                .iter()
+                .any(|verb| a.split(':').nth(1).unwrap().starts_with(verb))
+                || a == "apigateway:GET"
+        });
+        if reads || st["Condition"].is_object() {
+            // Reads of what `plan` needs, and writes held by a condition
+            // (the preview's tag, its function, its Region: see README).
+            continue;
+        }
+        for r in st["Resource"].as_array().unwrap() {
+            for (address, arn) in &own {
+                assert!(
+                    !glob(r.as_str().unwrap(), arn)
+                        && !glob(r.as_str().unwrap(), &format!("{arn}:*")),
+                    "preview statement {} names the stack's own {address} ({arn})",
+                    st["Sid"]
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent() {
     let f = Fixture::new("boot").await;
@@ -295,7 +424,11 @@ async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent
         !said.contains("+ oidc_provider.github"),
         "adopted, not created:\n{said}"
     );
-    assert!(said.contains("Plan: 2 to add"), "{said}");
+    assert!(said.contains("Plan: 3 to add"), "{said}");
+    assert!(
+        said.contains("AWS_PREVIEW_ROLE_ARN=arn:aws:iam::123456789012:role/"),
+        "{said}"
+    );
     let name = f.stack().name;
     for (role, subject_op, subjects) in [
         (
@@ -310,6 +443,11 @@ async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent
                 format!("repo:{repo}:ref:refs/heads/main"),
                 format!("repo:{repo}:environment:production")
             ]),
+        ),
+        (
+            "preview",
+            "StringEquals",
+            serde_json::json!([format!("repo:{repo}:pull_request")]),
         ),
     ] {
         let role_name = format!("{name}-github-{role}");

@@ -80,6 +80,27 @@ async fn what_grants_more_is_broadening_and_is_gated() {
         all.iter()
             .all(|c| c["change"] == "+" && c["broadening"] == true)
     );
+    // In GitHub Actions: the section in the job summary, and an annotation.
+    let summary = f.file.with_extension("summary.md");
+    let out = f
+        .command(&["plan"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("::warning title=Permissions broaden::"),
+        "{}",
+        stdout(&out)
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("#### Permission changes ("), "{md}");
+    assert!(
+        md.contains("| `+` **broadening** | `role.worker` | trust policy |"),
+        "{md}"
+    );
+
     let refused = tokio::task::block_in_place(|| f.cli(&["apply", "--yes"]));
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
     assert!(
@@ -225,7 +246,14 @@ async fn what_grants_more_is_broadening_and_is_gated() {
             .all(|c| c["broadening"] == false),
         "{plan:#}"
     );
-    let text = f.run_ok(&["apply", "--yes"]);
+    let out = f
+        .command(&["apply", "--yes"])
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(!text.contains("::warning"), "nothing broadens: {text}");
     assert!(text.contains("none broadening"), "{text}");
     assert!(text.contains("Apply complete!"), "{text}");
 }

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
-use crate::bootstrap::{Access, Grant, own};
-use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
+use crate::kind::{Access, Grant, own};
 
 /// A metric alarm as declared (the fields `PutMetricAlarm` takes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,7 +331,7 @@ impl Export for MetricAlarmResource {
     }
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
-        crate::cloudformation::name_ref_arn_getatt(id, attr)
+        crate::kind::export::name_ref_arn_getatt(id, attr)
     }
 }
 

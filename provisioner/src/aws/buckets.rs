@@ -8,11 +8,11 @@ use async_trait::async_trait;
 
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error};
-use crate::bootstrap::{Access, Grant, own};
-use crate::cloudformation::{CodeLocation, Export, Part};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
+use crate::kind::export::{CodeLocation, Export, Part};
+use crate::kind::{Access, Grant, own};
 
 pub struct ReferencedBucket {
     declared: Declared,

@@ -145,6 +145,13 @@ impl Aws {
         self
     }
 
+    /// The same clients for a known account: ARNs need no STS call
+    /// (`provisioner policies --account`).
+    pub fn with_account(self, account: &str) -> Aws {
+        let _ = self.account.set(account.to_owned());
+        self
+    }
+
     /// The account id (one STS call, shared by every concurrent caller).
     pub async fn account_id(&self) -> Result<String, ResourceError> {
         self.account

@@ -29,12 +29,12 @@ use tokio::time::Instant;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::artifacts::{Artifact, short};
-use crate::bootstrap::{Access, Grant, own};
-use crate::cloudformation::{CodeLocation, Export, Part, Upload, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, Upload, object, tag_list};
+use crate::kind::{Access, Grant, own};
 
 /// How long `CreateFunction` is retried while the new role propagates.
 pub const ROLE_PROPAGATION: Duration = Duration::from_secs(60);
@@ -516,7 +516,7 @@ impl Resource for LambdaFunction {
 }
 
 /// Checks whose remedies this design answers differently, with why.
-const FUNCTION_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[
+const FUNCTION_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[
     (
         "CKV_AWS_116",
         "Invoked by an SQS event source mapping (failures go to the queue's dead-letter queue) or synchronously by API Gateway (the caller gets the error): an asynchronous-invocation DLQ would never receive anything.",
@@ -583,7 +583,7 @@ impl Export for LambdaFunction {
     }
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
-        crate::cloudformation::name_ref_arn_getatt(id, attr)
+        crate::kind::export::name_ref_arn_getatt(id, attr)
     }
 
     fn upload(&self, code: &CodeLocation) -> Option<Upload> {

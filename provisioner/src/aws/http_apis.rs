@@ -21,12 +21,12 @@ use super::tags::Tags;
 use super::{
     ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, error_code, read_back, tags,
 };
-use crate::bootstrap::{Access, Grant};
-use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object};
+use crate::kind::{Access, Grant};
 
 const ENDPOINT: &str = "endpoint";
 const EXECUTION_ARN: &str = "execution_arn";
@@ -588,7 +588,7 @@ impl Resource for HttpApi {
     }
 }
 
-const STAGE_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+const STAGE_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[(
     "CKV_AWS_95",
     "Each request is logged by the function itself (request id, status, size) in its own log group; API Gateway access logs would duplicate them.",
 )];
@@ -599,7 +599,7 @@ impl Export for HttpApi {
     fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
         use serde_json::json;
         let spec = self.spec()?;
-        let api = crate::cloudformation::logical_id(&self.declared.address);
+        let api = crate::kind::export::logical_id(&self.declared.address);
         let api_ref = json!({ "Ref": api });
         let mut parts = vec![Part::main(
             "AWS::ApiGatewayV2::Api",
@@ -674,23 +674,50 @@ impl Access for HttpApi {
         )]
     }
 
+    /// HTTP APIs are named by id, not by name, so their ARNs cannot say
+    /// whose an API is: every write is held to this stack's APIs by their
+    /// `stack` tag (`aws:ResourceTag`, which the Service Authorization
+    /// Reference lists for the API and each of its parts; creating one by
+    /// `aws:RequestTag`, the tags `CreateApi` sends). With the preview role's
+    /// `{name}-pr-*` the pattern covers every preview stack and never `{name}`.
     fn write_access(&self) -> Vec<Grant> {
+        let stack = self
+            .spec()
+            .ok()
+            .and_then(|s| s.tags.get(crate::stack::STACK_KEY).cloned())
+            .unwrap_or_default();
+        let ours = vec![Text::literal(stack)];
         vec![
+            // CreateApi posts to the collection, with the stack's tags.
+            Grant::on(&["apigateway:POST"], vec![api_path("/apis")]).when(
+                "StringLike",
+                REQUEST_STACK_TAG,
+                ours.clone(),
+            ),
+            // Its integration, route and stage post to the API's own
+            // collections; PATCH and DELETE act on the API or one of its
+            // parts, never on `/apis` itself.
             Grant::on(
                 &["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
-                vec![api_path("/apis"), api_path("/apis/*")],
-            ),
+                vec![api_path("/apis/*")],
+            )
+            .when("StringLike", RESOURCE_STACK_TAG, ours.clone()),
             Grant::on(
                 &["apigateway:POST", "apigateway:DELETE"],
                 vec![api_path("/tags/*")],
-            ),
+            )
+            .when("StringLike", RESOURCE_STACK_TAG, ours),
         ]
     }
 }
 
+/// The condition keys of the ownership tag `stack` ([`crate::stack::STACK_KEY`]).
+const REQUEST_STACK_TAG: &str = "aws:RequestTag/stack";
+const RESOURCE_STACK_TAG: &str = "aws:ResourceTag/stack";
+
 fn api_path(path: &str) -> Text {
     Text::from(format!(
         "arn:${{{a}.partition}}:apigateway:${{{a}.region}}::{path}",
-        a = crate::bootstrap::ACCOUNT
+        a = crate::kind::ACCOUNT
     ))
 }

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::policies::Statement;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
-use crate::bootstrap::{Access, Grant, own};
-use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
+use crate::kind::{Access, Grant, own};
 
 /// A log group as declared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,7 +228,7 @@ impl Resource for LogGroup {
 }
 
 /// Lambda writes the logs; CloudWatch Logs encrypts them at rest by default.
-const LOG_GROUP_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+const LOG_GROUP_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[(
     "CKV_AWS_158",
     "Encrypted at rest by CloudWatch Logs' own keys; the functions log request ids, sizes and timings, never prompts or images.",
 )];
@@ -264,7 +264,8 @@ impl Export for LogGroup {
 impl Access for LogGroup {
     fn read_access(&self) -> Vec<Grant> {
         vec![
-            Grant::on(&["logs:DescribeLogGroups"], vec![own(self, ARN).then(":*")]),
+            // Authorised on no resource type: `*` (held to the Region).
+            Grant::unscoped(&["logs:DescribeLogGroups"]),
             Grant::on(&["logs:ListTagsForResource"], vec![own(self, ARN)]),
         ]
     }

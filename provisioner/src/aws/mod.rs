@@ -21,10 +21,7 @@ pub mod triggers;
 pub use clients::Aws;
 
 /// Attribute names kinds export (each kind's `impl Handle<Kind>` says which).
-pub(crate) const ARN: &str = "arn";
-pub(crate) const NAME: &str = "name";
-pub(crate) const URL: &str = "url";
-pub(crate) const ID: &str = "id";
+pub(crate) use crate::kind::{ARN, ID, NAME, URL};
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;

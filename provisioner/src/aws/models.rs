@@ -35,11 +35,11 @@ use couch_contract::model::{base_model_id, is_inference_profile};
 use super::clients::partition_of;
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error, error_code};
-use crate::bootstrap::{Access, Grant};
-use crate::cloudformation::{CodeLocation, Export, Part};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Finding, Handle, Live, Ref, Resource, ResourceError, Text,
 };
+use crate::kind::export::{CodeLocation, Export, Part};
+use crate::kind::{Access, Grant};
 use crate::stack::Model;
 
 pub struct ReferencedModel {
@@ -408,7 +408,7 @@ impl Access for ReferencedModel {
                 vec![Text::from(format!(
                     "arn:{}:bedrock:{region}:${{{}.account}}:inference-profile/{}",
                     partition_of(region),
-                    crate::bootstrap::ACCOUNT,
+                    crate::kind::ACCOUNT,
                     self.model.id
                 ))],
             ));
@@ -528,12 +528,12 @@ mod tests {
             .unwrap();
         assert_eq!(star.resources, [Text::from("*")]);
         assert_eq!(
-            star.condition,
-            Some((
+            star.conditions,
+            [(
                 "StringEquals",
                 "aws:RequestedRegion",
                 vec![Text::from("us-west-2")]
-            ))
+            )]
         );
         assert!(grants.iter().any(|g| {
             g.actions == ["bedrock:GetInferenceProfile"]

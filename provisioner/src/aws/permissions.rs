@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Aws, aws_error, error_code};
-use crate::bootstrap::{Access, Grant};
-use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::permission_changes::Condition;
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Live, Permission, Resource, ResourceError, Text, fields_of,
     spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object};
+use crate::kind::{Access, Document, DocumentType, Grant};
 
 /// An invoke permission as declared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +208,26 @@ impl Export for InvokePermission {
 }
 
 impl Access for InvokePermission {
+    /// The statement as Lambda adds it to the function's resource policy
+    /// (`AddPermission` with a source ARN writes `ArnLike` `AWS:SourceArn`).
+    fn documents(&self, fields: &Fields) -> Vec<Document> {
+        vec![Document {
+            name: "resource policy".into(),
+            kind: DocumentType::Resource,
+            document: serde_json::json!({
+                "Version": crate::aws::policies::VERSION,
+                "Statement": [{
+                    "Sid": self.statement_id,
+                    "Effect": "Allow",
+                    "Principal": {"Service": fields["principal"]},
+                    "Action": fields["action"],
+                    "Resource": self.function_arn().as_str(),
+                    "Condition": {"ArnLike": {"AWS:SourceArn": fields["source_arn"]}},
+                }],
+            }),
+        }]
+    }
+
     fn read_access(&self) -> Vec<Grant> {
         vec![Grant::on(&["lambda:GetPolicy"], vec![self.function_arn()])]
     }
@@ -222,7 +242,7 @@ impl Access for InvokePermission {
 
 impl InvokePermission {
     fn function_arn(&self) -> Text {
-        crate::bootstrap::account_arn("lambda", "function:").then(self.function_name.as_str())
+        crate::kind::account_arn("lambda", "function:").then(self.function_name.as_str())
     }
 }
 

@@ -14,10 +14,10 @@ use serde_json::Value;
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
-use crate::bootstrap::{Access, Grant, own};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
+use crate::kind::{Access, Grant, own};
 
 /// A queue as declared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -345,17 +345,17 @@ impl Resource for SqsQueue {
 
 /// Queues are encrypted with SQS-managed keys (`SqsManagedSseEnabled`), which
 /// checkov's KMS check does not recognise.
-const QUEUE_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+const QUEUE_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[(
     "CKV_AWS_27",
     "Encrypted at rest with SQS-managed SSE (SqsManagedSseEnabled: true); a customer KMS key would add cost and a key policy without protecting prompts any better.",
 )];
 
-impl crate::cloudformation::Export for SqsQueue {
+impl crate::kind::export::Export for SqsQueue {
     fn cloudformation(
         &self,
-        _code: &crate::cloudformation::CodeLocation,
-    ) -> Result<Vec<crate::cloudformation::Part>, ResourceError> {
-        use crate::cloudformation::{Part, object, tag_list};
+        _code: &crate::kind::export::CodeLocation,
+    ) -> Result<Vec<crate::kind::export::Part>, ResourceError> {
+        use crate::kind::export::{Part, object, tag_list};
         use serde_json::json;
         let spec: QueueSpec =
             crate::engine::spec_of(&self.declared.address, &self.declared.fields)?;

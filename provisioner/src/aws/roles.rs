@@ -18,12 +18,12 @@ use serde_json::Value;
 use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
-use crate::bootstrap::{Access, Grant, own};
-use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Permission, Ref, Resource, ResourceError,
     spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
+use crate::kind::{Access, Document, DocumentType, Grant, own};
 
 /// The name of the one inline policy the provisioner manages on each role.
 pub const POLICY_NAME: &str = "least-privilege";
@@ -402,11 +402,26 @@ impl Export for IamRole {
     }
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
-        crate::cloudformation::name_ref_arn_getatt(id, attr)
+        crate::kind::export::name_ref_arn_getatt(id, attr)
     }
 }
 
 impl Access for IamRole {
+    fn documents(&self, fields: &Fields) -> Vec<Document> {
+        vec![
+            Document {
+                name: TRUST_POLICY.into(),
+                kind: DocumentType::Trust,
+                document: fields["assume_role_policy"].clone(),
+            },
+            Document {
+                name: format!("{INLINE_POLICY} {POLICY_NAME}"),
+                kind: DocumentType::Identity,
+                document: fields["policy"].clone(),
+            },
+        ]
+    }
+
     fn read_access(&self) -> Vec<Grant> {
         vec![Grant::on(
             &[

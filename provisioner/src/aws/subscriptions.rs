@@ -15,12 +15,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{ARN, Aws, aws_error, deleted, error_code};
-use crate::bootstrap::{Access, Grant};
-use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object};
+use crate::kind::{Access, Grant};
 
 /// A subscription as declared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,10 +253,12 @@ impl Access for EmailSubscription {
     }
 
     fn write_access(&self) -> Vec<Grant> {
-        vec![Grant::on(
-            &["sns:Subscribe", "sns:Unsubscribe"],
-            vec![self.spec.topic_arn.clone()],
-        )]
+        vec![
+            Grant::on(&["sns:Subscribe"], vec![self.spec.topic_arn.clone()]),
+            // Unsubscribe names a subscription, which has no resource type:
+            // `*` (held to the Region).
+            Grant::unscoped(&["sns:Unsubscribe"]),
+        ]
     }
 }
 

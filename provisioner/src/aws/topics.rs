@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, tags, with_arn};
-use crate::bootstrap::{Access, Grant, own};
-use crate::cloudformation::{CodeLocation, Export, Part, object, tag_list};
 use crate::engine::spec_of;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
+use crate::kind::{Access, Grant, own};
 
 /// A topic as declared: only its tags (the name is the stack's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,7 +185,7 @@ impl Resource for SnsTopic {
 }
 
 /// The topic carries alarm notifications (queue name, age): nothing secret.
-const TOPIC_SUPPRESSIONS: &[crate::cloudformation::Suppression] = &[(
+const TOPIC_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[(
     "CKV_AWS_26",
     "Carries only CloudWatch alarm notifications (alarm and queue names, ages) to an e-mail address; encrypting them with KMS would require a key policy for CloudWatch without protecting anything secret.",
 )];

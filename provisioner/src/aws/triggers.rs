@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
 use super::{Aws, ID, aws_error, create_once, deleted, error_code, read_back};
-use crate::bootstrap::{Access, Grant, account_arn};
-use crate::cloudformation::{CodeLocation, Export, Part, object};
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
 };
+use crate::kind::export::{CodeLocation, Export, Part, object};
+use crate::kind::{Access, Grant, account_arn};
 use aws_sdk_lambda::config::retry::RetryConfig;
 
 /// A queue trigger as declared.
@@ -305,30 +305,31 @@ impl Export for QueueTrigger {
 /// known before they exist.
 impl Access for QueueTrigger {
     fn read_access(&self) -> Vec<Grant> {
-        vec![Grant::on(
-            &["lambda:ListEventSourceMappings"],
-            vec![Text::literal("*")],
-        )]
+        // Authorised on no resource type: `*` (held to the Region).
+        vec![Grant::unscoped(&["lambda:ListEventSourceMappings"])]
     }
 
     fn write_access(&self) -> Vec<Grant> {
         let function = spec_of::<TriggerSpec>(&self.declared.address, &self.declared.fields)
             .map(|s| s.function_name)
             .unwrap_or_else(|_| Text::literal("(undeclared function)"));
+        let function_arn = account_arn("lambda", "function:").then(function);
         vec![
+            // Creating names no resource AWS authorises on (`*`); the mapping's
+            // function is the request's `lambda:FunctionArn`.
+            Grant::unscoped(&["lambda:CreateEventSourceMapping"]).when(
+                "StringEquals",
+                "lambda:FunctionArn",
+                vec![function_arn.clone()],
+            ),
             Grant::on(
                 &[
-                    "lambda:CreateEventSourceMapping",
                     "lambda:UpdateEventSourceMapping",
                     "lambda:DeleteEventSourceMapping",
                 ],
                 vec![account_arn("lambda", "event-source-mapping:*")],
             )
-            .when(
-                "StringEquals",
-                "lambda:FunctionArn",
-                vec![account_arn("lambda", "function:").then(function)],
-            ),
+            .when("StringEquals", "lambda:FunctionArn", vec![function_arn]),
         ]
     }
 }

@@ -13,74 +13,44 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::aws::policies::{PolicyDocument, Principal, Statement};
-use crate::cloudformation::logical_id;
+use crate::engine::Text;
 use crate::engine::refs::resolve;
-use crate::engine::{Resource, Text};
+pub use crate::kind::access::{ACCOUNT, Access, Grant, account_arn, own};
+use crate::kind::export::logical_id;
 
 /// GitHub Actions' OIDC issuer.
 pub const GITHUB_OIDC_HOST: &str = "token.actions.githubusercontent.com";
 /// The audience `aws-actions/configure-aws-credentials` asks tokens for.
 pub const AUDIENCE: &str = "sts.amazonaws.com";
 
-/// Some IAM actions on some resources, optionally under a condition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grant {
-    pub actions: Vec<&'static str>,
-    /// ARNs; may hold `${address.attr}` references (resolved from predictions).
-    pub resources: Vec<Text>,
-    /// `(operator, key, values)`.
-    pub condition: Option<(&'static str, &'static str, Vec<Text>)>,
-}
-
-impl Grant {
-    pub fn on(actions: &[&'static str], resources: Vec<Text>) -> Grant {
-        Grant {
-            actions: actions.to_vec(),
-            resources,
-            condition: None,
-        }
-    }
-
-    pub fn when(mut self, operator: &'static str, key: &'static str, values: Vec<Text>) -> Grant {
-        self.condition = Some((operator, key, values));
-        self
-    }
-}
-
-/// The pseudo-address whose attributes `partition`, `region` and `account`
-/// every policy lookup answers.
-pub const ACCOUNT: &str = "aws";
-
-/// `arn:{partition}:{service}:{region}:{account}:{rest}` of this stack's account.
-pub fn account_arn(service: &str, rest: impl Into<Text>) -> Text {
-    Text::from(format!(
-        "arn:${{{ACCOUNT}.partition}}:{service}:${{{ACCOUNT}.region}}:${{{ACCOUNT}.account}}:"
-    ))
-    .then(rest)
-}
-
-/// A resource's own attribute, as a reference the policy lookup resolves.
-pub fn own(resource: &(impl Resource + ?Sized), attr: &str) -> Text {
-    Text::from(crate::engine::refs::reference(resource.address(), attr))
-}
-
-/// What a kind's SDK calls need from IAM. Implemented next to each kind's
-/// `impl Resource`; `tests/access.rs` checks the actions against the calls
-/// plan, apply, update and destroy really make.
-pub trait Access: Resource {
-    /// What `plan` (and every verb) calls to read it.
-    fn read_access(&self) -> Vec<Grant>;
-    /// What `apply` and `destroy` call besides reading.
-    fn write_access(&self) -> Vec<Grant>;
-}
-
-/// The two roles bootstrap makes.
+/// The three roles bootstrap makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Any branch or pull request: reads only.
     Plan,
     /// `main` and the `production` environment: reads and changes.
     Apply,
+    /// The repository's pull requests: reads and changes, only on the
+    /// resources of preview stacks ([`preview_name`]).
+    Preview,
+}
+
+impl Role {
+    /// `plan`, `apply`, `preview`: the role's name is `{stack}-github-{suffix}`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Role::Plan => "plan",
+            Role::Apply => "apply",
+            Role::Preview => "preview",
+        }
+    }
+}
+
+/// The stack name every preview stack of `stack` matches: `{stack}-pr-*`
+/// (the infrastructure workflow names them `{stack}-pr-{number}`). Policies
+/// derived for this name cover every preview stack and never the stack itself.
+pub fn preview_name(stack: &str) -> String {
+    format!("{stack}-pr-*")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,13 +71,13 @@ pub fn policy<A: Access + ?Sized>(
     let mut statements = Vec::new();
     for r in resources {
         let mut grants = r.read_access();
-        if role == Role::Apply {
+        if role != Role::Plan {
             grants.extend(r.write_access());
         }
         // Merge grants on the same resources and condition.
         let mut merged: BTreeMap<String, Grant> = BTreeMap::new();
         for g in grants {
-            let key = format!("{:?}{:?}", g.resources, g.condition);
+            let key = format!("{:?}{:?}", g.resources, g.conditions);
             match merged.get_mut(&key) {
                 Some(m) => m.actions.extend(g.actions),
                 None => {
@@ -135,7 +105,7 @@ pub fn policy<A: Access + ?Sized>(
                     .collect()
             };
             let mut st = Statement::allow(&sid, &g.actions, resolved(&g.resources)?);
-            if let Some((op, key, values)) = &g.condition {
+            for (op, key, values) in &g.conditions {
                 st = st.when(op, key, resolved(values)?);
             }
             statements.push(st);
@@ -166,7 +136,7 @@ pub fn github_trust(provider_arn: Text, repo: &str, role: Role) -> PolicyDocumen
     );
     let operator = match role {
         Role::Plan => "StringLike",
-        Role::Apply => "StringEquals",
+        Role::Apply | Role::Preview => "StringEquals",
     };
     st = st.when(
         operator,
@@ -190,6 +160,9 @@ pub fn subjects(repo: &str, role: Role) -> Vec<String> {
             format!("repo:{repo}:ref:refs/heads/main"),
             format!("repo:{repo}:environment:production"),
         ],
+        // A job of a `pull_request` event (GitHub's subject for it; no
+        // environment, which would change the subject).
+        Role::Preview => vec![format!("repo:{repo}:pull_request")],
     }
 }
 
@@ -219,6 +192,21 @@ mod tests {
         for bad in ["couch", "a/b/c", "/b", "a/", "a b/c", "a/*"] {
             assert!(check_repo(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_preview_role_trusts_pull_requests_only() {
+        let doc = serde_json::to_value(github_trust(
+            "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com".into(),
+            "o/n",
+            Role::Preview,
+        ))
+        .unwrap();
+        assert_eq!(
+            doc["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
+            serde_json::json!(["repo:o/n:pull_request"])
+        );
+        assert_eq!(preview_name("couch-prod"), "couch-prod-pr-*");
     }
 
     #[test]

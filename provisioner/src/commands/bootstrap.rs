@@ -1,5 +1,5 @@
 //! `provisioner bootstrap --github-repo OWNER/NAME`: GitHub's OIDC provider
-//! (created or adopted) and the stack's plan and apply roles, with policies
+//! (created or adopted) and the stack's plan, apply and preview roles, with policies
 //! derived from the declaration. Planned, confirmed and applied like the
 //! stack itself, through the same engine.
 
@@ -11,14 +11,16 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 
 use super::Session;
+use crate::artifacts::Artifacts;
 use crate::aws::policies::PolicyDocument;
 use crate::aws::roles::{IamRole, RoleSpec};
 use crate::bootstrap::oidc::GithubOidcProvider;
-use crate::bootstrap::{ACCOUNT, Role, check_repo, github_trust, policy};
+use crate::bootstrap::{ACCOUNT, Role, check_repo, github_trust, policy, preview_name};
 use crate::engine::{Attrs, Handle, Resource};
 
 pub const PLAN_ROLE: &str = "role.github_plan";
 pub const APPLY_ROLE: &str = "role.github_apply";
+pub const PREVIEW_ROLE: &str = "role.github_preview";
 
 pub struct Args {
     pub github_repo: String,
@@ -51,8 +53,29 @@ pub async fn attributes(session: &Session) -> Result<BTreeMap<String, Attrs>> {
     Ok(known)
 }
 
-/// The plan role's and the apply role's policies.
-pub async fn policies(session: &Session) -> Result<(PolicyDocument, PolicyDocument)> {
+/// The CI roles' permission policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policies {
+    pub plan: PolicyDocument,
+    pub apply: PolicyDocument,
+    pub preview: PolicyDocument,
+}
+
+/// The stack's declaration under the name every preview stack matches
+/// (`{name}-pr-*`): its resources' names and ARNs are the patterns the
+/// preview role's policy names.
+pub fn preview_session(session: &Session) -> Session {
+    let mut stack = session.stack.clone();
+    stack.name = preview_name(&session.stack.name);
+    Session::new(
+        stack,
+        &Artifacts::load(Path::new("")),
+        Arc::clone(&session.aws),
+    )
+}
+
+/// The plan role's, the apply role's and the preview role's policies.
+pub async fn policies(session: &Session) -> Result<Policies> {
     let known = attributes(session).await?;
     let lookup = |address: &str, attr: &str| known.get(address).and_then(|a| a.get(attr).cloned());
     let mut plan = policy(&session.kinds, Role::Plan, &lookup)?;
@@ -63,21 +86,32 @@ pub async fn policies(session: &Session) -> Result<(PolicyDocument, PolicyDocume
     apply
         .statement
         .push(crate::lock::statement(&session.stack, true));
-    Ok((plan, apply))
+    let previews = preview_session(session);
+    let known = attributes(&previews).await?;
+    let lookup = |address: &str, attr: &str| known.get(address).and_then(|a| a.get(attr).cloned());
+    let mut preview = policy(&previews.kinds, Role::Preview, &lookup)?;
+    preview
+        .statement
+        .push(crate::lock::statement(&previews.stack, true));
+    Ok(Policies {
+        plan,
+        apply,
+        preview,
+    })
 }
 
 /// The bootstrap resources as a session of their own: the provider, then
 /// both roles (whose trust names the provider).
 pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
-    let (plan_policy, apply_policy) = policies(session).await?;
+    let policies = policies(session).await?;
     let aws = Arc::clone(&session.aws);
     let provider = GithubOidcProvider::new(Arc::clone(&aws));
     let provider_arn = Handle::<GithubOidcProvider>::new(provider.address()).arn();
     let name = &session.stack.name;
-    let role = |address: &str, suffix: &str, role: Role, policy: PolicyDocument| {
+    let role = |address: &str, role: Role, policy: PolicyDocument| {
         IamRole::new(
             address,
-            format!("{name}-github-{suffix}"),
+            format!("{name}-github-{}", role.suffix()),
             &RoleSpec {
                 assume_role_policy: github_trust(provider_arn.clone().into(), repo, role),
                 policy,
@@ -88,23 +122,28 @@ pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
             Arc::clone(&aws),
         )
     };
-    let plan_role = role(PLAN_ROLE, "plan", Role::Plan, plan_policy);
-    let apply_role = role(APPLY_ROLE, "apply", Role::Apply, apply_policy);
-    let plan_arn = Handle::<IamRole>::new(PLAN_ROLE).arn();
-    let apply_arn = Handle::<IamRole>::new(APPLY_ROLE).arn();
+    let roles = [
+        Arc::new(role(PLAN_ROLE, Role::Plan, policies.plan)),
+        Arc::new(role(APPLY_ROLE, Role::Apply, policies.apply)),
+        Arc::new(role(PREVIEW_ROLE, Role::Preview, policies.preview)),
+    ];
+    let arn = |address: &str| Handle::<IamRole>::new(address).arn().into();
+    let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(provider)];
+    resources.extend(roles.iter().map(|r| Arc::clone(r) as Arc<dyn Resource>));
     Ok(Session {
         stack: session.stack.clone(),
         aws,
-        resources: vec![
-            Arc::new(provider),
-            Arc::new(plan_role),
-            Arc::new(apply_role),
-        ],
-        kinds: Vec::new(),
+        resources,
+        // The roles, for `provisioner policies`.
+        kinds: roles
+            .into_iter()
+            .map(|r| r as Arc<dyn crate::kind::Kind>)
+            .collect(),
         lock_timeout: session.lock_timeout,
         outputs: vec![
-            ("AWS_PLAN_ROLE_ARN", plan_arn.into()),
-            ("AWS_APPLY_ROLE_ARN", apply_arn.into()),
+            ("AWS_PLAN_ROLE_ARN", arn(PLAN_ROLE)),
+            ("AWS_APPLY_ROLE_ARN", arn(APPLY_ROLE)),
+            ("AWS_PREVIEW_ROLE_ARN", arn(PREVIEW_ROLE)),
         ],
     })
 }

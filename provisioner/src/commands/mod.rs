@@ -9,6 +9,7 @@ pub mod local;
 pub mod models;
 pub mod outputs;
 pub mod plan;
+pub mod policies;
 pub mod retire;
 pub mod unlock;
 pub mod validate;

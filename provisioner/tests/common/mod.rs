@@ -182,6 +182,7 @@ impl Fixture {
             .env_remove("AWS_REGION")
             .env_remove("CI")
             .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_ACTIONS")
             .stdin(Stdio::null());
         cmd
     }
