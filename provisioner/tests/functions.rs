@@ -16,18 +16,6 @@ use provisioner::declare;
 use provisioner::engine::Action;
 use serde_json::{Value, json};
 
-async fn policy_of(f: &Fixture, role: &str) -> Value {
-    let out = f
-        .iam()
-        .get_role_policy()
-        .role_name(role)
-        .policy_name(POLICY_NAME)
-        .send()
-        .await
-        .unwrap();
-    parse_document(&out.policy_document)
-}
-
 /// Every (action, resource) pair a policy grants.
 fn grants(doc: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
@@ -232,7 +220,7 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
             trust["Statement"],
             json!([{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}])
         );
-        let doc = policy_of(&f, &role).await;
+        let doc = f.role_policy(&role).await;
         assert!(wildcards(&doc).is_empty(), "{doc}");
         let logs = format!("arn:aws:logs:{REGION}:{account}:log-group:/aws/lambda/{role}:*");
         let images = format!("{bucket}/11/images/*");

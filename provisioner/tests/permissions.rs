@@ -8,21 +8,8 @@
 mod common;
 
 use common::*;
-use provisioner::aws::policies::parse_document;
 use provisioner::aws::roles::POLICY_NAME;
 use serde_json::{Value, json};
-
-async fn live_policy(f: &Fixture, role: &str) -> Value {
-    let out = f
-        .iam()
-        .get_role_policy()
-        .role_name(role)
-        .policy_name(POLICY_NAME)
-        .send()
-        .await
-        .unwrap();
-    parse_document(&out.policy_document)
-}
 
 async fn put_policy(f: &Fixture, role: &str, doc: &Value) {
     f.iam()
@@ -126,7 +113,7 @@ async fn what_grants_more_is_broadening_and_is_gated() {
     // Another hand narrows the worker's grants (one action fewer, a narrower
     // image prefix), adds a condition to the HTTP role's listing, adds an
     // action to the HTTP role, and swaps the worker's trusted service.
-    let original = live_policy(&f, &worker).await;
+    let original = f.role_policy(&worker).await;
     let mut narrowed = original.clone();
     let queue = statement_with(&mut narrowed, "sqs:ReceiveMessage");
     let kept: Vec<Value> = queue["Action"]
@@ -142,7 +129,7 @@ async fn what_grants_more_is_broadening_and_is_gated() {
     objects["Resource"] = json!([wide.replace("/images/*", "/images/thumbnails/*")]);
     put_policy(&f, &worker, &narrowed).await;
 
-    let mut http_doc = live_policy(&f, &http).await;
+    let mut http_doc = f.role_policy(&http).await;
     let listing = statement_with(&mut http_doc, "s3:ListBucket");
     listing["Condition"]["StringEquals"] = json!({"aws:RequestedRegion": ["eu-west-1"]});
     let store = statement_with(&mut http_doc, "s3:PutObject");
@@ -227,10 +214,10 @@ async fn what_grants_more_is_broadening_and_is_gated() {
         text.contains("approved: the reviewed saved plan contains them"),
         "{text}"
     );
-    assert_eq!(live_policy(&f, &worker).await, original);
+    assert_eq!(f.role_policy(&worker).await, original);
 
     // Only a hand-added grant to remove: nothing broadens, `--yes` applies.
-    let mut extra = live_policy(&f, &http).await;
+    let mut extra = f.role_policy(&http).await;
     statement_with(&mut extra, "s3:PutObject")["Action"]
         .as_array_mut()
         .unwrap()

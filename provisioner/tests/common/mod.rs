@@ -121,6 +121,19 @@ impl Fixture {
         aws_sdk_iam::Client::new(&self.conf)
     }
 
+    /// A role's inline policy as IAM returns it, parsed.
+    pub async fn role_policy(&self, role: &str) -> serde_json::Value {
+        let out = self
+            .iam()
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(provisioner::aws::roles::POLICY_NAME)
+            .send()
+            .await
+            .unwrap();
+        provisioner::aws::policies::parse_document(&out.policy_document)
+    }
+
     pub fn apigw(&self) -> aws_sdk_apigatewayv2::Client {
         aws_sdk_apigatewayv2::Client::new(&self.conf)
     }
