@@ -26,12 +26,21 @@ use crate::aws::triggers::{
 use crate::engine::{Handle, Resource, Text};
 pub use crate::kind::Kind;
 use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
+use couch_contract::metrics;
 
 pub const DLQ: &str = "queue.dlq";
 pub const QUEUE: &str = "queue.prompts";
 pub const TOPIC: &str = "topic.alerts";
 pub const SUBSCRIPTION: &str = "subscription.alerts_email";
 pub const ALARM: &str = "alarm.prompt_age";
+/// The loss-and-failure alarms (`alarms:` in the stack file).
+pub const DLQ_ALARM: &str = "alarm.dlq_messages";
+pub const FAILED_IMAGES_ALARM: &str = "alarm.failed_images";
+pub const WORKER_ERRORS_ALARM: &str = "alarm.worker_errors";
+pub const WORKER_THROTTLES_ALARM: &str = "alarm.worker_throttles";
+pub const HTTP_ERRORS_ALARM: &str = "alarm.http_errors";
+pub const HTTP_THROTTLES_ALARM: &str = "alarm.http_throttles";
+pub const API_5XX_ALARM: &str = "alarm.api_5xx";
 pub const BUCKET: &str = "bucket.images";
 pub const MODEL: &str = "model.image";
 pub const WORKER_LOGS: &str = "log_group.worker";
@@ -47,6 +56,14 @@ pub const API_PERMISSION: &str = "permission.api_invoke";
 /// The HTTP function's one route.
 pub const ROUTE_METHOD: &str = "POST";
 pub const ROUTE_PATH: &str = "/image_generator";
+
+/// A CloudWatch metric an alarm watches.
+struct Metric {
+    namespace: &'static str,
+    name: &'static str,
+    dimensions: Vec<(&'static str, Text)>,
+    statistic: &'static str,
+}
 
 /// The declared resources, in declaration order, and the stack's outputs.
 pub struct Declaration {
@@ -219,6 +236,10 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         ALARM,
         stack.alarm_name(),
         &AlarmSpec {
+            description: format!(
+                "Prompts wait too long in the queue ({}); managed by couch-provisioner",
+                stack.alarm_name()
+            ),
             namespace: "AWS/SQS".into(),
             metric_name: "ApproximateAgeOfOldestMessage".into(),
             dimensions: vec![Dimension {
@@ -331,6 +352,125 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         aws(),
     ));
 
+    // Every way an image is lost or a part fails, each telling the alerts
+    // topic when its metric is above its threshold in one period (and OK again).
+    let a = &stack.alarms;
+    let alarm_on = |description: String, metric: Metric, threshold: u32| AlarmSpec {
+        description: format!("{description}; managed by couch-provisioner"),
+        namespace: metric.namespace.into(),
+        metric_name: metric.name.into(),
+        dimensions: metric
+            .dimensions
+            .into_iter()
+            .map(|(name, value)| Dimension {
+                name: name.into(),
+                value,
+            })
+            .collect(),
+        statistic: metric.statistic.into(),
+        comparison_operator: "GreaterThanThreshold".into(),
+        threshold: f64::from(threshold),
+        period: a.period_seconds,
+        evaluation_periods: 1,
+        // No data is no failure (nothing ran, nothing was lost).
+        treat_missing_data: "notBreaching".into(),
+        actions_enabled: true,
+        alarm_actions: vec![topic.arn().into()],
+        ok_actions: vec![topic.arn().into()],
+        tags: stack.resource_tags(),
+    };
+    let lambda = |name: &'static str, function: &Handle<LambdaFunction>| Metric {
+        namespace: "AWS/Lambda",
+        name,
+        dimensions: vec![("FunctionName", function.name().into())],
+        statistic: "Sum",
+    };
+    let loss_alarms = [
+        (
+            DLQ_ALARM,
+            "dlq-messages",
+            Metric {
+                namespace: "AWS/SQS",
+                name: "ApproximateNumberOfMessagesVisible",
+                dimensions: vec![("QueueName", dlq.name().into())],
+                statistic: "Maximum",
+            },
+            a.dlq_messages,
+        ),
+        (
+            FAILED_IMAGES_ALARM,
+            "failed-images",
+            Metric {
+                namespace: metrics::NAMESPACE,
+                name: metrics::IMAGES_FAILED,
+                dimensions: vec![(metrics::FUNCTION_NAME, worker.name().into())],
+                statistic: "Sum",
+            },
+            a.failed_images,
+        ),
+        (
+            WORKER_ERRORS_ALARM,
+            "worker-errors",
+            lambda("Errors", &worker),
+            a.function_errors,
+        ),
+        (
+            WORKER_THROTTLES_ALARM,
+            "worker-throttles",
+            lambda("Throttles", &worker),
+            a.function_throttles,
+        ),
+        (
+            HTTP_ERRORS_ALARM,
+            "http-errors",
+            lambda("Errors", &http),
+            a.function_errors,
+        ),
+        (
+            HTTP_THROTTLES_ALARM,
+            "http-throttles",
+            lambda("Throttles", &http),
+            a.function_throttles,
+        ),
+        (
+            API_5XX_ALARM,
+            "api-5xx",
+            Metric {
+                namespace: "AWS/ApiGateway",
+                name: "5xx",
+                dimensions: vec![("ApiId", api.id().into()), ("Stage", "$default".into())],
+                statistic: "Sum",
+            },
+            a.api_5xx,
+        ),
+    ];
+    for (address, what, metric, threshold) in loss_alarms {
+        let description = match address {
+            DLQ_ALARM => format!(
+                "An image request was lost: more than {threshold} prompt(s) in the dead-letter queue {} (`provisioner redrive` sends them back)",
+                stack.dlq_name()
+            ),
+            FAILED_IMAGES_ALARM => format!(
+                "More than {threshold} failed image attempt(s) in {} s ({} metric {} of {})",
+                a.period_seconds,
+                metrics::NAMESPACE,
+                metrics::IMAGES_FAILED,
+                stack.worker_name()
+            ),
+            _ => format!(
+                "More than {threshold} {what} in {} s ({} {})",
+                a.period_seconds, metric.namespace, metric.name
+            ),
+        };
+        let spec = alarm_on(description, metric, threshold);
+        d.add(MetricAlarmResource::new(
+            address,
+            stack.alarm_name_for(what),
+            &spec,
+            aws(),
+        ));
+    }
+
     d.output("queue_url", queue.url());
     d.output("queue_arn", queue.arn());
     d.output("dlq_url", dlq.url());
@@ -396,6 +536,11 @@ mod tests {
         assert_eq!(deps(SUBSCRIPTION), [TOPIC]);
         assert_eq!(deps(ALARM), [QUEUE, TOPIC]);
         assert!(deps(DLQ).is_empty());
+        // The loss-and-failure alarms watch what they name and notify the topic.
+        assert_eq!(deps(DLQ_ALARM), [DLQ, TOPIC]);
+        assert_eq!(deps(FAILED_IMAGES_ALARM), [WORKER, TOPIC]);
+        assert_eq!(deps(HTTP_THROTTLES_ALARM), [HTTP, TOPIC]);
+        assert_eq!(deps(API_5XX_ALARM), [API, TOPIC]);
     }
 
     #[test]
@@ -411,7 +556,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 14);
+        assert_eq!(plan.summary.create, 21);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

@@ -14,6 +14,24 @@ pub mod env {
     pub const MODEL_REGION: &str = "MODEL_REGION";
 }
 
+/// The CloudWatch metrics the functions emit (Embedded Metric Format in their
+/// log lines) and the provisioner's alarms and dashboard read.
+pub mod metrics {
+    /// The namespace of every metric the functions emit.
+    pub const NAMESPACE: &str = "CouchExplorers";
+    /// Images stored (count).
+    pub const IMAGES_MADE: &str = "ImagesMade";
+    /// Failed image attempts (count), also by [`REASON`].
+    pub const IMAGES_FAILED: &str = "ImagesFailed";
+    /// The model call's duration (milliseconds).
+    pub const MODEL_LATENCY: &str = "ModelLatency";
+    /// Dimension: the emitting function's name (every metric).
+    pub const FUNCTION_NAME: &str = "FunctionName";
+    /// Dimension of [`IMAGES_FAILED`]: `filtered`, `throttled`, `model`,
+    /// `store` or `input`.
+    pub const REASON: &str = "Reason";
+}
+
 /// The folder, under the stack's prefix, that images are written to: the
 /// worker writes there, the client waits there, the roles may write only there.
 pub fn images_prefix(prefix: &str) -> String {

@@ -1,4 +1,6 @@
-//! The CloudWatch alarm on the prompts queue's ApproximateAgeOfOldestMessage.
+//! CloudWatch metric alarms: the prompts queue's ApproximateAgeOfOldestMessage,
+//! and the loss-and-failure alarms (the DLQ's depth, failed images, the
+//! functions' errors and throttles, the API's 5xx).
 //!
 //! `PutMetricAlarm` replaces the whole definition, so an update re-puts every
 //! field; tags only apply on creation through it and are updated separately.
@@ -22,6 +24,8 @@ use crate::kind::{Access, Grant, own};
 /// A metric alarm as declared (the fields `PutMetricAlarm` takes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmSpec {
+    /// What it means when it fires, in the e-mail's first line.
+    pub description: String,
     pub namespace: String,
     pub metric_name: String,
     pub dimensions: Vec<Dimension>,
@@ -71,6 +75,7 @@ impl MetricAlarmResource {
 pub fn normalise(a: &MetricAlarm) -> Fields {
     let texts = |v: &[String]| v.iter().map(|s| Text::literal(s.as_str())).collect();
     let mut f = fields_of(&AlarmSpec {
+        description: a.alarm_description().unwrap_or_default().to_owned(),
         namespace: a.namespace().unwrap_or_default().to_owned(),
         metric_name: a.metric_name().unwrap_or_default().to_owned(),
         dimensions: a
@@ -136,10 +141,7 @@ impl MetricAlarmResource {
             .cloudwatch
             .put_metric_alarm()
             .alarm_name(&self.declared.name)
-            .alarm_description(format!(
-                "Prompts wait too long in the queue ({}); managed by couch-provisioner",
-                self.declared.name
-            ))
+            .alarm_description(&spec.description)
             .namespace(&spec.namespace)
             .metric_name(&spec.metric_name)
             .set_dimensions(Some(dims))
@@ -307,6 +309,7 @@ impl Export for MetricAlarmResource {
         let texts = |v: &[Text]| v.iter().map(|t| json!(t.as_str())).collect::<Vec<_>>();
         let properties = object([
             ("AlarmName", json!(self.declared.name)),
+            ("AlarmDescription", json!(spec.description)),
             ("Namespace", json!(spec.namespace)),
             ("MetricName", json!(spec.metric_name)),
             (

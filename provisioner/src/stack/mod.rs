@@ -25,6 +25,7 @@ pub struct Stack {
     pub worker: Worker,
     pub http: Http,
     pub alarm: Alarm,
+    pub alarms: Alarms,
     pub logs: Logs,
     /// The stack's own tags, added to the ownership tags on every taggable resource.
     pub tags: BTreeMap<String, String>,
@@ -86,6 +87,39 @@ pub struct Alarm {
     pub email: String,
 }
 
+/// The alarms for every way an image is lost or a part fails, each notifying
+/// the alerts topic when its metric is above its threshold in one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarms {
+    /// The period of every alarm here (10, 30 or a multiple of 60 seconds).
+    pub period_seconds: u32,
+    /// Prompts in the dead-letter queue (`ApproximateNumberOfMessagesVisible`):
+    /// above 0, an image request was lost.
+    pub dlq_messages: u32,
+    /// Failed image attempts the worker reports per period (its
+    /// `ImagesFailed` metric, every reason).
+    pub failed_images: u32,
+    /// Each function's Lambda `Errors` per period.
+    pub function_errors: u32,
+    /// Each function's Lambda `Throttles` per period.
+    pub function_throttles: u32,
+    /// The HTTP API stage's `5xx` answers per period.
+    pub api_5xx: u32,
+}
+
+impl Default for Alarms {
+    fn default() -> Self {
+        Alarms {
+            period_seconds: 60,
+            dlq_messages: 0,
+            failed_images: 5,
+            function_errors: 0,
+            function_throttles: 0,
+            api_5xx: 0,
+        }
+    }
+}
+
 /// The functions' CloudWatch log groups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logs {
@@ -122,6 +156,10 @@ impl Stack {
     pub fn alarm_name(&self) -> String {
         format!("{}-prompt-age", self.name)
     }
+    /// One of the loss-and-failure alarms (`{name}-dlq-messages`, ...).
+    pub fn alarm_name_for(&self, what: &str) -> String {
+        format!("{}-{what}", self.name)
+    }
     /// The worker function and its role.
     pub fn worker_name(&self) -> String {
         format!("{}-worker", self.name)
@@ -145,6 +183,12 @@ impl Stack {
             ("SQS queue", self.dlq_name(), 80),
             ("SNS topic", self.topic_name(), 256),
             ("CloudWatch alarm", self.alarm_name(), 255),
+            // The longest of the loss-and-failure alarms' names.
+            (
+                "CloudWatch alarm",
+                self.alarm_name_for("worker-throttles"),
+                255,
+            ),
             ("Lambda function", self.worker_name(), 64),
             ("Lambda function", self.http_name(), 64),
             ("IAM role", self.worker_name(), 64),

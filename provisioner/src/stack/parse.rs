@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{Alarm, Http, Images, Logs, Model, Problem, Queue, Stack, StackError, Worker};
+use super::{Alarm, Alarms, Http, Images, Logs, Model, Problem, Queue, Stack, StackError, Worker};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -31,7 +31,8 @@ pub fn load_named(path: &Path, name: Option<&str>) -> Result<Stack, StackError> 
 pub const NAME_FLAG: &str = "--name";
 
 const SECTIONS: &[&str] = &[
-    "name", "region", "images", "model", "queue", "worker", "http", "alarm", "logs", "tags",
+    "name", "region", "images", "model", "queue", "worker", "http", "alarm", "alarms", "logs",
+    "tags",
 ];
 
 #[derive(Deserialize)]
@@ -122,6 +123,31 @@ struct RawLogs {
 impl Default for RawLogs {
     fn default() -> Self {
         RawLogs { retention_days: 30 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAlarms {
+    period_seconds: u32,
+    dlq_messages: u32,
+    failed_images: u32,
+    function_errors: u32,
+    function_throttles: u32,
+    api_5xx: u32,
+}
+
+impl Default for RawAlarms {
+    fn default() -> Self {
+        let d = Alarms::default();
+        RawAlarms {
+            period_seconds: d.period_seconds,
+            dlq_messages: d.dlq_messages,
+            failed_images: d.failed_images,
+            function_errors: d.function_errors,
+            function_throttles: d.function_throttles,
+            api_5xx: d.api_5xx,
+        }
     }
 }
 
@@ -276,6 +302,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let worker: Option<RawWorker> = r.section(root, "worker", Some(RawWorker::default));
     let http: Option<RawHttp> = r.section(root, "http", Some(RawHttp::default));
     let alarm: Option<RawAlarm> = r.section(root, "alarm", None);
+    let alarms: Option<RawAlarms> = r.section(root, "alarms", Some(RawAlarms::default));
     let logs: Option<RawLogs> = r.section(root, "logs", Some(RawLogs::default));
     let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
 
@@ -290,6 +317,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         ("worker", worker.is_none()),
         ("http", http.is_none()),
         ("alarm", alarm.is_none()),
+        ("alarms", alarms.is_none()),
         ("logs", logs.is_none()),
         ("tags", tags.is_none()),
     ]
@@ -305,6 +333,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let http = http.unwrap_or_default();
     let model = model.unwrap_or_default();
     let logs = logs.unwrap_or_default();
+    let alarms = alarms.unwrap_or_default();
     let alarm = alarm.unwrap_or(RawAlarm {
         threshold_seconds: default_threshold(),
         period_seconds: default_period(),
@@ -347,6 +376,14 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             period_seconds: alarm.period_seconds,
             evaluation_periods: alarm.evaluation_periods,
             email: alarm.email,
+        },
+        alarms: Alarms {
+            period_seconds: alarms.period_seconds,
+            dlq_messages: alarms.dlq_messages,
+            failed_images: alarms.failed_images,
+            function_errors: alarms.function_errors,
+            function_throttles: alarms.function_throttles,
+            api_5xx: alarms.api_5xx,
         },
         logs: Logs {
             retention_days: logs.retention_days,

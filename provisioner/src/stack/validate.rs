@@ -57,6 +57,22 @@ pub fn too_long(names: &[(&str, String, usize)]) -> Vec<String> {
         .collect()
 }
 
+/// CloudWatch's rule for an alarm's period (PutMetricAlarm: 10, 30 or a
+/// multiple of 60 seconds; at most a day).
+fn check_period(out: &mut Vec<(String, String)>, path: &str, period: u32) {
+    if period != 10 && period != 30 && (period == 0 || !period.is_multiple_of(60)) {
+        out.push((
+            path.into(),
+            format!("{period} is not a CloudWatch alarm period: use 10, 30 or a multiple of 60"),
+        ));
+    } else if period > 86_400 {
+        out.push((
+            path.into(),
+            format!("{period} is longer than one day (86400)"),
+        ));
+    }
+}
+
 pub fn validate(s: &Stack) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
 
@@ -272,23 +288,8 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     }
 
     let a = &s.alarm;
-    if a.period_seconds != 10
-        && a.period_seconds != 30
-        && (a.period_seconds == 0 || !a.period_seconds.is_multiple_of(60))
-    {
-        out.push((
-            "alarm.period_seconds".into(),
-            format!(
-                "{} is not a CloudWatch alarm period: use 10, 30 or a multiple of 60",
-                a.period_seconds
-            ),
-        ));
-    } else if a.period_seconds > 86_400 {
-        out.push((
-            "alarm.period_seconds".into(),
-            format!("{} is longer than one day (86400)", a.period_seconds),
-        ));
-    }
+    check_period(&mut out, "alarm.period_seconds", a.period_seconds);
+    check_period(&mut out, "alarms.period_seconds", s.alarms.period_seconds);
     if a.evaluation_periods == 0 {
         out.push((
             "alarm.evaluation_periods".into(),
@@ -313,6 +314,13 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         out.push((
             "alarm.email".into(),
             format!("{:?} is not a valid e-mail address", a.email),
+        ));
+    }
+
+    if s.alarms.failed_images == 0 {
+        out.push((
+            "alarms.failed_images".into(),
+            "must be at least 1: a single failed attempt (a throttled call the worker retries) is not a lost image; the DLQ alarm reports those".into(),
         ));
     }
 
@@ -365,6 +373,7 @@ queue:  { visibility_timeout_seconds: 180, message_retention_seconds: 345600, ma
 worker: { memory_mb: 512, timeout_seconds: 30, batch_size: 10, max_concurrency: 5 }
 http:   { memory_mb: 512, timeout_seconds: 29 }
 alarm:  { threshold_seconds: 120, period_seconds: 60, evaluation_periods: 2, email: team@example.com }
+alarms: { period_seconds: 60, dlq_messages: 0, failed_images: 5, function_errors: 0, function_throttles: 0, api_5xx: 0 }
 logs:   { retention_days: 30 }
 tags:   { team: couch-explorers }
 ";
@@ -560,7 +569,7 @@ tags:   { team: couch-explorers }
             "logs.retention_days",
             "31 is not a CloudWatch Logs retention period: use one of 1, 3, 5, 7, 14, 30",
         );
-        assert_eq!(p.line, 9);
+        assert_eq!(p.line, 10);
         let s = parse(
             Path::new("x"),
             &GOOD.replace("retention_days: 30", "retention_days: 3653"),
@@ -811,6 +820,28 @@ tags:   { team: couch-explorers }
             "alarm:  { period_seconds: 0, email: team@example.com }",
             "alarm.period_seconds",
             "multiple of 60",
+        );
+    }
+
+    #[test]
+    fn loss_alarms_period_and_failed_images() {
+        one_problem(
+            "alarms:",
+            "alarms: { period_seconds: 45 }",
+            "alarms.period_seconds",
+            "multiple of 60",
+        );
+        one_problem(
+            "alarms:",
+            "alarms: { failed_images: 0 }",
+            "alarms.failed_images",
+            "at least 1",
+        );
+        one_problem(
+            "alarms:",
+            "alarms: { dlq_messages: -1 }",
+            "alarms.dlq_messages",
+            "expected u32",
         );
     }
 

@@ -35,7 +35,7 @@ pub struct Fixture {
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 23] = [
     declare::BUCKET,
     declare::MODEL,
     declare::DLQ,
@@ -52,6 +52,13 @@ pub const ALL: [&str; 16] = [
     declare::HTTP,
     declare::API,
     declare::API_PERMISSION,
+    declare::DLQ_ALARM,
+    declare::FAILED_IMAGES_ALARM,
+    declare::WORKER_ERRORS_ALARM,
+    declare::WORKER_THROTTLES_ALARM,
+    declare::HTTP_ERRORS_ALARM,
+    declare::HTTP_THROTTLES_ALARM,
+    declare::API_5XX_ALARM,
 ];
 /// How many resources the stack manages (all but the referenced bucket and model).
 pub const MANAGED: usize = ALL.len() - 2;
@@ -480,7 +487,7 @@ pub const DEPLOYED: Inventory = Inventory {
     queues: 2,
     topics: 1,
     subscriptions: 1,
-    alarms: 1,
+    alarms: 8,
     log_groups: 2,
     roles: 2,
     functions: 2,
