@@ -9,12 +9,19 @@ moto's CloudFormation before serving. Each handler calls the same moto backend
 method the matching API call would (PutMetricAlarm, Subscribe, TagResource), so
 what `provisioner plan` reads afterwards is what moto itself stored.
 
+It also keeps a Lambda function's LoggingConfig, which moto 5.2.5 drops
+(CreateFunction and UpdateFunctionConfiguration ignore it, GetFunction returns
+none): stored on moto's own LambdaFunction and answered with AWS's defaults
+(LogFormat Text and LogGroup /aws/lambda/{name}; with JSON, both log levels
+INFO), as the Lambda API reference documents LoggingConfig.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
 import sys
 from typing import Any
 
+from moto.awslambda.models import LambdaFunction
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 from moto.server import main
@@ -167,6 +174,48 @@ def _create_topic_with_tags(
 
 
 Topic.create_from_cloudformation_json = classmethod(_create_topic_with_tags)  # type: ignore[method-assign,assignment]
+
+def _logging_config(given: dict[str, Any] | None, function_name: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """LoggingConfig as Lambda answers it: what was given over what was set
+    before, over AWS's defaults; the log levels only with the JSON format."""
+    config = dict(current or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{function_name}"})
+    config.update(given or {})
+    if config.get("LogFormat") == "JSON":
+        config.setdefault("ApplicationLogLevel", "INFO")
+        config.setdefault("SystemLogLevel", "INFO")
+    else:
+        config.pop("ApplicationLogLevel", None)
+        config.pop("SystemLogLevel", None)
+    return config
+
+
+_lambda_init = LambdaFunction.__init__
+_lambda_get_configuration = LambdaFunction.get_configuration
+_lambda_update_configuration = LambdaFunction.update_configuration
+
+
+def _lambda_init_with_logging(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    _lambda_init(self, account_id, spec, *args, **kwargs)
+    self.logging_config = _logging_config(spec.get("LoggingConfig"), self.function_name)
+
+
+def _lambda_get_configuration_with_logging(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    config = _lambda_get_configuration(self, *args, **kwargs)
+    config["LoggingConfig"] = getattr(self, "logging_config", None) or _logging_config(None, self.function_name)
+    return config
+
+
+def _lambda_update_configuration_with_logging(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+    if "LoggingConfig" in config_updates:
+        self.logging_config = _logging_config(
+            config_updates["LoggingConfig"], self.function_name, getattr(self, "logging_config", None)
+        )
+    return _lambda_update_configuration(self, config_updates)
+
+
+LambdaFunction.__init__ = _lambda_init_with_logging  # type: ignore[method-assign]
+LambdaFunction.get_configuration = _lambda_get_configuration_with_logging  # type: ignore[method-assign]
+LambdaFunction.update_configuration = _lambda_update_configuration_with_logging  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

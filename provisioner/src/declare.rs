@@ -161,6 +161,10 @@ fn function(
             environment: function_environment(stack),
             role: role.arn().into(),
             log_group: logs.name().into(),
+            // One JSON object per line (the functions write JSON on Lambda).
+            log_format: "JSON".into(),
+            application_log_level: stack.logs.level.to_ascii_uppercase(),
+            system_log_level: "INFO".into(),
             code_sha256: String::new(),
             tags,
         },

@@ -96,6 +96,19 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
         assert_eq!(env["MODEL_ID"], "stability.stable-image-core-v1:1");
         assert_eq!(env["MODEL_REGION"], "us-west-2");
         assert_eq!(env.len(), 4);
+        // JSON lines at the stack's level, in the declared log group (moto
+        // drops LoggingConfig; scripts/moto_server.py keeps it as Lambda does).
+        let logging = c.logging_config().unwrap();
+        assert_eq!(logging.log_format().map(|f| f.as_str()), Some("JSON"));
+        assert_eq!(
+            logging.application_log_level().map(|l| l.as_str()),
+            Some("INFO")
+        );
+        assert_eq!(logging.system_log_level().map(|l| l.as_str()), Some("INFO"));
+        assert_eq!(
+            logging.log_group(),
+            Some(format!("/aws/lambda/{name}").as_str())
+        );
         let zip = std::fs::read(
             f.artifacts
                 .join(if name == s.worker_name() {

@@ -131,13 +131,30 @@ pub fn lambda_env(api: &FakeRuntimeApi, function: &str) -> Vec<(String, String)>
 }
 
 /// A function binary running its runtime loop against a [`FakeRuntimeApi`];
-/// killed when dropped.
-pub struct RunningFunction(std::process::Child);
+/// killed when dropped. Its standard output (what Lambda sends to the log
+/// group) is kept in a file, read with [`RunningFunction::json_lines`].
+pub struct RunningFunction {
+    child: std::process::Child,
+    stdout: std::path::PathBuf,
+}
+
+impl RunningFunction {
+    /// The JSON objects the function has written so far, one per line.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.stdout)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(serde_json::Value::is_object)
+            .collect()
+    }
+}
 
 impl Drop for RunningFunction {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stdout);
     }
 }
 
@@ -159,10 +176,16 @@ pub fn spawn_function(
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_endpoint)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_PROFILE")
-        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     for (k, v) in config {
         cmd.env(k, v);
     }
-    RunningFunction(cmd.spawn().unwrap_or_else(|e| panic!("start {bin}: {e}")))
+    let stdout = std::env::temp_dir().join(format!("{}.stdout", crate::unique(function_name)));
+    let file = std::fs::File::create(&stdout)
+        .unwrap_or_else(|e| panic!("create {}: {e}", stdout.display()));
+    cmd.stdout(file);
+    RunningFunction {
+        child: cmd.spawn().unwrap_or_else(|e| panic!("start {bin}: {e}")),
+        stdout,
+    }
 }

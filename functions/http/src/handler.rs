@@ -1,11 +1,12 @@
 //! From a request to a reply. Every error is JSON `{"error", "request_id"}`;
 //! internal details go to the logs, never to the caller.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use imagegen::telemetry::{self, ImageEvent, Outcome};
 use imagegen::{ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::event::Request;
 
@@ -162,6 +163,29 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
             request_id,
         );
     }
+    let started = Instant::now();
+    let key = generator.key_for(request_id);
+    let line = |outcome: Outcome, status: u16, prompt_chars: Option<usize>| {
+        let mut extra = Map::new();
+        extra.insert("status".into(), status.into());
+        if let Some(c) = prompt_chars {
+            extra.insert("prompt_chars".into(), c.into());
+        }
+        ImageEvent {
+            id_key: "request_id",
+            id: request_id,
+            image_key: &key,
+            model: generator.model.model_id(),
+            outcome,
+            duration: started.elapsed(),
+            extra,
+        }
+        .emit();
+    };
+    let failed = |e: &GenerateError| Outcome::Failed {
+        reason: telemetry::reason(e),
+        error: e.to_string(),
+    };
     let prompt = match prompt_of(req, generator.model.prompt_rule(), request_id) {
         Ok(p) => p,
         Err(reply) => {
@@ -173,23 +197,24 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         Ok(s) => s,
         Err(e) => {
             let reply = reply_for(&e, request_id);
-            tracing::warn!(request_id, status = reply.status, error = %e, "generation failed");
+            line(failed(&e), reply.status, Some(prompt.chars()));
             return reply;
         }
     };
     let url = match generator.store.presigned_url(&stored.key, URL_TTL).await {
         Ok(u) => u,
         Err(e) => {
-            tracing::warn!(request_id, error = %e, "presigning failed");
-            return reply_for(&e, request_id);
+            let reply = reply_for(&e, request_id);
+            line(failed(&e), reply.status, Some(prompt.chars()));
+            return reply;
         }
     };
-    tracing::info!(
-        request_id,
-        prompt_chars = prompt.chars(),
-        key = %stored.key,
-        model_ms = stored.model_latency.map(|d| d.as_millis() as u64),
-        "image stored"
+    line(
+        Outcome::Stored {
+            model_latency: stored.model_latency,
+        },
+        201,
+        Some(prompt.chars()),
     );
     Reply {
         status: 201,

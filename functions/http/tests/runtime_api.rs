@@ -47,7 +47,7 @@ async fn post_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("http-images-").await;
     let bedrock = FakeBedrock::start(Duration::ZERO).await;
     let mut api = FakeRuntimeApi::start().await;
-    let _fn = spawn_function(
+    let function = spawn_function(
         env!("CARGO_BIN_EXE_image-http"),
         &api,
         "couch-test-image-http",
@@ -86,6 +86,20 @@ async fn post_through_the_loop(model: &str) {
     );
     assert_eq!(bedrock.calls.lock().unwrap()[0].0, model);
 
+    // The image's line: the same fields as the worker's, keyed by request id.
+    let line = function
+        .json_lines()
+        .into_iter()
+        .find(|l| l["request_id"] == "apigw-1" && l.get("_aws").is_some())
+        .expect("the image line");
+    assert_eq!(line["outcome"], "stored", "{line}");
+    assert_eq!(line["image_key"], "11/images/apigw-1.png", "{line}");
+    assert_eq!(line["model"], model, "{line}");
+    assert_eq!(line["status"], 201, "{line}");
+    assert!(line["duration_ms"].is_u64(), "{line}");
+    assert_eq!(line["ImagesMade"], 1, "{line}");
+    assert_eq!(line["FunctionName"], "couch-test-image-http", "{line}");
+
     // Same process, next invocation: bad input is a 400 with a JSON error.
     api.invoke(
         "lambda-2",
@@ -101,6 +115,13 @@ async fn post_through_the_loop(model: &str) {
         api_event("apigw-3", r#"{"prompt": "FILTER me"}"#, false),
     );
     assert_eq!(response(&mut api).await["statusCode"], 422, "{model}");
+    let filtered = function
+        .json_lines()
+        .into_iter()
+        .find(|l| l["request_id"] == "apigw-3" && l.get("_aws").is_some())
+        .expect("the filtered request's line");
+    assert_eq!(filtered["Reason"], "filtered", "{filtered}");
+    assert_eq!(filtered["status"], 422, "{filtered}");
 
     // Over the declared model's prompt limit: 400, and no model call.
     let limit = imagegen::PromptRule::for_model(model).unwrap().max_chars;

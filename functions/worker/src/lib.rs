@@ -8,6 +8,9 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use futures::stream::{self, StreamExt};
+use std::time::Instant;
+
+use imagegen::telemetry::{self, ImageEvent};
 use imagegen::{GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
 use serde_json::Value;
 
@@ -39,6 +42,7 @@ async fn process<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     msg: &SqsMessage,
 ) -> Outcome {
+    let started = Instant::now();
     let id = msg.message_id.clone().unwrap_or_default();
     let body = msg.body.as_deref().unwrap_or_default();
     let attempt = msg
@@ -53,36 +57,49 @@ async fn process<M: ImageModel, S: ImageStore>(
             .map(|s| (s, prompt.chars())),
         Err(e) => Err(e),
     };
-    match result {
+    let key = generator.key_for(&id);
+    let mut extra = serde_json::Map::new();
+    extra.insert("attempt".into(), attempt.into());
+    let (outcome, line) = match result {
         Ok((stored, prompt_chars)) => {
-            tracing::info!(
-                message_id = %id,
-                prompt_chars,
-                key = %stored.key,
-                reused = stored.reused,
-                model_ms = stored.model_latency.map(|d| d.as_millis() as u64),
-                attempt = %attempt,
-                outcome = "stored",
-                "record done"
-            );
-            Outcome::Stored {
-                key: stored.key,
-                reused: stored.reused,
-            }
+            extra.insert("prompt_chars".into(), prompt_chars.into());
+            let line = if stored.reused {
+                telemetry::Outcome::Reused
+            } else {
+                telemetry::Outcome::Stored {
+                    model_latency: stored.model_latency,
+                }
+            };
+            (
+                Outcome::Stored {
+                    key: stored.key,
+                    reused: stored.reused,
+                },
+                line,
+            )
         }
         Err(e) => {
-            tracing::warn!(
-                message_id = %id,
-                body_bytes = body.len(),
-                attempt = %attempt,
-                retryable = e.retryable(),
-                error = %e,
-                outcome = "failed",
-                "record failed; SQS will retry it, then move it to the dead-letter queue"
-            );
-            Outcome::Failed(e)
+            extra.insert("body_bytes".into(), body.len().into());
+            extra.insert("retryable".into(), e.retryable().into());
+            let line = telemetry::Outcome::Failed {
+                reason: telemetry::reason(&e),
+                // SQS retries it, then moves it to the dead-letter queue.
+                error: e.to_string(),
+            };
+            (Outcome::Failed(e), line)
         }
+    };
+    ImageEvent {
+        id_key: "message_id",
+        id: &id,
+        image_key: &key,
+        model: generator.model.model_id(),
+        outcome: line,
+        duration: started.elapsed(),
+        extra,
     }
+    .emit();
+    outcome
 }
 
 /// Processes a batch, at most `concurrency` records at once; returns every

@@ -31,7 +31,7 @@ async fn batch_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
     let mut api = FakeRuntimeApi::start().await;
-    let _fn = spawn_function(
+    let function = spawn_function(
         env!("CARGO_BIN_EXE_image-worker"),
         &api,
         "couch-test-image-worker",
@@ -106,6 +106,45 @@ async fn batch_through_the_loop(model: &str) {
         ],
         "the empty prompt and the one over the model's limit never reach the model"
     );
+
+    // One JSON line per record with the same fields, and its metrics as EMF.
+    let lines = function.json_lines();
+    let image_line = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["message_id"] == id && l.get("_aws").is_some())
+            .unwrap_or_else(|| panic!("{model}: no image line for {id} in {lines:#?}"))
+            .clone()
+    };
+    for (id, outcome, reason) in [
+        ("m-plain", "stored", None),
+        ("m-json", "stored", None),
+        ("m-filtered", "failed", Some("filtered")),
+        ("m-throttled", "failed", Some("throttled")),
+        ("m-empty", "failed", Some("input")),
+        ("m-long", "failed", Some("input")),
+    ] {
+        let l = image_line(id);
+        assert_eq!(l["outcome"], outcome, "{l}");
+        assert_eq!(l["image_key"], format!("11/images/{id}.png"), "{l}");
+        assert_eq!(l["model"], model, "{l}");
+        assert!(l["duration_ms"].is_u64(), "{l}");
+        assert_eq!(l["FunctionName"], "couch-test-image-worker", "{l}");
+        assert_eq!(
+            l["_aws"]["CloudWatchMetrics"][0]["Namespace"], "CouchExplorers",
+            "{l}"
+        );
+        match reason {
+            None => {
+                assert_eq!(l["ImagesMade"], 1, "{l}");
+                assert!(l["ModelLatency"].is_u64(), "{l}");
+            }
+            Some(r) => {
+                assert_eq!(l["ImagesFailed"], 1, "{l}");
+                assert_eq!(l["Reason"], r, "{l}");
+            }
+        }
+    }
 
     // Redelivery of the whole batch: stored images are not generated again.
     api.invoke("inv-2", event);

@@ -21,7 +21,8 @@ use async_trait::async_trait;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, LastUpdateStatus, LoggingConfig, Runtime, State,
+    ApplicationLogLevel, Architecture, Environment, FunctionCode, LastUpdateStatus, LogFormat,
+    LoggingConfig, Runtime, State, SystemLogLevel,
 };
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
@@ -55,6 +56,13 @@ pub struct FunctionSpec {
     /// Where the function logs (`LoggingConfig.LogGroup`; Lambda's default
     /// is `/aws/lambda/{name}`). Referencing the log group makes it exist first.
     pub log_group: Text,
+    /// `LoggingConfig.LogFormat`: `JSON` (the functions write JSON lines).
+    pub log_format: String,
+    /// `LoggingConfig.ApplicationLogLevel` (`INFO`, ...; Lambda filters the
+    /// function's JSON lines by it and sets `AWS_LAMBDA_LOG_LEVEL`).
+    pub application_log_level: String,
+    /// `LoggingConfig.SystemLogLevel` (Lambda's own START/END/REPORT lines).
+    pub system_log_level: String,
     /// The zip's `CodeSha256`, shortened ([`short`]).
     pub code_sha256: String,
     pub tags: Tags,
@@ -69,6 +77,9 @@ const CONFIGURATION: &[&str] = &[
     "environment",
     "role",
     "log_group",
+    "log_format",
+    "application_log_level",
+    "system_log_level",
 ];
 
 pub struct LambdaFunction {
@@ -239,6 +250,11 @@ fn int(v: u32) -> i32 {
 fn logging(spec: &FunctionSpec) -> LoggingConfig {
     LoggingConfig::builder()
         .log_group(spec.log_group.as_str())
+        .log_format(LogFormat::from(spec.log_format.as_str()))
+        .application_log_level(ApplicationLogLevel::from(
+            spec.application_log_level.as_str(),
+        ))
+        .system_log_level(SystemLogLevel::from(spec.system_log_level.as_str()))
         .build()
 }
 
@@ -293,6 +309,7 @@ pub fn normalise(
     conf: &aws_sdk_lambda::types::FunctionConfiguration,
     fn_tags: &std::collections::HashMap<String, String>,
 ) -> Fields {
+    let logging_config = conf.logging_config();
     fields_of(&FunctionSpec {
         runtime: conf
             .runtime()
@@ -327,6 +344,19 @@ pub fn normalise(
                     crate::stack::Stack::log_group_name(conf.function_name().unwrap_or_default())
                 }),
         ),
+        // Lambda answers Text when no format was set, and levels only with JSON.
+        log_format: logging_config
+            .and_then(|l| l.log_format())
+            .map_or("Text", |f| f.as_str())
+            .to_owned(),
+        application_log_level: logging_config
+            .and_then(|l| l.application_log_level())
+            .map_or("", |l| l.as_str())
+            .to_owned(),
+        system_log_level: logging_config
+            .and_then(|l| l.system_log_level())
+            .map_or("", |l| l.as_str())
+            .to_owned(),
         code_sha256: short(conf.code_sha256().unwrap_or_default()),
         tags: fn_tags
             .iter()
@@ -573,7 +603,12 @@ impl Export for LambdaFunction {
             ("Environment", json!({"Variables": spec.environment})),
             (
                 "LoggingConfig",
-                json!({"LogGroup": spec.log_group.as_str()}),
+                json!({
+                    "LogGroup": spec.log_group.as_str(),
+                    "LogFormat": spec.log_format,
+                    "ApplicationLogLevel": spec.application_log_level,
+                    "SystemLogLevel": spec.system_log_level,
+                }),
             ),
             ("Tags", tag_list(&spec.tags)),
         ]);
@@ -663,6 +698,25 @@ mod tests {
         assert_eq!(f["environment"], json!({"IMAGE_BUCKET": "b"}));
         assert_eq!(f["code_sha256"], json!("47DEQpj8HBSa"));
         assert_eq!(f["tags"], json!({"stack": "s"}));
+        // No LoggingConfig answered: Lambda's defaults (Text, no levels).
+        assert_eq!(f["log_format"], json!("Text"));
+        assert_eq!(f["application_log_level"], json!(""));
+        let conf = FunctionConfiguration::builder()
+            .function_name("s-worker")
+            .logging_config(
+                aws_sdk_lambda::types::LoggingConfig::builder()
+                    .log_format(LogFormat::Json)
+                    .application_log_level(ApplicationLogLevel::Info)
+                    .system_log_level(SystemLogLevel::Info)
+                    .log_group("/aws/lambda/s-worker")
+                    .build(),
+            )
+            .build();
+        let f = normalise(&conf, &tags);
+        assert_eq!(f["log_format"], json!("JSON"));
+        assert_eq!(f["application_log_level"], json!("INFO"));
+        assert_eq!(f["system_log_level"], json!("INFO"));
+        assert_eq!(f["log_group"], json!("/aws/lambda/s-worker"));
     }
 
     #[test]

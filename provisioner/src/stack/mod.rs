@@ -125,7 +125,16 @@ impl Default for Alarms {
 pub struct Logs {
     /// One of CloudWatch Logs' allowed retention periods ([`LOG_RETENTION_DAYS`]).
     pub retention_days: u32,
+    /// The functions' application log level (Lambda's `LoggingConfig`,
+    /// JSON format): `trace`, `debug` or `info` ([`LOG_LEVELS`]).
+    pub level: String,
 }
+
+/// The application log levels a stack may choose: Lambda drops JSON lines
+/// below the level, and each image's line is `INFO` (stored) or `WARN`
+/// (failed) with its metrics in it, so a level above `info` would lose the
+/// `ImagesMade` and `ModelLatency` metrics.
+pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info"];
 
 /// The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 pub const LOG_RETENTION_DAYS: &[u32] = &[

@@ -118,11 +118,15 @@ impl Default for RawHttp {
 #[serde(deny_unknown_fields, default)]
 struct RawLogs {
     retention_days: u32,
+    level: String,
 }
 
 impl Default for RawLogs {
     fn default() -> Self {
-        RawLogs { retention_days: 30 }
+        RawLogs {
+            retention_days: 30,
+            level: "info".into(),
+        }
     }
 }
 
@@ -387,6 +391,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         },
         logs: Logs {
             retention_days: logs.retention_days,
+            level: logs.level,
         },
         tags: tags.unwrap_or_default(),
     };

@@ -1,7 +1,7 @@
 //! Semantic checks on a parsed stack: AWS's own limits and the project's rules.
 //! Returns `(key path, what is wrong)` pairs; the caller locates them.
 
-use super::{LOG_RETENTION_DAYS, MANAGED_BY_KEY, STACK_KEY, Stack};
+use super::{LOG_LEVELS, LOG_RETENTION_DAYS, MANAGED_BY_KEY, STACK_KEY, Stack};
 
 /// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
 fn is_region(s: &str) -> bool {
@@ -324,6 +324,16 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
+    if !LOG_LEVELS.contains(&s.logs.level.as_str()) {
+        out.push((
+            "logs.level".into(),
+            format!(
+                "{:?} is not one of {}: each image's line (INFO when stored, WARN when failed) carries its metrics, and Lambda drops lines below the level",
+                s.logs.level,
+                LOG_LEVELS.join(", ")
+            ),
+        ));
+    }
     if !LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
         let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
         out.push((
@@ -374,7 +384,7 @@ worker: { memory_mb: 512, timeout_seconds: 30, batch_size: 10, max_concurrency: 
 http:   { memory_mb: 512, timeout_seconds: 29 }
 alarm:  { threshold_seconds: 120, period_seconds: 60, evaluation_periods: 2, email: team@example.com }
 alarms: { period_seconds: 60, dlq_messages: 0, failed_images: 5, function_errors: 0, function_throttles: 0, api_5xx: 0 }
-logs:   { retention_days: 30 }
+logs:   { retention_days: 30, level: info }
 tags:   { team: couch-explorers }
 ";
 
@@ -565,7 +575,7 @@ tags:   { team: couch-explorers }
     fn log_retention_must_be_one_cloudwatch_allows() {
         let p = one_problem(
             "logs:",
-            "logs:   { retention_days: 31 }",
+            "logs:   { retention_days: 31, level: info }",
             "logs.retention_days",
             "31 is not a CloudWatch Logs retention period: use one of 1, 3, 5, 7, 14, 30",
         );
@@ -820,6 +830,16 @@ tags:   { team: couch-explorers }
             "alarm:  { period_seconds: 0, email: team@example.com }",
             "alarm.period_seconds",
             "multiple of 60",
+        );
+    }
+
+    #[test]
+    fn log_levels_keep_the_image_lines() {
+        one_problem(
+            "logs:",
+            "logs:   { retention_days: 30, level: warn }",
+            "logs.level",
+            "\"warn\" is not one of trace, debug, info",
         );
     }
 
