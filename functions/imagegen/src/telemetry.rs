@@ -127,10 +127,7 @@ impl ImageEvent<'_> {
                 )
             }
         };
-        let timestamp = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| ms(d))
-            .unwrap_or_default();
+        let timestamp = now.duration_since(UNIX_EPOCH).map(ms).unwrap_or_default();
         line.insert(
             "_aws".into(),
             json!({
