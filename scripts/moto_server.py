@@ -15,10 +15,26 @@ none): stored on moto's own LambdaFunction and answered with AWS's defaults
 (LogFormat Text and LogGroup /aws/lambda/{name}; with JSON, both log levels
 INFO), as the Lambda API reference documents LoggingConfig.
 
+And it serves SQS's dead-letter-queue redrive, which moto 5.2.5 answers with
+NotImplementedError: StartMessageMoveTask, ListMessageMoveTasks and
+CancelMessageMoveTask, as the SQS API Reference documents them
+(AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html):
+the source must be a dead-letter queue of another queue, one active task per
+source, at most MaxNumberOfMessagesPerSecond (1..500) messages a second, the
+destination by default the queue the messages were dead-lettered from; a task
+moves the messages visible when it starts, each sent anew to the destination
+(a fresh receive count) and removed from the source, in a thread of its own,
+so progress and cancelling can be watched.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
+import base64
+import json
 import sys
+import threading
+import time
+import uuid
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
@@ -26,6 +42,9 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 from moto.server import main
 from moto.sns.models import Topic, sns_backends
+from moto.core.responses import ActionResult
+from moto.sqs.exceptions import InvalidParameterValue, QueueDoesNotExist, SQSException
+from moto.sqs.responses import SQSResponse
 
 
 class MetricAlarmFromTemplate(CloudFormationModel):
@@ -216,6 +235,127 @@ def _lambda_update_configuration_with_logging(self: Any, config_updates: dict[st
 LambdaFunction.__init__ = _lambda_init_with_logging  # type: ignore[method-assign]
 LambdaFunction.get_configuration = _lambda_get_configuration_with_logging  # type: ignore[method-assign]
 LambdaFunction.update_configuration = _lambda_update_configuration_with_logging  # type: ignore[method-assign]
+
+# --- SQS message move tasks (DLQ redrive) ------------------------------------
+
+_MOVE_TASKS: dict[str, list[dict[str, Any]]] = {}  # source ARN -> its tasks, newest first
+_MOVE_LOCK = threading.Lock()
+# Without MaxNumberOfMessagesPerSecond SQS chooses the rate; here: this one.
+_DEFAULT_RATE = 100
+
+
+class _ResourceNotFound(SQSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("ResourceNotFoundException", message)
+
+
+class _UnsupportedOperation(SQSException):
+    def __init__(self, message: str) -> None:
+        super().__init__("UnsupportedOperation", message)
+
+
+def _queue_by_arn(backend: Any, arn: str, what: str) -> Any:
+    try:
+        return backend.get_queue(arn.rsplit(":", 1)[-1])
+    except QueueDoesNotExist:
+        raise _ResourceNotFound(f"The {what} queue {arn} does not exist.")
+
+
+def _run_move_task(backend: Any, task: dict[str, Any], source: Any, destination: Any) -> None:
+    interval = 1.0 / (task.get("MaxNumberOfMessagesPerSecond") or _DEFAULT_RATE)
+    try:
+        while task["ApproximateNumberOfMessagesMoved"] < task["ApproximateNumberOfMessagesToMove"]:
+            if task["Status"] != "RUNNING":
+                break
+            with source._messages_lock:
+                visible = source.messages
+                message = visible[0] if visible else None
+                if message is not None:
+                    source._messages.remove(message)
+            if message is None:
+                break
+            backend.send_message(
+                destination.name,
+                message.body,
+                message_attributes=message.message_attributes,
+            )
+            task["ApproximateNumberOfMessagesMoved"] += 1
+            time.sleep(interval)
+        task["Status"] = "CANCELLED" if task["Status"] == "CANCELLING" else "COMPLETED"
+    except Exception as e:  # the task fails, as a task does on SQS
+        task["Status"] = "FAILED"
+        task["FailureReason"] = str(e)
+
+
+def _start_message_move_task(self: Any) -> ActionResult:
+    backend = self.sqs_backend
+    source_arn = self._get_param("SourceArn")
+    destination_arn = self._get_param("DestinationArn")
+    rate = self._get_param("MaxNumberOfMessagesPerSecond")
+    source = _queue_by_arn(backend, source_arn, "source")
+    feeding = backend.list_dead_letter_source_queues(source.name)
+    if not feeding:
+        raise InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
+    if rate is not None and not 1 <= int(rate) <= 500:
+        raise InvalidParameterValue("MaxNumberOfMessagesPerSecond must be between 1 and 500.")
+    destination = _queue_by_arn(backend, destination_arn, "destination") if destination_arn else feeding[0]
+    with _MOVE_LOCK:
+        tasks = _MOVE_TASKS.setdefault(source_arn, [])
+        if any(t["Status"] in ("RUNNING", "CANCELLING") for t in tasks):
+            raise _UnsupportedOperation("There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
+        handle = base64.b64encode(
+            json.dumps({"taskId": str(uuid.uuid4()), "sourceArn": source_arn}).encode()
+        ).decode()
+        task: dict[str, Any] = {
+            "TaskHandle": handle,
+            "Status": "RUNNING",
+            "SourceArn": source_arn,
+            "ApproximateNumberOfMessagesMoved": 0,
+            "ApproximateNumberOfMessagesToMove": len(source.messages),
+            "StartedTimestamp": int(time.time() * 1000),
+        }
+        if destination_arn:
+            task["DestinationArn"] = destination_arn
+        if rate is not None:
+            task["MaxNumberOfMessagesPerSecond"] = int(rate)
+        tasks.insert(0, task)
+    threading.Thread(target=_run_move_task, args=(backend, task, source, destination), daemon=True).start()
+    return ActionResult({"TaskHandle": handle})
+
+
+def _list_message_move_tasks(self: Any) -> ActionResult:
+    source_arn = self._get_param("SourceArn")
+    max_results = int(self._get_param("MaxResults") or 1)
+    if not 1 <= max_results <= 10:
+        raise InvalidParameterValue("MaxResults must be between 1 and 10.")
+    _queue_by_arn(self.sqs_backend, source_arn, "source")
+    with _MOVE_LOCK:
+        tasks = list(_MOVE_TASKS.get(source_arn, []))[:max_results]
+    results = []
+    for t in tasks:
+        r = {k: v for k, v in t.items() if k != "TaskHandle"}
+        if t["Status"] == "RUNNING":  # only a running task's handle is returned
+            r["TaskHandle"] = t["TaskHandle"]
+        results.append(r)
+    return ActionResult({"Results": results})
+
+
+def _cancel_message_move_task(self: Any) -> ActionResult:
+    handle = self._get_param("TaskHandle")
+    with _MOVE_LOCK:
+        for tasks in _MOVE_TASKS.values():
+            for t in tasks:
+                if t["TaskHandle"] == handle:
+                    if t["Status"] != "RUNNING":
+                        raise _UnsupportedOperation(f"The task is {t['Status']}, not RUNNING.")
+                    t["Status"] = "CANCELLING"
+                    return ActionResult({"ApproximateNumberOfMessagesMoved": t["ApproximateNumberOfMessagesMoved"]})
+    raise _ResourceNotFound("The task handle does not name a task.")
+
+
+SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
+SQSResponse.list_message_move_tasks = _list_message_move_tasks  # type: ignore[attr-defined]
+SQSResponse.cancel_message_move_task = _cancel_message_move_task  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -109,6 +109,27 @@ enum Command {
         #[arg(long)]
         approve_broadening: bool,
     },
+    /// How the deployed system is doing: queues, the dead-letter queue, every
+    /// alarm, the functions' last hour. Exit 3 when an alarm is in ALARM or
+    /// the dead-letter queue is not empty.
+    Status {
+        #[arg(long, short)]
+        stack: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send the dead-lettered prompts back to the prompts queue (SQS's message
+    /// move task), with progress; Ctrl-C cancels what is not moved yet.
+    Redrive {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// At most this many messages a second (1..500; default: SQS chooses).
+        #[arg(long, value_name = "N")]
+        max_per_second: Option<u32>,
+        /// Do not ask for confirmation (also: CI=true).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print every IAM policy document the stack and its bootstrap roles
     /// would carry (trust, inline and resource policies), with the ARNs AWS
     /// will derive. With --account, no AWS call is made.
@@ -299,6 +320,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unlock { stack, force } => {
             commands::unlock::run(&stack, force, &inputs(false)).await
         }
+        Command::Status { stack, json } => {
+            let args = commands::status::Args { json };
+            commands::status::run(&stack, &args, &inputs(false)).await
+        }
+        Command::Redrive {
+            stack,
+            max_per_second,
+            yes,
+        } => {
+            let args = commands::redrive::Args {
+                max_per_second,
+                yes,
+            };
+            commands::redrive::run(&stack, &args, &inputs(false)).await
+        }
         Command::Policies {
             stack,
             github_repo,
@@ -354,8 +390,9 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    // `local` stops what it started on Ctrl-C itself.
-    if matches!(cli.command, Command::Local { .. }) {
+    // `local` stops what it started on Ctrl-C itself; `redrive` cancels its
+    // move task.
+    if matches!(cli.command, Command::Local { .. } | Command::Redrive { .. }) {
         return match run(cli).await {
             Ok(code) => code,
             Err(e) => {

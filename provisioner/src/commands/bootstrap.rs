@@ -86,6 +86,27 @@ pub async fn policies(session: &Session) -> Result<Policies> {
     apply
         .statement
         .push(crate::lock::statement(&session.stack, true));
+    // The operating verbs: `status` reads (both roles), `redrive` changes.
+    let operate = |lookup: &dyn Fn(&str, &str) -> Option<String>,
+                   doc: &mut PolicyDocument,
+                   write: bool|
+     -> Result<()> {
+        doc.statement
+            .push(super::status::statement(&session.aws.region));
+        if write {
+            let arn = |address: &str| {
+                lookup(address, crate::aws::ARN)
+                    .ok_or_else(|| anyhow!("{address}: its ARN is not known before deployment"))
+            };
+            doc.statement.extend(super::redrive::statements(
+                &arn(crate::declare::DLQ)?,
+                &arn(crate::declare::QUEUE)?,
+            ));
+        }
+        Ok(())
+    };
+    operate(&lookup, &mut plan, false)?;
+    operate(&lookup, &mut apply, true)?;
     let previews = preview_session(session);
     let known = attributes(&previews).await?;
     let lookup = |address: &str, attr: &str| known.get(address).and_then(|a| a.get(attr).cloned());
@@ -93,6 +114,7 @@ pub async fn policies(session: &Session) -> Result<Policies> {
     preview
         .statement
         .push(crate::lock::statement(&previews.stack, true));
+    operate(&lookup, &mut preview, true)?;
     Ok(Policies {
         plan,
         apply,

@@ -10,7 +10,9 @@ pub mod models;
 pub mod outputs;
 pub mod plan;
 pub mod policies;
+pub mod redrive;
 pub mod retire;
+pub mod status;
 pub mod unlock;
 pub mod validate;
 

@@ -1,0 +1,180 @@
+//! Operating the deployed stack against moto: `status` exits 3 with a prompt
+//! in the dead-letter queue, `redrive` moves it back with SQS's message move
+//! task (served by the moto launcher), the real worker code makes it an
+//! image, and `status` exits 0 again; an interrupted redrive cancels the task
+//! and loses nothing.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::SqsEvent;
+use common::*;
+use imagegen::{BedrockModel, Generator, S3Store};
+use provisioner::local::trigger::{Invoke, Trigger, pause_emulator_mappings};
+use serde_json::Value;
+
+/// The worker as Lambda runs it, with the real clients.
+struct Worker(Generator<BedrockModel, S3Store>);
+
+#[async_trait]
+impl Invoke for Worker {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let event: SqsEvent = serde_json::from_value(event).map_err(|e| e.to_string())?;
+        let outcomes = image_worker::process_batch(&self.0, &event.records, 10).await;
+        serde_json::to_value(image_worker::batch_response(&event.records, &outcomes))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The stack applied, moto's own mapping paused (the test plays the trigger),
+/// and `bodies` in the dead-letter queue as if they had failed their receives.
+async fn deployed_with_dead_letters(prefix: &str, bodies: &[&str]) -> (Fixture, String, String) {
+    let f = Fixture::new(prefix).await;
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let s = f.stack();
+    let queue_arn = f.live_attr(provisioner::declare::QUEUE, "arn").await;
+    pause_emulator_mappings(&f.lambda(), &s.worker_name(), &queue_arn)
+        .await
+        .expect("pausing moto's mapping");
+    let dlq_url = f.queue_url(&s.dlq_name()).await;
+    for body in bodies {
+        f.sqs()
+            .send_message()
+            .queue_url(&dlq_url)
+            .message_body(*body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let queue_url = f.queue_url(&s.queue_name()).await;
+    (f, queue_url, dlq_url)
+}
+
+async fn depth(f: &Fixture, url: &str) -> usize {
+    testkit::queues::depth(&f.sqs(), url).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_prompt_is_redriven_and_becomes_an_image() {
+    let (f, queue_url, dlq_url) =
+        deployed_with_dead_letters("t-redrive-", &["me on a sofa, sent back"]).await;
+    let s = f.stack();
+
+    let out = tokio::task::block_in_place(|| f.cli(&["status"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("1 prompt(s) in the dead-letter queue"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&s.alarm_name_for("dlq-messages")),
+        "every alarm is listed: {text}"
+    );
+    let json: Value = serde_json::from_str(&stdout(&tokio::task::block_in_place(|| {
+        f.cli(&["status", "--json"])
+    })))
+    .unwrap();
+    assert_eq!(json["healthy"], false);
+    assert_eq!(json["dead_letter_queue"]["visible"], 1);
+    assert_eq!(json["alarms"].as_array().unwrap().len(), 8);
+    for function in json["functions"].as_array().unwrap() {
+        assert_eq!(function["code_is_local_zip"], true, "{function}");
+    }
+
+    let text =
+        tokio::task::block_in_place(|| f.run_ok(&["redrive", "--yes", "--max-per-second", "50"]));
+    assert!(
+        text.contains("Redrive complete: 1 prompt(s) are back on"),
+        "{text}"
+    );
+    assert_eq!(depth(&f, &dlq_url).await, 0);
+    assert_eq!(depth(&f, &queue_url).await, 1);
+
+    // The worker takes it from the prompts queue and stores its image.
+    let bconf = testkit::sdk_config(&f.bedrock.endpoint, &s.model.region);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&f.conf)
+            .force_path_style(true)
+            .build(),
+    );
+    let worker = Worker(Generator::new(
+        BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), &s.model.id)
+            .expect("the default model's family"),
+        S3Store::new(s3.clone(), s.images.bucket.clone()),
+        &s.images.prefix,
+    ));
+    let trigger = Trigger {
+        queue_url: queue_url.clone(),
+        queue_arn: f.live_attr(provisioner::declare::QUEUE, "arn").await,
+        region: REGION.into(),
+        batch_size: 10,
+        wait_seconds: 1,
+        timeout: Duration::from_secs(30),
+    };
+    let batch = trigger.poll_once(&f.sqs(), &worker).await.unwrap();
+    assert_eq!(batch.received, 1);
+    assert!(batch.failed.is_empty(), "{:?}", batch.invoke_error);
+    let images: BTreeSet<String> = s3
+        .list_objects_v2()
+        .bucket(&s.images.bucket)
+        .prefix(format!("{}/images/", s.images.prefix))
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .filter(|k| k.ends_with(".png"))
+        .collect();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(depth(&f, &queue_url).await, 0);
+
+    let out = tokio::task::block_in_place(|| f.cli(&["status"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("Healthy."), "{}", stdout(&out));
+
+    // Nothing left: a second redrive says so and moves nothing.
+    let text = tokio::task::block_in_place(|| f.run_ok(&["redrive", "--yes"]));
+    assert!(text.contains("Nothing to redrive"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_redrive_cancels_the_task_and_loses_nothing() {
+    let bodies: Vec<String> = (0..6).map(|i| format!("prompt {i}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let (f, queue_url, dlq_url) = deployed_with_dead_letters("t-redrive-int-", &refs).await;
+
+    // One a second: Ctrl-C (SIGINT) lands while the task runs.
+    let child = f
+        .command(&["redrive", "--yes", "--max-per-second", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let pid = i32::try_from(child.id()).unwrap();
+    assert_eq!(unsafe_free_kill(pid), 0);
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    assert!(text.contains("cancelling the move task"), "{text}");
+    assert!(text.contains("Redrive cancelled after"), "{text}");
+    let (moved, left) = (depth(&f, &queue_url).await, depth(&f, &dlq_url).await);
+    assert!(
+        moved >= 1 && left >= 1,
+        "moved {moved}, left {left}: {text}"
+    );
+    assert_eq!(moved + left, 6, "nothing lost or doubled");
+}
+
+/// SIGINT to `pid` through kill(1): no unsafe code in the tests.
+fn unsafe_free_kill(pid: i32) -> i32 {
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .map(|s| s.code().unwrap_or(1))
+        .unwrap_or(1)
+}
