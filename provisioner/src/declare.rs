@@ -10,6 +10,7 @@ use crate::artifacts::{Artifact, Artifacts};
 use crate::aws::Aws;
 use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
 use crate::aws::buckets::{ReferencedBucket, image_store_statements};
+use crate::aws::dashboards::{Board, Dashboard};
 use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
 use crate::aws::http_apis::{self, HttpApi, HttpApiSpec};
 use crate::aws::log_groups::{LogGroup, LogGroupSpec, writer_statement};
@@ -41,6 +42,8 @@ pub const WORKER_THROTTLES_ALARM: &str = "alarm.worker_throttles";
 pub const HTTP_ERRORS_ALARM: &str = "alarm.http_errors";
 pub const HTTP_THROTTLES_ALARM: &str = "alarm.http_throttles";
 pub const API_5XX_ALARM: &str = "alarm.api_5xx";
+/// The stack's CloudWatch dashboard.
+pub const DASHBOARD: &str = "dashboard.stack";
 pub const BUCKET: &str = "bucket.images";
 pub const MODEL: &str = "model.image";
 pub const WORKER_LOGS: &str = "log_group.worker";
@@ -448,6 +451,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             a.api_5xx,
         ),
     ];
+    let mut alarm_arns: Vec<Text> = vec![alarm.arn().into()];
     for (address, what, metric, threshold) in loss_alarms {
         let description = match address {
             DLQ_ALARM => format!(
@@ -467,13 +471,31 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             ),
         };
         let spec = alarm_on(description, metric, threshold);
-        d.add(MetricAlarmResource::new(
+        let added = d.add(MetricAlarmResource::new(
             address,
             stack.alarm_name_for(what),
             &spec,
             aws(),
         ));
+        alarm_arns.push(added.arn().into());
     }
+
+    // One view of all of it, derived from the same handles.
+    d.add(Dashboard::new(
+        DASHBOARD,
+        stack.name.clone(),
+        &Board {
+            stack: stack.name.clone(),
+            region: stack.region.clone(),
+            queue: queue.name().into(),
+            dlq: dlq.name().into(),
+            worker: worker.name().into(),
+            http: http.name().into(),
+            api_id: api.id().into(),
+            alarms: alarm_arns,
+        },
+        aws(),
+    ));
 
     d.output("queue_url", queue.url());
     d.output("queue_arn", queue.arn());
@@ -560,7 +582,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 21);
+        assert_eq!(plan.summary.create, 22);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

@@ -162,6 +162,85 @@ async fn every_way_an_image_is_lost_has_an_alarm_on_the_alerts_topic() {
     assert_eq!(fields, ["description", "threshold"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_derived_compared_as_json_and_put_back_when_edited() {
+    let f = Fixture::new("t-board-").await;
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
+    let body =
+        |raw: Option<&str>| -> serde_json::Value { serde_json::from_str(raw.unwrap()).unwrap() };
+    let got = cw
+        .get_dashboard()
+        .dashboard_name(&f.name)
+        .send()
+        .await
+        .unwrap();
+    let live = body(got.dashboard_body());
+    let text = live.to_string();
+    let api_id = f.live_attr(declare::API, "id").await;
+    let s = f.stack();
+    for needle in [
+        s.queue_name(),
+        s.dlq_name(),
+        s.worker_name(),
+        s.http_name(),
+        api_id.clone(),
+        s.alarm_name_for("dlq-messages"),
+        "ImagesFailed".into(),
+        "ModelLatency".into(),
+    ] {
+        assert!(text.contains(&needle), "{needle} in {text}");
+    }
+    let alarms = live["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["type"] == "alarm")
+        .unwrap()["properties"]["alarms"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(alarms, 8, "every alarm of the stack");
+    assert!(!f.plan().await.has_changes(), "compared as JSON: no change");
+
+    // Someone edits a widget in the console.
+    let mut edited = live.clone();
+    edited["widgets"][3]["properties"]["title"] = serde_json::json!("my own title");
+    cw.put_dashboard()
+        .dashboard_name(&f.name)
+        .dashboard_body(edited.to_string())
+        .send()
+        .await
+        .unwrap();
+    let plan = f.plan().await;
+    assert_eq!(
+        changing(&plan),
+        [(
+            declare::DASHBOARD.to_owned(),
+            provisioner::engine::Action::Update
+        )]
+    );
+    let text = f.run_ok(&["apply", "--yes"]);
+    assert!(text.contains("dashboard.stack"), "{text}");
+    let got = cw
+        .get_dashboard()
+        .dashboard_name(&f.name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(got.dashboard_body()), live, "put back");
+
+    f.run_ok(&["destroy", "--yes"]);
+    assert!(
+        cw.get_dashboard()
+            .dashboard_name(&f.name)
+            .send()
+            .await
+            .is_err(),
+        "destroy removes it"
+    );
+}
+
 #[tokio::test]
 async fn alarm_mistakes_are_rejected_with_file_and_line() {
     let f = Fixture::new("t-alarms-bad-").await;

@@ -847,13 +847,15 @@ async fn an_http_api_deleted_while_being_read_is_absent() {
         .plan(provisioner::engine::Mode::Apply, false)
         .await
         .expect("the read does not fail");
-    // Created again; the invoke permission and the 5xx alarm follow the new API's id.
+    // Created again; the invoke permission, the 5xx alarm and the dashboard
+    // follow the new API's id.
     assert_eq!(
         changing(&plan),
         [
             (declare::API.to_owned(), Action::Create),
             (declare::API_PERMISSION.to_owned(), Action::Update),
-            (declare::API_5XX_ALARM.to_owned(), Action::Update)
+            (declare::API_5XX_ALARM.to_owned(), Action::Update),
+            (declare::DASHBOARD.to_owned(), Action::Update)
         ],
         "{plan:#?}"
     );

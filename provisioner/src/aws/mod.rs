@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod buckets;
 pub mod calls;
 pub mod clients;
+pub mod dashboards;
 pub mod functions;
 pub mod http_apis;
 pub mod log_groups;

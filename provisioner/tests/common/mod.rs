@@ -35,7 +35,7 @@ pub struct Fixture {
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 23] = [
+pub const ALL: [&str; 24] = [
     declare::BUCKET,
     declare::MODEL,
     declare::DLQ,
@@ -59,6 +59,7 @@ pub const ALL: [&str; 23] = [
     declare::HTTP_ERRORS_ALARM,
     declare::HTTP_THROTTLES_ALARM,
     declare::API_5XX_ALARM,
+    declare::DASHBOARD,
 ];
 /// How many resources the stack manages (all but the referenced bucket and model).
 pub const MANAGED: usize = ALL.len() - 2;
