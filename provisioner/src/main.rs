@@ -109,6 +109,30 @@ enum Command {
         #[arg(long)]
         approve_broadening: bool,
     },
+    /// Both functions' log lines, interleaved by time and marked with their
+    /// function; `--id` follows one prompt across both.
+    Logs {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Only this function's lines.
+        #[arg(value_enum)]
+        function: Option<commands::logs::Function>,
+        /// How far back: 30s, 10m, 2h, 1d.
+        #[arg(long, default_value = "10m", value_parser = commands::logs::parse_since)]
+        since: std::time::Duration,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+        /// Only lines containing this text.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// Only one prompt's lines: its message id or request id.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Each line as written (with its function and timestamp).
+        #[arg(long)]
+        json: bool,
+    },
     /// How the deployed system is doing: queues, the dead-letter queue, every
     /// alarm, the functions' last hour. Exit 3 when an alarm is in ALARM or
     /// the dead-letter queue is not empty.
@@ -320,6 +344,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unlock { stack, force } => {
             commands::unlock::run(&stack, force, &inputs(false)).await
         }
+        Command::Logs {
+            stack,
+            function,
+            since,
+            follow,
+            filter,
+            id,
+            json,
+        } => {
+            let args = commands::logs::Args {
+                function,
+                since,
+                follow,
+                filter,
+                id,
+                json,
+            };
+            commands::logs::run(&stack, &args, &inputs(false)).await
+        }
         Command::Status { stack, json } => {
             let args = commands::status::Args { json };
             commands::status::run(&stack, &args, &inputs(false)).await
@@ -391,8 +434,11 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     // `local` stops what it started on Ctrl-C itself; `redrive` cancels its
-    // move task.
-    if matches!(cli.command, Command::Local { .. } | Command::Redrive { .. }) {
+    // move task; `logs --follow` just stops.
+    if matches!(
+        cli.command,
+        Command::Local { .. } | Command::Redrive { .. } | Command::Logs { .. }
+    ) {
         return match run(cli).await {
             Ok(code) => code,
             Err(e) => {

@@ -253,8 +253,11 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
     provisioner::commands::status::read(&s, &Artifacts::load(&f.artifacts))
         .await
         .expect("status");
+    provisioner::commands::logs::fetch(&s.aws, &s.stack, None, 0, &["m-1"])
+        .await
+        .expect("logs");
     let status_used = called(&s);
-    assert_within("status", &status_used, &plan_allows);
+    assert_within("status and logs", &status_used, &plan_allows);
     plan_used.extend(status_used);
     let stack = f.stack();
     let queue_arn = f.live_attr(provisioner::declare::QUEUE, "arn").await;

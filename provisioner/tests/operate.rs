@@ -170,6 +170,169 @@ async fn an_interrupted_redrive_cancels_the_task_and_loses_nothing() {
     assert_eq!(moved + left, 6, "nothing lost or doubled");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_one_prompt_across_both_functions_in_time_order() {
+    let f = Fixture::new("t-logs-").await;
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let s = f.stack();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    // As Lambda writes them: one stream per instance, JSON lines.
+    let lines = [
+        (
+            "http",
+            now - 4000,
+            r#"{"level":"INFO","message":"image stored","request_id":"r-1","image_key":"11/images/r-1.png","outcome":"stored"}"#,
+        ),
+        (
+            "worker",
+            now - 3000,
+            r#"{"level":"WARN","message":"image failed","message_id":"m-7","image_key":"11/images/m-7.png","outcome":"failed","Reason":"throttled","_aws":{"Timestamp":1}}"#,
+        ),
+        (
+            "http",
+            now - 2000,
+            r#"{"level":"INFO","message":"queued","request_id":"m-7"}"#,
+        ),
+        (
+            "worker",
+            now - 1000,
+            r#"{"level":"INFO","message":"image stored","message_id":"m-7","image_key":"11/images/m-7.png","outcome":"stored"}"#,
+        ),
+        ("worker", now - 500, "END RequestId: abc"),
+    ];
+    for (function, timestamp, message) in lines {
+        let name = if function == "worker" {
+            s.worker_name()
+        } else {
+            s.http_name()
+        };
+        let group = provisioner::stack::Stack::log_group_name(&name);
+        let stream = format!("2026/12/02/[$LATEST]{function}{timestamp}");
+        f.logs()
+            .create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
+        f.logs()
+            .put_log_events()
+            .log_group_name(&group)
+            .log_stream_name(&stream)
+            .log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(timestamp)
+                    .message(message)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // Everything, interleaved by time, marked with the function.
+    let all = tokio::task::block_in_place(|| f.run_ok(&["logs", "--since", "1h"]));
+    let order: Vec<&str> = all
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        order,
+        ["http", "worker", "http", "worker", "worker"],
+        "{all}"
+    );
+    assert!(all.contains("worker WARN  image failed"), "{all}");
+    assert!(!all.contains("_aws"), "EMF metadata is left out: {all}");
+
+    // One prompt across both groups, in order.
+    let one = tokio::task::block_in_place(|| f.run_ok(&["logs", "--since", "1h", "--id", "m-7"]));
+    let got: Vec<(&str, &str)> = one
+        .lines()
+        .map(|l| {
+            let mut w = l.split_whitespace().skip(1);
+            (w.next().unwrap_or(""), w.next().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("worker", "WARN"), ("http", "INFO"), ("worker", "INFO")],
+        "{one}"
+    );
+
+    // One function, a filter, raw JSON.
+    let worker = tokio::task::block_in_place(|| {
+        f.run_ok(&[
+            "logs", "worker", "--since", "1h", "--filter", "stored", "--json",
+        ])
+    });
+    let parsed: Vec<serde_json::Value> = worker
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed.len(), 1, "{worker}");
+    assert_eq!(parsed[0]["function"], "worker");
+    assert!(
+        parsed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"outcome\":\"stored\"")
+    );
+
+    // Nothing older than --since.
+    let recent = tokio::task::block_in_place(|| f.run_ok(&["logs", "--since", "1s"]));
+    assert!(recent.lines().count() <= 1, "{recent}");
+
+    // --follow prints a line written after it started, until Ctrl-C.
+    let child = f
+        .command(&["logs", "--since", "1s", "--follow", "--id", "m-8"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let group = provisioner::stack::Stack::log_group_name(&s.worker_name());
+    f.logs()
+        .create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("later")
+        .send()
+        .await
+        .unwrap();
+    let later = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    f.logs()
+        .put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("later")
+        .log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(later)
+                .message(r#"{"level":"INFO","message":"image stored","message_id":"m-8"}"#)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(unsafe_free_kill(i32::try_from(child.id()).unwrap()), 0);
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("image stored message_id=m-8"), "{text}");
+}
+
 /// SIGINT to `pid` through kill(1): no unsafe code in the tests.
 fn unsafe_free_kill(pid: i32) -> i32 {
     std::process::Command::new("kill")

@@ -86,18 +86,23 @@ pub async fn policies(session: &Session) -> Result<Policies> {
     apply
         .statement
         .push(crate::lock::statement(&session.stack, true));
-    // The operating verbs: `status` reads (both roles), `redrive` changes.
+    // The operating verbs: `status` and `logs` read (every role), `redrive`
+    // changes (apply and preview).
     let operate = |lookup: &dyn Fn(&str, &str) -> Option<String>,
                    doc: &mut PolicyDocument,
                    write: bool|
      -> Result<()> {
+        let arn = |address: &str| {
+            lookup(address, crate::aws::ARN)
+                .ok_or_else(|| anyhow!("{address}: its ARN is not known before deployment"))
+        };
         doc.statement
             .push(super::status::statement(&session.aws.region));
+        doc.statement.push(super::logs::statement(
+            &arn(crate::declare::WORKER_LOGS)?,
+            &arn(crate::declare::HTTP_LOGS)?,
+        ));
         if write {
-            let arn = |address: &str| {
-                lookup(address, crate::aws::ARN)
-                    .ok_or_else(|| anyhow!("{address}: its ARN is not known before deployment"))
-            };
             doc.statement.extend(super::redrive::statements(
                 &arn(crate::declare::DLQ)?,
                 &arn(crate::declare::QUEUE)?,

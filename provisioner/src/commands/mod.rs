@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod destroy;
 pub mod export;
 pub mod local;
+pub mod logs;
 pub mod models;
 pub mod outputs;
 pub mod plan;
