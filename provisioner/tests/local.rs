@@ -235,3 +235,59 @@ async fn the_local_api_serves_the_http_function_like_api_gateway() {
     assert_eq!((status, body.as_str()), (404, r#"{"message":"Not Found"}"#));
     server.abort();
 }
+
+/// What `provisioner local` does with cargo-lambda's output: every line on,
+/// and each function's JSON lines into its log group in the emulator.
+#[tokio::test]
+async fn the_functions_lines_land_in_their_log_groups() {
+    let conf = testkit::sdk_config(testkit::moto_endpoint(), "eu-west-1");
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let name = testkit::unique("t-local-logs-");
+    let (worker, http) = (
+        format!("/aws/lambda/{name}-worker"),
+        format!("/aws/lambda/{name}-http"),
+    );
+    for group in [&worker, &http] {
+        logs.create_log_group()
+            .log_group_name(group)
+            .send()
+            .await
+            .unwrap();
+    }
+    let sink = provisioner::local::logs::LogSink {
+        logs: logs.clone(),
+        groups: [
+            ("image-worker".to_owned(), worker.clone()),
+            ("image-http".to_owned(), http.clone()),
+        ]
+        .into(),
+        stream: "local/1".into(),
+    };
+    let output = concat!(
+        "[cargo-lambda] building image-worker\n",
+        "{\"FunctionName\":\"image-worker\",\"message_id\":\"m-1\",\"outcome\":\"stored\"}\n",
+        "{\"FunctionName\":\"image-http\",\"request_id\":\"r-1\",\"outcome\":\"failed\"}\n",
+        "{\"level\":\"INFO\",\"message\":\"cold start\"}\n",
+    );
+    sink.forward(output.as_bytes()).await;
+    let messages = |group: String| {
+        let logs = logs.clone();
+        async move {
+            logs.filter_log_events()
+                .log_group_name(group)
+                .send()
+                .await
+                .unwrap()
+                .events()
+                .iter()
+                .map(|e| e.message().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let w = messages(worker).await;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("\"message_id\":\"m-1\""), "{w:?}");
+    let h = messages(http).await;
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert!(h[0].contains("\"request_id\":\"r-1\""), "{h:?}");
+}

@@ -116,6 +116,26 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         process_env,
     })
     .await?;
+    // The functions' lines into their log groups, as Lambda does.
+    if let Some(output) = watch.take_output() {
+        let sink = crate::local::logs::LogSink {
+            logs: session.aws.logs.clone(),
+            groups: [
+                (WORKER_PACKAGE, stack.worker_name()),
+                (HTTP_PACKAGE, stack.http_name()),
+            ]
+            .into_iter()
+            .map(|(package, function)| {
+                (
+                    package.to_owned(),
+                    crate::stack::Stack::log_group_name(&function),
+                )
+            })
+            .collect(),
+            stream: format!("local/{}", std::process::id()),
+        };
+        tokio::spawn(sink.forward(output));
+    }
     let paused = match pause_emulator_mappings(&session.aws.lambda, &worker_name, &queue_arn).await
     {
         Ok(p) => p,

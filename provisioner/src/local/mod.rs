@@ -4,6 +4,7 @@
 //! [`watch`]: cargo-lambda and the Lambda `Invoke` client.
 
 pub mod api_gateway;
+pub mod logs;
 pub mod trigger;
 pub mod watch;
 

@@ -54,6 +54,8 @@ impl Watch {
         command
             .envs(&config.process_env)
             .stdin(Stdio::null())
+            // Read by `local::logs::LogSink::forward` (printed and sent on).
+            .stdout(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
         let child = command.spawn().map_err(|e| {
@@ -89,6 +91,11 @@ impl Watch {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// What cargo-lambda prints (the functions' lines among it), once.
+    pub fn take_output(&mut self) -> Option<tokio::process::ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// Resolves when cargo-lambda exits on its own.
