@@ -17,7 +17,7 @@ use couch_contract::metrics;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ARN, Aws, NAME, aws_error, error_code, with_arn};
+use super::{ARN, Aws, NAME, aws_error, deleted, error_code, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -306,21 +306,16 @@ impl Resource for Dashboard {
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        match self
-            .aws
-            .cloudwatch
-            .delete_dashboards()
-            .dashboard_names(&self.declared.name)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e) if error_code(&e) == Some("ResourceNotFound") => Ok(DeleteOutcome::Deleted),
-            Err(e) => Err(aws_error(
-                &format!("cloudwatch:DeleteDashboards {}", self.declared.name),
-                e,
-            )),
-        }
+        deleted(
+            self.aws
+                .cloudwatch
+                .delete_dashboards()
+                .dashboard_names(&self.declared.name)
+                .send()
+                .await,
+            "ResourceNotFound",
+            &format!("cloudwatch:DeleteDashboards {}", self.declared.name),
+        )
     }
 }
 
