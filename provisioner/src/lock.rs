@@ -251,6 +251,8 @@ struct Held {
     stack: Stack,
     holder: Holder,
     etag: Mutex<String>,
+    /// Told when another run took the lock over: the holder must stop.
+    lost: tokio::sync::Notify,
 }
 
 /// The lock this process holds, for release on Ctrl-C.
@@ -333,6 +335,7 @@ fn hold(aws: &Arc<Aws>, stack: &Stack, holder: Holder, etag: String) -> StackLoc
         stack: stack.clone(),
         holder,
         etag: Mutex::new(etag),
+        lost: tokio::sync::Notify::new(),
     });
     *held_slot() = Some(Arc::clone(&state));
     let renewing = Arc::clone(&state);
@@ -365,6 +368,8 @@ fn hold(aws: &Arc<Aws>, stack: &Stack, holder: Holder, etag: String) -> StackLoc
                         tracing::error!(
                             "the stack lock was taken over by another run (this one did not renew it within its lease)"
                         );
+                        // A permit: whoever waits next returns at once.
+                        renewing.lost.notify_one();
                         return;
                     }
                     Err(e) => tracing::warn!(error = %e, "reading the stack lock failed; retrying"),
@@ -377,6 +382,12 @@ fn hold(aws: &Arc<Aws>, stack: &Stack, holder: Holder, etag: String) -> StackLoc
 }
 
 impl StackLock {
+    /// Resolves when another run has taken the lock over (this one could not
+    /// renew it within its lease): the work under it must stop.
+    pub async fn lost(&self) {
+        self.state.lost.notified().await;
+    }
+
     /// Stops renewing and deletes the lock if it is still this run's.
     pub async fn release(self) {
         self.renewer.abort();

@@ -274,3 +274,63 @@ async fn without_its_images_bucket_a_stack_can_still_be_destroyed() {
     );
     assert_eq!(f.inventory().await, Inventory::default());
 }
+
+/// A holder whose lock another run took over stops at once (as on Ctrl-C):
+/// it makes no further change, says why, and leaves the other run's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_whose_lock_was_taken_over_stops() {
+    // Every call 150 ms late: the apply is still running when it next renews.
+    let slow = testkit::proxy::start(testkit::moto_endpoint(), Duration::from_millis(150)).await;
+    let f = Fixture::with_endpoint("t-locklost-", &slow).await;
+    let session = f.session();
+    let mut child = f
+        .command(&["apply", "--yes", "--approve-broadening"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::task::block_in_place(|| {
+        for line in lines.by_ref() {
+            if line.unwrap().contains("Creating...") {
+                break;
+            }
+        }
+    });
+    // Another run's lock, written over this one's (as a takeover would).
+    let other = serde_json::json!({"stack": f.name, "verb": "apply", "who": "arn:aws:iam::123456789012:user/other",
+        "host": "elsewhere", "pid": 7, "started": 0, "lease_seconds": 600, "token": "the-other-run"});
+    session
+        .aws
+        .s3
+        .put_object()
+        .bucket(&session.stack.images.bucket)
+        .key(provisioner::lock::key(&session.stack))
+        .body(other.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let (status, said, err) = tokio::task::block_in_place(|| {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status,
+            rest.join("\n"),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    });
+    assert_eq!(status.code(), Some(1), "{said}\n{err}");
+    assert!(
+        err.contains("stopped: another run took over the stack lock"),
+        "{err}"
+    );
+    assert!(
+        !said.contains("Apply complete"),
+        "it stopped before the end: {said}"
+    );
+    let left = provisioner::lock::read(&session.aws, &session.stack)
+        .await
+        .unwrap()
+        .expect("the other run's lock stays");
+    assert_eq!(left.holder.token, "the-other-run");
+}

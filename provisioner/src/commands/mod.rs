@@ -134,7 +134,15 @@ impl Session {
             }
             Err(e) => return Err(e.into()),
         };
-        let result = work.await;
+        // Another run took the lock over (this one did not renew it in
+        // time): stop at once, as on Ctrl-C; the next run reads and converges.
+        let result = tokio::select! {
+            r = work => r,
+            _ = lock.lost() => Err(anyhow!(
+                "stopped: another run took over the stack lock of {:?} (this run did not renew it within its lease), so this one made no further change; run it again to converge",
+                self.stack.name
+            )),
+        };
         lock.release().await;
         result
     }
