@@ -24,7 +24,8 @@ fn apply_until_it_changes_something(
     let mut child = f
         .command(&["apply", "--yes", "--approve-broadening"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // Small (errors only): read by the callers that want it.
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
@@ -283,20 +284,7 @@ async fn a_holder_whose_lock_was_taken_over_stops() {
     let slow = testkit::proxy::start(testkit::moto_endpoint(), Duration::from_millis(150)).await;
     let f = Fixture::with_endpoint("t-locklost-", &slow).await;
     let session = f.session();
-    let mut child = f
-        .command(&["apply", "--yes", "--approve-broadening"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    tokio::task::block_in_place(|| {
-        for line in lines.by_ref() {
-            if line.unwrap().contains("Creating...") {
-                break;
-            }
-        }
-    });
+    let (child, lines) = tokio::task::block_in_place(|| apply_until_it_changes_something(&f));
     // Another run's lock, written over this one's (as a takeover would).
     let other = serde_json::json!({"stack": f.name, "verb": "apply", "who": "arn:aws:iam::123456789012:user/other",
         "host": "elsewhere", "pid": 7, "started": 0, "lease_seconds": 600, "token": "the-other-run"});
