@@ -169,13 +169,16 @@ async fn the_dashboard_is_derived_compared_as_json_and_put_back_when_edited() {
     let cw = aws_sdk_cloudwatch::Client::new(&f.conf);
     let body =
         |raw: Option<&str>| -> serde_json::Value { serde_json::from_str(raw.unwrap()).unwrap() };
-    let got = cw
-        .get_dashboard()
-        .dashboard_name(&f.name)
-        .send()
-        .await
-        .unwrap();
-    let live = body(got.dashboard_body());
+    let dashboard = || async {
+        let got = cw
+            .get_dashboard()
+            .dashboard_name(&f.name)
+            .send()
+            .await
+            .unwrap();
+        body(got.dashboard_body())
+    };
+    let live = dashboard().await;
     let text = live.to_string();
     let api_id = f.live_attr(declare::API, "id").await;
     let s = f.stack();
@@ -222,13 +225,7 @@ async fn the_dashboard_is_derived_compared_as_json_and_put_back_when_edited() {
     );
     let text = f.run_ok(&["apply", "--yes"]);
     assert!(text.contains("dashboard.stack"), "{text}");
-    let got = cw
-        .get_dashboard()
-        .dashboard_name(&f.name)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(body(got.dashboard_body()), live, "put back");
+    assert_eq!(dashboard().await, live, "put back");
 
     f.run_ok(&["destroy", "--yes"]);
     assert!(
