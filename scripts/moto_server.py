@@ -26,10 +26,36 @@ moves the messages visible when it starts, each sent anew to the destination
 (a fresh receive count) and removed from the source, in a thread of its own,
 so progress and cancelling can be watched.
 
+And it makes SQS's ReceiveMessage atomic per queue. moto 5.2.5 checks that a
+message is visible and marks it received in two steps with no lock, so two
+concurrent receives (the local trigger's pollers) can both be handed the same
+message, each with the same receive count: seen as two images of one prompt
+within a second, in a 30 s visibility timeout (tests/volume.rs, 1 run in 4 on
+a 2-core machine). SQS hides a received message from other consumers for the
+visibility timeout (AWSSimpleQueueService/latest/SQSDeveloperGuide/
+sqs-visibility-timeout.html); here each receive picks its messages under the
+queue's own lock, and a long poll waits outside it.
+
+And CloudWatch Logs' Live Tail as AWS serves it (AmazonCloudWatchLogs/latest/
+APIReference/API_StartLiveTail.html): moto 5.2.5's StartLiveTail answers once
+with the events already stored and ends. Here the answer is a stream in AWS's
+event-stream encoding (application/vnd.amazon.eventstream): the initial-response
+event of AWS's JSON protocols, one sessionStart,
+then every second a sessionUpdate with the matching events ingested since the
+last one (none before the session began; empty when there are none; at most
+500, `sampled` when more), until the client closes the connection or, after
+three hours, a SessionTimeoutException. moto's own StartLiveTail checks the
+request first (its errors are answered as before); the groups are found by ARN
+or name (moto's lookup answers any ARN with the last group it holds). A client reaches it with
+AWS_DISABLE_HOST_PREFIX_INJECTION=true (scripts/moto exports it): the
+operation's modelled `stream-` host prefix would make 127.0.0.1 unreachable.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
 import base64
+import struct
+import zlib
 import json
 import sys
 import threading
@@ -43,7 +69,12 @@ from moto.core.common_models import CloudFormationModel
 from moto.server import main
 from moto.sns.models import Topic, sns_backends
 from moto.core.responses import ActionResult
+from moto.core.utils import unix_time
+from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFound
+from moto.logs.responses import LogsResponse
+from moto.logs.utils import EventMessageFilter
 from moto.sqs.exceptions import InvalidParameterValue, QueueDoesNotExist, SQSException
+from moto.sqs.models import SQSBackend
 from moto.sqs.responses import SQSResponse
 
 
@@ -356,6 +387,137 @@ def _cancel_message_move_task(self: Any) -> ActionResult:
 SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
 SQSResponse.list_message_move_tasks = _list_message_move_tasks  # type: ignore[attr-defined]
 SQSResponse.cancel_message_move_task = _cancel_message_move_task  # type: ignore[attr-defined]
+
+_moto_receive_message = SQSBackend.receive_message
+
+
+def _receive_message_atomically(
+    self: Any,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> list[Any]:
+    queue = self.get_queue(queue_name)
+    polling_end = unix_time() + wait_seconds_timeout
+    while True:
+        # moto's own receive without its long poll: it picks, marks and
+        # dead-letters under the queue's lock (the one SendMessage takes).
+        with queue._messages_lock:
+            got = _moto_receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+        remaining = polling_end - unix_time()
+        if got or remaining <= 0:
+            return got
+        # Wake when a message arrives; a visible message another receive
+        # takes first sends this one round again (not more than 20 a second).
+        queue.wait_for_messages(min(1, remaining))
+        time.sleep(0.05)
+
+
+SQSBackend.receive_message = _receive_message_atomically  # type: ignore[method-assign]
+
+def _event_stream_message(headers: dict[str, str], payload: dict[str, Any]) -> bytes:
+    """One message of AWS's event-stream encoding: prelude (total and headers
+    lengths, their CRC32), string headers, payload, CRC32 of all before it."""
+    encoded = b"".join(
+        bytes([len(k)]) + k.encode() + b"\x07" + struct.pack(">H", len(v.encode())) + v.encode()
+        for k, v in headers.items()
+    )
+    body = json.dumps(payload).encode()
+    prelude = struct.pack(">II", 16 + len(encoded) + len(body), len(encoded))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + encoded + body
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def _live_tail_event(kind: str, payload: dict[str, Any]) -> bytes:
+    return _event_stream_message(
+        {":message-type": "event", ":event-type": kind, ":content-type": "application/json"}, payload
+    )
+
+
+_LIVE_TAIL_SECONDS = 3 * 3600  # "Live Tail sessions time out after three hours."
+_LIVE_TAIL_MAX_EVENTS = 500  # per sessionUpdate; more are sampled down
+
+
+def _start_live_tail(self: Any) -> tuple[Any, dict[str, str]]:
+    backend = self.logs_backend
+    identifiers = self._get_param("logGroupIdentifiers")
+    names = self._get_param("logStreamNames")
+    prefixes = self._get_param("logStreamNamePrefixes")
+    pattern = self._get_param("logEventFilterPattern")
+    # moto's own checks (at most 10 groups, names or prefixes, groups exist).
+    session_start, _ = backend.start_live_tail(
+        log_group_identifiers=identifiers,
+        log_stream_names=names,
+        log_stream_name_prefixes=prefixes,
+        log_event_filter_pattern=pattern,
+    )
+    # moto's own lookup returns the last group for any ARN (its loop does not
+    # stop at the match): each identifier is a group's ARN or its name.
+    groups = []
+    for identifier in identifiers:
+        found = [g for g in backend.groups.values() if identifier in (g.arn, g.name)]
+        if not found:
+            raise LogsResourceNotFound()
+        groups.append(found[0])
+    matcher = EventMessageFilter(pattern or "")
+
+    def events() -> list[tuple[Any, Any, Any]]:
+        return [
+            (group, stream, event)
+            for group in groups
+            for stream in backend._get_live_tail_streams(group, names or [], prefixes or [])
+            for event in list(stream.events)
+        ]
+
+    # Only what is ingested after the session starts.
+    seen = {event.event_id for _, _, event in events()}
+
+    def stream() -> Any:
+        # As AWS's JSON protocols begin an event stream (botocore requires it).
+        yield _live_tail_event("initial-response", {})
+        yield _live_tail_event("sessionStart", session_start)
+        ends = time.monotonic() + _LIVE_TAIL_SECONDS
+        while time.monotonic() < ends:
+            time.sleep(1)
+            new = []
+            for group, log_stream, event in events():
+                if event.event_id in seen:
+                    continue
+                seen.add(event.event_id)
+                if matcher.matches(event.message):
+                    new.append(
+                        {
+                            "logStreamName": log_stream.log_stream_name,
+                            "logGroupIdentifier": group.arn,
+                            "message": event.message,
+                            "timestamp": event.timestamp,
+                            "ingestionTime": event.ingestion_time,
+                        }
+                    )
+            new.sort(key=lambda e: e["timestamp"])
+            yield _live_tail_event(
+                "sessionUpdate",
+                {
+                    "sessionMetadata": {"sampled": len(new) > _LIVE_TAIL_MAX_EVENTS},
+                    "sessionResults": new[:_LIVE_TAIL_MAX_EVENTS],
+                },
+            )
+        yield _event_stream_message(
+            {
+                ":message-type": "exception",
+                ":exception-type": "SessionTimeoutException",
+                ":content-type": "application/json",
+            },
+            {"message": "The Live Tail session timed out after three hours."},
+        )
+
+    return stream(), {"Content-Type": "application/vnd.amazon.eventstream"}
+
+
+LogsResponse.start_live_tail = _start_live_tail  # type: ignore[method-assign,assignment]
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -289,48 +289,77 @@ async fn logs_follow_one_prompt_across_both_functions_in_time_order() {
     let recent = tokio::task::block_in_place(|| f.run_ok(&["logs", "--since", "1s"]));
     assert!(recent.lines().count() <= 1, "{recent}");
 
-    // --follow prints a line written after it started, until Ctrl-C.
-    let child = f
-        .command(&["logs", "--since", "1s", "--follow", "--id", "m-8"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // --follow prints a line written after it started, until Ctrl-C: from a
+    // Live Tail session (the emulator streams it as AWS does), and, where
+    // Live Tail cannot be reached (here: its `stream-` host prefix left in
+    // front of 127.0.0.1), by polling FilterLogEvents.
     let group = provisioner::stack::Stack::log_group_name(&s.worker_name());
-    f.logs()
-        .create_log_stream()
-        .log_group_name(&group)
-        .log_stream_name("later")
-        .send()
-        .await
-        .unwrap();
-    let later = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
-    f.logs()
-        .put_log_events()
-        .log_group_name(&group)
-        .log_stream_name("later")
-        .log_events(
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(later)
-                .message(r#"{"level":"INFO","message":"image stored","message_id":"m-8"}"#)
-                .build()
-                .unwrap(),
+    for (n, live) in [(8, true), (9, false)] {
+        let id = format!("m-{n}");
+        let mut cmd = f.command(&["logs", "--since", "1s", "--follow", "--id", &id]);
+        if !live {
+            cmd.env_remove("AWS_DISABLE_HOST_PREFIX_INJECTION")
+                .env("AWS_MAX_ATTEMPTS", "1");
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let stream = format!("later-{n}");
+        f.logs()
+            .create_log_stream()
+            .log_group_name(&group)
+            .log_stream_name(&stream)
+            .send()
+            .await
+            .unwrap();
+        let later = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
         )
-        .send()
-        .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    assert_eq!(unsafe_free_kill(i32::try_from(child.id()).unwrap()), 0);
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("image stored message_id=m-8"), "{text}");
+        for message in [
+            format!(r#"{{"level":"INFO","message":"image stored","message_id":"{id}"}}"#),
+            r#"{"level":"INFO","message":"image stored","message_id":"other"}"#.to_owned(),
+        ] {
+            f.logs()
+                .put_log_events()
+                .log_group_name(&group)
+                .log_stream_name(&stream)
+                .log_events(
+                    aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                        .timestamp(later)
+                        .message(message)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        assert_eq!(unsafe_free_kill(i32::try_from(child.id()).unwrap()), 0);
+        let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{text}{errors}");
+        let wanted = format!("image stored message_id={id}");
+        assert_eq!(
+            text.lines().filter(|l| l.contains(&wanted)).count(),
+            1,
+            "the new line once: {text}{errors}"
+        );
+        assert!(!text.contains("message_id=other"), "filtered: {text}");
+        assert_eq!(
+            errors.contains("Live Tail is not available"),
+            !live,
+            "live tail {live}: {errors}"
+        );
+    }
 }
 
 /// SIGINT to `pid` through kill(1): no unsafe code in the tests.

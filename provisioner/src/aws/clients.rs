@@ -2,6 +2,12 @@
 //! environment, web identity). `AWS_ENDPOINT_URL` points them all at an emulator.
 
 use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::endpoint::EndpointPrefix;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 use tokio::sync::OnceCell;
 
@@ -113,11 +119,16 @@ impl Aws {
                     .interceptor(calls.clone())
                     .build(),
             ),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(conf)
-                    .interceptor(calls.clone())
-                    .build(),
-            ),
+            // The one host-prefixed operation the provisioner calls is Live
+            // Tail's (`stream-`).
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf({
+                let mut logs =
+                    aws_sdk_cloudwatchlogs::config::Builder::from(conf).interceptor(calls.clone());
+                if host_prefix_injection_disabled() {
+                    logs = logs.interceptor(NoHostPrefix);
+                }
+                logs.build()
+            }),
             cloudformation: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(conf)
                     .interceptor(calls.clone())
@@ -179,6 +190,39 @@ impl Aws {
     /// The ARN partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)
+    }
+}
+
+/// AWS's shared setting `AWS_DISABLE_HOST_PREFIX_INJECTION=true`
+/// (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-host-prefix.html>):
+/// the SDK must not prepend an operation's modelled host prefix (Live Tail's
+/// `stream-`) to the endpoint, as for a local emulator at `127.0.0.1`. The Rust
+/// SDK does not read it yet; this client does (the environment variable; not
+/// the config file's `disable_host_prefix_injection`).
+pub fn host_prefix_injection_disabled() -> bool {
+    std::env::var("AWS_DISABLE_HOST_PREFIX_INJECTION")
+        .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Removes the operation's host prefix before the endpoint is applied: the
+/// operation stores it in `read_before_execution`, the endpoint is applied at
+/// each attempt, after `modify_before_retry_loop`.
+#[derive(Debug)]
+struct NoHostPrefix;
+
+impl Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+
+    fn modify_before_retry_loop(
+        &self,
+        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state().unset::<EndpointPrefix>();
+        Ok(())
     }
 }
 

@@ -4,9 +4,14 @@
 //! function; the functions' JSON lines rendered as `level message key=value`
 //! (their EMF metadata left out), `--json` keeps each line as it was written.
 //! `--id` follows one prompt (its message id or request id) across both
-//! groups. `--follow` polls for new lines until Ctrl-C.
+//! groups. `--follow` keeps printing new lines until Ctrl-C: from a
+//! CloudWatch Logs Live Tail session (`StartLiveTail`, a response stream of
+//! the lines ingested each second), and by polling `FilterLogEvents` every
+//! 2 s where Live Tail is not available (refused, not served, or its stream
+//! broke). A session ends after three hours; a new one is started, and the
+//! lines written in between are read with `FilterLogEvents`.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +21,10 @@ use serde_json::{Value, json};
 
 use super::Session;
 use crate::aws::policies::Statement;
+use aws_sdk_cloudwatchlogs::primitives::event_stream::EventReceiver;
+use aws_sdk_cloudwatchlogs::types::StartLiveTailResponseStream;
+use aws_sdk_cloudwatchlogs::types::error::StartLiveTailResponseStreamError;
+
 use crate::aws::{Aws, aws_error};
 use crate::stack::Stack;
 
@@ -35,16 +44,17 @@ pub struct Args {
     pub json: bool,
 }
 
-/// How often `--follow` asks for new lines.
+/// How often `--follow` asks for new lines when it polls.
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
 /// What `logs` needs beyond the kinds' reads (every role may read the
-/// functions' logs): `logs:FilterLogEvents` on the two log groups (as the
-/// group's ARN and with its streams' `:*`, the forms AWS's examples use).
+/// functions' logs): `logs:FilterLogEvents` and `logs:StartLiveTail` on the
+/// two log groups (as the group's ARN and with its streams' `:*`, the forms
+/// AWS's examples use; both actions' resource type is `log-group`).
 pub fn statement(worker_group_arn: &str, http_group_arn: &str) -> Statement {
     Statement::allow(
         "Logs",
-        &["logs:FilterLogEvents"],
+        &["logs:FilterLogEvents", "logs:StartLiveTail"],
         [worker_group_arn, http_group_arn]
             .iter()
             .flat_map(|arn| [(*arn).into(), format!("{arn}:*").into()])
@@ -241,6 +251,103 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// A line as printed once: the same line from the backlog read and from Live
+/// Tail (which has no event ids) is printed once.
+type Printed = HashSet<(&'static str, i64, String)>;
+
+fn print_new(line: Line, printed: &mut Printed, start: &mut i64, as_json: bool) {
+    if printed.insert((line.function, line.timestamp, line.message.clone())) {
+        *start = (*start).max(line.timestamp);
+        print(&line, as_json);
+    }
+}
+
+type LiveTail = EventReceiver<StartLiveTailResponseStream, StartLiveTailResponseStreamError>;
+
+/// A Live Tail session on the groups (their ARNs), filtered by the terms; or
+/// why there is none.
+async fn start_live_tail(
+    aws: &Aws,
+    groups: &[(&'static str, String)],
+    terms: &[&str],
+) -> Result<(LiveTail, Vec<(String, &'static str)>), String> {
+    let mut labels = Vec::new();
+    for (label, name) in groups {
+        let arn = aws
+            .arn("logs", &format!("log-group:{name}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        labels.push((arn, *label));
+    }
+    let out = aws
+        .logs
+        .start_live_tail()
+        .set_log_group_identifiers(Some(labels.iter().map(|(arn, _)| arn.clone()).collect()))
+        .set_log_event_filter_pattern(pattern(terms))
+        .send()
+        .await
+        .map_err(|e| aws_error("logs:StartLiveTail", e).to_string())?;
+    Ok((out.response_stream, labels))
+}
+
+/// How a Live Tail session ended.
+enum LiveEnd {
+    Interrupted,
+    /// After three hours, as AWS ends every session: start another.
+    TimedOut,
+    Failed(String),
+}
+
+/// Prints the session's lines until Ctrl-C or the session ends.
+async fn follow_live(
+    stream: &mut LiveTail,
+    labels: &[(String, &'static str)],
+    printed: &mut Printed,
+    start: &mut i64,
+    as_json: bool,
+) -> LiveEnd {
+    loop {
+        let event = tokio::select! {
+            e = stream.recv() => e,
+            _ = tokio::signal::ctrl_c() => return LiveEnd::Interrupted,
+        };
+        match event {
+            Ok(Some(StartLiveTailResponseStream::SessionUpdate(update))) => {
+                for e in update.session_results() {
+                    let group = e.log_group_identifier().unwrap_or_default();
+                    let Some((_, function)) = labels.iter().find(|(arn, _)| {
+                        arn == group || arn.rsplit(':').next() == group.rsplit(':').next()
+                    }) else {
+                        continue;
+                    };
+                    let line = Line {
+                        function,
+                        timestamp: e.timestamp().unwrap_or_default(),
+                        event_id: String::new(),
+                        message: e.message().unwrap_or_default().trim_end().to_owned(),
+                    };
+                    print_new(line, printed, start, as_json);
+                }
+                if update.session_metadata().is_some_and(|m| m.sampled()) {
+                    tracing::warn!(
+                        "Live Tail sampled this second's lines down to 500 (use --filter or --id)"
+                    );
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return LiveEnd::TimedOut,
+            Err(e) => {
+                let e = e.into_service_error();
+                return if e.is_session_timeout_exception() {
+                    LiveEnd::TimedOut
+                } else {
+                    LiveEnd::Failed(e.to_string())
+                };
+            }
+        }
+    }
+}
+
 pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let session = Session::open(path, inputs).await?;
     let terms: Vec<&str> = [args.id.as_deref(), args.filter.as_deref()]
@@ -249,17 +356,39 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         .collect();
     let since = i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX);
     let mut start = now_ms().saturating_sub(since);
-    let mut seen: BTreeSet<(String, &'static str)> = BTreeSet::new();
+    let groups = groups(&session.stack, args.function);
+    let open_live = || async {
+        start_live_tail(&session.aws, &groups, &terms)
+            .await
+            .map_err(|why| {
+                eprintln!(
+                    "Live Tail is not available ({why}); polling FilterLogEvents every {} s",
+                    FOLLOW_EVERY.as_secs()
+                );
+            })
+            .ok()
+    };
+    // Live Tail starts before the backlog is read, so no line falls between.
+    let mut live = if args.follow { open_live().await } else { None };
+    let mut printed = Printed::new();
     loop {
-        let lines = fetch(&session.aws, &session.stack, args.function, start, &terms).await?;
-        for line in lines {
-            if seen.insert((line.event_id.clone(), line.function)) {
-                start = start.max(line.timestamp);
-                print(&line, args.json);
-            }
+        for line in fetch(&session.aws, &session.stack, args.function, start, &terms).await? {
+            print_new(line, &mut printed, &mut start, args.json);
         }
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
+        }
+        if let Some((mut stream, labels)) = live.take() {
+            match follow_live(&mut stream, &labels, &mut printed, &mut start, args.json).await {
+                LiveEnd::Interrupted => return Ok(ExitCode::SUCCESS),
+                LiveEnd::TimedOut => live = open_live().await,
+                LiveEnd::Failed(why) => eprintln!(
+                    "Live Tail stopped ({why}); polling FilterLogEvents every {} s",
+                    FOLLOW_EVERY.as_secs()
+                ),
+            }
+            // Then read what was written meanwhile.
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_EVERY) => {}

@@ -194,6 +194,7 @@ impl Fixture {
             .arg("--artifacts")
             .arg(&self.artifacts)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
             .env("AWS_ENDPOINT_URL_BEDROCK", &self.bedrock.endpoint)
             // A SIGKILLed run's stack lock lapses in seconds, not a minute.
             .env("COUCH_LOCK_LEASE_SECONDS", LOCK_LEASE_SECONDS.to_string())
