@@ -256,6 +256,15 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
     provisioner::commands::logs::fetch(&s.aws, &s.stack, None, 0, &["m-1"])
         .await
         .expect("logs");
+    // `logs --follow`: a Live Tail session on both groups.
+    let groups = provisioner::commands::logs::groups(&s.stack, None);
+    let (mut live, _) = provisioner::commands::logs::start_live_tail(&s.aws, &groups, &["m-1"])
+        .await
+        .expect("live tail");
+    assert!(
+        live.recv().await.expect("the session starts").is_some(),
+        "a sessionStart"
+    );
     let status_used = called(&s);
     assert_within("status and logs", &status_used, &plan_allows);
     plan_used.extend(status_used);

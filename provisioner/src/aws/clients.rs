@@ -121,14 +121,7 @@ impl Aws {
             ),
             // The one host-prefixed operation the provisioner calls is Live
             // Tail's (`stream-`).
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf({
-                let mut logs =
-                    aws_sdk_cloudwatchlogs::config::Builder::from(conf).interceptor(calls.clone());
-                if host_prefix_injection_disabled() {
-                    logs = logs.interceptor(NoHostPrefix);
-                }
-                logs.build()
-            }),
+            logs: logs_client(conf, &calls, host_prefix_injection_disabled()),
             cloudformation: aws_sdk_cloudformation::Client::from_conf(
                 aws_sdk_cloudformation::config::Builder::from(conf)
                     .interceptor(calls.clone())
@@ -153,6 +146,13 @@ impl Aws {
                 .interceptor(self.calls.clone())
                 .build(),
         );
+        self
+    }
+
+    /// The same clients as `AWS_DISABLE_HOST_PREFIX_INJECTION=true` makes
+    /// them, for clients configured in code for an emulator.
+    pub fn without_host_prefixes(mut self, conf: &SdkConfig) -> Aws {
+        self.logs = logs_client(conf, &self.calls, true);
         self
     }
 
@@ -191,6 +191,18 @@ impl Aws {
     pub fn partition(&self) -> &'static str {
         partition_of(&self.region)
     }
+}
+
+fn logs_client(
+    conf: &SdkConfig,
+    calls: &CallLog,
+    no_host_prefix: bool,
+) -> aws_sdk_cloudwatchlogs::Client {
+    let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(conf).interceptor(calls.clone());
+    if no_host_prefix {
+        logs = logs.interceptor(NoHostPrefix);
+    }
+    aws_sdk_cloudwatchlogs::Client::from_conf(logs.build())
 }
 
 /// AWS's shared setting `AWS_DISABLE_HOST_PREFIX_INJECTION=true`

@@ -91,7 +91,7 @@ pub struct Line {
 }
 
 /// The log groups to read: `(label, name)`.
-fn groups(stack: &Stack, only: Option<Function>) -> Vec<(&'static str, String)> {
+pub fn groups(stack: &Stack, only: Option<Function>) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if only != Some(Function::Http) {
         out.push(("worker", Stack::log_group_name(&stack.worker_name())));
@@ -262,11 +262,11 @@ fn print_new(line: Line, printed: &mut Printed, start: &mut i64, as_json: bool) 
     }
 }
 
-type LiveTail = EventReceiver<StartLiveTailResponseStream, StartLiveTailResponseStreamError>;
+pub type LiveTail = EventReceiver<StartLiveTailResponseStream, StartLiveTailResponseStreamError>;
 
 /// A Live Tail session on the groups (their ARNs), filtered by the terms; or
 /// why there is none.
-async fn start_live_tail(
+pub async fn start_live_tail(
     aws: &Aws,
     groups: &[(&'static str, String)],
     terms: &[&str],

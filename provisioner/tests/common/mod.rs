@@ -169,7 +169,9 @@ impl Fixture {
 
     /// The provisioner's clients for the emulator, Bedrock's at the stand-in.
     pub fn aws(&self) -> Aws {
-        Aws::from_conf(&self.conf).with_bedrock_endpoint(&self.conf, &self.bedrock.endpoint)
+        Aws::from_conf(&self.conf)
+            .with_bedrock_endpoint(&self.conf, &self.bedrock.endpoint)
+            .without_host_prefixes(&self.conf)
     }
 
     pub fn session(&self) -> Session {
