@@ -50,6 +50,11 @@ or name (moto's lookup answers any ARN with the last group it holds). A client r
 AWS_DISABLE_HOST_PREFIX_INJECTION=true (scripts/moto exports it): the
 operation's modelled `stream-` host prefix would make 127.0.0.1 unreachable.
 
+And a published version (a copy moto makes without running its constructor)
+answers a queue's delivery like `$LATEST` does (moto tries Docker, fails, and
+the message goes back to the queue) instead of raising AttributeError out of
+SendMessage (500) when an event source mapping names an alias.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
@@ -75,6 +80,7 @@ from moto.logs.responses import LogsResponse
 from moto.logs.utils import EventMessageFilter
 from moto.sqs.exceptions import InvalidParameterValue, QueueDoesNotExist, SQSException
 from moto.sqs.models import SQSBackend
+from moto.utilities.docker_utilities import DockerModel
 from moto.sqs.responses import SQSResponse
 
 
@@ -518,6 +524,10 @@ def _start_live_tail(self: Any) -> tuple[Any, dict[str, str]]:
 
 
 LogsResponse.start_live_tail = _start_live_tail  # type: ignore[method-assign,assignment]
+
+# A version moto copied from $LATEST lacks the instance attribute the Docker
+# client property reads; the class default makes it behave as $LATEST does.
+DockerModel._DockerModel__docker_client = None  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

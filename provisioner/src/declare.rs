@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::artifacts::{Artifact, Artifacts};
 use crate::aws::Aws;
 use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
+use crate::aws::aliases::{AliasSpec, FunctionAlias, LIVE};
 use crate::aws::buckets::{ReferencedBucket, image_store_statements};
 use crate::aws::dashboards::{Board, Dashboard};
 use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
@@ -49,10 +50,12 @@ pub const MODEL: &str = "model.image";
 pub const WORKER_LOGS: &str = "log_group.worker";
 pub const WORKER_ROLE: &str = "role.worker";
 pub const WORKER: &str = "function.worker";
+pub const WORKER_ALIAS: &str = "alias.worker";
 pub const TRIGGER: &str = "trigger.prompts";
 pub const HTTP_LOGS: &str = "log_group.http";
 pub const HTTP_ROLE: &str = "role.http";
 pub const HTTP: &str = "function.http";
+pub const HTTP_ALIAS: &str = "alias.http";
 pub const API: &str = "api.http";
 pub const API_PERMISSION: &str = "permission.api_invoke";
 
@@ -110,11 +113,13 @@ pub fn function_environment(stack: &Stack) -> BTreeMap<String, String> {
 
 /// One function with what it needs: its log group (created first, so Lambda
 /// never makes an unmanaged one), its role with the policy derived from
-/// `grants`, and the function itself.
+/// `grants`, the function itself and its `live` alias (what everything
+/// that calls it names).
 struct FunctionDecl<'a> {
     log_group: &'static str,
     role: &'static str,
     function: &'static str,
+    alias: &'static str,
     name: String,
     memory_mb: u32,
     timeout_seconds: u32,
@@ -127,7 +132,11 @@ fn function(
     stack: &Stack,
     aws: &Arc<Aws>,
     f: FunctionDecl<'_>,
-) -> (Handle<IamRole>, Handle<LambdaFunction>) {
+) -> (
+    Handle<IamRole>,
+    Handle<LambdaFunction>,
+    Handle<FunctionAlias>,
+) {
     let tags = stack.resource_tags();
     let logs = d.add(LogGroup::new(
         f.log_group,
@@ -152,6 +161,7 @@ fn function(
         },
         Arc::clone(aws),
     ));
+    let name = f.name.clone();
     let function = d.add(LambdaFunction::new(
         f.function,
         f.name,
@@ -169,12 +179,24 @@ fn function(
             application_log_level: stack.logs.level.to_ascii_uppercase(),
             system_log_level: "INFO".into(),
             code_sha256: String::new(),
+            published: true,
             tags,
         },
         f.code.clone(),
+        stack.deploy.keep_versions,
         Arc::clone(aws),
     ));
-    (role, function)
+    let alias = d.add(FunctionAlias::new(
+        f.alias,
+        &name,
+        &AliasSpec {
+            function_name: function.name().into(),
+            function_version: function.version().into(),
+            weights: BTreeMap::new(),
+        },
+        Arc::clone(aws),
+    ));
+    (role, function, alias)
 }
 
 /// Everything the stack declares, bound to the clients that read and write it.
@@ -273,7 +295,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         invoke_statement(&model, &stack.model),
     ];
     worker_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
-    let (worker_role, worker) = function(
+    let (worker_role, worker, worker_alias) = function(
         &mut d,
         stack,
         aws_clients,
@@ -281,6 +303,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             log_group: WORKER_LOGS,
             role: WORKER_ROLE,
             function: WORKER,
+            alias: WORKER_ALIAS,
             name: stack.worker_name(),
             memory_mb: stack.worker.memory_mb,
             timeout_seconds: stack.worker.timeout_seconds,
@@ -294,7 +317,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         &stack.worker_name(),
         &TriggerSpec {
             event_source_arn: queue.arn().into(),
-            function_name: worker.name().into(),
+            function_name: worker_alias.name().into(),
             batch_size: stack.worker.batch_size,
             function_response_types: vec![REPORT_BATCH_ITEM_FAILURES.into()],
             maximum_concurrency: stack.worker.max_concurrency,
@@ -306,7 +329,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     // The HTTP function: behind the API, stores images; nothing on SQS.
     let mut http_grants = vec![invoke_statement(&model, &stack.model)];
     http_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
-    let (http_role, http) = function(
+    let (http_role, http, http_alias) = function(
         &mut d,
         stack,
         aws_clients,
@@ -314,6 +337,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             log_group: HTTP_LOGS,
             role: HTTP_ROLE,
             function: HTTP,
+            alias: HTTP_ALIAS,
             name: stack.http_name(),
             memory_mb: stack.http.memory_mb,
             timeout_seconds: stack.http.timeout_seconds,
@@ -328,7 +352,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             protocol_type: "HTTP".into(),
             integration: http_apis::Integration {
                 kind: "AWS_PROXY".into(),
-                uri: http.arn().into(),
+                uri: http_alias.arn().into(),
                 payload_format_version: "2.0".into(),
                 timeout_ms: stack.http.timeout_seconds * 1000,
             },
@@ -346,10 +370,10 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     ));
     d.add(InvokePermission::new(
         API_PERMISSION,
-        &stack.http_name(),
+        &format!("{}:{LIVE}", stack.http_name()),
         "AllowHttpApiInvoke",
         &PermissionSpec {
-            function_name: http.name().into(),
+            function_name: http_alias.name().into(),
             action: "lambda:InvokeFunction".into(),
             principal: "apigateway.amazonaws.com".into(),
             // Only this API's route, in any of its stages.
@@ -582,7 +606,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 22);
+        assert_eq!(plan.summary.create, 24);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

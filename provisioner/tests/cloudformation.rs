@@ -149,7 +149,15 @@ async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
     for part in ["Integration", "Route", "Stage"] {
         assert!(resources.contains_key(&format!("{api}{part}")), "{part}");
     }
-    assert_eq!(resources.len(), MANAGED + 3);
+    // Each function's published version is one too.
+    for function in [declare::WORKER, declare::HTTP] {
+        let version = format!("{}Version", logical_id(function));
+        assert_eq!(
+            resources[&version]["Type"], "AWS::Lambda::Version",
+            "{version}"
+        );
+    }
+    assert_eq!(resources.len(), MANAGED + 3 + 2);
     // Every reference lands on a resource of the template.
     let defined: BTreeSet<String> = resources.keys().cloned().collect();
     assert!(referenced_ids(&template).is_subset(&defined));

@@ -130,7 +130,7 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     let mappings = f
         .lambda()
         .list_event_source_mappings()
-        .function_name(s.worker_name())
+        .function_name(format!("{}:live", s.worker_name()))
         .send()
         .await
         .unwrap();
@@ -171,11 +171,12 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
         i.integration_uri(),
         Some(
             format!(
-                "arn:aws:lambda:{REGION}:{account}:function:{}",
+                "arn:aws:lambda:{REGION}:{account}:function:{}:live",
                 s.http_name()
             )
             .as_str()
-        )
+        ),
+        "the integration calls the live alias"
     );
     assert_eq!(i.payload_format_version(), Some("2.0"));
     assert_eq!(i.timeout_in_millis(), Some(29_000));
@@ -190,11 +191,12 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     assert_eq!(stages.items()[0].stage_name(), Some("$default"));
     assert_eq!(stages.items()[0].auto_deploy(), Some(true));
 
-    // The invoke permission, scoped to this API's route.
+    // The invoke permission on the live alias, scoped to this API's route.
     let policy: Value = serde_json::from_str(
         &f.lambda()
             .get_policy()
             .function_name(s.http_name())
+            .qualifier("live")
             .send()
             .await
             .unwrap()
@@ -203,6 +205,13 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     )
     .unwrap();
     let st = &policy["Statement"][0];
+    assert_eq!(
+        st["Resource"],
+        json!(format!(
+            "arn:aws:lambda:{REGION}:{account}:function:{}:live",
+            s.http_name()
+        ))
+    );
     assert_eq!(st["Action"], "lambda:InvokeFunction");
     assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com");
     assert_eq!(
@@ -328,10 +337,46 @@ async fn code_changes_are_exactly_one_update_and_rebuilt_identical_zips_nothing(
         "{text}"
     );
     assert!(!text.contains("PK\u{5}\u{6}"), "never zip bytes: {text}");
+    // The alias moves to the version the update publishes.
+    assert!(
+        text.contains("alias.worker") && text.contains("function_version"),
+        "{text}"
+    );
+    let serving = |f: &Fixture| {
+        let (lambda, name) = (f.lambda(), f.stack().worker_name());
+        async move {
+            lambda
+                .get_alias()
+                .function_name(name)
+                .name("live")
+                .send()
+                .await
+                .unwrap()
+                .function_version()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let old_version = serving(&f).await;
     let text = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
-    assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
+    assert!(text.contains("0 added, 2 changed, 0 destroyed"), "{text}");
     let live = worker_configuration(&f).await;
     assert_eq!(live.code_sha256(), after.worker.code_sha256.as_deref().ok());
+    let new_version = serving(&f).await;
+    assert_ne!(new_version, old_version);
+    let published = f
+        .lambda()
+        .get_function_configuration()
+        .function_name(f.stack().worker_name())
+        .qualifier(&new_version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        published.code_sha256(),
+        after.worker.code_sha256.as_deref().ok(),
+        "the alias serves the new code"
+    );
     assert!(!f.plan().await.has_changes());
 }
 
@@ -349,8 +394,9 @@ async fn worker_memory_is_exactly_one_field_update() {
             vec!["memory_size".to_owned()]
         )
     );
+    // The function and its alias (moved to the version published with it).
     let text = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
-    assert!(text.contains("0 added, 1 changed, 0 destroyed"), "{text}");
+    assert!(text.contains("0 added, 2 changed, 0 destroyed"), "{text}");
     let live = worker_configuration(&f).await;
     assert_eq!(live.memory_size(), Some(1024));
     assert!(!f.plan().await.has_changes());
@@ -364,7 +410,7 @@ async fn trigger_drift_is_shown_and_corrected() {
     let worker = f.stack().worker_name();
     let uuid = lambda
         .list_event_source_mappings()
-        .function_name(&worker)
+        .function_name(format!("{worker}:live"))
         .send()
         .await
         .unwrap()
@@ -717,7 +763,7 @@ async fn owned_duplicate_apis_and_mappings_are_planned_as_deletions_and_healed_b
     let mappings = f
         .lambda()
         .list_event_source_mappings()
-        .function_name(s.worker_name())
+        .function_name(format!("{}:live", s.worker_name()))
         .send()
         .await
         .unwrap();

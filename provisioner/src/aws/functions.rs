@@ -12,6 +12,15 @@
 //!
 //! The code is compared by `CodeSha256`, shown shortened; the zip's bytes are
 //! read only when they are uploaded.
+//!
+//! Every change of code or configuration is published as a version
+//! (`PublishVersion`, guarded by the zip's `CodeSha256`): the function's
+//! `version` attribute is the newest published version with `$LATEST`'s code
+//! and configuration, which the `live` alias (`aws::aliases`) serves; the
+//! `published` field is `false` when there is none (an apply interrupted
+//! between update and publish), so the next apply publishes. After a publish,
+//! versions beyond the newest `keep_versions` are deleted, never one an alias
+//! points at or weights.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -36,6 +45,7 @@ use crate::engine::{
 };
 use crate::kind::export::{CodeLocation, Export, Part, Upload, object, tag_list};
 use crate::kind::{Access, Grant, own};
+use aws_sdk_lambda::types::FunctionConfiguration;
 
 /// How long `CreateFunction` is retried while the new role propagates.
 pub const ROLE_PROPAGATION: Duration = Duration::from_secs(60);
@@ -65,8 +75,14 @@ pub struct FunctionSpec {
     pub system_log_level: String,
     /// The zip's `CodeSha256`, shortened ([`short`]).
     pub code_sha256: String,
+    /// Whether a published version has `$LATEST`'s code and configuration
+    /// (declared: always).
+    pub published: bool,
     pub tags: Tags,
 }
+
+/// The attribute naming the published version the alias should serve.
+pub const VERSION: &str = "version";
 
 /// Fields that `UpdateFunctionConfiguration` changes.
 const CONFIGURATION: &[&str] = &[
@@ -85,6 +101,8 @@ const CONFIGURATION: &[&str] = &[
 pub struct LambdaFunction {
     declared: Declared,
     code: Artifact,
+    /// Published versions kept besides those an alias uses (`deploy.keep_versions`).
+    keep_versions: u32,
     aws: Arc<Aws>,
 }
 
@@ -96,6 +114,10 @@ impl Handle<LambdaFunction> {
     }
     pub fn name(&self) -> Ref {
         self.attr(NAME)
+    }
+    /// The newest published version with the declared code and configuration.
+    pub fn version(&self) -> Ref {
+        self.attr(VERSION)
     }
 }
 
@@ -111,16 +133,20 @@ impl LambdaFunction {
         name: String,
         mut spec: FunctionSpec,
         code: Artifact,
+        keep_versions: u32,
         aws: Arc<Aws>,
     ) -> Self {
         spec.code_sha256 = match &code.code_sha256 {
             Ok(sha) => short(sha),
             Err(_) => format!("(not built: run {})", crate::artifacts::BUILD_COMMAND),
         };
+        // Declared: some version is what $LATEST is.
+        spec.published = true;
         let declared = Declared::of(address, name.clone(), &spec).knowing(NAME, name);
         LambdaFunction {
             declared,
             code,
+            keep_versions,
             aws,
         }
     }
@@ -243,6 +269,135 @@ impl LambdaFunction {
     }
 }
 
+impl LambdaFunction {
+    /// Every published version (not `$LATEST`), oldest first.
+    async fn versions(&self) -> Result<Vec<FunctionConfiguration>, ResourceError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .aws
+            .lambda
+            .list_versions_by_function()
+            .function_name(&self.declared.name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error(&self.what("ListVersionsByFunction"), e))?;
+            out.extend(
+                page.versions()
+                    .iter()
+                    .filter(|v| version_number(v).is_some())
+                    .cloned(),
+            );
+        }
+        out.sort_by_key(version_number);
+        Ok(out)
+    }
+
+    /// Publishes `$LATEST` once its update is done; returns the version.
+    /// With the zip's `CodeSha256`, Lambda refuses to publish other code.
+    async fn publish(&self) -> Result<String, ResourceError> {
+        self.wait_updated().await?;
+        let sha = self.code.code_sha256.clone().ok();
+        let version = std::sync::Mutex::new(String::new());
+        let version_ref = &version;
+        let sha = &sha;
+        retry_conflicts(&self.declared.name, || async move {
+            let out = self
+                .aws
+                .lambda
+                .publish_version()
+                .function_name(&self.declared.name)
+                .set_code_sha256(sha.clone())
+                .send()
+                .await?;
+            *version_ref.lock().unwrap_or_else(|p| p.into_inner()) =
+                out.version().unwrap_or_default().to_owned();
+            Ok(())
+        })
+        .await
+        .map_err(|e| aws_error(&self.what("PublishVersion"), e))?;
+        let version = version.into_inner().unwrap_or_else(|p| p.into_inner());
+        tracing::info!(function = %self.declared.name, %version, "published");
+        self.prune().await?;
+        Ok(version)
+    }
+
+    /// Deletes versions beyond the newest `keep_versions`, except those an
+    /// alias points at or weights.
+    async fn prune(&self) -> Result<(), ResourceError> {
+        let aliases = self
+            .aws
+            .lambda
+            .list_aliases()
+            .function_name(&self.declared.name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("ListAliases"), e))?;
+        let in_use: BTreeSet<String> = aliases
+            .aliases()
+            .iter()
+            .flat_map(|a| {
+                a.function_version().map(str::to_owned).into_iter().chain(
+                    a.routing_config()
+                        .and_then(|r| r.additional_version_weights())
+                        .map(|w| w.keys().cloned().collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let versions = self.versions().await?;
+        let keep = usize::try_from(self.keep_versions).unwrap_or(usize::MAX);
+        let old = versions.len().saturating_sub(keep);
+        for v in &versions[..old] {
+            let Some(number) = v.version() else { continue };
+            if in_use.contains(number) {
+                continue;
+            }
+            let gone = self
+                .aws
+                .lambda
+                .delete_function()
+                .function_name(&self.declared.name)
+                .qualifier(number)
+                .send()
+                .await;
+            match gone {
+                Ok(_) => {
+                    tracing::info!(function = %self.declared.name, version = number, "old version deleted")
+                }
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {}
+                Err(e) => {
+                    return Err(aws_error(
+                        &self.what(&format!("DeleteFunction (version {number})")),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A published version's number (`None` for `$LATEST`).
+fn version_number(v: &FunctionConfiguration) -> Option<u64> {
+    v.version().and_then(|n| n.parse().ok())
+}
+
+/// The newest published version with the same code and configuration as
+/// `latest` (tags are the function's, not a version's).
+pub fn serving_version(
+    latest: &FunctionConfiguration,
+    versions: &[FunctionConfiguration],
+) -> Option<String> {
+    let none = Default::default();
+    let want = normalise(latest, &none);
+    versions
+        .iter()
+        .rev()
+        .find(|v| normalise(v, &none) == want)
+        .and_then(|v| v.version().map(str::to_owned))
+}
+
 fn int(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
@@ -358,6 +513,8 @@ pub fn normalise(
             .map_or("", |l| l.as_str())
             .to_owned(),
         code_sha256: short(conf.code_sha256().unwrap_or_default()),
+        // Known only with the versions (`read`).
+        published: false,
         tags: fn_tags
             .iter()
             .filter(|(k, _)| !k.starts_with("aws:"))
@@ -373,6 +530,9 @@ impl Resource for LambdaFunction {
     }
     fn kind(&self) -> &'static str {
         "lambda-function"
+    }
+    fn volatile(&self) -> &'static [&'static str] {
+        &[VERSION]
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
@@ -408,6 +568,11 @@ impl Resource for LambdaFunction {
             conf.function_arn().unwrap_or_default().to_owned(),
         );
         live.attrs.insert(NAME.into(), self.declared.name.clone());
+        if let Some(version) = serving_version(conf, &self.versions().await?) {
+            live.fields
+                .insert("published".into(), serde_json::Value::Bool(true));
+            live.attrs.insert(VERSION.into(), version);
+        }
         Ok(Some(live))
     }
 
@@ -478,6 +643,15 @@ impl Resource for LambdaFunction {
             }
         }
         self.wait_active().await?;
+        let live = read_back(
+            self.read().await?,
+            &format!("function {}", self.declared.name),
+        )?;
+        if live.attrs.contains_key(VERSION) {
+            // Converged on one an interrupted run created and published.
+            return Ok(live);
+        }
+        self.publish().await?;
         read_back(
             self.read().await?,
             &format!("function {}", self.declared.name),
@@ -527,6 +701,10 @@ impl Resource for LambdaFunction {
                 },
             )
             .await?;
+        }
+        // A new version for anything but tags (a version has none of its own).
+        if changed.iter().any(|c| c != tags::FIELD) {
+            self.publish().await?;
         }
         self.wait_updated().await
     }
@@ -612,13 +790,25 @@ impl Export for LambdaFunction {
             ),
             ("Tags", tag_list(&spec.tags)),
         ]);
+        let id = crate::kind::export::logical_id(&self.declared.address);
         Ok(vec![
             Part::main("AWS::Lambda::Function", properties).suppressing(FUNCTION_SUPPRESSIONS),
+            // The version the alias serves. CloudFormation publishes it when
+            // the template is created; a new version needs a new logical id.
+            Part {
+                suffix: "Version",
+                type_name: "AWS::Lambda::Version",
+                properties: object([("FunctionName", json!({ "Ref": id }))]),
+                suppressions: &[],
+            },
         ])
     }
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
-        crate::kind::export::name_ref_arn_getatt(id, attr)
+        match attr {
+            VERSION => Some(format!("${{{id}Version.Version}}")),
+            _ => crate::kind::export::name_ref_arn_getatt(id, attr),
+        }
     }
 
     fn upload(&self, code: &CodeLocation) -> Option<Upload> {
@@ -633,7 +823,10 @@ impl Export for LambdaFunction {
 
 impl Access for LambdaFunction {
     fn read_access(&self) -> Vec<Grant> {
-        vec![Grant::on(&["lambda:GetFunction"], vec![own(self, ARN)])]
+        vec![Grant::on(
+            &["lambda:GetFunction", "lambda:ListVersionsByFunction"],
+            vec![own(self, ARN)],
+        )]
     }
 
     /// Creating or reconfiguring a function passes its role: only that role,
@@ -651,10 +844,16 @@ impl Access for LambdaFunction {
                     "lambda:UpdateFunctionCode",
                     "lambda:TagResource",
                     "lambda:UntagResource",
+                    "lambda:PublishVersion",
+                    "lambda:ListAliases",
                     "lambda:DeleteFunction",
                 ],
                 vec![own(self, ARN)],
             ),
+            // An old version is deleted by its qualified ARN (Lambda
+            // authorises by function, version or alias ARN:
+            // lambda/latest/dg/lambda-api-permissions-ref.html).
+            Grant::on(&["lambda:DeleteFunction"], vec![own(self, ARN).then(":*")]),
             Grant::on(&["iam:PassRole"], vec![role]).when(
                 "StringEquals",
                 "iam:PassedToService",

@@ -2,6 +2,7 @@
 //! [`crate::engine::Resource`] with the real SDK clients.
 
 pub mod alarms;
+pub mod aliases;
 pub mod buckets;
 pub mod calls;
 pub mod clients;

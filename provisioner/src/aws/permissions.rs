@@ -58,10 +58,12 @@ impl InvokePermission {
     }
 
     async fn add(&self, spec: &PermissionSpec) -> Result<(), ResourceError> {
+        let (function, qualifier) = split_qualifier(spec.function_name.as_str());
         self.aws
             .lambda
             .add_permission()
-            .function_name(spec.function_name.as_str())
+            .function_name(function)
+            .set_qualifier(qualifier)
             .statement_id(&self.statement_id)
             .action(&spec.action)
             .principal(&spec.principal)
@@ -77,7 +79,8 @@ impl InvokePermission {
             .aws
             .lambda
             .remove_permission()
-            .function_name(&self.function_name)
+            .function_name(split_qualifier(&self.function_name).0)
+            .set_qualifier(split_qualifier(&self.function_name).1)
             .statement_id(&self.statement_id)
             .send()
             .await
@@ -86,6 +89,15 @@ impl InvokePermission {
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
             Err(e) => Err(aws_error(&self.what("RemovePermission"), e)),
         }
+    }
+}
+
+/// `name:live` → (`name`, `Some("live")`): the policy of an alias is its
+/// own, named by the qualifier (GetPolicy, AddPermission, RemovePermission).
+fn split_qualifier(function: &str) -> (&str, Option<String>) {
+    match function.split_once(':') {
+        Some((name, qualifier)) => (name, Some(qualifier.to_owned())),
+        None => (function, None),
     }
 }
 
@@ -146,7 +158,8 @@ impl Resource for InvokePermission {
             .aws
             .lambda
             .get_policy()
-            .function_name(&self.function_name)
+            .function_name(split_qualifier(&self.function_name).0)
+            .set_qualifier(split_qualifier(&self.function_name).1)
             .send()
             .await
         {

@@ -1,7 +1,8 @@
 //! The SQS trigger: an event source mapping from the prompts queue to the
-//! worker function. It belongs to the function it hangs on (no tags of its
-//! own); it is found by listing the function's mappings for the queue, and
-//! two of them (an interrupted create elsewhere) is an error naming both.
+//! worker function's `live` alias. It belongs to the function it hangs on (no
+//! tags of its own); it is found by listing the alias's mappings for the
+//! queue; a second one (an interrupted create elsewhere), or one on the
+//! unqualified function (deployed before aliases), is planned as a deletion.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
 use serde::{Deserialize, Serialize};
 
+use super::aliases::LIVE;
 use super::policies::Statement;
 use super::{Aws, ID, aws_error, create_once, deleted, error_code, read_back};
 use crate::engine::{
@@ -24,7 +26,8 @@ use aws_sdk_lambda::config::retry::RetryConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerSpec {
     pub event_source_arn: Text,
-    /// The function's name (as Lambda lists it: by name, not ARN).
+    /// The function's alias-qualified name (`{name}:live`, as Lambda lists
+    /// mappings: by name, not ARN).
     pub function_name: Text,
     pub batch_size: u32,
     pub function_response_types: Vec<String>,
@@ -53,6 +56,7 @@ pub const REPORT_BATCH_ITEM_FAILURES: &str = "ReportBatchItemFailures";
 
 pub struct QueueTrigger {
     declared: Declared,
+    /// The unqualified name.
     function_name: String,
     queue_name: String,
     aws: Arc<Aws>,
@@ -76,7 +80,7 @@ impl QueueTrigger {
         spec: &TriggerSpec,
         aws: Arc<Aws>,
     ) -> Self {
-        let name = format!("{queue_name} -> {function_name}");
+        let name = format!("{queue_name} -> {function_name}:{LIVE}");
         QueueTrigger {
             declared: Declared::of(address, name, spec),
             function_name: function_name.to_owned(),
@@ -88,19 +92,52 @@ impl QueueTrigger {
     fn what(&self, call: &str) -> String {
         format!("lambda:{call} {}", self.declared.name)
     }
+
+    fn qualified(&self) -> String {
+        format!("{}:{LIVE}", self.function_name)
+    }
+
+    /// The mappings Lambda lists for `function` (a name, maybe qualified)
+    /// from this queue.
+    async fn listed(
+        &self,
+        function: &str,
+    ) -> Result<Vec<EventSourceMappingConfiguration>, ResourceError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .aws
+            .lambda
+            .list_event_source_mappings()
+            .function_name(function)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => break,
+                Err(e) => return Err(aws_error(&self.what("ListEventSourceMappings"), e)),
+            };
+            found.extend(
+                page.event_source_mappings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|m| {
+                        m.event_source_arn()
+                            .is_some_and(|a| a.ends_with(&format!(":{}", self.queue_name)))
+                    }),
+            );
+        }
+        Ok(found)
+    }
 }
 
-/// Live fields of a mapping, in the declared shape.
+/// Live fields of a mapping listed for `function_name` (alias-qualified),
+/// in the declared shape. The listing says which function it feeds: moto
+/// reports an alias's mapping with the version ARN the alias points at.
 pub fn normalise(m: &EventSourceMappingConfiguration, function_name: &str) -> Fields {
     fields_of(&TriggerSpec {
         event_source_arn: Text::literal(m.event_source_arn().unwrap_or_default()),
-        // Lambda reports the function's ARN (maybe with a qualifier): keep the name.
-        function_name: Text::literal(
-            m.function_arn()
-                .and_then(|a| a.split(":function:").nth(1))
-                .and_then(|rest| rest.split(':').next())
-                .unwrap_or(function_name),
-        ),
+        function_name: Text::literal(function_name),
         batch_size: m
             .batch_size()
             .and_then(|b| u32::try_from(b).ok())
@@ -151,30 +188,10 @@ impl Resource for QueueTrigger {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        let mut found: Vec<EventSourceMappingConfiguration> = Vec::new();
-        let mut pages = self
-            .aws
-            .lambda
-            .list_event_source_mappings()
-            .function_name(&self.function_name)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = match page {
-                Ok(p) => p,
-                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-                Err(e) => return Err(aws_error(&self.what("ListEventSourceMappings"), e)),
-            };
-            found.extend(
-                page.event_source_mappings
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|m| {
-                        m.event_source_arn()
-                            .is_some_and(|a| a.ends_with(&format!(":{}", self.queue_name)))
-                    }),
-            );
-        }
+        let qualified = self.qualified();
+        let mut found = self.listed(&qualified).await?;
+        // Mappings on the unqualified function (deployed before aliases).
+        let unqualified = self.listed(&self.function_name).await?;
         // AWS does not make mappings unique per queue and function: two runs
         // racing (before the stack lock) or a lost CreateEventSourceMapping
         // answer can leave two. Kept: the earliest (LastModified, then UUID);
@@ -190,12 +207,13 @@ impl Resource for QueueTrigger {
             return Ok(None);
         };
         let mut live = Live {
-            fields: normalise(&kept, &self.function_name),
+            fields: normalise(&kept, &qualified),
             ..Live::default()
         };
         live.attrs
             .insert(ID.into(), kept.uuid().unwrap_or_default().to_owned());
         live.duplicates = found
+            .chain(unqualified)
             .map(|m| {
                 let uuid = m.uuid().unwrap_or_default().to_owned();
                 let mut dup = Live::default();
@@ -314,6 +332,8 @@ impl Access for QueueTrigger {
             .map(|s| s.function_name)
             .unwrap_or_else(|_| Text::literal("(undeclared function)"));
         let function_arn = account_arn("lambda", "function:").then(function);
+        // A mapping on the unqualified function (deployed before aliases) is deleted.
+        let unqualified = account_arn("lambda", "function:").then(self.function_name.as_str());
         vec![
             // Creating names no resource AWS authorises on (`*`); the mapping's
             // function is the request's `lambda:FunctionArn`.
@@ -329,7 +349,11 @@ impl Access for QueueTrigger {
                 ],
                 vec![account_arn("lambda", "event-source-mapping:*")],
             )
-            .when("StringEquals", "lambda:FunctionArn", vec![function_arn]),
+            .when(
+                "StringEquals",
+                "lambda:FunctionArn",
+                vec![function_arn, unqualified],
+            ),
         ]
     }
 }

@@ -268,6 +268,11 @@ async fn run(
                 .collect();
             if !changed.is_empty() {
                 resource.update(&live, &desired, &changed).await?;
+                if !resource.volatile().is_empty() {
+                    // What refers to it waits for the attributes the update changed.
+                    let now = resource.read().await?.ok_or_else(missing)?;
+                    lock_attrs(attrs).insert(c.address.clone(), now.attrs);
+                }
             }
             Ok(id_of(&live))
         }

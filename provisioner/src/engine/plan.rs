@@ -224,9 +224,37 @@ pub fn depends_on(resource: &dyn Resource) -> BTreeSet<String> {
     resource.desired().values().flat_map(dependencies).collect()
 }
 
-/// Computes the plan. Pure: no AWS call.
+/// Computes the plan. Pure: no AWS call. A resource with a planned change
+/// has its volatile attributes forgotten, and the plan is computed again
+/// until nothing more is forgotten (what refers to them changes too).
 pub fn compute(resources: &[Arc<dyn Resource>], snapshot: &Snapshot, opts: &PlanOptions) -> Plan {
-    let known = known_attrs(resources, snapshot);
+    let mut known = known_attrs(resources, snapshot);
+    loop {
+        let plan = compute_knowing(resources, snapshot, opts, &known);
+        let mut forgot = false;
+        for r in resources.iter().filter(|r| !r.volatile().is_empty()) {
+            let changes = plan
+                .changes
+                .iter()
+                .any(|c| c.address == r.address() && c.action.mutates());
+            if let (true, Some(attrs)) = (changes, known.get_mut(r.address())) {
+                for attr in r.volatile() {
+                    forgot |= attrs.remove(*attr).is_some();
+                }
+            }
+        }
+        if !forgot {
+            return plan;
+        }
+    }
+}
+
+fn compute_knowing(
+    resources: &[Arc<dyn Resource>],
+    snapshot: &Snapshot,
+    opts: &PlanOptions,
+    known: &BTreeMap<String, Attrs>,
+) -> Plan {
     let lookup = |addr: &str, attr: &str| known.get(addr).and_then(|a| a.get(attr).cloned());
     let mut changes = Vec::new();
     let mut problems = Vec::new();

@@ -143,6 +143,13 @@ pub trait Resource: Send + Sync {
     fn taggable(&self) -> bool {
         true
     }
+    /// Attributes that change whenever the resource is created, updated or
+    /// replaced (a function's published `version`): while a change to it is
+    /// planned, they are unknown to what references them ("known after
+    /// apply"), and after an update they are read again.
+    fn volatile(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// `false` for resources the stack only references (the images bucket):
     /// they are read and must exist, but are never created or deleted.
     fn managed(&self) -> bool {

@@ -61,7 +61,15 @@ impl Fake {
 fn live_of(address: &str, fields: &Fields) -> Live {
     Live {
         fields: fields.clone(),
-        attrs: [("arn".to_owned(), format!("arn:fake:{address}"))].into(),
+        attrs: [
+            ("arn".to_owned(), format!("arn:fake:{address}")),
+            // Changes with every update, like a function's published version.
+            (
+                "revision".to_owned(),
+                Value::Object(fields.clone().into_iter().collect()).to_string(),
+            ),
+        ]
+        .into(),
         ..Live::default()
     }
 }
@@ -76,6 +84,9 @@ impl Resource for Fake {
     }
     fn replace_on(&self) -> &'static [&'static str] {
         self.replace_on
+    }
+    fn volatile(&self) -> &'static [&'static str] {
+        &["revision"]
     }
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         Ok(self
@@ -305,6 +316,53 @@ async fn changed_field_is_update_and_immutable_field_is_replace() {
     let l = log(&account);
     // Replace creates the new one before deleting the old one.
     assert!(pos(&l, "create b") < pos(&l, "delete b"), "{l:?}");
+}
+
+#[tokio::test]
+async fn what_refers_to_a_volatile_attribute_changes_with_it() {
+    let account = Arc::new(Account::default());
+    let world = |size: u32| {
+        vec![
+            Fake::resource(
+                &account,
+                "alias",
+                json!({"version": reference("function", "revision"), "tags": tags("s")}),
+            ),
+            Fake::resource(
+                &account,
+                "function",
+                json!({"size": size, "tags": tags("s")}),
+            ),
+        ]
+    };
+    apply(&world(1), Mode::Apply, false).await.unwrap();
+    log(&account);
+    let (p, _) = plan(&world(1), Mode::Apply, false).await;
+    assert!(!p.has_changes(), "unchanged: no change planned: {p:#?}");
+
+    // A changed function: what refers to its revision is "known after apply"
+    // and changes after it, with the revision the update produced.
+    let rs = world(2);
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert_eq!(p.change("function").unwrap().action, Action::Update);
+    let alias = p.change("alias").unwrap();
+    assert_eq!(alias.action, Action::Update);
+    assert_eq!(alias.fields.len(), 1);
+    assert_eq!(alias.fields[0].path, "version");
+    assert_eq!(alias.fields[0].after, None, "known after apply");
+    apply(&rs, Mode::Apply, false).await.unwrap();
+    let l = log(&account);
+    assert!(
+        pos(&l, "update function") < pos(&l, "update alias"),
+        "{l:?}"
+    );
+    let objects = account.objects.lock().unwrap().clone();
+    assert_eq!(
+        objects["alias"]["version"],
+        json!(live_of("function", &objects["function"]).attrs["revision"])
+    );
+    let (p, _) = plan(&rs, Mode::Apply, false).await;
+    assert!(!p.has_changes(), "converged: {p:#?}");
 }
 
 #[tokio::test]

@@ -231,15 +231,23 @@ pub async fn pause_emulator_mappings(
     function: &str,
     queue_arn: &str,
 ) -> Result<Vec<String>, TriggerError> {
-    let listed = lambda
-        .list_event_source_mappings()
-        .function_name(function)
-        .event_source_arn(queue_arn)
-        .send()
-        .await
-        .map_err(|e| call_error("lambda:ListEventSourceMappings", e))?;
+    // The `live` alias's mappings, and any left on the unqualified function.
+    let mut mappings = Vec::new();
+    for name in [
+        format!("{function}:{}", crate::aws::aliases::LIVE),
+        function.to_owned(),
+    ] {
+        let listed = lambda
+            .list_event_source_mappings()
+            .function_name(name)
+            .event_source_arn(queue_arn)
+            .send()
+            .await
+            .map_err(|e| call_error("lambda:ListEventSourceMappings", e))?;
+        mappings.extend(listed.event_source_mappings.unwrap_or_default());
+    }
     let mut paused = Vec::new();
-    for m in listed.event_source_mappings() {
+    for m in &mappings {
         let Some(uuid) = m.uuid() else { continue };
         if m.state() == Some("Disabled") {
             continue;

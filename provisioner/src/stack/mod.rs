@@ -27,6 +27,7 @@ pub struct Stack {
     pub alarm: Alarm,
     pub alarms: Alarms,
     pub logs: Logs,
+    pub deploy: Deploy,
     /// The stack's own tags, added to the ownership tags on every taggable resource.
     pub tags: BTreeMap<String, String>,
 }
@@ -117,6 +118,21 @@ impl Default for Alarms {
             function_throttles: 0,
             api_5xx: 0,
         }
+    }
+}
+
+/// How `apply` deploys the functions: each change is published as a version
+/// and the `live` alias moves to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deploy {
+    /// Published versions kept per function besides those an alias points at
+    /// (the newest first); older ones are deleted when a new one is published.
+    pub keep_versions: u32,
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Deploy { keep_versions: 3 }
     }
 }
 

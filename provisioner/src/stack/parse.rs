@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{Alarm, Alarms, Http, Images, Logs, Model, Problem, Queue, Stack, StackError, Worker};
+use super::{
+    Alarm, Alarms, Deploy, Http, Images, Logs, Model, Problem, Queue, Stack, StackError, Worker,
+};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -32,7 +34,7 @@ pub const NAME_FLAG: &str = "--name";
 
 const SECTIONS: &[&str] = &[
     "name", "region", "images", "model", "queue", "worker", "http", "alarm", "alarms", "logs",
-    "tags",
+    "deploy", "tags",
 ];
 
 #[derive(Deserialize)]
@@ -126,6 +128,20 @@ impl Default for RawLogs {
         RawLogs {
             retention_days: 30,
             level: "info".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDeploy {
+    keep_versions: u32,
+}
+
+impl Default for RawDeploy {
+    fn default() -> Self {
+        RawDeploy {
+            keep_versions: Deploy::default().keep_versions,
         }
     }
 }
@@ -308,6 +324,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let alarm: Option<RawAlarm> = r.section(root, "alarm", None);
     let alarms: Option<RawAlarms> = r.section(root, "alarms", Some(RawAlarms::default));
     let logs: Option<RawLogs> = r.section(root, "logs", Some(RawLogs::default));
+    let deploy: Option<RawDeploy> = r.section(root, "deploy", Some(RawDeploy::default));
     let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
 
     // A section that failed is replaced by a valid placeholder so that the other
@@ -323,6 +340,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         ("alarm", alarm.is_none()),
         ("alarms", alarms.is_none()),
         ("logs", logs.is_none()),
+        ("deploy", deploy.is_none()),
         ("tags", tags.is_none()),
     ]
     .into_iter()
@@ -338,6 +356,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let model = model.unwrap_or_default();
     let logs = logs.unwrap_or_default();
     let alarms = alarms.unwrap_or_default();
+    let deploy = deploy.unwrap_or_default();
     let alarm = alarm.unwrap_or(RawAlarm {
         threshold_seconds: default_threshold(),
         period_seconds: default_period(),
@@ -388,6 +407,9 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             function_errors: alarms.function_errors,
             function_throttles: alarms.function_throttles,
             api_5xx: alarms.api_5xx,
+        },
+        deploy: Deploy {
+            keep_versions: deploy.keep_versions,
         },
         logs: Logs {
             retention_days: logs.retention_days,

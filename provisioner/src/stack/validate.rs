@@ -317,6 +317,16 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
+    if !(1..=MAX_KEPT_VERSIONS).contains(&s.deploy.keep_versions) {
+        out.push((
+            "deploy.keep_versions".into(),
+            format!(
+                "{} is not between 1 and {MAX_KEPT_VERSIONS} (the versions kept to roll back to)",
+                s.deploy.keep_versions
+            ),
+        ));
+    }
+
     if s.alarms.failed_images == 0 {
         out.push((
             "alarms.failed_images".into(),
@@ -369,6 +379,10 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     out
 }
 
+/// At most this many old versions kept per function (each holds a copy of
+/// the zip in Lambda's code storage).
+pub const MAX_KEPT_VERSIONS: u32 = 50;
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -385,6 +399,7 @@ http:   { memory_mb: 512, timeout_seconds: 29 }
 alarm:  { threshold_seconds: 120, period_seconds: 60, evaluation_periods: 2, email: team@example.com }
 alarms: { period_seconds: 60, dlq_messages: 0, failed_images: 5, function_errors: 0, function_throttles: 0, api_5xx: 0 }
 logs:   { retention_days: 30, level: info }
+deploy: { keep_versions: 3 }
 tags:   { team: couch-explorers }
 ";
 
@@ -840,6 +855,22 @@ tags:   { team: couch-explorers }
             "logs:   { retention_days: 30, level: warn }",
             "logs.level",
             "\"warn\" is not one of trace, debug, info",
+        );
+    }
+
+    #[test]
+    fn kept_versions_are_bounded() {
+        one_problem(
+            "deploy:",
+            "deploy: { keep_versions: 0 }",
+            "deploy.keep_versions",
+            "between 1 and 50",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { keep_version: 3 }",
+            "deploy.keep_version",
+            "unknown field",
         );
     }
 
