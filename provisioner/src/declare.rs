@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::artifacts::{Artifact, Artifacts};
 use crate::aws::Aws;
 use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
-use crate::aws::aliases::{AliasSpec, FunctionAlias, LIVE};
+use crate::aws::aliases::{AliasSpec, FunctionAlias, LIVE, Shift};
 use crate::aws::buckets::{ReferencedBucket, image_store_statements};
 use crate::aws::dashboards::{Board, Dashboard};
 use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
@@ -125,6 +125,8 @@ struct FunctionDecl<'a> {
     timeout_seconds: u32,
     code: &'a Artifact,
     grants: Vec<Statement>,
+    /// How its alias moves to a new version.
+    shift: Shift,
 }
 
 fn function(
@@ -194,9 +196,26 @@ fn function(
             function_version: function.version().into(),
             weights: BTreeMap::new(),
         },
+        f.shift,
         Arc::clone(aws),
     ));
     (role, function, alias)
+}
+
+/// The HTTP alias's shift (`deploy:`): rolled back by the HTTP function's
+/// errors and throttles, the API's 5xx, and the alarms the stack file names.
+fn http_shift(stack: &Stack) -> Shift {
+    let d = &stack.deploy;
+    let mut alarms: Vec<String> = ["http-errors", "http-throttles", "api-5xx"]
+        .iter()
+        .map(|what| stack.alarm_name_for(what))
+        .collect();
+    alarms.extend(d.alarms.iter().cloned());
+    Shift {
+        steps: d.steps(),
+        interval: std::time::Duration::from_secs(u64::from(d.interval_seconds)),
+        alarms,
+    }
 }
 
 /// Everything the stack declares, bound to the clients that read and write it.
@@ -309,6 +328,9 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             timeout_seconds: stack.worker.timeout_seconds,
             code: &artifacts.worker,
             grants: worker_grants,
+            // The worker moves at once: for a poll-based trigger, AWS does
+            // not document how an alias's weights split the batches (README).
+            shift: Shift::at_once(),
         },
     );
     d.add(QueueTrigger::new(
@@ -343,6 +365,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             timeout_seconds: stack.http.timeout_seconds,
             code: &artifacts.http,
             grants: http_grants,
+            shift: http_shift(stack),
         },
     );
     let api = d.add(HttpApi::new(

@@ -133,6 +133,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move each function's `live` alias (or one's) back to the version before
+    /// the one it serves, without building. The next apply moves it forward.
+    Rollback {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Only this function.
+        #[arg(value_enum)]
+        function: Option<commands::logs::Function>,
+    },
     /// How the deployed system is doing: queues, the dead-letter queue, every
     /// alarm, the functions' last hour. Exit 3 when an alarm is in ALARM or
     /// the dead-letter queue is not empty.
@@ -363,6 +372,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::logs::run(&stack, &args, &inputs(false)).await
         }
+        Command::Rollback { stack, function } => {
+            commands::rollback::run(&stack, function, &inputs(false)).await
+        }
         Command::Status { stack, json } => {
             let args = commands::status::Args { json };
             commands::status::run(&stack, &args, &inputs(false)).await
@@ -429,7 +441,10 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // Warnings, and each step of a traffic shift.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,provisioner::aws::aliases=info")
+                }),
         )
         .init();
     let cli = Cli::parse();

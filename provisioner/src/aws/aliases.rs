@@ -7,9 +7,20 @@
 //! goes with it. Lambda: an alias points only at a version, and event
 //! sources and resource policies that name the alias ARN need no change when
 //! it moves (lambda/latest/dg/using-aliases.html).
+//!
+//! Moving to a new version follows the alias's [`Shift`]: at once, or in
+//! steps (`RoutingConfig.AdditionalVersionWeights` gives the new version its
+//! share while the old one stays primary), each step watched for its
+//! interval. An alarm that goes into ALARM during the shift (its state
+//! changed after the shift began: one already firing does not block a fix)
+//! puts the alias back on the old version with no weights, within one poll,
+//! and the update fails naming the alarm and its reason. An interrupted
+//! shift leaves weights; the next apply starts the shift again from the old
+//! version, so two versions are never left weighted by a finished apply.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
@@ -38,9 +49,37 @@ pub struct AliasSpec {
     pub weights: BTreeMap<String, f64>,
 }
 
+/// How the alias moves to a new version (`deploy:` in the stack file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shift {
+    /// The new version's share after each step, in percent, ending at 100.
+    pub steps: Vec<u32>,
+    /// How long each step but the last is watched.
+    pub interval: Duration,
+    /// The alarms (names) whose going into ALARM rolls the shift back.
+    pub alarms: Vec<String>,
+}
+
+impl Shift {
+    pub fn at_once() -> Shift {
+        Shift {
+            steps: vec![100],
+            interval: Duration::ZERO,
+            alarms: Vec::new(),
+        }
+    }
+    fn gradual(&self) -> bool {
+        self.steps.len() > 1
+    }
+}
+
+/// How often alarms are read during a step (at most).
+const POLL: Duration = Duration::from_secs(5);
+
 pub struct FunctionAlias {
     declared: Declared,
     function_name: String,
+    shift: Shift,
     aws: Arc<Aws>,
 }
 
@@ -58,26 +97,141 @@ impl Handle<FunctionAlias> {
 
 impl FunctionAlias {
     /// The `live` alias of the function named `function_name`.
-    pub fn new(address: &str, function_name: &str, spec: &AliasSpec, aws: Arc<Aws>) -> Self {
+    pub fn new(
+        address: &str,
+        function_name: &str,
+        spec: &AliasSpec,
+        shift: Shift,
+        aws: Arc<Aws>,
+    ) -> Self {
         let name = format!("{function_name}:{LIVE}");
         FunctionAlias {
             declared: Declared::of(address, name.clone(), spec).knowing(NAME, name),
             function_name: function_name.to_owned(),
+            shift,
             aws,
         }
+    }
+
+    /// Points the alias at `version`, with `weighted` (a version and its
+    /// share) as the second one.
+    async fn route(
+        &self,
+        version: &str,
+        weighted: Option<(&str, u32)>,
+    ) -> Result<(), ResourceError> {
+        let weights = weighted
+            .map(|(v, percent)| BTreeMap::from([(v.to_owned(), f64::from(percent) / 100.0)]))
+            .unwrap_or_default();
+        self.aws
+            .lambda
+            .update_alias()
+            .function_name(&self.function_name)
+            .name(LIVE)
+            .function_version(version)
+            .routing_config(routing(&weights))
+            .send()
+            .await
+            .map_err(|e| aws_error(&self.what("UpdateAlias"), e))?;
+        Ok(())
+    }
+
+    /// Watches the shift's alarms for `time`; the first that went into ALARM
+    /// after `since`, with its reason.
+    async fn watch(
+        &self,
+        since: SystemTime,
+        time: Duration,
+    ) -> Result<Option<(String, String)>, ResourceError> {
+        let end = tokio::time::Instant::now() + time;
+        let since = aws_smithy_types::DateTime::from(since);
+        loop {
+            if !self.shift.alarms.is_empty() {
+                let out = self
+                    .aws
+                    .cloudwatch
+                    .describe_alarms()
+                    .set_alarm_names(Some(self.shift.alarms.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        aws_error(
+                            &format!("cloudwatch:DescribeAlarms for {}", self.declared.name),
+                            e,
+                        )
+                    })?;
+                for a in out.metric_alarms() {
+                    let changed = a
+                        .state_transitioned_timestamp()
+                        .or(a.state_updated_timestamp())
+                        .is_some_and(|t| t.secs() >= since.secs());
+                    if a.state_value() == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm)
+                        && changed
+                    {
+                        return Ok(Some((
+                            a.alarm_name().unwrap_or_default().to_owned(),
+                            a.state_reason().unwrap_or_default().to_owned(),
+                        )));
+                    }
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                return Ok(None);
+            }
+            tokio::time::sleep(POLL.min(end - now)).await;
+        }
+    }
+
+    /// Moves from `old` to `new` step by step, or back on an alarm.
+    async fn shift(&self, old: &str, new: &str) -> Result<(), ResourceError> {
+        let started = SystemTime::now();
+        let total = self.shift.steps.len();
+        for (i, percent) in self.shift.steps.iter().copied().enumerate() {
+            if percent >= 100 {
+                break;
+            }
+            self.route(old, Some((new, percent))).await?;
+            tracing::info!(
+                "{}: {percent}% on version {new} (step {} of {total}; alarms OK, {} to next step)",
+                self.declared.address,
+                i + 1,
+                span(self.shift.interval)
+            );
+            if let Some((alarm, reason)) = self.watch(started, self.shift.interval).await? {
+                self.route(old, None).await?;
+                tracing::info!("{}: rolled back to version {old}", self.declared.address);
+                return Err(ResourceError::new(format!(
+                    "rolled back to version {old}: alarm {alarm} went into ALARM during the shift to version {new} ({reason})"
+                )));
+            }
+        }
+        self.route(new, None).await?;
+        tracing::info!("{}: 100% on version {new}", self.declared.address);
+        Ok(())
     }
 
     fn what(&self, call: &str) -> String {
         format!("lambda:{call} {}", self.declared.name)
     }
+}
 
-    fn routing(spec: &AliasSpec) -> AliasRoutingConfiguration {
-        AliasRoutingConfiguration::builder()
-            .set_additional_version_weights(Some(
-                spec.weights.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            ))
-            .build()
+/// `4m 10s`, `30s`.
+fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m {}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
     }
+}
+
+fn routing(weights: &BTreeMap<String, f64>) -> AliasRoutingConfiguration {
+    AliasRoutingConfiguration::builder()
+        .set_additional_version_weights(Some(
+            weights.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        ))
+        .build()
 }
 
 /// Live fields of an alias, in the declared shape.
@@ -154,7 +308,7 @@ impl Resource for FunctionAlias {
             .function_name(&self.function_name)
             .name(LIVE)
             .function_version(spec.function_version.as_str())
-            .routing_config(Self::routing(&spec))
+            .routing_config(routing(&spec.weights))
             .send()
             .await;
         match created {
@@ -172,22 +326,24 @@ impl Resource for FunctionAlias {
 
     async fn update(
         &self,
-        _live: &Live,
+        live: &Live,
         desired: &Fields,
         _changed: &BTreeSet<String>,
     ) -> Result<(), ResourceError> {
         let spec: AliasSpec = spec_of(&self.declared.address, desired)?;
-        self.aws
-            .lambda
-            .update_alias()
-            .function_name(&self.function_name)
-            .name(LIVE)
-            .function_version(spec.function_version.as_str())
-            .routing_config(Self::routing(&spec))
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("UpdateAlias"), e))?;
-        tracing::info!(alias = %self.declared.name, version = spec.function_version.as_str(), "alias moved");
+        let new = spec.function_version.as_str();
+        // The version it serves now (an interrupted shift: still the old one).
+        let old = live
+            .fields
+            .get("function_version")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if self.shift.gradual() && !old.is_empty() && old != new && spec.weights.is_empty() {
+            return self.shift(&old, new).await;
+        }
+        self.route(new, None).await?;
+        tracing::info!(alias = %self.declared.name, version = new, "alias moved");
         Ok(())
     }
 
@@ -238,14 +394,26 @@ impl Access for FunctionAlias {
     }
 
     fn write_access(&self) -> Vec<Grant> {
-        vec![Grant::on(
+        let mut grants = vec![Grant::on(
             &[
                 "lambda:CreateAlias",
                 "lambda:UpdateAlias",
                 "lambda:DeleteAlias",
             ],
             vec![account_arn("lambda", "function:").then(self.function_name.as_str())],
-        )]
+        )];
+        // A gradual shift reads its alarms (resource type `alarm`).
+        if self.shift.gradual() && !self.shift.alarms.is_empty() {
+            grants.push(Grant::on(
+                &["cloudwatch:DescribeAlarms"],
+                self.shift
+                    .alarms
+                    .iter()
+                    .map(|a| account_arn("cloudwatch", "alarm:").then(a.as_str()))
+                    .collect(),
+            ));
+        }
+        grants
     }
 }
 
@@ -264,5 +432,11 @@ mod tests {
         assert_eq!(f["function_version"], json!("7"));
         assert_eq!(f["weights"], json!({"8": 0.1}));
         assert_eq!(normalise("s-worker", "7", None)["weights"], json!({}));
+    }
+
+    #[test]
+    fn steps_are_spelled_in_minutes_and_seconds() {
+        assert_eq!(span(Duration::from_secs(250)), "4m 10s");
+        assert_eq!(span(Duration::from_secs(30)), "30s");
     }
 }

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod policies;
 pub mod redrive;
 pub mod retire;
+pub mod rollback;
 pub mod status;
 pub mod unlock;
 pub mod validate;

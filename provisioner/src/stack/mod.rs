@@ -128,11 +128,62 @@ pub struct Deploy {
     /// Published versions kept per function besides those an alias points at
     /// (the newest first); older ones are deleted when a new one is published.
     pub keep_versions: u32,
+    /// How the HTTP function's `live` alias moves to a new version
+    /// (`all_at_once`, `canary`, `linear`); the worker always moves at once.
+    pub strategy: String,
+    /// Canary: the new version's share before all of it; linear: the share
+    /// added each step.
+    pub percent: u32,
+    /// How long each step is watched before the next.
+    pub interval_seconds: u32,
+    /// More CloudWatch alarms (names) that roll a shift back, besides the
+    /// function's own failure alarms.
+    pub alarms: Vec<String>,
 }
+
+/// The strategies `deploy.strategy` may name.
+pub const STRATEGIES: [&str; 3] = ["all_at_once", "canary", "linear"];
 
 impl Default for Deploy {
     fn default() -> Self {
-        Deploy { keep_versions: 3 }
+        Deploy {
+            keep_versions: 3,
+            strategy: "all_at_once".into(),
+            percent: 10,
+            interval_seconds: 300,
+            alarms: Vec::new(),
+        }
+    }
+}
+
+impl Deploy {
+    /// The new version's share after each step, in percent, ending at 100
+    /// (all at once: `[100]`).
+    pub fn steps(&self) -> Vec<u32> {
+        let p = self.percent.clamp(1, 99);
+        match self.strategy.as_str() {
+            "canary" => vec![p, 100],
+            "linear" => (1..).map(|i| (i * p).min(100)).take_while_inclusive(100),
+            _ => vec![100],
+        }
+    }
+}
+
+/// `take_while` that keeps the first item reaching `end`.
+trait TakeWhileInclusive {
+    fn take_while_inclusive(self, end: u32) -> Vec<u32>;
+}
+
+impl<I: Iterator<Item = u32>> TakeWhileInclusive for I {
+    fn take_while_inclusive(self, end: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        for v in self {
+            out.push(v);
+            if v >= end {
+                break;
+            }
+        }
+        out
     }
 }
 

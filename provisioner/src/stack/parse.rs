@@ -136,12 +136,21 @@ impl Default for RawLogs {
 #[serde(deny_unknown_fields, default)]
 struct RawDeploy {
     keep_versions: u32,
+    strategy: String,
+    percent: u32,
+    interval_seconds: u32,
+    alarms: Vec<String>,
 }
 
 impl Default for RawDeploy {
     fn default() -> Self {
+        let d = Deploy::default();
         RawDeploy {
-            keep_versions: Deploy::default().keep_versions,
+            keep_versions: d.keep_versions,
+            strategy: d.strategy,
+            percent: d.percent,
+            interval_seconds: d.interval_seconds,
+            alarms: d.alarms,
         }
     }
 }
@@ -410,6 +419,10 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         },
         deploy: Deploy {
             keep_versions: deploy.keep_versions,
+            strategy: deploy.strategy,
+            percent: deploy.percent,
+            interval_seconds: deploy.interval_seconds,
+            alarms: deploy.alarms,
         },
         logs: Logs {
             retention_days: logs.retention_days,

@@ -327,6 +327,44 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
+    let d = &s.deploy;
+    if !super::STRATEGIES.contains(&d.strategy.as_str()) {
+        out.push((
+            "deploy.strategy".into(),
+            format!(
+                "{:?} is not one of {}",
+                d.strategy,
+                super::STRATEGIES.join(", ")
+            ),
+        ));
+    } else if d.strategy != "all_at_once" && !(1..=99).contains(&d.percent) {
+        out.push((
+            "deploy.percent".into(),
+            format!(
+                "{} is not between 1 and 99 (the new version's share of invocations)",
+                d.percent
+            ),
+        ));
+    }
+    if !(1..=MAX_INTERVAL_SECONDS).contains(&d.interval_seconds) {
+        out.push((
+            "deploy.interval_seconds".into(),
+            format!(
+                "{} is not between 1 and {MAX_INTERVAL_SECONDS}",
+                d.interval_seconds
+            ),
+        ));
+    }
+    // CloudWatch alarm names: 1 to 255 characters (PutMetricAlarm).
+    for name in &d.alarms {
+        if name.trim().is_empty() || name.chars().count() > 255 {
+            out.push((
+                "deploy.alarms".into(),
+                format!("{name:?} is not an alarm name (1 to 255 characters)"),
+            ));
+        }
+    }
+
     if s.alarms.failed_images == 0 {
         out.push((
             "alarms.failed_images".into(),
@@ -378,6 +416,9 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     }
     out
 }
+
+/// The longest step of a shift: an hour (a `provisioner apply` waits it out).
+pub const MAX_INTERVAL_SECONDS: u32 = 3600;
 
 /// At most this many old versions kept per function (each holds a copy of
 /// the zip in Lambda's code storage).
@@ -856,6 +897,43 @@ tags:   { team: couch-explorers }
             "logs.level",
             "\"warn\" is not one of trace, debug, info",
         );
+    }
+
+    #[test]
+    fn deploy_strategies_are_checked() {
+        one_problem(
+            "deploy:",
+            "deploy: { strategy: blue_green }",
+            "deploy.strategy",
+            "not one of all_at_once, canary, linear",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { strategy: canary, percent: 100 }",
+            "deploy.percent",
+            "between 1 and 99",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { strategy: linear, interval_seconds: 0 }",
+            "deploy.interval_seconds",
+            "between 1 and 3600",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { alarms: [\"\"] }",
+            "deploy.alarms",
+            "not an alarm name",
+        );
+        let d = |strategy: &str, percent| crate::stack::Deploy {
+            strategy: strategy.into(),
+            percent,
+            ..crate::stack::Deploy::default()
+        };
+        assert_eq!(d("all_at_once", 10).steps(), [100]);
+        assert_eq!(d("canary", 10).steps(), [10, 100]);
+        assert_eq!(d("linear", 30).steps(), [30, 60, 90, 100]);
+        assert_eq!(d("linear", 50).steps(), [50, 100]);
     }
 
     #[test]

@@ -1,0 +1,201 @@
+//! Safe deploys against moto: each change is a published version the `live`
+//! alias moves to; a canary gives the new HTTP version its share for the
+//! interval, watched by the alarms, and an alarm forced into ALARM
+//! (`SetAlarmState`) mid-shift puts the alias back and fails the apply;
+//! `rollback` moves the alias back without building; old versions are pruned.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `(function_version, weights)` of a function's `live` alias.
+async fn alias(f: &Fixture, function: &str) -> (String, Vec<(String, f64)>) {
+    let out = f
+        .lambda()
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let weights = out
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    (out.function_version().unwrap().to_owned(), weights)
+}
+
+async fn versions(f: &Fixture, function: &str) -> Vec<u64> {
+    let out = f
+        .lambda()
+        .list_versions_by_function()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    let mut v: Vec<u64> = out
+        .versions()
+        .iter()
+        .filter_map(|c| c.version()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn cloudwatch(f: &Fixture) -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::new(&f.conf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_during_a_canary_rolls_the_alias_back_and_fails_the_apply() {
+    let f = Fixture::new("t-canary-").await;
+    f.append_yaml("deploy: { strategy: canary, percent: 10, interval_seconds: 20 }");
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let http = f.stack().http_name();
+    let (before, weights) = alias(&f, &http).await;
+    assert!(weights.is_empty());
+
+    // An alarm already firing before the shift does not block it.
+    let errors = f.stack().alarm_name_for("http-errors");
+    let throttles = f.stack().alarm_name_for("http-throttles");
+    cloudwatch(&f)
+        .set_alarm_state()
+        .alarm_name(&throttles)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("firing before the deploy")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    testkit::zips::write_function_zip(&f.artifacts, "image-http", "v2");
+    let child = f
+        .command(&["apply", "--yes", "--approve-broadening"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The canary step: the old version primary, the new one at 10%.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (primary, weights) = loop {
+        let (v, w) = alias(&f, &http).await;
+        if !w.is_empty() {
+            break (v, w);
+        }
+        assert!(Instant::now() < deadline, "no canary step within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(primary, before);
+    assert_eq!(weights.len(), 1);
+    assert!((weights[0].1 - 0.1).abs() < 1e-9, "{weights:?}");
+    let new_version = weights[0].0.clone();
+
+    // An alarm going into ALARM mid-shift: back, within one poll.
+    let fired = Instant::now();
+    cloudwatch(&f)
+        .set_alarm_state()
+        .alarm_name(&errors)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 3 errors")
+        .send()
+        .await
+        .unwrap();
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let rolled_back_after = fired.elapsed();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("10% on version"),
+        "the step is printed: {text}"
+    );
+    assert!(
+        text.contains(&format!("rolled back to version {before}"))
+            && text.contains(&errors)
+            && text.contains("Threshold Crossed: 3 errors"),
+        "{text}"
+    );
+    assert!(
+        rolled_back_after < Duration::from_secs(15),
+        "rolled back in {rolled_back_after:?}"
+    );
+    let (now, weights) = alias(&f, &http).await;
+    assert_eq!(now, before);
+    assert!(weights.is_empty(), "no weights left: {weights:?}");
+    // Nothing else was undone: the function's code is the new one.
+    let latest = f
+        .lambda()
+        .get_function_configuration()
+        .function_name(&http)
+        .send()
+        .await
+        .unwrap();
+    let zips = provisioner::artifacts::Artifacts::load(&f.artifacts);
+    assert_eq!(latest.code_sha256(), zips.http.code_sha256.as_deref().ok());
+    // The next plan moves the alias again.
+    let plan = f.plan().await;
+    let c = plan.change(provisioner::declare::HTTP_ALIAS).unwrap();
+    assert!(c.action.mutates(), "{c:#?}");
+    println!(
+        "canary: new version {new_version}, rolled back {rolled_back_after:?} after the alarm"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linear_shift_finishes_rollback_moves_back_and_old_versions_are_pruned() {
+    let f = Fixture::new("t-linear-").await;
+    f.append_yaml(
+        "deploy: { strategy: linear, percent: 50, interval_seconds: 1, keep_versions: 2 }",
+    );
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let http = f.stack().http_name();
+    let (first, _) = alias(&f, &http).await;
+
+    let started = Instant::now();
+    testkit::zips::write_function_zip(&f.artifacts, "image-http", "v2");
+    let text = tokio::task::block_in_place(|| {
+        let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
+        assert_ok(&out);
+        format!("{}{}", stdout(&out), stderr(&out))
+    });
+    let shift = started.elapsed();
+    assert!(text.contains("50% on version"), "{text}");
+    assert!(text.contains("100% on version"), "{text}");
+    let (second, weights) = alias(&f, &http).await;
+    assert_ne!(second, first);
+    assert!(weights.is_empty());
+    assert!(!f.plan().await.has_changes());
+    println!("linear 50% x 1 s: apply took {shift:?}");
+
+    // Rollback: back to the first version, no build.
+    let text = tokio::task::block_in_place(|| f.run_ok(&["rollback", "http"]));
+    assert!(
+        text.contains(&format!("function.http: live {second} -> {first}")),
+        "{text}"
+    );
+    assert_eq!(alias(&f, &http).await, (first.clone(), Vec::new()));
+    let plan = f.plan().await;
+    assert!(
+        plan.change(provisioner::declare::HTTP_ALIAS)
+            .unwrap()
+            .action
+            .mutates(),
+        "the alias is behind the deployed code"
+    );
+
+    // Two more versions with keep_versions 2: only the newest two (and any
+    // the alias serves) are kept.
+    for v in ["v3", "v4"] {
+        testkit::zips::write_function_zip(&f.artifacts, "image-http", v);
+        tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
+    }
+    let kept = versions(&f, &http).await;
+    let (serving, _) = alias(&f, &http).await;
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept.last().map(u64::to_string), Some(serving));
+    // The worker moves at once, whatever the strategy.
+    let worker = f.stack().worker_name();
+    assert!(alias(&f, &worker).await.1.is_empty());
+}
