@@ -199,3 +199,47 @@ async fn a_linear_shift_finishes_rollback_moves_back_and_old_versions_are_pruned
     let worker = f.stack().worker_name();
     assert!(alias(&f, &worker).await.1.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_killed_mid_shift_leaves_a_weight_the_next_apply_finishes() {
+    let f = Fixture::new("t-killshift-").await;
+    f.append_yaml("deploy: { strategy: canary, percent: 10, interval_seconds: 4 }");
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let http = f.stack().http_name();
+    let (before, _) = alias(&f, &http).await;
+    testkit::zips::write_function_zip(&f.artifacts, "image-http", "v2");
+    let mut child = f
+        .command(&["apply", "--yes", "--approve-broadening"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while alias(&f, &http).await.1.is_empty() {
+        assert!(Instant::now() < deadline, "no canary step within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let _ = child.wait();
+    // Left: the old version primary, the new one weighted; the plan says so.
+    let (primary, weights) = alias(&f, &http).await;
+    assert_eq!(primary, before);
+    assert_eq!(weights.len(), 1, "{weights:?}");
+    let plan = f.plan().await;
+    let c = plan.change(provisioner::declare::HTTP_ALIAS).unwrap();
+    assert!(
+        c.fields.iter().any(|f| f.path.starts_with("weights")),
+        "the weight shows in the plan: {c:#?}"
+    );
+    // The next apply (after the dead run's lock lapses) runs the shift again
+    // from the old version and finishes it: one version, no weights.
+    tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
+    let (after, weights) = alias(&f, &http).await;
+    assert_ne!(after, before);
+    assert!(weights.is_empty(), "{weights:?}");
+    assert!(!f.plan().await.has_changes());
+}
