@@ -214,27 +214,7 @@ async fn logs_follow_one_prompt_across_both_functions_in_time_order() {
         };
         let group = provisioner::stack::Stack::log_group_name(&name);
         let stream = format!("2026/12/02/[$LATEST]{function}{timestamp}");
-        f.logs()
-            .create_log_stream()
-            .log_group_name(&group)
-            .log_stream_name(&stream)
-            .send()
-            .await
-            .unwrap();
-        f.logs()
-            .put_log_events()
-            .log_group_name(&group)
-            .log_stream_name(&stream)
-            .log_events(
-                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                    .timestamp(timestamp)
-                    .message(message)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        write_lines(&f, &group, &stream, timestamp, &[message]).await;
     }
 
     // Everything, interleaved by time, marked with the function.
@@ -308,13 +288,6 @@ async fn logs_follow_one_prompt_across_both_functions_in_time_order() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(2500)).await;
         let stream = format!("later-{n}");
-        f.logs()
-            .create_log_stream()
-            .log_group_name(&group)
-            .log_stream_name(&stream)
-            .send()
-            .await
-            .unwrap();
         let later = i64::try_from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -322,25 +295,10 @@ async fn logs_follow_one_prompt_across_both_functions_in_time_order() {
                 .as_millis(),
         )
         .unwrap();
-        for message in [
-            format!(r#"{{"level":"INFO","message":"image stored","message_id":"{id}"}}"#),
-            r#"{"level":"INFO","message":"image stored","message_id":"other"}"#.to_owned(),
-        ] {
-            f.logs()
-                .put_log_events()
-                .log_group_name(&group)
-                .log_stream_name(&stream)
-                .log_events(
-                    aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                        .timestamp(later)
-                        .message(message)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
+        let wanted_line =
+            format!(r#"{{"level":"INFO","message":"image stored","message_id":"{id}"}}"#);
+        let other = r#"{"level":"INFO","message":"image stored","message_id":"other"}"#;
+        write_lines(&f, &group, &stream, later, &[&wanted_line, other]).await;
         tokio::time::sleep(Duration::from_millis(3000)).await;
         assert_eq!(unsafe_free_kill(i32::try_from(child.id()).unwrap()), 0);
         let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
@@ -360,6 +318,36 @@ async fn logs_follow_one_prompt_across_both_functions_in_time_order() {
             "live tail {live}: {errors}"
         );
     }
+}
+
+/// A new log stream in `group` with `messages`, all at `timestamp`, as a
+/// function's Lambda instance writes them.
+async fn write_lines(f: &Fixture, group: &str, stream: &str, timestamp: i64, messages: &[&str]) {
+    f.logs()
+        .create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let events = messages
+        .iter()
+        .map(|m| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(timestamp)
+                .message(*m)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    f.logs()
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
 }
 
 /// SIGINT to `pid` through kill(1): no unsafe code in the tests.
