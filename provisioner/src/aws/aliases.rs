@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::{Deserialize, Serialize};
 
-use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back, with_arn};
+use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -264,11 +264,7 @@ impl Resource for FunctionAlias {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let resource = format!("function:{}", self.declared.name);
-        Ok(with_arn(
-            &self.declared,
-            self.aws.arn("lambda", &resource).await?,
-        ))
+        super::functions::predict_arn(&self.aws, &self.declared).await
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {

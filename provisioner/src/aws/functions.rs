@@ -378,6 +378,13 @@ impl LambdaFunction {
     }
 }
 
+/// `arn:aws:lambda:{region}:{account}:function:{name}` for a function or,
+/// with its qualified name (`{fn}:live`), an alias.
+pub async fn predict_arn(aws: &Aws, declared: &Declared) -> Result<Attrs, ResourceError> {
+    let resource = format!("function:{}", declared.name);
+    Ok(with_arn(declared, aws.arn("lambda", &resource).await?))
+}
+
 /// A published version's number (`None` for `$LATEST`).
 fn version_number(v: &FunctionConfiguration) -> Option<u64> {
     v.version().and_then(|n| n.parse().ok())
@@ -536,11 +543,7 @@ impl Resource for LambdaFunction {
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
-        let resource = format!("function:{}", self.declared.name);
-        Ok(with_arn(
-            &self.declared,
-            self.aws.arn("lambda", &resource).await?,
-        ))
+        predict_arn(&self.aws, &self.declared).await
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
