@@ -202,11 +202,17 @@ fn function(
     (role, function, alias)
 }
 
+/// The alarm names' suffixes (`{stack}-{what}`) of the alarms that watch
+/// the HTTP function, shared by the alarms and the alias's shift.
+const HTTP_ERRORS_WHAT: &str = "http-errors";
+const HTTP_THROTTLES_WHAT: &str = "http-throttles";
+const API_5XX_WHAT: &str = "api-5xx";
+
 /// The HTTP alias's shift (`deploy:`): rolled back by the HTTP function's
 /// errors and throttles, the API's 5xx, and the alarms the stack file names.
 fn http_shift(stack: &Stack) -> Shift {
     let d = &stack.deploy;
-    let mut alarms: Vec<String> = ["http-errors", "http-throttles", "api-5xx"]
+    let mut alarms: Vec<String> = [HTTP_ERRORS_WHAT, HTTP_THROTTLES_WHAT, API_5XX_WHAT]
         .iter()
         .map(|what| stack.alarm_name_for(what))
         .collect();
@@ -476,19 +482,19 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         ),
         (
             HTTP_ERRORS_ALARM,
-            "http-errors",
+            HTTP_ERRORS_WHAT,
             lambda("Errors", &http),
             a.function_errors,
         ),
         (
             HTTP_THROTTLES_ALARM,
-            "http-throttles",
+            HTTP_THROTTLES_WHAT,
             lambda("Throttles", &http),
             a.function_throttles,
         ),
         (
             API_5XX_ALARM,
-            "api-5xx",
+            API_5XX_WHAT,
             Metric {
                 namespace: "AWS/ApiGateway",
                 name: "5xx",

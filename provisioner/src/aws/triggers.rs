@@ -189,9 +189,10 @@ impl Resource for QueueTrigger {
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let qualified = self.qualified();
-        let mut found = self.listed(&qualified).await?;
-        // Mappings on the unqualified function (deployed before aliases).
-        let unqualified = self.listed(&self.function_name).await?;
+        // The alias's mappings, and any on the unqualified function (deployed
+        // before aliases), read together.
+        let (mut found, unqualified) =
+            tokio::try_join!(self.listed(&qualified), self.listed(&self.function_name))?;
         // AWS does not make mappings unique per queue and function: two runs
         // racing (before the stack lock) or a lost CreateEventSourceMapping
         // answer can leave two. Kept: the earliest (LastModified, then UUID);
