@@ -32,6 +32,32 @@ pub mod metrics {
     pub const REASON: &str = "Reason";
 }
 
+/// The pre-traffic health check: the provisioner invokes a new version with
+/// `{"couch_health_check": {"by": ...}}` before any traffic moves to it (and
+/// `provisioner verify` invokes `live`). Each function answers, without calling
+/// the model, `{"ok": bool, "function", "version", "checks": [{"name", "ok",
+/// "detail"}]}` after checking its configuration, that it can write under the
+/// prefix ([`health_key`]) and that it speaks the model's family.
+pub mod health {
+    /// The key of a health-check event's payload.
+    pub const EVENT_KEY: &str = "couch_health_check";
+    /// The answer's verdict field.
+    pub const OK: &str = "ok";
+    /// The answer's list of checks.
+    pub const CHECKS: &str = "checks";
+}
+
+/// Where function `function`'s health check writes under `prefix`: in the
+/// images folder (the only place the roles may write), in a sub-folder no
+/// image id can name ([`image_key`] replaces `/`).
+pub fn health_key(prefix: &str, function: &str) -> String {
+    format!(
+        "{}_health/{}",
+        images_prefix(prefix),
+        image_file_name(function, "json")
+    )
+}
+
 /// The folder, under the stack's prefix, that images are written to: the
 /// worker writes there, the client waits there, the roles may write only there.
 pub fn images_prefix(prefix: &str) -> String {
@@ -41,6 +67,11 @@ pub fn images_prefix(prefix: &str) -> String {
 /// The key of image `id` under `prefix`. Characters outside `[A-Za-z0-9_-]`
 /// in the id are replaced, so a key never escapes the prefix.
 pub fn image_key(prefix: &str, id: &str) -> String {
+    format!("{}{}", images_prefix(prefix), image_file_name(id, "png"))
+}
+
+/// `{id}.{extension}` with characters outside `[A-Za-z0-9_-]` in the id replaced.
+fn image_file_name(id: &str, extension: &str) -> String {
     let safe: String = id
         .chars()
         .map(|c| {
@@ -51,7 +82,7 @@ pub fn image_key(prefix: &str, id: &str) -> String {
             }
         })
         .collect();
-    format!("{}{safe}.png", images_prefix(prefix))
+    format!("{safe}.{extension}")
 }
 
 #[cfg(test)]
@@ -63,5 +94,10 @@ mod tests {
         assert_eq!(images_prefix("/11/"), "11/images/");
         assert_eq!(image_key("11", "ab-12"), "11/images/ab-12.png");
         assert_eq!(image_key("11", "../x"), "11/images/___x.png");
+        assert_eq!(
+            health_key("/11/", "s-worker"),
+            "11/images/_health/s-worker.json"
+        );
+        assert_eq!(health_key("11", "a/b"), "11/images/_health/a_b.json");
     }
 }

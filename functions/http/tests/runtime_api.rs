@@ -141,6 +141,19 @@ async fn post_through_the_loop(model: &str) {
         "{r}"
     );
     assert_eq!(bedrock.call_count(), calls);
+
+    // The pre-traffic health check: not an HTTP event, answered without a model call.
+    api.invoke("lambda-5", json!({"couch_health_check": {"by": "test"}}));
+    let r = response(&mut api).await;
+    assert_eq!(r["ok"], true, "{model}: {r}");
+    assert_eq!(r["function"], "couch-test-image-http", "{r}");
+    s3.head_object()
+        .bucket(&bucket)
+        .key("11/images/_health/couch-test-image-http.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bedrock.call_count(), calls);
 }
 
 /// Runs the binary with `env`; it must fail its cold start. Its logs.

@@ -4,6 +4,7 @@ use aws_config::{BehaviorVersion, Region};
 
 use crate::config::Config;
 use crate::generate::Generator;
+use crate::health::{self, Invoked};
 use crate::model::BedrockModel;
 use crate::store::S3Store;
 
@@ -46,6 +47,11 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The pre-traffic health check ([`crate::health`]) of the invoked version.
+    pub async fn health(&self, invoked: Invoked<'_>) -> health::Report {
+        health::check(self.generator().await, invoked).await
+    }
+
     /// The generator with the real clients, built by the first caller.
     pub async fn generator(&self) -> &Generator<BedrockModel, S3Store> {
         self.generator

@@ -24,6 +24,8 @@ pub struct FakeModel {
     pub max_in_flight: AtomicUsize,
     /// The prompt rule it reports (Titan's unless set).
     pub rule: PromptRule,
+    /// The model id it reports (of no real family unless set).
+    pub id: &'static str,
 }
 
 impl FakeModel {
@@ -34,7 +36,13 @@ impl FakeModel {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             rule: PromptRule::TITAN,
+            id: "fake.model-v1",
         }
+    }
+    /// The same fake, reporting another model id.
+    pub fn with_id(mut self, id: &'static str) -> Self {
+        self.id = id;
+        self
     }
     /// The same fake, reporting another model's prompt rule.
     pub fn with_rule(mut self, rule: PromptRule) -> Self {
@@ -49,7 +57,7 @@ impl FakeModel {
 #[async_trait]
 impl ImageModel for FakeModel {
     fn model_id(&self) -> &str {
-        "fake.model-v1"
+        self.id
     }
     fn prompt_rule(&self) -> PromptRule {
         self.rule
@@ -82,6 +90,8 @@ impl ImageModel for FakeModel {
 #[derive(Default)]
 pub struct FakeStore {
     pub objects: Mutex<BTreeMap<String, (Vec<u8>, ImageMetadata)>>,
+    /// JSON objects written with `put_json`, by key.
+    pub json: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Makes every put fail (S3 outage).
     pub fail_puts: bool,
 }
@@ -124,6 +134,18 @@ impl ImageStore for FakeStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.to_owned(), (png, meta.clone()));
+        Ok(())
+    }
+    async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError> {
+        if self.fail_puts {
+            return Err(GenerateError::Storage(
+                "s3:PutObject: AccessDenied: secret bucket policy detail".into(),
+            ));
+        }
+        self.json
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), body);
         Ok(())
     }
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {

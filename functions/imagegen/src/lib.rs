@@ -10,6 +10,7 @@ pub mod error;
 pub mod fakes;
 pub mod families;
 pub mod generate;
+pub mod health;
 pub mod model;
 /// The prompt rule, shared with the client (crate `couch-contract`).
 pub use couch_contract::prompt;

@@ -37,6 +37,8 @@ pub trait ImageStore: Send + Sync {
     /// Stores the PNG and its metadata; the PNG last, so its existence means "done".
     async fn put(&self, key: &str, png: Vec<u8>, meta: &ImageMetadata)
     -> Result<(), GenerateError>;
+    /// Writes a small JSON object (the health check's proof that the prefix is writable).
+    async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError>;
     /// A link to GET the object, valid for `ttl`.
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError>;
 }
@@ -88,16 +90,7 @@ impl ImageStore for S3Store {
     ) -> Result<(), GenerateError> {
         let sidecar = serde_json::to_vec_pretty(meta)
             .map_err(|e| GenerateError::Storage(format!("encoding metadata: {e}")))?;
-        let side_key = sidecar_key(key);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&side_key)
-            .content_type("application/json; charset=utf-8")
-            .body(ByteStream::from(sidecar))
-            .send()
-            .await
-            .map_err(|e| storage(&format!("s3:PutObject {side_key}"), e))?;
+        self.put_json(&sidecar_key(key), sidecar).await?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -112,6 +105,19 @@ impl ImageStore for S3Store {
                 encoded_prefix(&meta.prompt, PROMPT_METADATA_BYTES),
             )
             .body(ByteStream::from(png))
+            .send()
+            .await
+            .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;
+        Ok(())
+    }
+
+    async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json; charset=utf-8")
+            .body(ByteStream::from(body))
             .send()
             .await
             .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;

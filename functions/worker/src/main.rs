@@ -1,9 +1,11 @@
 //! Lambda entry point of the queue worker.
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use image_worker::{DEFAULT_CONCURRENCY, batch_response, process_batch};
 use imagegen::clients;
+use imagegen::health::{Invoked, is_health_event};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,9 +16,20 @@ async fn main() -> Result<(), Error> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CONCURRENCY);
     let clients = &clients;
-    lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| async move {
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
+        if is_health_event(&ev.payload) {
+            let env = &ev.context.env_config;
+            let report = clients
+                .health(Invoked {
+                    function: &env.function_name,
+                    version: &env.version,
+                })
+                .await;
+            return Ok::<Value, Error>(serde_json::to_value(report)?);
+        }
+        let event: SqsEvent = serde_json::from_value(ev.payload)?;
         let generator = clients.generator().await;
-        let records = ev.payload.records;
+        let records = event.records;
         let outcomes = process_batch(generator, &records, concurrency).await;
         let response = batch_response(&records, &outcomes);
         tracing::info!(
@@ -24,7 +37,7 @@ async fn main() -> Result<(), Error> {
             failed = response.batch_item_failures.len(),
             "batch done"
         );
-        Ok::<SqsBatchResponse, Error>(response)
+        Ok(serde_json::to_value(response)?)
     }))
     .await
 }

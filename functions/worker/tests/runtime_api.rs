@@ -163,4 +163,56 @@ async fn batch_through_the_loop(model: &str) {
         ],
         "stored images are not generated again"
     );
+
+    // The pre-traffic health check: answered after writing its proof, without a model call.
+    api.invoke("inv-3", json!({"couch_health_check": {"by": "test"}}));
+    let body = match api.answer(Duration::from_secs(60)).await {
+        Some(Answer::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    assert_eq!(body["ok"], true, "{model}: {body}");
+    assert_eq!(body["function"], "couch-test-image-worker", "{body}");
+    assert_eq!(body["checks"].as_array().unwrap().len(), 3, "{body}");
+    s3.head_object()
+        .bucket(&bucket)
+        .key("11/images/_health/couch-test-image-worker.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prompts().len(), 4, "the health check calls no model");
+}
+
+#[tokio::test]
+async fn a_health_check_that_cannot_write_under_the_prefix_answers_not_ok_with_the_reason() {
+    let bedrock = FakeBedrock::start(Duration::ZERO).await;
+    let mut api = FakeRuntimeApi::start().await;
+    let _function = spawn_function(
+        env!("CARGO_BIN_EXE_image-worker"),
+        &api,
+        "couch-test-image-worker",
+        &bedrock.endpoint,
+        &[
+            ("IMAGE_BUCKET", "no-such-bucket-for-health"),
+            ("IMAGE_PREFIX", "11"),
+            ("MODEL_ID", "stability.stable-image-core-v1:1"),
+        ],
+    );
+    api.invoke("inv-1", json!({"couch_health_check": {}}));
+    let body = match api.answer(Duration::from_secs(60)).await {
+        Some(Answer::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    assert_eq!(body["ok"], false, "{body}");
+    let store = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "store")
+        .unwrap();
+    assert_eq!(store["ok"], false, "{body}");
+    assert!(
+        store["detail"].as_str().unwrap().contains("NoSuchBucket"),
+        "{body}"
+    );
+    assert!(bedrock.calls.lock().unwrap().is_empty());
 }
