@@ -55,6 +55,11 @@ answers a queue's delivery like `$LATEST` does (moto tries Docker, fails, and
 the message goes back to the queue) instead of raising AttributeError out of
 SendMessage (500) when an event source mapping names an alias.
 
+And Lambda's Invoke runs the function: scripts/moto_lambda_invoke.py serves a
+Runtime API and runs the deployed function's host build under it (moto 5.2.5
+needs Docker and otherwise answers a FunctionError), so the provisioner's
+pre-traffic health check and `provisioner verify` run for real here.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
@@ -68,6 +73,7 @@ import time
 import uuid
 from typing import Any
 
+import moto_lambda_invoke  # scripts/: the Runtime API that runs a function on Invoke
 from moto.awslambda.models import LambdaFunction
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
@@ -528,6 +534,9 @@ LogsResponse.start_live_tail = _start_live_tail  # type: ignore[method-assign,as
 # A version moto copied from $LATEST lacks the instance attribute the Docker
 # client property reads; the class default makes it behave as $LATEST does.
 DockerModel._DockerModel__docker_client = None  # type: ignore[attr-defined]
+
+# Lambda Invoke runs the deployed function's host build (scripts/moto_lambda_invoke.py).
+moto_lambda_invoke.install(sys.argv[1:])
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

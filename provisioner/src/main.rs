@@ -142,6 +142,24 @@ enum Command {
         #[arg(value_enum)]
         function: Option<commands::logs::Function>,
     },
+    /// Invoke each function's `live` alias with the health check (its
+    /// configuration, a write under the prefix, the model's family; no model
+    /// call), as apply does on each new version. Exit 1 when one fails.
+    Verify {
+        #[arg(long, short)]
+        stack: PathBuf,
+        /// Also send one real prompt through the queue and one through the
+        /// HTTP API and wait for both pictures (two model calls, billed).
+        #[arg(long)]
+        end_to_end: bool,
+        /// With --end-to-end: POST to this URL instead of the deployed API
+        /// (e.g. `provisioner local`'s).
+        #[arg(long, value_name = "URL", requires = "end_to_end")]
+        api_url: Option<String>,
+        /// With --end-to-end: seconds to wait for each picture.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// How the deployed system is doing: queues, the dead-letter queue, every
     /// alarm, the functions' last hour. Exit 3 when an alarm is in ALARM or
     /// the dead-letter queue is not empty.
@@ -374,6 +392,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Rollback { stack, function } => {
             commands::rollback::run(&stack, function, &inputs(false)).await
+        }
+        Command::Verify {
+            stack,
+            end_to_end,
+            api_url,
+            timeout,
+        } => {
+            let args = commands::verify::Args {
+                end_to_end,
+                api_url,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            commands::verify::run(&stack, &args, &inputs(false)).await
         }
         Command::Status { stack, json } => {
             let args = commands::status::Args { json };

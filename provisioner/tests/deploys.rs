@@ -243,3 +243,83 @@ async fn an_apply_killed_mid_shift_leaves_a_weight_the_next_apply_finishes() {
     assert!(weights.is_empty(), "{weights:?}");
     assert!(!f.plan().await.has_changes());
 }
+
+/// Before any traffic moves, apply invokes the new version with the health
+/// event; the emulator runs the function's host build (scripts/moto_lambda_invoke.py).
+/// A version that cannot write under the prefix gets no traffic, the apply
+/// fails with the function's answer, and `verify` says the same of `live`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_failing_its_health_check_gets_no_traffic_and_verify_says_why() {
+    let f = Fixture::new("t-health-").await;
+    let first = f.cli(&["apply", "--yes", "--approve-broadening"]);
+    assert_ok(&first);
+    let log = stderr(&first);
+    for function in ["alias.worker", "alias.http"] {
+        assert!(
+            log.contains(&format!(
+                "{function}: version 1 passed its health check (config, model, store;"
+            )),
+            "{log}"
+        );
+    }
+    let http = f.stack().http_name();
+    // The health check's proof is under the prefix, where the roles may write.
+    f.s3()
+        .head_object()
+        .bucket(&f.stack().images.bucket)
+        .key(format!(
+            "{}/images/_health/{http}.json",
+            f.stack().images.prefix
+        ))
+        .send()
+        .await
+        .unwrap();
+    let verified = f.run_ok(&["verify"]);
+    assert_eq!(
+        verified.matches(":live (version 1) healthy in").count(),
+        2,
+        "{verified}"
+    );
+
+    // The next HTTP version is broken as deployed: it writes to a bucket that does not exist.
+    testkit::set_function_environment(&f.endpoint, &http, &[("IMAGE_BUCKET", "no-such-bucket")]);
+    testkit::zips::write_function_zip(&f.artifacts, "image-http", "v2");
+    let out = f.cli(&["apply", "--yes", "--approve-broadening"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("version 2 failed its health check, so no traffic moved to it: store:"),
+        "{said}"
+    );
+    assert!(said.contains("NoSuchBucket"), "{said}");
+    assert_eq!(alias(&f, &http).await, ("1".to_owned(), Vec::new()));
+    assert_eq!(
+        versions(&f, &http).await,
+        [1, 2],
+        "the version was published, not served"
+    );
+    // `verify` checks `live` the same way (the broken environment applies to every version here).
+    let v = f.cli(&["verify"]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains("FAILED its health check: store:"),
+        "{}",
+        stdout(&v)
+    );
+
+    // Fixed: the next apply checks version 2 again and moves `live` to it.
+    testkit::set_function_environment(&f.endpoint, &http, &[]);
+    let fixed = f.cli(&["apply", "--yes", "--approve-broadening"]);
+    assert_ok(&fixed);
+    assert!(
+        stderr(&fixed).contains("alias.http: version 2 passed its health check"),
+        "{}",
+        stderr(&fixed)
+    );
+    assert_eq!(alias(&f, &http).await, ("2".to_owned(), Vec::new()));
+    let verified = f.run_ok(&["verify"]);
+    assert!(
+        verified.contains(&format!("{http}:live (version 2) healthy in")),
+        "{verified}"
+    );
+}

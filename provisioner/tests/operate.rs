@@ -96,11 +96,7 @@ async fn a_dead_lettered_prompt_is_redriven_and_becomes_an_image() {
 
     // The worker takes it from the prompts queue and stores its image.
     let bconf = testkit::sdk_config(&f.bedrock.endpoint, &s.model.region);
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&f.conf)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = f.s3();
     let worker = Worker(Generator::new(
         BedrockModel::new(aws_sdk_bedrockruntime::Client::new(&bconf), &s.model.id)
             .expect("the default model's family"),

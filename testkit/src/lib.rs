@@ -1,6 +1,7 @@
 //! Test support shared by the workspace's integration tests and benchmarks:
 //! - [`moto`]: a moto server on 127.0.0.1 (started once per test binary, or the
-//!   one named by `COUCH_MOTO_ENDPOINT`), and an `SdkConfig` that points at it;
+//!   one named by `COUCH_MOTO_ENDPOINT`), an `SdkConfig` that points at it, and
+//!   the functions' host builds the emulator runs on `Invoke`;
 //! - [`http`]: a minimal HTTP/1.1 server for the test doubles below;
 //! - [`bedrock`]: Bedrock's InvokeModel wire format, returning a real PNG
 //!   painted from the prompt and seed ([`png`]);
@@ -22,4 +23,7 @@ pub mod queues;
 pub mod runtime_api;
 pub mod zips;
 
-pub use moto::{bucket, create_bucket, moto_endpoint, sdk_config, unique};
+pub use moto::{
+    bucket, create_bucket, function_builds, moto_endpoint, sdk_config, set_function_environment,
+    unique,
+};

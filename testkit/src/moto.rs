@@ -101,6 +101,94 @@ pub fn moto_endpoint() -> &'static str {
     })
 }
 
+/// Builds the functions' host binaries once per test process (`cargo build
+/// --bin image-worker --bin image-http`, a no-op when they are fresh): the
+/// emulator runs them when a deployed function is invoked
+/// (`scripts/moto_lambda_invoke.py`), as `apply`'s pre-traffic health check
+/// and `provisioner verify` do.
+pub fn function_builds() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        // Not what cargo sets for this test process (CARGO_MANIFEST_DIR,
+        // CARGO_PKG_*, ...): build scripts that read them (ring's) would be
+        // rebuilt here and again by the next `cargo test`.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            let configures_cargo = ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_INCREMENTAL"]
+                .contains(&key.as_str())
+                || [
+                    "CARGO_BUILD_",
+                    "CARGO_PROFILE_",
+                    "CARGO_NET_",
+                    "CARGO_REGISTR",
+                ]
+                .iter()
+                .any(|p| key.starts_with(p));
+            if (key.starts_with("CARGO_") && !configures_cargo) || key == "OUT_DIR" {
+                cmd.env_remove(&key);
+            }
+        }
+        let out = cmd
+            .current_dir(&repo)
+            .args([
+                "build",
+                "--locked",
+                "--bin",
+                "image-worker",
+                "--bin",
+                "image-http",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    if let Err(e) = built {
+        panic!("building the functions' host binaries failed:\n{e}");
+    }
+}
+
+/// Makes every later invocation of `function` in the emulator at `endpoint`
+/// run with `variables` over its configured environment (none: as
+/// configured again), through the launcher's control call
+/// `POST /moto-api/couch/lambda-environment`: a version that is broken as
+/// deployed, for tests of the health check.
+pub fn set_function_environment(endpoint: &str, function: &str, variables: &[(&str, &str)]) {
+    use std::io::{Read, Write};
+    let address = endpoint
+        .strip_prefix("http://")
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    let vars: serde_json::Map<String, serde_json::Value> = variables
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+    let body = serde_json::json!({"function": function, "variables": vars}).to_string();
+    let mut stream = TcpStream::connect(address).expect("connect to the emulator");
+    write!(
+        stream,
+        "POST /moto-api/couch/lambda-environment HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the control call");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .expect("read the control call's answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"),
+        "the emulator refused the control call: {answer}"
+    );
+}
+
 /// SDK configuration for the emulator: static test credentials, `region`.
 pub fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     SdkConfig::builder()

@@ -17,6 +17,11 @@
 //! and the update fails naming the alarm and its reason. An interrupted
 //! shift leaves weights; the next apply starts the shift again from the old
 //! version, so two versions are never left weighted by a finished apply.
+//!
+//! Before any traffic moves to a version (a new alias, or a move to another
+//! version, at once or in steps), that version is invoked once with the
+//! health event (`aws::health`): a failed check moves nothing and fails the
+//! update with the function's answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -183,6 +188,24 @@ impl FunctionAlias {
         }
     }
 
+    /// The pre-traffic check of `version`: Ok when it answered healthy.
+    async fn pre_traffic(&self, version: &str) -> Result<(), ResourceError> {
+        let health = super::health::check(&self.aws.lambda, &self.function_name, version).await?;
+        if !health.ok {
+            return Err(ResourceError::new(format!(
+                "version {version} failed its health check, so no traffic moved to it: {}",
+                health.failure()
+            )));
+        }
+        tracing::info!(
+            "{}: version {version} passed its health check ({}; {} ms)",
+            self.declared.address,
+            health.passed(),
+            health.latency.as_millis()
+        );
+        Ok(())
+    }
+
     /// Moves from `old` to `new` step by step, or back on an alarm.
     async fn shift(&self, old: &str, new: &str) -> Result<(), ResourceError> {
         let started = SystemTime::now();
@@ -297,6 +320,7 @@ impl Resource for FunctionAlias {
 
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         let spec: AliasSpec = spec_of(&self.declared.address, desired)?;
+        self.pre_traffic(spec.function_version.as_str()).await?;
         let created = self
             .aws
             .lambda
@@ -335,6 +359,9 @@ impl Resource for FunctionAlias {
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        if old != new {
+            self.pre_traffic(new).await?;
+        }
         if self.shift.gradual() && !old.is_empty() && old != new && spec.weights.is_empty() {
             return self.shift(&old, new).await;
         }
@@ -390,14 +417,28 @@ impl Access for FunctionAlias {
     }
 
     fn write_access(&self) -> Vec<Grant> {
-        let mut grants = vec![Grant::on(
-            &[
-                "lambda:CreateAlias",
-                "lambda:UpdateAlias",
-                "lambda:DeleteAlias",
-            ],
-            vec![account_arn("lambda", "function:").then(self.function_name.as_str())],
-        )];
+        let mut grants = vec![
+            Grant::on(
+                &[
+                    "lambda:CreateAlias",
+                    "lambda:UpdateAlias",
+                    "lambda:DeleteAlias",
+                ],
+                vec![account_arn("lambda", "function:").then(self.function_name.as_str())],
+            ),
+            // The pre-traffic check invokes a version, `provisioner verify`
+            // invokes `live`: Lambda restricts function actions "by function,
+            // version, or alias ARN" (lambda/latest/dg/lambda-api-permissions-ref.html),
+            // and `{name}:*` matches exactly this function's versions and aliases.
+            Grant::on(
+                &["lambda:InvokeFunction"],
+                vec![
+                    account_arn("lambda", "function:")
+                        .then(self.function_name.as_str())
+                        .then(":*"),
+                ],
+            ),
+        ];
         // A gradual shift reads its alarms (resource type `alarm`).
         if self.shift.gradual() && !self.shift.alarms.is_empty() {
             grants.push(Grant::on(

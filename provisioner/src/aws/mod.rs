@@ -8,6 +8,7 @@ pub mod calls;
 pub mod clients;
 pub mod dashboards;
 pub mod functions;
+pub mod health;
 pub mod http_apis;
 pub mod log_groups;
 pub mod models;

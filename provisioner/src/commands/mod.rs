@@ -17,6 +17,7 @@ pub mod rollback;
 pub mod status;
 pub mod unlock;
 pub mod validate;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -80,6 +80,8 @@ impl Fixture {
 
     /// The same, with every AWS call going to `endpoint`.
     pub async fn with_endpoint(prefix: &str, endpoint: &str) -> Fixture {
+        // Every apply health-checks new versions: the emulator runs these.
+        testkit::function_builds();
         let name = testkit::unique(prefix);
         let conf = testkit::sdk_config(endpoint, REGION);
         let s3 = aws_sdk_s3::Client::from_conf(
@@ -173,6 +175,15 @@ impl Fixture {
             c.address.clone(),
             c.action,
             c.fields.iter().map(|f| f.path.clone()).collect(),
+        )
+    }
+
+    /// An S3 client for the emulator (path-style, as emulators serve buckets).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.conf)
+                .force_path_style(true)
+                .build(),
         )
     }
 
