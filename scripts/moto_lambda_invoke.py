@@ -15,7 +15,9 @@ on a free 127.0.0.1 port for each invocation and runs:
   (default: `target/debug` of this repository or of CARGO_TARGET_DIR, as
   `cargo build --bin image-worker --bin image-http` leaves them); the package by the function's name, as the
   provisioner names functions (`{stack}-worker` → image-worker, `{stack}-http`
-  → image-http). Any other function is left to moto.
+  → image-http). Any other function, and moto's own delivery of a queue's
+  messages through an event source mapping (which ignores
+  ReportBatchItemFailures), are left to moto.
 - with the environment Lambda gives (lambda/latest/dg/configuration-envvars.html
   #configuration-envvars-runtime): the invoked version's Environment.Variables,
   AWS_LAMBDA_FUNCTION_NAME / _VERSION / _MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME /
@@ -265,15 +267,21 @@ _QUERY = threading.local()
 
 def _invoke_response(self: Any) -> Any:
     _QUERY.qualifier = (self.querystring.get("Qualifier") or [None])[0]
+    _QUERY.api = True
     try:
         return _moto_invoke_response(self)
     finally:
         _QUERY.qualifier = None
+        _QUERY.api = False
 
 
 def _invoke(
     self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
 ) -> Any:
+    if not getattr(_QUERY, "api", False):
+        # moto's own event source mapping delivery: left as moto does it (it
+        # ignores ReportBatchItemFailures; `provisioner local` plays the mapping).
+        return _moto_invoke(self, function_name, qualifier, body, headers, response_headers)
     qualifier = qualifier or getattr(_QUERY, "qualifier", None)
     name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name.split(":")[0]
     if ":" in function_name and not function_name.startswith("arn:"):

@@ -17,7 +17,8 @@ use provisioner::engine::{Mode, execute};
 
 /// The IAM actions one SDK call needs. Most are `{service}:{Operation}`; the
 /// exceptions are IAM's own spelling (API Gateway by HTTP method, S3's
-/// HeadBucket is ListBucket, Lambda's create/update pass the role).
+/// HeadBucket is ListBucket, Lambda's Invoke is InvokeFunction, its
+/// create/update pass the role).
 fn iam_actions(service: &str, operation: &str) -> Vec<String> {
     let prefix = match service {
         "SQS" => "sqs",
@@ -37,6 +38,8 @@ fn iam_actions(service: &str, operation: &str) -> Vec<String> {
         // Needs no permission: every principal may ask who it is.
         ("sts", "GetCallerIdentity") => vec![],
         ("s3", "HeadBucket") => vec!["s3:ListBucket".into()],
+        // The pre-traffic health check.
+        ("lambda", "Invoke") => vec!["lambda:InvokeFunction".into()],
         ("apigateway", op) => {
             let method = if op.starts_with("Get") {
                 "GET"
