@@ -263,7 +263,10 @@ async fn a_version_failing_its_health_check_gets_no_traffic_and_verify_says_why(
         );
     }
     // The check's round trip in the emulator (a debug build's cold start, one PutObject).
-    for l in log.lines().filter(|l| l.contains("passed its health check")) {
+    for l in log
+        .lines()
+        .filter(|l| l.contains("passed its health check"))
+    {
         println!("health check: {}", l.rsplit("store; ").next().unwrap_or(l));
     }
     let http = f.stack().http_name();

@@ -3,7 +3,6 @@
 
 use image_http::respond;
 use imagegen::clients;
-use imagegen::health::{Invoked, is_health_event};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -13,15 +12,8 @@ async fn main() -> Result<(), Error> {
     let clients = clients::cold_start()?;
     let clients = &clients;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-        if is_health_event(&ev.payload) {
-            let env = &ev.context.env_config;
-            let report = clients
-                .health(Invoked {
-                    function: &env.function_name,
-                    version: &env.version,
-                })
-                .await;
-            return Ok::<Value, Error>(serde_json::to_value(report)?);
+        if let Some(answer) = clients.health_answer(&ev.payload).await {
+            return Ok::<Value, Error>(answer);
         }
         let generator = clients.generator().await;
         Ok::<Value, Error>(respond(ev.payload, generator, &ev.context.request_id).await)

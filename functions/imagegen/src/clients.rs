@@ -47,9 +47,28 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// The pre-traffic health check ([`crate::health`]) of the invoked version.
-    pub async fn health(&self, invoked: Invoked<'_>) -> health::Report {
-        health::check(self.generator().await, invoked).await
+    /// The answer to the pre-traffic health check ([`crate::health`]) when
+    /// `payload` is its event (`None`: any other event). The function and
+    /// version are Lambda's `AWS_LAMBDA_FUNCTION_NAME` / `_VERSION`.
+    pub async fn health_answer(&self, payload: &serde_json::Value) -> Option<serde_json::Value> {
+        if !health::is_health_event(payload) {
+            return None;
+        }
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let (function, version) = (
+            var("AWS_LAMBDA_FUNCTION_NAME"),
+            var("AWS_LAMBDA_FUNCTION_VERSION"),
+        );
+        let report = health::check(
+            self.generator().await,
+            Invoked {
+                function: &function,
+                version: &version,
+            },
+        )
+        .await;
+        // A struct of strings and booleans always serialises.
+        Some(serde_json::to_value(report).unwrap_or_default())
     }
 
     /// The generator with the real clients, built by the first caller.

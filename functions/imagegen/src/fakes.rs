@@ -97,6 +97,14 @@ pub struct FakeStore {
 }
 
 impl FakeStore {
+    fn refuse_if_failing(&self) -> Result<(), GenerateError> {
+        if self.fail_puts {
+            return Err(GenerateError::Storage(
+                "s3:PutObject: AccessDenied: secret bucket policy detail".into(),
+            ));
+        }
+        Ok(())
+    }
     pub fn keys(&self) -> Vec<String> {
         self.objects
             .lock()
@@ -125,11 +133,7 @@ impl ImageStore for FakeStore {
         png: Vec<u8>,
         meta: &ImageMetadata,
     ) -> Result<(), GenerateError> {
-        if self.fail_puts {
-            return Err(GenerateError::Storage(
-                "s3:PutObject: AccessDenied: secret bucket policy detail".into(),
-            ));
-        }
+        self.refuse_if_failing()?;
         self.objects
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -137,11 +141,7 @@ impl ImageStore for FakeStore {
         Ok(())
     }
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError> {
-        if self.fail_puts {
-            return Err(GenerateError::Storage(
-                "s3:PutObject: AccessDenied: secret bucket policy detail".into(),
-            ));
-        }
+        self.refuse_if_failing()?;
         self.json
             .lock()
             .unwrap_or_else(|p| p.into_inner())

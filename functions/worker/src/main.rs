@@ -3,7 +3,6 @@
 use aws_lambda_events::sqs::SqsEvent;
 use image_worker::{DEFAULT_CONCURRENCY, batch_response, process_batch};
 use imagegen::clients;
-use imagegen::health::{Invoked, is_health_event};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -17,15 +16,8 @@ async fn main() -> Result<(), Error> {
         .unwrap_or(DEFAULT_CONCURRENCY);
     let clients = &clients;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
-        if is_health_event(&ev.payload) {
-            let env = &ev.context.env_config;
-            let report = clients
-                .health(Invoked {
-                    function: &env.function_name,
-                    version: &env.version,
-                })
-                .await;
-            return Ok::<Value, Error>(serde_json::to_value(report)?);
+        if let Some(answer) = clients.health_answer(&ev.payload).await {
+            return Ok::<Value, Error>(answer);
         }
         let event: SqsEvent = serde_json::from_value(ev.payload)?;
         let generator = clients.generator().await;
