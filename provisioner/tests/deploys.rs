@@ -200,48 +200,70 @@ async fn a_linear_shift_finishes_rollback_moves_back_and_old_versions_are_pruned
     assert!(alias(&f, &worker).await.1.is_empty());
 }
 
+/// SIGKILL at two moments of a canary: just after the new version is
+/// published (before or during its health check), and during the 10% step.
+/// Either way the old version stays primary (at most one weighted version),
+/// the plan shows what is left, and the next apply finishes the shift.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_apply_killed_mid_shift_leaves_a_weight_the_next_apply_finishes() {
+async fn an_apply_killed_at_two_moments_of_a_canary_is_finished_by_the_next() {
     let f = Fixture::new("t-killshift-").await;
     f.append_yaml("deploy: { strategy: canary, percent: 10, interval_seconds: 4 }");
     f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let http = f.stack().http_name();
-    let (before, _) = alias(&f, &http).await;
-    testkit::zips::write_function_zip(&f.artifacts, "image-http", "v2");
-    let mut child = f
-        .command(&["apply", "--yes", "--approve-broadening"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while alias(&f, &http).await.1.is_empty() {
-        assert!(Instant::now() < deadline, "no canary step within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    for (round, moment) in ["published", "weighted"].into_iter().enumerate() {
+        let (before, _) = alias(&f, &http).await;
+        let published = versions(&f, &http).await;
+        testkit::zips::write_function_zip(&f.artifacts, "image-http", &format!("v{}", round + 2));
+        let mut child = f
+            .command(&["apply", "--yes", "--approve-broadening"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let reached = match moment {
+                "published" => versions(&f, &http).await != published,
+                _ => !alias(&f, &http).await.1.is_empty(),
+            };
+            if reached {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{moment}: not reached within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let _ = child.wait();
+        // Left: the old version primary, at most the new one weighted; the plan says so.
+        let (primary, weights) = alias(&f, &http).await;
+        assert_eq!(primary, before, "{moment}");
+        assert!(weights.len() <= 1, "{moment}: {weights:?}");
+        let plan = f.plan().await;
+        let c = plan.change(provisioner::declare::HTTP_ALIAS).unwrap();
+        let shown = if weights.is_empty() {
+            "function_version"
+        } else {
+            "weights"
+        };
+        assert!(
+            c.fields.iter().any(|f| f.path.starts_with(shown)),
+            "{moment}: the plan shows the {shown}: {c:#?}"
+        );
+        // The next apply (after the dead run's lock lapses) runs the shift again
+        // from the old version and finishes it: one version, no weights.
+        tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
+        let (after, weights) = alias(&f, &http).await;
+        assert_ne!(after, before, "{moment}");
+        assert!(weights.is_empty(), "{moment}: {weights:?}");
+        assert!(!f.plan().await.has_changes(), "{moment}");
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let _ = child.wait();
-    // Left: the old version primary, the new one weighted; the plan says so.
-    let (primary, weights) = alias(&f, &http).await;
-    assert_eq!(primary, before);
-    assert_eq!(weights.len(), 1, "{weights:?}");
-    let plan = f.plan().await;
-    let c = plan.change(provisioner::declare::HTTP_ALIAS).unwrap();
-    assert!(
-        c.fields.iter().any(|f| f.path.starts_with("weights")),
-        "the weight shows in the plan: {c:#?}"
-    );
-    // The next apply (after the dead run's lock lapses) runs the shift again
-    // from the old version and finishes it: one version, no weights.
-    tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
-    let (after, weights) = alias(&f, &http).await;
-    assert_ne!(after, before);
-    assert!(weights.is_empty(), "{weights:?}");
-    assert!(!f.plan().await.has_changes());
 }
 
 /// Before any traffic moves, apply invokes the new version with the health
