@@ -55,6 +55,15 @@ answers a queue's delivery like `$LATEST` does (moto tries Docker, fails, and
 the message goes back to the queue) instead of raising AttributeError out of
 SendMessage (500) when an event source mapping names an alias.
 
+And API Gateway v2's UpdateStage, which moto 5.2.5 answers with
+NotImplementedError, as the API reference documents it
+(apigatewayv2/latest/api-reference/apis-apiid-stages-stagename.html, PATCH):
+the members given replace the stage's (accessLogSettings, autoDeploy,
+clientCertificateId, description, stageVariables), defaultRouteSettings and
+each route's routeSettings are merged field by field, the stage keeps its
+name and creation date, lastUpdatedDate moves; an unknown stage is
+NotFoundException. So a changed stage is one in-place update, as on AWS.
+
 And Lambda's Invoke runs the function: scripts/moto_lambda_invoke.py serves a
 Runtime API and runs the deployed function's host build under it (moto 5.2.5
 needs Docker and otherwise answers a FunctionError), so the provisioner's
@@ -74,6 +83,10 @@ import uuid
 from typing import Any
 
 import moto_lambda_invoke  # scripts/: the Runtime API that runs a function on Invoke
+from datetime import datetime
+from urllib.parse import unquote
+
+from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.awslambda.models import LambdaFunction
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
@@ -534,6 +547,34 @@ LogsResponse.start_live_tail = _start_live_tail  # type: ignore[method-assign,as
 # A version moto copied from $LATEST lacks the instance attribute the Docker
 # client property reads; the class default makes it behave as $LATEST does.
 DockerModel._DockerModel__docker_client = None  # type: ignore[attr-defined]
+
+_STAGE_FIELDS = {
+    # UpdateStage's request members and the moto Stage attribute each sets.
+    "accessLogSettings": "access_log_settings",
+    "autoDeploy": "auto_deploy",
+    "clientCertificateId": "client_certificate_id",
+    "description": "description",
+    "stageVariables": "stage_variables",
+}
+
+
+def _update_stage(self: Any) -> tuple[int, dict[str, str], str]:
+    api_id = self.path.split("/")[-3]
+    stage_name = unquote(self.path.split("/")[-1])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)  # NotFoundException if absent
+    changes = json.loads(self.body or "{}")
+    for member, attribute in _STAGE_FIELDS.items():
+        if member in changes:
+            setattr(stage, attribute, changes[member])
+    if "defaultRouteSettings" in changes:
+        stage.default_route_settings = {**(stage.default_route_settings or {}), **changes["defaultRouteSettings"]}
+    for route_key, settings in (changes.get("routeSettings") or {}).items():
+        stage.route_settings[route_key] = {**stage.route_settings.get(route_key, {}), **settings}
+    stage.updated = datetime.now()
+    return 200, {}, json.dumps(stage.to_json())
+
+
+ApiGatewayV2Response.update_stage = _update_stage  # type: ignore[attr-defined]
 
 # Lambda Invoke runs the deployed function's host build (scripts/moto_lambda_invoke.py).
 moto_lambda_invoke.install(sys.argv[1:])

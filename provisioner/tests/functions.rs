@@ -447,6 +447,59 @@ async fn trigger_drift_is_shown_and_corrected() {
     assert!(!f.plan().await.has_changes());
 }
 
+/// The `$default` stage changed by hand is put back in place with
+/// UpdateStage (served by the moto launcher): same stage, same creation date.
+#[tokio::test]
+async fn stage_drift_is_corrected_in_place() {
+    let f = Fixture::new("t-stage-").await;
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let api_id = f.live_attr(declare::API, "id").await;
+    let apigw = f.apigw();
+    let stage = |apigw: aws_sdk_apigatewayv2::Client, api_id: String| async move {
+        apigw
+            .get_stage()
+            .api_id(api_id)
+            .stage_name("$default")
+            .send()
+            .await
+            .unwrap()
+    };
+    let created = stage(apigw.clone(), api_id.clone())
+        .await
+        .created_date()
+        .cloned();
+    apigw
+        .update_stage()
+        .api_id(&api_id)
+        .stage_name("$default")
+        .auto_deploy(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stage(apigw.clone(), api_id.clone()).await.auto_deploy(),
+        Some(false)
+    );
+    let (address, action, fields) = f.only_change().await;
+    assert_eq!(
+        (address.as_str(), action, fields),
+        (
+            declare::API,
+            Action::Update,
+            vec!["stage.auto_deploy".to_owned()]
+        )
+    );
+    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let after = stage(apigw, api_id).await;
+    assert_eq!(after.auto_deploy(), Some(true));
+    assert_eq!(
+        after.created_date().cloned(),
+        created,
+        "updated in place, not recreated"
+    );
+    assert!(!f.plan().await.has_changes());
+}
+
 #[tokio::test]
 async fn a_foreign_role_with_the_stacks_name_is_refused_untouched_and_adoptable() {
     let f = Fixture::new("t-role-").await;

@@ -339,14 +339,16 @@ impl HttpApi {
         let apigw = &self.aws.apigw;
         if have.as_ref() != Some(&spec.stage) {
             if have.is_some() {
-                // The emulator has no UpdateStage; delete and create is the same stage.
+                // In place: the stage keeps its deployments and invoke URL.
                 apigw
-                    .delete_stage()
+                    .update_stage()
                     .api_id(api_id)
                     .stage_name(&spec.stage.name)
+                    .auto_deploy(spec.stage.auto_deploy)
                     .send()
                     .await
-                    .map_err(|e| aws_error(&self.what("DeleteStage"), e))?;
+                    .map_err(|e| aws_error(&self.what("UpdateStage"), e))?;
+                return Ok(());
             }
             apigw
                 .create_stage()
