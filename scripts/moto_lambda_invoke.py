@@ -91,6 +91,7 @@ class _Invocation:
         self.handed_out = False
         self.answer: tuple[str, bytes] | None = None
         self.answered = threading.Event()
+        self.stopped = threading.Event()
 
 
 def _runtime_api(inv: _Invocation) -> ThreadingHTTPServer:
@@ -111,9 +112,11 @@ def _runtime_api(inv: _Invocation) -> ThreadingHTTPServer:
             if not self.path.endswith("/runtime/invocation/next"):
                 return self._reply(404)
             if inv.handed_out:
-                # The next event never comes: the process is stopped after its answer.
-                inv.answered.wait(timeout=900)
-                return self._reply(500, b'{"errorMessage": "the execution environment is shutting down"}')
+                # The next event never comes: as Lambda freezes the environment,
+                # this poll is held until the process has been stopped.
+                inv.stopped.wait(timeout=900)
+                self.close_connection = True
+                return None
             inv.handed_out = True
             self._reply(
                 200,
@@ -222,6 +225,7 @@ def run(fn: Any, event: bytes, emulator: str) -> tuple[bytes, bool]:
     inv.answered.wait(timeout=timeout)
     proc.kill()
     proc.wait()
+    inv.stopped.set()
     reader.join(timeout=5)
     server.shutdown()
     server.server_close()
