@@ -387,14 +387,7 @@ mod tests {
         assert!(!r.body.to_string().contains("secret"), "{r:?}");
         assert_eq!(r.body["request_id"], "req-v2");
 
-        let g = Generator::new(
-            FakeModel::new(Duration::ZERO),
-            FakeStore {
-                fail_puts: true,
-                ..FakeStore::default()
-            },
-            "11",
-        );
+        let g = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::failing(), "11");
         let req = parse(v2(Some(r#"{"prompt": "fine"}"#), false)).unwrap();
         let r = handle(&req, &g, "rid").await;
         assert_eq!(r.status, 502);

@@ -197,14 +197,7 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         .build()
         .unwrap();
     let healthy = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::default(), "11");
-    let broken_store = Generator::new(
-        FakeModel::new(Duration::ZERO),
-        FakeStore {
-            fail_puts: true,
-            ..FakeStore::default()
-        },
-        "11",
-    );
+    let broken_store = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::failing(), "11");
     let statuses: std::cell::RefCell<BTreeMap<u64, u32>> = Default::default();
     let mut runner = TestRunner::new(Config {
         cases: CASES,

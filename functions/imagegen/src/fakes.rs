@@ -97,6 +97,13 @@ pub struct FakeStore {
 }
 
 impl FakeStore {
+    /// A store whose every write fails (an S3 outage or a missing grant).
+    pub fn failing() -> Self {
+        FakeStore {
+            fail_puts: true,
+            ..FakeStore::default()
+        }
+    }
     fn refuse_if_failing(&self) -> Result<(), GenerateError> {
         if self.fail_puts {
             return Err(GenerateError::Storage(

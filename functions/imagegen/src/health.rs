@@ -164,14 +164,7 @@ mod tests {
     #[tokio::test]
     async fn an_unwritable_prefix_and_an_unknown_family_fail_with_their_reason() {
         // FakeModel's id ("fake.model-v1") is of no real family.
-        let g = Generator::new(
-            FakeModel::new(Duration::ZERO),
-            FakeStore {
-                fail_puts: true,
-                ..FakeStore::default()
-            },
-            "11",
-        );
+        let g = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::failing(), "11");
         let r = check(&g, INVOKED).await;
         assert!(!r.ok);
         let failed: Vec<_> = r.checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();

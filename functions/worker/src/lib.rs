@@ -212,14 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_storage_outage_fails_every_record() {
-        let g = Generator::new(
-            FakeModel::new(Duration::ZERO),
-            FakeStore {
-                fail_puts: true,
-                ..FakeStore::default()
-            },
-            "11",
-        );
+        let g = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::failing(), "11");
         let records = [msg("a", "x"), msg("b", "y")];
         let r = batch_response(&records, &process_batch(&g, &records, 10).await);
         assert_eq!(r.batch_item_failures.len(), 2);
