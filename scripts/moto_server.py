@@ -64,6 +64,22 @@ each route's routeSettings are merged field by field, the stage keeps its
 name and creation date, lastUpdatedDate moves; an unknown stage is
 NotFoundException. So a changed stage is one in-place update, as on AWS.
 
+And API Gateway v2's GetAuthorizers (the list; moto 5.2.5 serves only one
+authorizer by id), as the API reference documents it
+(apigatewayv2/latest/api-reference/apis-apiid-authorizers.html, GET): every
+authorizer of the API in `items`; and DeleteAuthorizer refuses, as AWS does,
+an authorizer a route still uses (ConflictException), so the provisioner's
+order (detach the route, then delete) is exercised.
+
+And Lambda's GetAccountSettings, which moto 5.2.5 does not serve
+(lambda/latest/api/API_GetAccountSettings.html): AccountLimit with
+ConcurrentExecutions from MOTO_LAMBDA_CONCURRENCY_QUOTA (the variable moto's
+PutFunctionConcurrency enforces its rule with; AWS's default, 1,000, when
+unset) and UnreservedConcurrentExecutions = that minus every function's
+reserved concurrency; AccountUsage with the function count and code size.
+Tests set the quota with `POST /moto-api/couch/lambda-concurrency-quota
+{"quota": N}` (`null` unsets it), as an account whose quota is 10 would be.
+
 And Lambda's Invoke runs the function: scripts/moto_lambda_invoke.py serves a
 Runtime API and runs the deployed function's host build under it (moto 5.2.5
 needs Docker and otherwise answers a FunctionError), so the provisioner's
@@ -76,6 +92,7 @@ import base64
 import struct
 import zlib
 import json
+import os
 import sys
 import threading
 import time
@@ -87,7 +104,10 @@ from datetime import datetime
 from urllib.parse import unquote
 
 from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.awslambda import urls as lambda_urls
 from moto.awslambda.models import LambdaFunction
+from moto.awslambda.responses import LambdaResponse
+from moto.moto_api._internal import urls as moto_api_urls
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 from moto.server import main
@@ -575,6 +595,68 @@ def _update_stage(self: Any) -> tuple[int, dict[str, str], str]:
 
 
 ApiGatewayV2Response.update_stage = _update_stage  # type: ignore[attr-defined]
+
+
+def _get_authorizers(self: Any) -> tuple[int, dict[str, str], str]:
+    api_id = self.path.split("/")[-2]
+    api = self.apigatewayv2_backend.get_api(api_id)  # NotFoundException if absent
+    items = [a.to_json() for a in api.authorizers.values()]
+    return 200, {}, json.dumps({"items": items})
+
+
+_moto_delete_authorizer = ApiGatewayV2Response.delete_authorizer
+
+
+def _delete_authorizer(self: Any) -> tuple[int, dict[str, str], str]:
+    api_id = self.path.split("/")[-3]
+    authorizer_id = self.path.split("/")[-1]
+    api = self.apigatewayv2_backend.get_api(api_id)
+    using = [r.route_key for r in api.routes.values() if r.authorizer_id == authorizer_id]
+    if using:
+        message = f"Cannot delete authorizer '{authorizer_id}', is referenced in route: {using[0]}"
+        # moto takes the status from the headers.
+        return 409, {"status": "409", "x-amzn-ErrorType": "ConflictException"}, json.dumps({"message": message})
+    return _moto_delete_authorizer(self)
+
+
+ApiGatewayV2Response.get_authorizers = _get_authorizers  # type: ignore[attr-defined]
+ApiGatewayV2Response.delete_authorizer = _delete_authorizer  # type: ignore[method-assign]
+
+# AWS's default concurrency quota (lambda/latest/dg/gettingstarted-limits.html).
+_DEFAULT_CONCURRENCY = 1000
+
+
+def _get_account_settings(self: Any) -> tuple[int, dict[str, str], str]:
+    quota = int(os.environ.get("MOTO_LAMBDA_CONCURRENCY_QUOTA", _DEFAULT_CONCURRENCY))
+    functions = list(self.backend.list_functions())
+    reserved = sum(int(f.reserved_concurrency or 0) for f in functions)
+    code = sum(int(f.code_size or 0) for f in self.backend.list_functions("ALL"))
+    return 200, {}, json.dumps({
+        "AccountLimit": {
+            "TotalCodeSize": 80530636800,
+            "CodeSizeUnzipped": 262144000,
+            "CodeSizeZipped": 52428800,
+            "ConcurrentExecutions": quota,
+            "UnreservedConcurrentExecutions": quota - reserved,
+        },
+        "AccountUsage": {"TotalCodeSize": code, "FunctionCount": len(functions)},
+    })
+
+
+def _set_concurrency_quota(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+    raw = request.get_data() if hasattr(request, "get_data") else request.data
+    quota = json.loads(raw or b"{}").get("quota")
+    if quota is None:
+        os.environ.pop("MOTO_LAMBDA_CONCURRENCY_QUOTA", None)
+    else:
+        os.environ["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = str(int(quota))
+    return 201, {}, ""
+
+
+LambdaResponse.get_account_settings = _get_account_settings  # type: ignore[attr-defined]
+# With its trailing slash, as the SDKs send it (moto's path conversion drops a `/?`).
+lambda_urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/$"] = LambdaResponse.dispatch
+moto_api_urls.url_paths["{0}/moto-api/couch/lambda-concurrency-quota"] = _set_concurrency_quota
 
 # Lambda Invoke runs the deployed function's host build (scripts/moto_lambda_invoke.py).
 moto_lambda_invoke.install(sys.argv[1:])

@@ -11,6 +11,7 @@ use crate::aws::Aws;
 use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
 use crate::aws::aliases::{AliasSpec, FunctionAlias, LIVE, Shift};
 use crate::aws::buckets::{ReferencedBucket, image_store_statements};
+use crate::aws::concurrency::{AccountConcurrency, ConcurrencySpec, Reservation};
 use crate::aws::dashboards::{Board, Dashboard};
 use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
 use crate::aws::http_apis::{self, HttpApi, HttpApiSpec};
@@ -27,7 +28,7 @@ use crate::aws::triggers::{
 };
 use crate::engine::{Handle, Resource, Text};
 pub use crate::kind::Kind;
-use crate::stack::{DLQ_RETENTION_SECONDS, Stack};
+use crate::stack::{Auth, DLQ_RETENTION_SECONDS, Stack};
 use couch_contract::metrics;
 
 pub const DLQ: &str = "queue.dlq";
@@ -58,6 +59,10 @@ pub const HTTP: &str = "function.http";
 pub const HTTP_ALIAS: &str = "alias.http";
 pub const API: &str = "api.http";
 pub const API_PERMISSION: &str = "permission.api_invoke";
+/// The account's Lambda concurrency (read when a reservation is declared).
+pub const CONCURRENCY: &str = "account.lambda_concurrency";
+/// The client identity (`client:`).
+pub const CLIENT_ROLE: &str = "role.client";
 
 /// The HTTP function's one route.
 pub const ROUTE_METHOD: &str = "POST";
@@ -127,6 +132,7 @@ struct FunctionDecl<'a> {
     grants: Vec<Statement>,
     /// How its alias moves to a new version.
     shift: Shift,
+    reserved_concurrency: Option<u32>,
 }
 
 fn function(
@@ -182,6 +188,7 @@ fn function(
             system_log_level: "INFO".into(),
             code_sha256: String::new(),
             published: true,
+            reserved_concurrency: f.reserved_concurrency,
             tags,
         },
         f.code.clone(),
@@ -222,6 +229,24 @@ fn http_shift(stack: &Stack) -> Shift {
         interval: std::time::Duration::from_secs(u64::from(d.interval_seconds)),
         alarms,
     }
+}
+
+/// What every plan of the stack says about its door, whatever the account
+/// holds: an open route, with what the throttle still lets anyone spend.
+pub fn warnings(stack: &Stack) -> Vec<String> {
+    let h = &stack.http;
+    if h.auth != Auth::None {
+        return Vec::new();
+    }
+    let cap = h.reserved_concurrency.map_or(String::new(), |n| {
+        format!(", {n} at a time (http.reserved_concurrency)")
+    });
+    vec![format!(
+        "{API}: the route {ROUTE_METHOD} {ROUTE_PATH} is open (http.auth: none): anyone with its URL can generate images, each a paid model call; the throttle lets through at most {} an hour ({} at once, then {}/s){cap}. Set http.auth to iam or jwt to close it",
+        h.images_per_hour(),
+        h.burst,
+        h.rate_per_second
+    )]
 }
 
 /// Everything the stack declares, bound to the clients that read and write it.
@@ -337,6 +362,8 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             // The worker moves at once: for a poll-based trigger, AWS does
             // not document how an alias's weights split the batches (README).
             shift: Shift::at_once(),
+            // Capped by its trigger's maximum_concurrency instead.
+            reserved_concurrency: None,
         },
     );
     d.add(QueueTrigger::new(
@@ -372,6 +399,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             code: &artifacts.http,
             grants: http_grants,
             shift: http_shift(stack),
+            reserved_concurrency: stack.http.reserved_concurrency,
         },
     );
     let api = d.add(HttpApi::new(
@@ -385,13 +413,41 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
                 payload_format_version: "2.0".into(),
                 timeout_ms: stack.http.timeout_seconds * 1000,
             },
+            authorizer: match &stack.http.auth {
+                Auth::Jwt(jwt) => Some(http_apis::Authorizer {
+                    name: stack.authorizer_name(),
+                    issuer: jwt.issuer.clone(),
+                    audience: jwt.audience.clone(),
+                    identity_source: vec![http_apis::IDENTITY_SOURCE.into()],
+                }),
+                Auth::None | Auth::Iam => None,
+            },
             route: http_apis::Route {
                 key: format!("{ROUTE_METHOD} {ROUTE_PATH}"),
                 to_integration: true,
+                authorization_type: match &stack.http.auth {
+                    Auth::None => "NONE",
+                    Auth::Iam => "AWS_IAM",
+                    Auth::Jwt(_) => "JWT",
+                }
+                .into(),
+                authorization_scopes: match &stack.http.auth {
+                    Auth::Jwt(jwt) => {
+                        let mut scopes = jwt.scopes.clone();
+                        scopes.sort();
+                        scopes
+                    }
+                    Auth::None | Auth::Iam => Vec::new(),
+                },
+                to_authorizer: matches!(stack.http.auth, Auth::Jwt(_)),
             },
             stage: http_apis::Stage {
                 name: "$default".into(),
                 auto_deploy: true,
+                throttling: Some(http_apis::Throttling {
+                    rate_limit: stack.http.rate_per_second,
+                    burst_limit: stack.http.burst,
+                }),
             },
             tags,
         },
@@ -561,7 +617,82 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     d.output("images_prefix", stack.images.prefix.as_str());
     d.output("model_id", stack.model.id.as_str());
     d.output("model_region", stack.model.region.as_str());
+    if let Some(n) = stack.http.reserved_concurrency {
+        let mut reservations = BTreeMap::new();
+        reservations.insert(
+            stack.http_name(),
+            Reservation {
+                executions: n,
+                declared_as: "http.reserved_concurrency".into(),
+            },
+        );
+        d.add(AccountConcurrency::new(
+            CONCURRENCY,
+            &stack.region,
+            ConcurrencySpec { reservations },
+            aws(),
+        ));
+    }
+
+    // The identity `couch-client` runs as: send prompts, read images (and,
+    // with `auth: iam`, call the route); trusted as the stack file says.
+    if let Some(client) = &stack.client {
+        let images = couch_contract::images_prefix(&stack.images.prefix);
+        let mut grants = vec![
+            Statement::allow(
+                "SendPrompts",
+                &["sqs:SendMessage"],
+                vec![queue.arn().into()],
+            ),
+            Statement::allow(
+                "ReadImages",
+                &["s3:GetObject"],
+                vec![Text::from(bucket.arn()).then(format!("/{images}*"))],
+            ),
+            // Without s3:ListBucket, S3 answers a HEAD of a key that is not
+            // there yet with 403, not 404 (s3/latest/API/API_HeadObject.html),
+            // and `couch-client --wait` could not tell "not yet" from "denied".
+            Statement::allow(
+                "SeeWhetherAnImageExists",
+                &["s3:ListBucket"],
+                vec![bucket.arn().into()],
+            )
+            .when("StringLike", "s3:prefix", vec![format!("{images}*").into()]),
+        ];
+        if stack.http.auth == Auth::Iam {
+            grants.push(Statement::allow(
+                "CallTheApi",
+                &["execute-api:Invoke"],
+                vec![
+                    Text::from(api.execution_arn())
+                        .then(format!("/$default/{ROUTE_METHOD}{ROUTE_PATH}")),
+                ],
+            ));
+        }
+        let role = d.add(IamRole::new(
+            CLIENT_ROLE,
+            stack.client_role_name(),
+            &RoleSpec {
+                assume_role_policy: PolicyDocument::trust_principals(&client.assumed_by),
+                policy: PolicyDocument::new(grants),
+                other_inline_policies: Vec::new(),
+                managed_policies: Vec::new(),
+                tags: stack.resource_tags(),
+            },
+            aws(),
+        ));
+        d.output("client_role_arn", role.arn());
+    } else {
+        d.add(IamRole::absent(
+            CLIENT_ROLE,
+            stack.client_role_name(),
+            stack.resource_tags(),
+            aws(),
+        ));
+    }
+
     d.output("api_url", Text::from(api.endpoint()).then(ROUTE_PATH));
+    d.output("api_auth", stack.http.auth.word());
     d.output("worker_function_name", worker.name());
     d.output("http_function_name", http.name());
     d.output("worker_role_arn", worker_role.arn());

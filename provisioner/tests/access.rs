@@ -159,6 +159,12 @@ async fn drift_roles(f: &Fixture) {
 #[tokio::test]
 async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_call() {
     let f = Fixture::new("access").await;
+    // Everything optional declared: a reserved concurrency (the plan reads
+    // the account's settings), a JWT authorizer, the client identity; the
+    // update below removes each.
+    f.append_yaml(
+        "http: { reserved_concurrency: 2, auth: jwt, jwt: { issuer: \"https://idp.example.com\", audience: [app] } }\nclient: { assumed_by: [\"arn:aws:iam::123456789012:user/phone\"] }",
+    );
     let policies = bootstrap::policies(&session(&f, &f.artifacts))
         .await
         .expect("policies");
@@ -192,7 +198,8 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
                             "lambda:CreateEventSourceMapping",
                             "logs:DescribeLogGroups",
                             "sns:Unsubscribe",
-                            "cloudwatch:GetMetricData"
+                            "cloudwatch:GetMetricData",
+                            "lambda:GetAccountSettings"
                         ]
                         .contains(&action.as_str().unwrap()),
                         "{st}"
@@ -309,7 +316,7 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
     std::fs::write(
         &f.file,
         format!(
-            "name: {name}\nregion: {REGION}\nimages: {{ bucket: {name}-images, prefix: \"11\" }}\nqueue: {{ visibility_timeout_seconds: 200, max_receive_count: 3 }}\nworker: {{ memory_mb: 1024, batch_size: 5 }}\nhttp: {{ memory_mb: 1024, timeout_seconds: 25 }}\nalarm: {{ threshold_seconds: 300, email: team@example.com }}\ntags: {{ cost-center: images }}\n",
+            "name: {name}\nregion: {REGION}\nimages: {{ bucket: {name}-images, prefix: \"11\" }}\nqueue: {{ visibility_timeout_seconds: 200, max_receive_count: 3 }}\nworker: {{ memory_mb: 1024, batch_size: 5 }}\nhttp: {{ memory_mb: 1024, timeout_seconds: 25, rate_per_second: 1, auth: iam }}\nalarm: {{ threshold_seconds: 300, email: team@example.com }}\ntags: {{ cost-center: images }}\n",
             name = f.name
         ),
     )

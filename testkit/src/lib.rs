@@ -24,6 +24,6 @@ pub mod runtime_api;
 pub mod zips;
 
 pub use moto::{
-    bucket, create_bucket, function_builds, moto_endpoint, sdk_config, set_function_environment,
-    unique,
+    bucket, create_bucket, enforce_iam, function_builds, host_binary, moto_endpoint, private_moto,
+    sdk_config, set_concurrency_quota, set_function_environment, unique,
 };

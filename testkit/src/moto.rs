@@ -90,6 +90,12 @@ fn start() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// A server of its own for this caller (tests that switch on IAM
+/// enforcement, which would refuse every other test's calls).
+pub fn private_moto() -> String {
+    start()
+}
+
 /// The emulator's endpoint: `COUCH_MOTO_ENDPOINT` if set, else a server of this process.
 pub fn moto_endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
@@ -105,7 +111,8 @@ pub fn moto_endpoint() -> &'static str {
 /// --bin image-worker --bin image-http`, a no-op when they are fresh): the
 /// emulator runs them when a deployed function is invoked
 /// (`scripts/moto_lambda_invoke.py`), as `apply`'s pre-traffic health check
-/// and `provisioner verify` do.
+/// and `provisioner verify` do. And `couch-client`, which tests of the
+/// stack's client identity run ([`host_binary`]).
 pub fn function_builds() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
@@ -140,6 +147,8 @@ pub fn function_builds() {
                 "image-worker",
                 "--bin",
                 "image-http",
+                "--bin",
+                "couch-client",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -156,26 +165,26 @@ pub fn function_builds() {
     }
 }
 
-/// Makes every later invocation of `function` in the emulator at `endpoint`
-/// run with `variables` over its configured environment (none: as
-/// configured again), through the launcher's control call
-/// `POST /moto-api/couch/lambda-environment`: a version that is broken as
-/// deployed, for tests of the health check.
-pub fn set_function_environment(endpoint: &str, function: &str, variables: &[(&str, &str)]) {
+/// Where `cargo build` put a host binary of the workspace (built by
+/// [`function_builds`]).
+pub fn host_binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug").join(name)
+}
+
+/// POSTs `body` to the emulator's `path` and returns the status line's code.
+fn control(endpoint: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let address = endpoint
         .strip_prefix("http://")
         .unwrap_or(endpoint)
         .trim_end_matches('/');
-    let vars: serde_json::Map<String, serde_json::Value> = variables
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
-        .collect();
-    let body = serde_json::json!({"function": function, "variables": vars}).to_string();
     let mut stream = TcpStream::connect(address).expect("connect to the emulator");
     write!(
         stream,
-        "POST /moto-api/couch/lambda-environment HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .expect("send the control call");
@@ -183,10 +192,44 @@ pub fn set_function_environment(endpoint: &str, function: &str, variables: &[(&s
     stream
         .read_to_string(&mut answer)
         .expect("read the control call's answer");
-    assert!(
-        answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"),
-        "the emulator refused the control call: {answer}"
-    );
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, answer)
+}
+
+/// Makes every later invocation of `function` in the emulator at `endpoint`
+/// run with `variables` over its configured environment (none: as
+/// configured again), through the launcher's control call
+/// `POST /moto-api/couch/lambda-environment`: a version that is broken as
+/// deployed, for tests of the health check.
+pub fn set_function_environment(endpoint: &str, function: &str, variables: &[(&str, &str)]) {
+    let vars: serde_json::Map<String, serde_json::Value> = variables
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+        .collect();
+    let body = serde_json::json!({"function": function, "variables": vars}).to_string();
+    let (code, answer) = control(endpoint, "/moto-api/couch/lambda-environment", &body);
+    assert_eq!(code, 201, "the emulator refused the control call: {answer}");
+}
+
+/// The account's Lambda concurrency quota the emulator reports and enforces
+/// (`MOTO_LAMBDA_CONCURRENCY_QUOTA`; `None`: AWS's default, 1,000), through
+/// the launcher's `POST /moto-api/couch/lambda-concurrency-quota`.
+pub fn set_concurrency_quota(endpoint: &str, quota: Option<u32>) {
+    let body = serde_json::json!({ "quota": quota }).to_string();
+    let (code, answer) = control(endpoint, "/moto-api/couch/lambda-concurrency-quota", &body);
+    assert_eq!(code, 201, "the emulator refused the control call: {answer}");
+}
+
+/// Switches on moto's IAM enforcement after `free` more unauthenticated
+/// calls (`/moto-api/reset-auth`): from then on every call needs the keys of
+/// an IAM identity that may make it. Only on a [`private_moto`].
+pub fn enforce_iam(endpoint: &str, free: u32) {
+    let (code, answer) = control(endpoint, "/moto-api/reset-auth", &free.to_string());
+    assert_eq!(code, 200, "the emulator refused reset-auth: {answer}");
 }
 
 /// SDK configuration for the emulator: static test credentials, `region`.

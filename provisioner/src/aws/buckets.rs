@@ -63,10 +63,7 @@ impl ReferencedBucket {
     }
 
     fn refuse(&self) -> ResourceError {
-        ResourceError::new(format!(
-            "{} is referenced, not managed: the provisioner never changes it",
-            self.declared.address
-        ))
+        ResourceError::referenced(&self.declared.address)
     }
 }
 

@@ -78,8 +78,15 @@ pub struct FunctionSpec {
     /// Whether a published version has `$LATEST`'s code and configuration
     /// (declared: always).
     pub published: bool,
+    /// Reserved concurrency (`PutFunctionConcurrency`): a cap on the
+    /// function's executions, kept for it in the account. A setting of the
+    /// function, not of a version: changing it publishes nothing.
+    pub reserved_concurrency: Option<u32>,
     pub tags: Tags,
 }
+
+/// The field of [`FunctionSpec::reserved_concurrency`].
+const RESERVED_CONCURRENCY: &str = "reserved_concurrency";
 
 /// The attribute naming the published version the alias should serve.
 pub const VERSION: &str = "version";
@@ -522,6 +529,8 @@ pub fn normalise(
         code_sha256: short(conf.code_sha256().unwrap_or_default()),
         // Known only with the versions (`read`).
         published: false,
+        // Known only from GetFunction's `Concurrency` (`read`).
+        reserved_concurrency: None,
         tags: fn_tags
             .iter()
             .filter(|(k, _)| !k.starts_with("aws:"))
@@ -566,6 +575,13 @@ impl Resource for LambdaFunction {
             fields: normalise(conf, out.tags().unwrap_or(&Default::default())),
             ..Live::default()
         };
+        live.fields.insert(
+            RESERVED_CONCURRENCY.into(),
+            serde_json::json!(
+                out.concurrency()
+                    .and_then(|c| c.reserved_concurrent_executions())
+            ),
+        );
         live.attrs.insert(
             ARN.into(),
             conf.function_arn().unwrap_or_default().to_owned(),
@@ -646,6 +662,9 @@ impl Resource for LambdaFunction {
             }
         }
         self.wait_active().await?;
+        if spec.reserved_concurrency.is_some() {
+            self.reserve(spec.reserved_concurrency).await?;
+        }
         let live = read_back(
             self.read().await?,
             &format!("function {}", self.declared.name),
@@ -676,6 +695,9 @@ impl Resource for LambdaFunction {
             self.wait_updated().await?;
             self.update_code().await?;
         }
+        if changed.contains(RESERVED_CONCURRENCY) {
+            self.reserve(spec.reserved_concurrency).await?;
+        }
         if changed.contains(tags::FIELD) {
             let lambda = &self.aws.lambda;
             let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
@@ -705,8 +727,12 @@ impl Resource for LambdaFunction {
             )
             .await?;
         }
-        // A new version for anything but tags (a version has none of its own).
-        if changed.iter().any(|c| c != tags::FIELD) {
+        // A new version for anything but tags and reserved concurrency (a
+        // version has neither of its own).
+        if changed
+            .iter()
+            .any(|c| c != tags::FIELD && c != RESERVED_CONCURRENCY)
+        {
             self.publish().await?;
         }
         self.wait_updated().await
@@ -738,7 +764,7 @@ const FUNCTION_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[
     ),
     (
         "CKV_AWS_115",
-        "Concurrency is bounded where it matters: the SQS trigger's MaximumConcurrency (stack file worker.max_concurrency) and Bedrock's own throttling (answered with 429).",
+        "Concurrency is bounded where it matters: the SQS trigger's MaximumConcurrency (stack file worker.max_concurrency), the HTTP API's throttling (http.rate_per_second, http.burst), optionally http.reserved_concurrency, and Bedrock's own throttling (answered with 429).",
     ),
     (
         "CKV_AWS_173",
@@ -746,7 +772,37 @@ const FUNCTION_SUPPRESSIONS: &[crate::kind::export::Suppression] = &[
     ),
 ];
 
+/// A function with reserved concurrency: CKV_AWS_115 holds, the rest as above.
+const FUNCTION_SUPPRESSIONS_CAPPED: &[crate::kind::export::Suppression] = &[
+    FUNCTION_SUPPRESSIONS[0],
+    FUNCTION_SUPPRESSIONS[1],
+    FUNCTION_SUPPRESSIONS[3],
+];
+
 impl LambdaFunction {
+    /// Sets (`Some`) or removes (`None`) the function's reserved concurrency.
+    async fn reserve(&self, executions: Option<u32>) -> Result<(), ResourceError> {
+        let lambda = &self.aws.lambda;
+        let name = &self.declared.name;
+        match executions {
+            Some(n) => lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(int(n))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error(&self.what("PutFunctionConcurrency"), e)),
+            None => lambda
+                .delete_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error(&self.what("DeleteFunctionConcurrency"), e)),
+        }
+    }
+
     fn code_hex(&self) -> Result<String, ResourceError> {
         use base64::Engine as _;
         let sha = self
@@ -791,11 +847,20 @@ impl Export for LambdaFunction {
                     "SystemLogLevel": spec.system_log_level,
                 }),
             ),
+            (
+                "ReservedConcurrentExecutions",
+                json!(spec.reserved_concurrency),
+            ),
             ("Tags", tag_list(&spec.tags)),
         ]);
         let id = crate::kind::export::logical_id(&self.declared.address);
+        let suppressions = if spec.reserved_concurrency.is_some() {
+            FUNCTION_SUPPRESSIONS_CAPPED
+        } else {
+            FUNCTION_SUPPRESSIONS
+        };
         Ok(vec![
-            Part::main("AWS::Lambda::Function", properties).suppressing(FUNCTION_SUPPRESSIONS),
+            Part::main("AWS::Lambda::Function", properties).suppressing(suppressions),
             // The version the alias serves. CloudFormation publishes it when
             // the template is created; a new version needs a new logical id.
             Part {
@@ -849,6 +914,8 @@ impl Access for LambdaFunction {
                     "lambda:UntagResource",
                     "lambda:PublishVersion",
                     "lambda:ListAliases",
+                    "lambda:PutFunctionConcurrency",
+                    "lambda:DeleteFunctionConcurrency",
                     "lambda:DeleteFunction",
                 ],
                 vec![own(self, ARN)],

@@ -1,5 +1,7 @@
 //! The HTTP API (API Gateway v2) and its parts: one AWS_PROXY integration to a
-//! function, one route to it, the `$default` stage with auto-deploy. They are
+//! function, one route to it (with its authorization: none, `AWS_IAM`, or a
+//! JWT authorizer, also a part), the `$default` stage with auto-deploy and
+//! the stage's throttling (`DefaultRouteSettings`). They are
 //! one resource here because the parts only exist inside their API and are
 //! found through it; each part is a field, so the plan names the part that
 //! differs and `update` creates or changes only that part (an apply
@@ -13,7 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType};
+use aws_sdk_apigatewayv2::types::{
+    Api, AuthorizationType, AuthorizerType, IntegrationType, JwtConfiguration, ProtocolType,
+    RouteSettings,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,10 +41,26 @@ const EXECUTION_ARN: &str = "execution_arn";
 pub struct HttpApiSpec {
     pub protocol_type: String,
     pub integration: Integration,
+    /// The JWT authorizer the route uses (`None`: the API has none).
+    pub authorizer: Option<Authorizer>,
     pub route: Route,
     pub stage: Stage,
     pub tags: Tags,
 }
+
+/// A JWT authorizer: API Gateway checks the bearer token's signature (keys
+/// from the issuer's OpenID configuration), `iss`, `aud` and expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorizer {
+    pub name: String,
+    pub issuer: String,
+    pub audience: Vec<String>,
+    /// Where the token is: `$request.header.Authorization`.
+    pub identity_source: Vec<String>,
+}
+
+/// Where a JWT authorizer reads the token (a `Bearer` header).
+pub const IDENTITY_SOURCE: &str = "$request.header.Authorization";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
@@ -57,12 +78,29 @@ pub struct Route {
     pub key: String,
     /// Whether the route's target is the integration above.
     pub to_integration: bool,
+    /// `NONE`, `AWS_IAM` or `JWT`.
+    pub authorization_type: String,
+    /// With `JWT`: scopes a token must carry one of (read as none otherwise:
+    /// API Gateway uses scopes only with JWT authorizers).
+    pub authorization_scopes: Vec<String>,
+    /// With `JWT`: whether the route uses the authorizer above.
+    pub to_authorizer: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
     pub name: String,
     pub auto_deploy: bool,
+    /// `DefaultRouteSettings`' throttling, for every route of the stage.
+    pub throttling: Option<Throttling>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throttling {
+    /// Steady-state requests per second (`ThrottlingRateLimit`).
+    pub rate_limit: f64,
+    /// The bucket (`ThrottlingBurstLimit`).
+    pub burst_limit: u32,
 }
 
 pub struct HttpApi {
@@ -88,6 +126,9 @@ impl Handle<HttpApi> {
 /// The API's parts as they exist, by id.
 struct Parts {
     integration: Option<(String, Integration)>,
+    /// The API's authorizer (any on our API is ours: the declared one by
+    /// name, else the first by name).
+    authorizer: Option<(String, Authorizer)>,
     route: Option<(String, Route)>,
     stage: Option<Stage>,
 }
@@ -150,21 +191,46 @@ impl HttpApi {
         spec: &HttpApiSpec,
     ) -> Result<Option<Parts>, ResourceError> {
         let apigw = &self.aws.apigw;
-        let (integrations, routes, stages) = tokio::join!(
+        let (integrations, routes, stages, authorizers) = tokio::join!(
             apigw.get_integrations().api_id(api_id).send(),
             apigw.get_routes().api_id(api_id).send(),
             apigw.get_stages().api_id(api_id).send(),
+            apigw.get_authorizers().api_id(api_id).send(),
         );
         let gone = |code: Option<&str>| code == Some("NotFoundException");
         if gone(integrations.as_ref().err().and_then(error_code))
             || gone(routes.as_ref().err().and_then(error_code))
             || gone(stages.as_ref().err().and_then(error_code))
+            || gone(authorizers.as_ref().err().and_then(error_code))
         {
             return Ok(None);
         }
         let integrations = integrations.map_err(|e| aws_error(&self.what("GetIntegrations"), e))?;
         let routes = routes.map_err(|e| aws_error(&self.what("GetRoutes"), e))?;
         let stages = stages.map_err(|e| aws_error(&self.what("GetStages"), e))?;
+        let authorizers = authorizers.map_err(|e| aws_error(&self.what("GetAuthorizers"), e))?;
+        let mut authorizers: Vec<_> = authorizers.items().to_vec();
+        authorizers.sort_by(|a, b| a.name().cmp(&b.name()));
+        let authorizer = authorizers
+            .iter()
+            .find(|a| {
+                spec.authorizer
+                    .as_ref()
+                    .is_some_and(|want| a.name() == Some(want.name.as_str()))
+            })
+            .or_else(|| authorizers.first())
+            .map(|a| {
+                let jwt = a.jwt_configuration();
+                (
+                    a.authorizer_id().unwrap_or_default().to_owned(),
+                    Authorizer {
+                        name: a.name().unwrap_or_default().to_owned(),
+                        issuer: jwt.and_then(|j| j.issuer()).unwrap_or_default().to_owned(),
+                        audience: jwt.map(|j| j.audience().to_vec()).unwrap_or_default(),
+                        identity_source: a.identity_source().to_vec(),
+                    },
+                )
+            });
         let integration = integrations
             .items()
             .iter()
@@ -199,11 +265,28 @@ impl HttpApi {
             .iter()
             .find(|r| r.route_key() == Some(spec.route.key.as_str()))
             .map(|r| {
+                let kind = r
+                    .authorization_type()
+                    .map_or("NONE", |t| t.as_str())
+                    .to_owned();
+                let jwt = kind == "JWT";
                 (
                     r.route_id().unwrap_or_default().to_owned(),
                     Route {
                         key: r.route_key().unwrap_or_default().to_owned(),
                         to_integration: target.is_some() && r.target() == target.as_deref(),
+                        authorization_scopes: if jwt {
+                            let mut scopes = r.authorization_scopes().to_vec();
+                            scopes.sort();
+                            scopes
+                        } else {
+                            Vec::new()
+                        },
+                        to_authorizer: jwt
+                            && authorizer
+                                .as_ref()
+                                .is_some_and(|(id, _)| r.authorizer_id() == Some(id.as_str())),
+                        authorization_type: kind,
                     },
                 )
             });
@@ -214,9 +297,16 @@ impl HttpApi {
             .map(|s| Stage {
                 name: s.stage_name().unwrap_or_default().to_owned(),
                 auto_deploy: s.auto_deploy().unwrap_or(false),
+                throttling: s.default_route_settings().and_then(|r| {
+                    Some(Throttling {
+                        rate_limit: r.throttling_rate_limit()?,
+                        burst_limit: u32::try_from(r.throttling_burst_limit()?).ok()?,
+                    })
+                }),
             });
         Ok(Some(Parts {
             integration,
+            authorizer,
             route,
             stage,
         }))
@@ -231,12 +321,81 @@ impl HttpApi {
         spec: &HttpApiSpec,
         parts: Parts,
     ) -> Result<(), ResourceError> {
-        let (integration_id, ()) = tokio::try_join!(
+        let old_authorizer = parts.authorizer.as_ref().map(|(id, _)| id.clone());
+        let (integration_id, authorizer_id, ()) = tokio::try_join!(
             self.converge_integration(api_id, spec, parts.integration),
+            self.converge_authorizer(api_id, spec, parts.authorizer),
             self.converge_stage(api_id, spec, parts.stage),
         )?;
-        self.converge_route(api_id, spec, parts.route, &integration_id)
-            .await
+        self.converge_route(
+            api_id,
+            spec,
+            parts.route,
+            &integration_id,
+            authorizer_id.as_deref(),
+        )
+        .await?;
+        // Only once no route uses it (AWS refuses to delete an authorizer in use).
+        if let (Some(id), None) = (old_authorizer, &spec.authorizer) {
+            deleted(
+                self.aws
+                    .apigw
+                    .delete_authorizer()
+                    .api_id(api_id)
+                    .authorizer_id(id)
+                    .send()
+                    .await,
+                "NotFoundException",
+                &self.what("DeleteAuthorizer"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Creates or updates the declared authorizer; its id, if one is declared.
+    async fn converge_authorizer(
+        &self,
+        api_id: &str,
+        spec: &HttpApiSpec,
+        have: Option<(String, Authorizer)>,
+    ) -> Result<Option<String>, ResourceError> {
+        let apigw = &self.aws.apigw;
+        let Some(want) = &spec.authorizer else {
+            return Ok(None);
+        };
+        let jwt = JwtConfiguration::builder()
+            .issuer(&want.issuer)
+            .set_audience(Some(want.audience.clone()))
+            .build();
+        Ok(Some(match have {
+            Some((id, have)) if have == *want => id,
+            Some((id, _)) => {
+                apigw
+                    .update_authorizer()
+                    .api_id(api_id)
+                    .authorizer_id(&id)
+                    .name(&want.name)
+                    .authorizer_type(AuthorizerType::Jwt)
+                    .set_identity_source(Some(want.identity_source.clone()))
+                    .jwt_configuration(jwt)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("UpdateAuthorizer"), e))?;
+                id
+            }
+            None => apigw
+                .create_authorizer()
+                .api_id(api_id)
+                .name(&want.name)
+                .authorizer_type(AuthorizerType::Jwt)
+                .set_identity_source(Some(want.identity_source.clone()))
+                .jwt_configuration(jwt)
+                .send()
+                .await
+                .map_err(|e| aws_error(&self.what("CreateAuthorizer"), e))?
+                .authorizer_id
+                .unwrap_or_default(),
+        }))
     }
 
     async fn converge_integration(
@@ -301,17 +460,25 @@ impl HttpApi {
         spec: &HttpApiSpec,
         have: Option<(String, Route)>,
         integration_id: &str,
+        authorizer_id: Option<&str>,
     ) -> Result<(), ResourceError> {
         let apigw = &self.aws.apigw;
+        let want = &spec.route;
         let target = format!("integrations/{integration_id}");
+        let kind = AuthorizationType::from(want.authorization_type.as_str());
+        // JWT names its authorizer; otherwise the route is detached from any.
+        let authorizer = authorizer_id.unwrap_or_default();
         match have {
-            Some((_, have)) if have.to_integration => {}
+            Some((_, have)) if have == *want => {}
             Some((route_id, _)) => {
                 apigw
                     .update_route()
                     .api_id(api_id)
                     .route_id(route_id)
                     .target(&target)
+                    .authorization_type(kind)
+                    .authorizer_id(authorizer)
+                    .set_authorization_scopes(Some(want.authorization_scopes.clone()))
                     .send()
                     .await
                     .map_err(|e| aws_error(&self.what("UpdateRoute"), e))?;
@@ -320,8 +487,14 @@ impl HttpApi {
                 apigw
                     .create_route()
                     .api_id(api_id)
-                    .route_key(&spec.route.key)
+                    .route_key(&want.key)
                     .target(&target)
+                    .authorization_type(kind)
+                    .set_authorizer_id(authorizer_id.map(str::to_owned))
+                    .set_authorization_scopes(
+                        (!want.authorization_scopes.is_empty())
+                            .then(|| want.authorization_scopes.clone()),
+                    )
                     .send()
                     .await
                     .map_err(|e| aws_error(&self.what("CreateRoute"), e))?;
@@ -337,6 +510,12 @@ impl HttpApi {
         have: Option<Stage>,
     ) -> Result<(), ResourceError> {
         let apigw = &self.aws.apigw;
+        let settings = spec.stage.throttling.as_ref().map(|t| {
+            RouteSettings::builder()
+                .throttling_rate_limit(t.rate_limit)
+                .throttling_burst_limit(i32::try_from(t.burst_limit).unwrap_or(i32::MAX))
+                .build()
+        });
         if have.as_ref() != Some(&spec.stage) {
             if have.is_some() {
                 // In place: the stage keeps its deployments and invoke URL.
@@ -345,6 +524,7 @@ impl HttpApi {
                     .api_id(api_id)
                     .stage_name(&spec.stage.name)
                     .auto_deploy(spec.stage.auto_deploy)
+                    .set_default_route_settings(settings)
                     .send()
                     .await
                     .map_err(|e| aws_error(&self.what("UpdateStage"), e))?;
@@ -355,6 +535,7 @@ impl HttpApi {
                 .api_id(api_id)
                 .stage_name(&spec.stage.name)
                 .auto_deploy(spec.stage.auto_deploy)
+                .set_default_route_settings(settings)
                 .send()
                 .await
                 .map_err(|e| aws_error(&self.what("CreateStage"), e))?;
@@ -461,6 +642,14 @@ impl Resource for HttpApi {
             ),
         );
         f.insert(
+            "authorizer".into(),
+            json(
+                parts
+                    .authorizer
+                    .and_then(|(_, a)| serde_json::to_value(a).ok()),
+            ),
+        );
+        f.insert(
             "route".into(),
             json(parts.route.and_then(|(_, r)| serde_json::to_value(r).ok())),
         );
@@ -520,6 +709,7 @@ impl Resource for HttpApi {
                 api.api_id.unwrap_or_default(),
                 Parts {
                     integration: None,
+                    authorizer: None,
                     route: None,
                     stage: None,
                 },
@@ -626,17 +816,54 @@ impl Export for HttpApi {
             ]),
             suppressions: &[],
         });
+        if let Some(a) = &spec.authorizer {
+            parts.push(Part {
+                suffix: "Authorizer",
+                type_name: "AWS::ApiGatewayV2::Authorizer",
+                properties: object([
+                    ("ApiId", api_ref.clone()),
+                    ("Name", json!(a.name)),
+                    ("AuthorizerType", json!("JWT")),
+                    ("IdentitySource", json!(a.identity_source)),
+                    (
+                        "JwtConfiguration",
+                        json!({"Issuer": a.issuer, "Audience": a.audience}),
+                    ),
+                ]),
+                suppressions: &[],
+            });
+        }
         let target = spec
             .route
             .to_integration
             .then(|| json!({"Fn::Sub": format!("integrations/${{{api}Integration}}")}));
+        let null = serde_json::Value::Null;
+        let route = &spec.route;
+        let jwt = route.to_authorizer && spec.authorizer.is_some();
         parts.push(Part {
             suffix: "Route",
             type_name: "AWS::ApiGatewayV2::Route",
             properties: object([
                 ("ApiId", api_ref.clone()),
-                ("RouteKey", json!(spec.route.key)),
-                ("Target", target.unwrap_or(serde_json::Value::Null)),
+                ("RouteKey", json!(route.key)),
+                ("Target", target.unwrap_or(null.clone())),
+                ("AuthorizationType", json!(route.authorization_type)),
+                (
+                    "AuthorizerId",
+                    if jwt {
+                        json!({ "Ref": format!("{api}Authorizer") })
+                    } else {
+                        null.clone()
+                    },
+                ),
+                (
+                    "AuthorizationScopes",
+                    if route.authorization_scopes.is_empty() {
+                        null.clone()
+                    } else {
+                        json!(route.authorization_scopes)
+                    },
+                ),
             ]),
             suppressions: &[],
         });
@@ -647,6 +874,15 @@ impl Export for HttpApi {
                 ("ApiId", api_ref),
                 ("StageName", json!(spec.stage.name)),
                 ("AutoDeploy", json!(spec.stage.auto_deploy)),
+                (
+                    "DefaultRouteSettings",
+                    spec.stage.throttling.as_ref().map_or(null, |t| {
+                        json!({
+                            "ThrottlingRateLimit": t.rate_limit,
+                            "ThrottlingBurstLimit": t.burst_limit,
+                        })
+                    }),
+                ),
             ]),
             suppressions: STAGE_SUPPRESSIONS,
         });

@@ -6,6 +6,7 @@ pub mod aliases;
 pub mod buckets;
 pub mod calls;
 pub mod clients;
+pub mod concurrency;
 pub mod dashboards;
 pub mod functions;
 pub mod health;

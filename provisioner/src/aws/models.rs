@@ -104,10 +104,7 @@ impl ReferencedModel {
     }
 
     fn refuse(&self) -> ResourceError {
-        ResourceError::new(format!(
-            "{} is referenced, not managed: the provisioner never changes it",
-            self.declared.address
-        ))
+        ResourceError::referenced(&self.declared.address)
     }
 
     /// Where to look for another model, for messages.

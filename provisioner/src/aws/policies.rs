@@ -50,6 +50,9 @@ pub struct Principal {
     /// An identity provider's ARN (web identity federation, e.g. GitHub's OIDC).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federated: Vec<Text>,
+    /// Accounts, users and roles (`arn:aws:iam::ACCOUNT:root|user/N|role/N`).
+    #[serde(default, rename = "AWS", skip_serializing_if = "Vec::is_empty")]
+    pub aws: Vec<String>,
 }
 
 impl PolicyDocument {
@@ -68,6 +71,27 @@ impl PolicyDocument {
             principal: Some(Principal {
                 service: vec![service.into()],
                 federated: Vec::new(),
+                aws: Vec::new(),
+            }),
+            action: vec!["sts:AssumeRole".into()],
+            resource: Vec::new(),
+            condition: BTreeMap::new(),
+        }])
+    }
+
+    /// The trust policy that lets exactly these IAM principals (account,
+    /// user or role ARNs) assume a role.
+    pub fn trust_principals(arns: &[String]) -> PolicyDocument {
+        let mut aws = arns.to_vec();
+        aws.sort();
+        aws.dedup();
+        PolicyDocument::new(vec![Statement {
+            sid: None,
+            effect: "Allow".into(),
+            principal: Some(Principal {
+                service: Vec::new(),
+                federated: Vec::new(),
+                aws,
             }),
             action: vec!["sts:AssumeRole".into()],
             resource: Vec::new(),
@@ -115,7 +139,7 @@ pub fn parse_document(raw: &str) -> Value {
             for key in ["Action", "Resource"] {
                 listify(st.get_mut(key));
             }
-            for key in ["Service", "Federated"] {
+            for key in ["Service", "Federated", "AWS"] {
                 listify(st.get_mut("Principal").and_then(|p| p.get_mut(key)));
             }
             if let Some(Value::Object(ops)) = st.get_mut("Condition") {

@@ -84,6 +84,21 @@ impl IamRole {
         IamRole { declared, aws }
     }
 
+    /// A role the stack no longer wants (an optional section left out):
+    /// apply deletes it if this stack made it.
+    pub fn absent(address: &str, name: String, tags: Tags, aws: Arc<Aws>) -> Self {
+        let spec = RoleSpec {
+            assume_role_policy: PolicyDocument::new(Vec::new()),
+            policy: PolicyDocument::new(Vec::new()),
+            other_inline_policies: Vec::new(),
+            managed_policies: Vec::new(),
+            tags,
+        };
+        let mut role = IamRole::new(address, name, &spec, aws);
+        role.declared = role.declared.absent();
+        role
+    }
+
     async fn arn(&self) -> Result<String, ResourceError> {
         let account = self.aws.account_id().await?;
         Ok(format!(
@@ -378,8 +393,12 @@ impl Resource for IamRole {
 }
 
 impl Export for IamRole {
+    /// Not in the template when the stack does not want it ([`IamRole::absent`]).
     fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {
         use serde_json::json;
+        if self.declared.absent {
+            return Ok(Vec::new());
+        }
         let spec: RoleSpec = spec_of(&self.declared.address, &self.declared.fields)?;
         let properties = object([
             ("RoleName", json!(self.declared.name)),

@@ -124,6 +124,7 @@ pub fn github_trust(provider_arn: Text, repo: &str, role: Role) -> PolicyDocumen
         principal: Some(Principal {
             service: Vec::new(),
             federated: vec![provider_arn],
+            aws: Vec::new(),
         }),
         action: vec!["sts:AssumeRoleWithWebIdentity".into()],
         resource: Vec::new(),

@@ -51,7 +51,11 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
                 "Wrote {} ({} CloudFormation resources for the {} declared in {}).",
                 out.display(),
                 resources.len(),
-                session.kinds.iter().filter(|e| e.managed()).count(),
+                session
+                    .kinds
+                    .iter()
+                    .filter(|e| e.managed() && !e.declared().absent)
+                    .count(),
                 path.display()
             );
         }

@@ -152,10 +152,11 @@ impl Session {
     /// Reads, then plans.
     pub async fn plan(&self, mode: Mode, adopt: bool) -> Result<(Plan, Snapshot)> {
         let snapshot = self.read().await?;
-        Ok((
-            compute(&self.resources, &snapshot, &self.options(mode, adopt)),
-            snapshot,
-        ))
+        let mut plan = compute(&self.resources, &snapshot, &self.options(mode, adopt));
+        if mode == Mode::Apply {
+            plan.warnings.extend(crate::declare::warnings(&self.stack));
+        }
+        Ok((plan, snapshot))
     }
 
     /// Output name → value (`None` for what is not deployed).

@@ -39,6 +39,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
             &Snapshot::default(),
             &session.options(Mode::Apply, false),
         );
+        plan.warnings.extend(crate::declare::warnings(&s));
         plan.warnings.push(format!(
             "offline: the model {} in {} was not checked with Bedrock (lifecycle, access); a plan that reads the account checks it",
             s.model.id, s.model.region

@@ -64,7 +64,8 @@ async fn documents_of(session: &Session) -> Result<Vec<Named>> {
     let known = attributes(session).await?;
     let lookup = lookup_or_placeholder(&known);
     let mut out = Vec::new();
-    for k in &session.kinds {
+    // A resource declared absent carries no document (apply deletes it).
+    for k in session.kinds.iter().filter(|k| !k.declared().absent) {
         let (fields, _) = resolve_fields(k.as_ref(), &lookup);
         for d in k.documents(&fields) {
             let (document, _) = resolve(&d.document, &lookup);

@@ -326,7 +326,16 @@ fn compute_knowing(
             }
             continue;
         }
-        match (opts.mode, live) {
+        let mode = if r.declared().absent {
+            // Not wanted: deleted when this stack owns it, else nothing.
+            match live {
+                Some(l) if owned_by(r.as_ref(), l, &opts.stack) => Mode::Destroy,
+                _ => continue,
+            }
+        } else {
+            opts.mode
+        };
+        match (mode, live) {
             (Mode::Apply, None) => {
                 let (desired, unknown) = resolve_fields(r.as_ref(), &lookup);
                 permission_changes.extend(permission_changes::changes(

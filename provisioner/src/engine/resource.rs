@@ -80,6 +80,14 @@ impl ResourceError {
             message: message.into(),
         }
     }
+
+    /// What a referenced kind (`managed() == false`) answers to create,
+    /// update and delete.
+    pub fn referenced(address: &str) -> Self {
+        ResourceError::new(format!(
+            "{address} is referenced, not managed: the provisioner never changes it"
+        ))
+    }
 }
 
 /// What every declared resource has: its logical address, its deterministic
@@ -89,6 +97,10 @@ impl ResourceError {
 pub struct Declared {
     pub address: String,
     pub name: String,
+    /// Declared as not wanted (an optional section left out of the stack
+    /// file): `apply` deletes it if this stack owns it, and plans nothing
+    /// otherwise, as `count = 0` does in Terraform.
+    pub absent: bool,
     pub fields: Fields,
     /// Attributes known before the resource exists, without any AWS call.
     pub known: Attrs,
@@ -99,6 +111,7 @@ impl Declared {
         Declared {
             address: address.to_owned(),
             name: name.into(),
+            absent: false,
             fields,
             known: Attrs::new(),
         }
@@ -106,6 +119,11 @@ impl Declared {
     /// A declaration from a kind's typed spec.
     pub fn of<S: Serialize>(address: &str, name: impl Into<String>, spec: &S) -> Self {
         Declared::new(address, name, fields_of(spec))
+    }
+    /// Marks the resource as not wanted ([`Declared::absent`]).
+    pub fn absent(mut self) -> Self {
+        self.absent = true;
+        self
     }
     /// Marks attribute `attr` as known from the declaration.
     pub fn knowing(mut self, attr: &str, value: impl Into<String>) -> Self {

@@ -28,6 +28,8 @@ pub struct Stack {
     pub alarms: Alarms,
     pub logs: Logs,
     pub deploy: Deploy,
+    /// The identity `couch-client` runs as (`client:`), when declared.
+    pub client: Option<Client>,
     /// The stack's own tags, added to the ownership tags on every taggable resource.
     pub tags: BTreeMap<String, String>,
 }
@@ -78,6 +80,81 @@ pub struct Worker {
 pub struct Http {
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// The `$default` stage's steady-state limit (`ThrottlingRateLimit`,
+    /// a double in API Gateway's model, so below 1 is allowed).
+    pub rate_per_second: f64,
+    /// The `$default` stage's bucket (`ThrottlingBurstLimit`).
+    pub burst: u32,
+    /// Lambda reserved concurrency for the HTTP function: a hard cap on the
+    /// images it generates at once (and executions kept for it).
+    pub reserved_concurrency: Option<u32>,
+    /// Who may call the route.
+    pub auth: Auth,
+}
+
+/// The defaults hold what a stranger can make the stack spend: at most
+/// `burst + rate_per_second x 3600` images an hour (see [`Http::images_per_hour`]).
+pub const DEFAULT_RATE_PER_SECOND: f64 = 0.1;
+pub const DEFAULT_BURST: u32 = 3;
+
+/// API Gateway's default account throttle per Region: 10,000 requests per
+/// second, a bucket of 5,000 (apigateway/latest/developerguide/limits.html);
+/// a stage's limits cannot exceed the account's.
+pub const MAX_RATE_PER_SECOND: f64 = 10_000.0;
+pub const MAX_BURST: u32 = 5_000;
+
+impl Http {
+    /// The most requests the stage lets through in an hour: a full bucket,
+    /// then the steady rate (throttles are best-effort targets, AWS says:
+    /// apigateway/latest/developerguide/http-api-throttling.html).
+    pub fn images_per_hour(&self) -> u64 {
+        // Both are validated: finite, positive, at most 10,000 x 3,600.
+        let steady = (self.rate_per_second * 3600.0).floor();
+        u64::from(self.burst) + steady as u64
+    }
+}
+
+/// How the HTTP route authorises a caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    /// Open: anyone who knows the URL (plan warns).
+    None,
+    /// `AWS_IAM`: SigV4-signed by an identity allowed `execute-api:Invoke`.
+    Iam,
+    /// A JWT authorizer: a bearer token from `issuer` for one of `audience`.
+    Jwt(Jwt),
+}
+
+impl Auth {
+    /// The stack file's word for it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Auth::None => "none",
+            Auth::Iam => "iam",
+            Auth::Jwt(_) => "jwt",
+        }
+    }
+}
+
+/// The words `http.auth` may be.
+pub const AUTH_WORDS: [&str; 3] = ["none", "iam", "jwt"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwt {
+    /// The identity provider's base URL (`https://...`; API Gateway reads
+    /// its keys from `{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// A token's `aud` (or `client_id`) must be one of these.
+    pub audience: Vec<String>,
+    /// Scopes the route requires (any one of them), none for any token.
+    pub scopes: Vec<String>,
+}
+
+/// The client identity: an IAM role `{name}-client` that may only send
+/// prompts and read images, assumable by the principals named here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub assumed_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +328,14 @@ impl Stack {
     pub fn api_name(&self) -> String {
         format!("{}-api", self.name)
     }
+    /// The client identity's role (`client:`).
+    pub fn client_role_name(&self) -> String {
+        format!("{}-client", self.name)
+    }
+    /// The HTTP API's JWT authorizer (`http.auth: jwt`).
+    pub fn authorizer_name(&self) -> String {
+        format!("{}-jwt", self.name)
+    }
 
     /// Every physical name with the AWS limit on its length, for validation.
     pub fn physical_names(&self) -> Vec<(&'static str, String, usize)> {
@@ -269,6 +354,7 @@ impl Stack {
             ("Lambda function", self.http_name(), 64),
             ("IAM role", self.worker_name(), 64),
             ("IAM role", self.http_name(), 64),
+            ("IAM role", self.client_role_name(), 64),
             ("log group", Stack::log_group_name(&self.worker_name()), 512),
             ("log group", Stack::log_group_name(&self.http_name()), 512),
             ("HTTP API", self.api_name(), 128),

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use super::locate::line_of;
 use super::validate::validate;
 use super::{
-    Alarm, Alarms, Deploy, Http, Images, Logs, Model, Problem, Queue, Stack, StackError, Worker,
+    Alarm, Alarms, Auth, Client, Deploy, Http, Images, Jwt, Logs, Model, Problem, Queue, Stack,
+    StackError, Worker,
 };
 
 /// Reads and parses a stack file.
@@ -34,7 +35,7 @@ pub const NAME_FLAG: &str = "--name";
 
 const SECTIONS: &[&str] = &[
     "name", "region", "images", "model", "queue", "worker", "http", "alarm", "alarms", "logs",
-    "deploy", "tags",
+    "deploy", "client", "tags",
 ];
 
 #[derive(Deserialize)]
@@ -105,6 +106,11 @@ impl Default for RawWorker {
 struct RawHttp {
     memory_mb: u32,
     timeout_seconds: u32,
+    rate_per_second: f64,
+    burst: u32,
+    reserved_concurrency: Option<u32>,
+    auth: String,
+    jwt: Option<RawJwt>,
 }
 
 impl Default for RawHttp {
@@ -112,8 +118,28 @@ impl Default for RawHttp {
         RawHttp {
             memory_mb: 512,
             timeout_seconds: 29,
+            rate_per_second: super::DEFAULT_RATE_PER_SECOND,
+            burst: super::DEFAULT_BURST,
+            reserved_concurrency: None,
+            auth: "none".into(),
+            jwt: None,
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    issuer: String,
+    audience: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    assumed_by: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +360,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let alarms: Option<RawAlarms> = r.section(root, "alarms", Some(RawAlarms::default));
     let logs: Option<RawLogs> = r.section(root, "logs", Some(RawLogs::default));
     let deploy: Option<RawDeploy> = r.section(root, "deploy", Some(RawDeploy::default));
+    let client: Option<Option<RawClient>> = r.section(root, "client", Some(|| None));
     let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
 
     // A section that failed is replaced by a valid placeholder so that the other
@@ -350,6 +377,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         ("alarms", alarms.is_none()),
         ("logs", logs.is_none()),
         ("deploy", deploy.is_none()),
+        ("client", client.is_none()),
         ("tags", tags.is_none()),
     ]
     .into_iter()
@@ -402,6 +430,42 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         http: Http {
             memory_mb: http.memory_mb,
             timeout_seconds: http.timeout_seconds,
+            rate_per_second: http.rate_per_second,
+            burst: http.burst,
+            reserved_concurrency: http.reserved_concurrency,
+            auth: match (http.auth.as_str(), http.jwt) {
+                ("jwt", jwt) => {
+                    let jwt = jwt.unwrap_or(RawJwt {
+                        issuer: String::new(),
+                        audience: Vec::new(),
+                        scopes: Vec::new(),
+                    });
+                    Auth::Jwt(Jwt {
+                        issuer: jwt.issuer,
+                        audience: jwt.audience,
+                        scopes: jwt.scopes,
+                    })
+                }
+                (word @ ("iam" | "none"), jwt) => {
+                    if jwt.is_some() {
+                        r.problem(
+                            "http.jwt",
+                            format!("is only read with `auth: jwt` (this route's auth is {word})"),
+                        );
+                    }
+                    if word == "iam" { Auth::Iam } else { Auth::None }
+                }
+                (other, _) => {
+                    r.problem(
+                        "http.auth",
+                        format!(
+                            "{other:?} is not an authorization this stack knows; one of: {}",
+                            super::AUTH_WORDS.join(", ")
+                        ),
+                    );
+                    Auth::None
+                }
+            },
         },
         alarm: Alarm {
             threshold_seconds: alarm.threshold_seconds,
@@ -428,6 +492,9 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             retention_days: logs.retention_days,
             level: logs.level,
         },
+        client: client.flatten().map(|c| Client {
+            assumed_by: c.assumed_by,
+        }),
         tags: tags.unwrap_or_default(),
     };
     let section_of = |path: &str| path.split('.').next().unwrap_or_default().to_owned();

@@ -1,7 +1,10 @@
 //! Semantic checks on a parsed stack: AWS's own limits and the project's rules.
 //! Returns `(key path, what is wrong)` pairs; the caller locates them.
 
-use super::{LOG_LEVELS, LOG_RETENTION_DAYS, MANAGED_BY_KEY, STACK_KEY, Stack};
+use super::{
+    Auth, LOG_LEVELS, LOG_RETENTION_DAYS, MANAGED_BY_KEY, MAX_BURST, MAX_RATE_PER_SECOND,
+    STACK_KEY, Stack,
+};
 
 /// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
 fn is_region(s: &str) -> bool {
@@ -414,7 +417,125 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             out.push((path, "a tag value is at most 256 characters".into()));
         }
     }
+    out.extend(guard(s));
     out
+}
+
+/// The door: throttling, the concurrency cap, authorization, the client identity.
+fn guard(s: &Stack) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let h = &s.http;
+    // API Gateway's account throttle per Region caps every stage
+    // (apigateway/latest/developerguide/limits.html: 10,000 RPS, a bucket of 5,000).
+    if !h.rate_per_second.is_finite()
+        || h.rate_per_second <= 0.0
+        || h.rate_per_second > MAX_RATE_PER_SECOND
+    {
+        out.push((
+            "http.rate_per_second".into(),
+            format!(
+                "{} is out of range: requests per second must be above 0 and at most {MAX_RATE_PER_SECOND} (API Gateway's default account throttle per Region; a stage cannot exceed it)",
+                h.rate_per_second
+            ),
+        ));
+    }
+    if h.burst == 0 {
+        out.push((
+            "http.burst".into(),
+            "0 throttles every request (429 for all callers): use 1 or more".into(),
+        ));
+    } else if h.burst > MAX_BURST {
+        out.push((
+            "http.burst".into(),
+            format!(
+                "{} is above API Gateway's account bucket of {MAX_BURST} requests per Region, which caps every stage",
+                h.burst
+            ),
+        ));
+    }
+    if h.reserved_concurrency == Some(0) {
+        out.push((
+            "http.reserved_concurrency".into(),
+            "0 stops the function: every request would be throttled; use 1 or more, or leave it out for no cap".into(),
+        ));
+    }
+    if let Auth::Jwt(jwt) = &h.auth {
+        if jwt.issuer.is_empty() && jwt.audience.is_empty() {
+            out.push((
+                "http.jwt".into(),
+                "is required with `auth: jwt`: { issuer: https://..., audience: [...], scopes: [...] }".into(),
+            ));
+        } else {
+            let host = jwt.issuer.strip_prefix("https://").unwrap_or_default();
+            if host.is_empty()
+                || jwt.issuer.len() > 2048
+                || jwt.issuer.contains(char::is_whitespace)
+            {
+                out.push((
+                    "http.jwt.issuer".into(),
+                    format!(
+                        "{:?} is not an issuer API Gateway accepts: the identity provider's https:// base URL (e.g. https://cognito-idp.eu-west-1.amazonaws.com/POOL_ID), at most 2048 characters",
+                        jwt.issuer
+                    ),
+                ));
+            }
+            if jwt.audience.is_empty() || jwt.audience.iter().any(String::is_empty) {
+                out.push((
+                    "http.jwt.audience".into(),
+                    "needs at least one non-empty audience: a token's aud (or client_id) must match one".into(),
+                ));
+            }
+        }
+        if let Some(bad) = jwt
+            .scopes
+            .iter()
+            .find(|sc| sc.is_empty() || sc.contains(char::is_whitespace))
+        {
+            out.push((
+                "http.jwt.scopes".into(),
+                format!("{bad:?} is not a scope: one word each (e.g. images/write)"),
+            ));
+        }
+    }
+    if let Some(client) = &s.client {
+        if client.assumed_by.is_empty() {
+            out.push((
+                "client.assumed_by".into(),
+                "names nobody: give the IAM principal ARNs that may assume the client role, or leave `client:` out".into(),
+            ));
+        }
+        for (i, p) in client.assumed_by.iter().enumerate() {
+            if !is_principal_arn(p) {
+                out.push((
+                    format!("client.assumed_by.{i}"),
+                    format!(
+                        "{p:?} is not an IAM principal ARN: arn:aws:iam::ACCOUNT:root, arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME"
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// An account, user or role ARN, as a trust policy's `Principal.AWS` takes it.
+fn is_principal_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let [arn, partition, "iam", "", account, resource] = parts.as_slice() else {
+        return false;
+    };
+    let named = |prefix: &str| {
+        resource.strip_prefix(prefix).is_some_and(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c))
+        })
+    };
+    *arn == "arn"
+        && ["aws", "aws-cn", "aws-us-gov"].contains(partition)
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && (*resource == "root" || named("user/") || named("role/"))
 }
 
 /// The longest step of a shift: an hour (a `provisioner apply` waits it out).
@@ -1088,5 +1209,179 @@ tags:   { team: couch-explorers }
             ),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn the_door_defaults_to_a_low_throttle_an_open_route_and_no_client() {
+        let s = parse(Path::new("stacks/t.yaml"), GOOD).unwrap();
+        assert_eq!(
+            s.http.rate_per_second,
+            crate::stack::DEFAULT_RATE_PER_SECOND
+        );
+        assert_eq!(s.http.burst, crate::stack::DEFAULT_BURST);
+        assert_eq!(s.http.reserved_concurrency, None);
+        assert_eq!(s.http.auth, crate::stack::Auth::None);
+        assert_eq!(s.client, None);
+        // burst + rate x 3600: 3 + 360.
+        assert_eq!(s.http.images_per_hour(), 363);
+    }
+
+    #[test]
+    fn throttling_is_held_to_api_gateways_account_limits() {
+        let http =
+            |rest: &str| format!("http:   {{ memory_mb: 512, timeout_seconds: 29, {rest} }}");
+        for (rest, path, needle) in [
+            ("rate_per_second: 0", "http.rate_per_second", "above 0"),
+            ("rate_per_second: -1", "http.rate_per_second", "above 0"),
+            (
+                "rate_per_second: 10001",
+                "http.rate_per_second",
+                "at most 10000",
+            ),
+            ("burst: 0", "http.burst", "throttles every request"),
+            ("burst: 5001", "http.burst", "bucket of 5000"),
+            (
+                "reserved_concurrency: 0",
+                "http.reserved_concurrency",
+                "stops the function",
+            ),
+        ] {
+            one_problem("http:", &http(rest), path, needle);
+        }
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &GOOD.replace(
+                "http:   { memory_mb: 512, timeout_seconds: 29 }",
+                "http:   { memory_mb: 512, timeout_seconds: 29, rate_per_second: 0.5, burst: 10, reserved_concurrency: 4 }",
+            ),
+        )
+        .unwrap();
+        assert_eq!((s.http.rate_per_second, s.http.burst), (0.5, 10));
+        assert_eq!(s.http.reserved_concurrency, Some(4));
+        assert_eq!(s.http.images_per_hour(), 10 + 1800);
+    }
+
+    #[test]
+    fn authorization_is_one_of_three_and_jwt_says_who_issues_for_whom() {
+        let http = |rest: &str| format!("http:   {{ memory_mb: 512, {rest} }}");
+        one_problem(
+            "http:",
+            &http("auth: cognito"),
+            "http.auth",
+            "one of: none, iam, jwt",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt"),
+            "http.jwt",
+            "is required with `auth: jwt`",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt, jwt: { issuer: http://idp.example, audience: [app] }"),
+            "http.jwt.issuer",
+            "https:// base URL",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt, jwt: { issuer: https://idp.example, audience: [] }"),
+            "http.jwt.audience",
+            "at least one",
+        );
+        one_problem(
+            "http:",
+            &http(
+                "auth: jwt, jwt: { issuer: https://idp.example, audience: [app], scopes: [\"a b\"] }",
+            ),
+            "http.jwt.scopes",
+            "not a scope",
+        );
+        one_problem(
+            "http:",
+            &http("auth: iam, jwt: { issuer: https://idp.example, audience: [app] }"),
+            "http.jwt",
+            "only read with `auth: jwt`",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt, jwt: { issuer: https://idp.example, audience: [app], groups: [x] }"),
+            "http.jwt.groups",
+            "unknown field",
+        );
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &GOOD.replace(
+                "http:   { memory_mb: 512, timeout_seconds: 29 }",
+                "http:   { auth: jwt, jwt: { issuer: \"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc\", audience: [app], scopes: [images/write] } }",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            s.http.auth,
+            crate::stack::Auth::Jwt(crate::stack::Jwt {
+                issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc".into(),
+                audience: vec!["app".into()],
+                scopes: vec!["images/write".into()],
+            })
+        );
+        let iam = parse(
+            Path::new("stacks/t.yaml"),
+            &GOOD.replace(
+                "http:   { memory_mb: 512, timeout_seconds: 29 }",
+                "http:   { auth: iam }",
+            ),
+        )
+        .unwrap();
+        assert_eq!(iam.http.auth, crate::stack::Auth::Iam);
+    }
+
+    #[test]
+    fn the_client_identity_names_iam_principals() {
+        let with = |line: &str| format!("{GOOD}{line}\n");
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &with("client: { assumed_by: [\"arn:aws:iam::123456789012:user/phone\", \"arn:aws:iam::123456789012:root\"] }"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.client.unwrap().assumed_by,
+            [
+                "arn:aws:iam::123456789012:user/phone",
+                "arn:aws:iam::123456789012:root"
+            ]
+        );
+        for (line, path, needle) in [
+            (
+                "client: { assumed_by: [] }",
+                "client.assumed_by",
+                "names nobody",
+            ),
+            (
+                "client: { assumed_by: [\"123456789012\"] }",
+                "client.assumed_by.0",
+                "not an IAM principal ARN",
+            ),
+            (
+                "client: { assumed_by: [\"arn:aws:iam::12345:role/x\"] }",
+                "client.assumed_by.0",
+                "not an IAM principal ARN",
+            ),
+            (
+                "client: { assumed_by: [\"arn:aws:sts::123456789012:role/x\"] }",
+                "client.assumed_by.0",
+                "not an IAM principal ARN",
+            ),
+            ("client: { trusted: [] }", "client.trusted", "unknown field"),
+        ] {
+            let ps = problems(&with(line));
+            assert_eq!(ps.len(), 1, "{line}: {ps:#?}");
+            assert_eq!(ps[0].path, path, "{line}");
+            assert!(ps[0].message.contains(needle), "{line}: {}", ps[0]);
+            assert_eq!(
+                ps[0].line,
+                with(line).lines().count(),
+                "{line}: located on its line"
+            );
+        }
     }
 }
