@@ -1,6 +1,87 @@
-//! The synchronous path: POST the prompt to the HTTP API and read the answer.
+//! The synchronous path: POST the prompt to the HTTP API and read the answer,
+//! proving who calls as the route requires (the stack's `http.auth`).
+
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
+
+/// How a request proves who sends it.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// An open route.
+    None,
+    /// An `AWS_IAM` route: SigV4 for `execute-api` in `region`.
+    Iam {
+        credentials: aws_credential_types::Credentials,
+        region: String,
+    },
+    /// A JWT route: `Authorization: Bearer {token}`.
+    Bearer(String),
+}
+
+/// The words `--auth` takes (the stack's `http.auth`, `api_auth` in its outputs).
+pub const AUTH_WORDS: [&str; 3] = ["none", "iam", "jwt"];
+
+/// The environment variable `--auth jwt` reads the token from.
+pub const TOKEN_VARIABLE: &str = "COUCH_API_TOKEN";
+
+/// The Region of an API URL (`https://{id}.execute-api.{region}.amazonaws.com/...`).
+pub fn region_of_api_url(url: &str) -> Option<String> {
+    let host = url.split("://").nth(1)?.split(['/', ':']).next()?;
+    let mut parts = host.split('.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some("execute-api"), Some(region)) if region.contains('-') => {
+            Some(region.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The headers that prove who sends `body` to `url` with `method`.
+pub fn auth_headers(
+    auth: &Auth,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+    match auth {
+        Auth::None => Ok(Vec::new()),
+        Auth::Bearer(token) => Ok(vec![("authorization".into(), format!("Bearer {token}"))]),
+        Auth::Iam {
+            credentials,
+            region,
+        } => {
+            let identity: aws_smithy_runtime_api::client::identity::Identity =
+                credentials.clone().into();
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region(region)
+                .name("execute-api")
+                .time(SystemTime::now())
+                .settings(SigningSettings::default())
+                .build()
+                .map_err(|e| format!("cannot sign for execute-api: {e}"))?
+                .into();
+            let signable = SignableRequest::new(
+                method,
+                url,
+                headers.iter().copied(),
+                SignableBody::Bytes(body),
+            )
+            .map_err(|e| format!("cannot sign {url}: {e}"))?;
+            let (instructions, _) = sign(signable, &params)
+                .map_err(|e| format!("cannot sign {url}: {e}"))?
+                .into_parts();
+            Ok(instructions
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect())
+        }
+    }
+}
 
 /// The API's answer to a POST.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,17 +93,19 @@ pub enum Answer {
 }
 
 /// POSTs `{"prompt": ...}` to `url` (blocking; run it off the async runtime).
-pub fn generate(url: &str, prompt: &str) -> Result<Answer, String> {
+pub fn generate(url: &str, prompt: &str, auth: &Auth) -> Result<Answer, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(std::time::Duration::from_secs(60)))
         .build()
         .into();
-    let mut resp = agent
-        .post(url)
-        .header("content-type", "application/json")
-        .send(json!({ "prompt": prompt }).to_string())
-        .map_err(|e| format!("POST {url}: {e}"))?;
+    let body = json!({ "prompt": prompt }).to_string();
+    let content_type = ("content-type", "application/json");
+    let mut req = agent.post(url).header(content_type.0, content_type.1);
+    for (k, v) in auth_headers(auth, "POST", url, &[content_type], body.as_bytes())? {
+        req = req.header(k, v);
+    }
+    let mut resp = req.send(body).map_err(|e| format!("POST {url}: {e}"))?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -41,7 +124,9 @@ pub fn answer(status: u16, body: &str) -> Answer {
             url: text("url"),
         }
     } else {
-        let error = match v["error"].as_str() {
+        // The functions answer `error`; API Gateway's own refusals (401
+        // Unauthorized, 403 Forbidden, 429 Too Many Requests) `message`.
+        let error = match v["error"].as_str().or_else(|| v["message"].as_str()) {
             Some(e) => e.to_owned(),
             None if body.trim().is_empty() => format!("HTTP {status} without a body"),
             None => format!(
@@ -56,6 +141,39 @@ pub fn answer(status: u16, body: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_region_comes_from_the_api_url() {
+        assert_eq!(
+            region_of_api_url("https://abc123.execute-api.eu-west-1.amazonaws.com/image_generator")
+                .as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_of_api_url("http://127.0.0.1:3000/image_generator"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bearer_token_is_the_authorization_header_and_none_adds_nothing() {
+        let h = auth_headers(
+            &Auth::Bearer("t0k".into()),
+            "POST",
+            "https://x/y",
+            &[],
+            b"{}",
+        );
+        assert_eq!(
+            h.unwrap(),
+            [("authorization".to_owned(), "Bearer t0k".to_owned())]
+        );
+        assert!(
+            auth_headers(&Auth::None, "POST", "https://x/y", &[], b"")
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn answers_are_read_from_the_documented_json() {
@@ -77,6 +195,13 @@ mod tests {
             Answer::Refused {
                 status: 400,
                 error: "the prompt is empty".into()
+            }
+        );
+        assert_eq!(
+            answer(429, r#"{"message":"Too Many Requests"}"#),
+            Answer::Refused {
+                status: 429,
+                error: "Too Many Requests".into()
             }
         );
         assert_eq!(

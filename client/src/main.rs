@@ -53,6 +53,12 @@ struct Args {
     /// api_url) and print the image's s3:// URI and presigned URL.
     #[arg(long, value_name = "URL", conflicts_with_all = ["wait", "queue_url", "queue_name"])]
     http: Option<String>,
+    /// With --http: how the route authorises (the stack's http.auth; with
+    /// --stack, its api_auth output): `iam` signs with SigV4 using the AWS
+    /// credentials (e.g. the stack's client role), `jwt` sends the bearer
+    /// token in COUCH_API_TOKEN, `none` nothing.
+    #[arg(long, env = "COUCH_API_AUTH", value_parser = http::AUTH_WORDS, requires = "http")]
+    auth: Option<String>,
     /// The stack's outputs, as `provisioner outputs --json > FILE` writes them:
     /// defaults for the queue URL, bucket, prefix and model id.
     #[arg(long, value_name = "FILE")]
@@ -84,6 +90,9 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         if args.http.is_none() && args.queue_url.is_none() && args.queue_name.is_none() {
             args.queue_url = outputs.get("queue_url");
         }
+        if args.http.is_some() {
+            args.auth = args.auth.take().or_else(|| outputs.get("api_auth"));
+        }
     }
     let rule: PromptRule = prompts::rule_for(args.model_id.as_deref()).map_err(|e| anyhow!(e))?;
     if let Some(url) = &args.http {
@@ -91,8 +100,9 @@ async fn run(mut args: Args) -> Result<ExitCode> {
             bail!("--http sends one prompt; pass it as arguments");
         }
         let prompt = Prompt::parse(&args.prompt.join(" "), rule).map_err(|e| anyhow!(e))?;
+        let auth = http_auth(args.auth.as_deref(), url).await?;
         let (url, text) = (url.clone(), prompt.as_str().to_owned());
-        let answer = tokio::task::spawn_blocking(move || http::generate(&url, &text))
+        let answer = tokio::task::spawn_blocking(move || http::generate(&url, &text, &auth))
             .await
             .context("the HTTP request did not finish")?
             .map_err(|e| anyhow!(e))?;
@@ -203,6 +213,57 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         eprintln!("saved {} ({n} bytes)", file.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--auth` asks for: the AWS credentials (SigV4) or the bearer token.
+async fn http_auth(word: Option<&str>, url: &str) -> Result<http::Auth> {
+    use aws_credential_types::provider::ProvideCredentials;
+    match word.unwrap_or("none") {
+        "iam" => {
+            let fallback = http::region_of_api_url(url).unwrap_or_else(|| "eu-west-1".to_owned());
+            let region = aws_config::meta::region::RegionProviderChain::first_try(
+                http::region_of_api_url(url).map(aws_config::Region::new),
+            )
+            .or_default_provider()
+            .or_else(aws_config::Region::new(fallback));
+            let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(region)
+                .load()
+                .await;
+            let provider = conf
+                .credentials_provider()
+                .context("--auth iam signs requests, but no AWS credentials are configured")?;
+            let credentials = provider
+                .provide_credentials()
+                .await
+                .context("--auth iam: reading the AWS credentials")?;
+            let region = conf
+                .region()
+                .map(|r| r.as_ref().to_owned())
+                .unwrap_or_else(|| "eu-west-1".to_owned());
+            Ok(http::Auth::Iam {
+                credentials,
+                region,
+            })
+        }
+        "jwt" => {
+            let token = std::env::var(http::TOKEN_VARIABLE)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .with_context(|| {
+                    format!(
+                        "--auth jwt sends a bearer token: set {} to one the stack's issuer gave you",
+                        http::TOKEN_VARIABLE
+                    )
+                })?;
+            Ok(http::Auth::Bearer(token.trim().to_owned()))
+        }
+        "none" => Ok(http::Auth::None),
+        other => bail!(
+            "the route's authorization {other:?} is none of {}",
+            http::AUTH_WORDS.join(", ")
+        ),
+    }
 }
 
 /// `-`: one prompt per line from standard input; ids printed one per line in

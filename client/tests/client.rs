@@ -22,7 +22,9 @@ fn client(endpoint: &str) -> Command {
         .env_remove("COUCH_QUEUE_URL")
         .env_remove("COUCH_QUEUE_NAME")
         .env_remove("IMAGE_BUCKET")
-        .env_remove("IMAGE_PREFIX");
+        .env_remove("IMAGE_PREFIX")
+        .env_remove("COUCH_API_AUTH")
+        .env_remove("COUCH_API_TOKEN");
     cmd
 }
 
@@ -261,6 +263,116 @@ async fn http_prints_the_location_or_the_apis_error() {
         text(&out.stderr).contains("HTTP 422: the model refused the prompt"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// An API that answers 201 only to a caller proving itself as the route
+/// requires: a valid SigV4 signature for execute-api made with the
+/// `testing` secret (with the session token), or the bearer token.
+async fn guarded_api() -> String {
+    let addr = testkit::http::serve(Arc::new(|req: Request| {
+        Box::pin(async move {
+            let created = Response::json(
+                201,
+                &json!({"s3_uri": "s3://b/11/images/r1.png", "url": "https://u/r1.png"}),
+            );
+            let refused = |why: String| Response::json(403, &json!({ "message": why }));
+            match req.header("authorization") {
+                Some("Bearer t0k3n") => created,
+                Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
+                    match testkit::sigv4::verify(&req, "testing") {
+                        Ok(s)
+                            if s.service == "execute-api"
+                                && s.region == REGION
+                                && s.access_key == "ASIAROLE"
+                                && s.session_token.as_deref() == Some("session-1")
+                                && s.signed_headers.contains(&"content-type".to_owned()) =>
+                        {
+                            created
+                        }
+                        Ok(s) => refused(format!("signed, but not as expected: {s:?}")),
+                        Err(e) => refused(e),
+                    }
+                }
+                _ => refused("no credentials".into()),
+            }
+        })
+    }))
+    .await;
+    format!("http://{addr}/image_generator")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_signs_for_an_iam_route_and_sends_the_token_for_a_jwt_route() {
+    let api = guarded_api().await;
+    let ok = |out: &Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            "s3://b/11/images/r1.png\nhttps://u/r1.png\n"
+        );
+    };
+    // SigV4 with the role's temporary keys, the auth named by the stack's outputs.
+    let outputs = std::env::temp_dir().join(format!("{}-outputs.json", testkit::unique("auth")));
+    std::fs::write(
+        &outputs,
+        json!({"api_auth": "iam", "model_id": "stability.stable-image-core-v1:1"}).to_string(),
+    )
+    .unwrap();
+    let signed = client("http://127.0.0.1:9")
+        .args([
+            "--http",
+            &api,
+            "--stack",
+            outputs.to_str().unwrap(),
+            "a",
+            "pyramid",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "ASIAROLE")
+        .env("AWS_SESSION_TOKEN", "session-1")
+        .output()
+        .unwrap();
+    ok(&signed);
+    // Another secret: the server's check refuses it, and the client says so.
+    let forged = client("http://127.0.0.1:9")
+        .args(["--http", &api, "--auth", "iam", "a", "pyramid"])
+        .env("AWS_ACCESS_KEY_ID", "ASIAROLE")
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .env("AWS_SESSION_TOKEN", "session-1")
+        .output()
+        .unwrap();
+    assert_eq!(forged.status.code(), Some(1));
+    assert!(
+        text(&forged.stderr).contains("HTTP 403"),
+        "{}",
+        text(&forged.stderr)
+    );
+    // JWT: the bearer token from COUCH_API_TOKEN; without one, a clear error and no call.
+    let bearer = client("http://127.0.0.1:9")
+        .args(["--http", &api, "--auth", "jwt", "a", "pyramid"])
+        .env("COUCH_API_TOKEN", "t0k3n")
+        .output()
+        .unwrap();
+    ok(&bearer);
+    let tokenless = client("http://127.0.0.1:9")
+        .args(["--http", &api, "--auth", "jwt", "a", "pyramid"])
+        .output()
+        .unwrap();
+    assert_eq!(tokenless.status.code(), Some(1));
+    assert!(
+        text(&tokenless.stderr).contains("set COUCH_API_TOKEN"),
+        "{}",
+        text(&tokenless.stderr)
+    );
+    // An open route's caller sends nothing, and this API refuses it.
+    let open = client("http://127.0.0.1:9")
+        .args(["--http", &api, "a", "pyramid"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&open.stderr).contains("HTTP 403: no credentials"),
+        "{}",
+        text(&open.stderr)
     );
 }
 

@@ -21,6 +21,7 @@ pub mod png;
 pub mod proxy;
 pub mod queues;
 pub mod runtime_api;
+pub mod sigv4;
 pub mod zips;
 
 pub use moto::{
