@@ -220,6 +220,90 @@ async fn an_inference_profile_exports_its_arn_from_the_deploying_account() {
     );
 }
 
+#[tokio::test]
+async fn the_door_exports_its_throttle_authorizer_reservation_and_client_role() {
+    let f = Fixture::new("cfn-door").await;
+    f.append_yaml(
+        "http: { rate_per_second: 0.5, burst: 4, reserved_concurrency: 3, auth: jwt, jwt: { issuer: \"https://idp.example.com\", audience: [app], scopes: [images/write] } }\nclient: { assumed_by: [\"arn:aws:iam::123456789012:role/app\"] }",
+    );
+    let template = export(&f);
+    let r = &template["Resources"];
+    let api = logical_id(declare::API);
+    assert_eq!(
+        r[format!("{api}Stage")]["Properties"]["DefaultRouteSettings"],
+        json!({"ThrottlingRateLimit": 0.5, "ThrottlingBurstLimit": 4})
+    );
+    let authorizer = &r[format!("{api}Authorizer")];
+    assert_eq!(authorizer["Type"], "AWS::ApiGatewayV2::Authorizer");
+    assert_eq!(
+        authorizer["Properties"]["JwtConfiguration"],
+        json!({"Issuer": "https://idp.example.com", "Audience": ["app"]})
+    );
+    assert_eq!(
+        authorizer["Properties"]["IdentitySource"],
+        json!(["$request.header.Authorization"])
+    );
+    let route = &r[format!("{api}Route")]["Properties"];
+    assert_eq!(route["AuthorizationType"], "JWT");
+    assert_eq!(
+        route["AuthorizerId"],
+        json!({"Ref": format!("{api}Authorizer")})
+    );
+    assert_eq!(route["AuthorizationScopes"], json!(["images/write"]));
+    assert_eq!(
+        r[logical_id(declare::HTTP)]["Properties"]["ReservedConcurrentExecutions"],
+        3
+    );
+    assert!(r[logical_id(declare::WORKER)]["Properties"]["ReservedConcurrentExecutions"].is_null());
+    let client = &r[logical_id(declare::CLIENT_ROLE)]["Properties"];
+    assert_eq!(
+        client["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+        json!({"AWS": ["arn:aws:iam::123456789012:role/app"]})
+    );
+    let statements = client["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let send = statements
+        .iter()
+        .find(|s| s["Action"] == json!(["sqs:SendMessage"]))
+        .expect("SendMessage");
+    assert_eq!(
+        send["Resource"],
+        json!([{"Fn::GetAtt": [logical_id(declare::QUEUE), "Arn"]}])
+    );
+    assert!(
+        statements
+            .iter()
+            .all(|s| s["Action"] != json!(["execute-api:Invoke"])),
+        "a JWT route is not called with IAM"
+    );
+    let defined: BTreeSet<String> = r.as_object().unwrap().keys().cloned().collect();
+    assert!(referenced_ids(&template).is_subset(&defined));
+
+    // Without `client:`, no role; with `auth: iam`, the client role may call the route.
+    f.write(120, "team@example.com");
+    assert!(export(&f)["Resources"][logical_id(declare::CLIENT_ROLE)].is_null());
+    f.append_yaml(
+        "http: { auth: iam }\nclient: { assumed_by: [\"arn:aws:iam::123456789012:role/app\"] }",
+    );
+    let template = export(&f);
+    let statements = template["Resources"][logical_id(declare::CLIENT_ROLE)]["Properties"]
+        ["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let invoke = statements
+        .iter()
+        .find(|s| s["Action"] == json!(["execute-api:Invoke"]))
+        .expect("execute-api:Invoke");
+    let arn = invoke["Resource"][0]["Fn::Sub"].as_str().unwrap();
+    assert!(
+        arn.ends_with(&format!("${{{api}}}/$default/POST/image_generator")),
+        "{arn}"
+    );
+    assert!(template["Resources"][format!("{api}Authorizer")].is_null());
+}
+
 #[test]
 fn export_makes_no_aws_call() {
     // An endpoint nobody listens on: any call would fail the command.

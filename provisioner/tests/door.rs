@@ -263,6 +263,16 @@ async fn the_client_identity_sends_and_downloads_and_is_refused_elsewhere() {
     let f = Fixture::with_endpoint("t-client-", &endpoint).await;
     let phone = "arn:aws:iam::123456789012:user/phone";
     f.append_yaml(&format!("client: {{ assumed_by: [\"{phone}\"] }}"));
+    // The permission section shows who may assume the new role, as broadening.
+    let plan = f.plan().await;
+    let trust: Vec<_> = plan
+        .permission_changes
+        .iter()
+        .filter(|c| c.address == declare::CLIENT_ROLE && c.permission.document == "trust policy")
+        .collect();
+    assert_eq!(trust.len(), 1, "{trust:#?}");
+    assert!(trust[0].broadening);
+    assert_eq!(trust[0].permission.principals, [format!("AWS:{phone}")]);
     f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let s = f.stack();
     let role_arn = f.live_attr(declare::CLIENT_ROLE, "arn").await;

@@ -390,6 +390,50 @@ async fn foreign_resources_are_not_owned_unless_adopted() {
     assert_eq!(account.objects.lock().unwrap()["d"]["tags"], tags("s"));
 }
 
+/// `d` declared as not wanted, like an optional section left out.
+fn without_d(account: &Arc<Account>) -> Vec<Arc<dyn Resource>> {
+    let mut rs = world(account);
+    rs.pop();
+    rs.push(Arc::new(Fake {
+        declared: Declared::new("d", "d", Fields::new()).absent(),
+        replace_on: &[],
+        account: Arc::clone(account),
+    }));
+    rs
+}
+
+#[tokio::test]
+async fn an_absent_resource_is_deleted_if_ours_and_otherwise_not_planned() {
+    let account = Arc::new(Account::default());
+    // Never created: nothing to plan for it.
+    let (p, _) = plan(&without_d(&account), Mode::Apply, false).await;
+    assert!(p.change("d").is_none(), "{p:#?}");
+    assert_eq!(p.summary.create, 3);
+    // Created while declared, then left out: apply deletes it, once.
+    apply(&world(&account), Mode::Apply, false).await.unwrap();
+    log(&account);
+    let (p, _) = plan(&without_d(&account), Mode::Apply, false).await;
+    assert_eq!(p.change("d").unwrap().action, Action::Delete);
+    assert_eq!(
+        (p.summary.delete, p.summary.create, p.summary.update),
+        (1, 0, 0)
+    );
+    apply(&without_d(&account), Mode::Apply, false)
+        .await
+        .unwrap();
+    assert_eq!(log(&account), ["delete d"]);
+    let (p, _) = plan(&without_d(&account), Mode::Apply, false).await;
+    assert!(!p.has_changes());
+    // Someone else's of that name: left alone, not even shown.
+    account
+        .objects
+        .lock()
+        .unwrap()
+        .insert("d".into(), [("tags".to_owned(), tags("other"))].into());
+    let (p, _) = plan(&without_d(&account), Mode::Apply, false).await;
+    assert!(p.change("d").is_none() && p.problems.is_empty(), "{p:#?}");
+}
+
 #[tokio::test]
 async fn another_stacks_resource_is_not_owned() {
     let account = Arc::new(Account::default());
