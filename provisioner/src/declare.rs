@@ -64,9 +64,37 @@ pub const CONCURRENCY: &str = "account.lambda_concurrency";
 /// The client identity (`client:`).
 pub const CLIENT_ROLE: &str = "role.client";
 
-/// The HTTP function's one route.
+/// The HTTP function's synchronous route.
 pub const ROUTE_METHOD: &str = "POST";
 pub const ROUTE_PATH: &str = "/image_generator";
+/// The asynchronous routes: submit, and read a request's status.
+pub const SUBMIT_PATH: &str = "/images";
+pub const STATUS_PATH: &str = "/images/{id}";
+/// The invoke permissions of the asynchronous routes.
+pub const SUBMIT_PERMISSION: &str = "permission.api_submit";
+pub const STATUS_PERMISSION: &str = "permission.api_status";
+
+/// Every route (method, path) the HTTP API has, each to the HTTP function,
+/// each with the stack's authorization and throttling, with its invoke
+/// permission's address and statement id.
+pub const ROUTES: [(&str, &str, &str, &str); 3] = [
+    (
+        ROUTE_METHOD,
+        ROUTE_PATH,
+        API_PERMISSION,
+        "AllowHttpApiInvoke",
+    ),
+    ("POST", SUBMIT_PATH, SUBMIT_PERMISSION, "AllowHttpApiSubmit"),
+    ("GET", STATUS_PATH, STATUS_PERMISSION, "AllowHttpApiStatus"),
+];
+
+/// A route's path as execute-api ARNs name it (a path parameter is `*`).
+pub fn arn_path(path: &str) -> String {
+    path.split('/')
+        .map(|p| if p.starts_with('{') { "*" } else { p })
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
 /// A CloudWatch metric an alarm watches.
 struct Metric {
@@ -133,6 +161,8 @@ struct FunctionDecl<'a> {
     /// How its alias moves to a new version.
     shift: Shift,
     reserved_concurrency: Option<u32>,
+    /// Variables for this function only, besides [`function_environment`].
+    environment: BTreeMap<String, String>,
 }
 
 fn function(
@@ -179,7 +209,11 @@ fn function(
             handler: HANDLER.into(),
             memory_size: f.memory_mb,
             timeout: f.timeout_seconds,
-            environment: function_environment(stack),
+            environment: {
+                let mut env = function_environment(stack);
+                env.extend(f.environment);
+                env
+            },
             role: role.arn().into(),
             log_group: logs.name().into(),
             // One JSON object per line (the functions write JSON on Lambda).
@@ -364,6 +398,12 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             shift: Shift::at_once(),
             // Capped by its trigger's maximum_concurrency instead.
             reserved_concurrency: None,
+            // Its last allowed receive of a prompt records the prompt as failed.
+            environment: [(
+                couch_contract::env::MAX_RECEIVE_COUNT.to_owned(),
+                stack.queue.max_receive_count.to_string(),
+            )]
+            .into(),
         },
     );
     d.add(QueueTrigger::new(
@@ -381,9 +421,15 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         aws(),
     ));
 
-    // The HTTP function: behind the API, stores images; nothing on SQS.
+    // The HTTP function: behind the API, stores images and reads their
+    // status; on SQS it only sends prompts (POST /images).
     let mut http_grants = vec![invoke_statement(&model, &stack.model)];
     http_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
+    http_grants.push(Statement::allow(
+        "SubmitPrompts",
+        &["sqs:SendMessage"],
+        vec![queue.arn().into()],
+    ));
     let (http_role, http, http_alias) = function(
         &mut d,
         stack,
@@ -400,8 +446,33 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             grants: http_grants,
             shift: http_shift(stack),
             reserved_concurrency: stack.http.reserved_concurrency,
+            // POST /images puts the prompt there.
+            environment: [(
+                couch_contract::env::QUEUE_ARN.to_owned(),
+                Text::from(queue.arn()).to_string(),
+            )]
+            .into(),
         },
     );
+    // Every route alike: to the function, with the stack's authorization.
+    let route = http_apis::Route {
+        to_integration: true,
+        authorization_type: match &stack.http.auth {
+            Auth::None => "NONE",
+            Auth::Iam => "AWS_IAM",
+            Auth::Jwt(_) => "JWT",
+        }
+        .into(),
+        authorization_scopes: match &stack.http.auth {
+            Auth::Jwt(jwt) => {
+                let mut scopes = jwt.scopes.clone();
+                scopes.sort();
+                scopes
+            }
+            Auth::None | Auth::Iam => Vec::new(),
+        },
+        to_authorizer: matches!(stack.http.auth, Auth::Jwt(_)),
+    };
     let api = d.add(HttpApi::new(
         API,
         stack.api_name(),
@@ -422,25 +493,10 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
                 }),
                 Auth::None | Auth::Iam => None,
             },
-            route: http_apis::Route {
-                key: format!("{ROUTE_METHOD} {ROUTE_PATH}"),
-                to_integration: true,
-                authorization_type: match &stack.http.auth {
-                    Auth::None => "NONE",
-                    Auth::Iam => "AWS_IAM",
-                    Auth::Jwt(_) => "JWT",
-                }
-                .into(),
-                authorization_scopes: match &stack.http.auth {
-                    Auth::Jwt(jwt) => {
-                        let mut scopes = jwt.scopes.clone();
-                        scopes.sort();
-                        scopes
-                    }
-                    Auth::None | Auth::Iam => Vec::new(),
-                },
-                to_authorizer: matches!(stack.http.auth, Auth::Jwt(_)),
-            },
+            routes: ROUTES
+                .iter()
+                .map(|(method, path, _, _)| (format!("{method} {path}"), route.clone()))
+                .collect(),
             stage: http_apis::Stage {
                 name: "$default".into(),
                 auto_deploy: true,
@@ -453,20 +509,22 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         },
         aws(),
     ));
-    d.add(InvokePermission::new(
-        API_PERMISSION,
-        &format!("{}:{LIVE}", stack.http_name()),
-        "AllowHttpApiInvoke",
-        &PermissionSpec {
-            function_name: http_alias.name().into(),
-            action: "lambda:InvokeFunction".into(),
-            principal: "apigateway.amazonaws.com".into(),
-            // Only this API's route, in any of its stages.
-            source_arn: Text::from(api.execution_arn())
-                .then(format!("/*/{ROUTE_METHOD}{ROUTE_PATH}")),
-        },
-        aws(),
-    ));
+    for (method, path, address, sid) in ROUTES {
+        d.add(InvokePermission::new(
+            address,
+            &format!("{}:{LIVE}", stack.http_name()),
+            sid,
+            &PermissionSpec {
+                function_name: http_alias.name().into(),
+                action: "lambda:InvokeFunction".into(),
+                principal: "apigateway.amazonaws.com".into(),
+                // Only this API's route, in any of its stages.
+                source_arn: Text::from(api.execution_arn())
+                    .then(format!("/*/{method}{}", arn_path(path))),
+            },
+            aws(),
+        ));
+    }
 
     // Every way an image is lost or a part fails, each telling the alerts
     // topic when its metric is above its threshold in one period (and OK again).
@@ -663,10 +721,13 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             grants.push(Statement::allow(
                 "CallTheApi",
                 &["execute-api:Invoke"],
-                vec![
-                    Text::from(api.execution_arn())
-                        .then(format!("/$default/{ROUTE_METHOD}{ROUTE_PATH}")),
-                ],
+                ROUTES
+                    .iter()
+                    .map(|(method, path, _, _)| {
+                        Text::from(api.execution_arn())
+                            .then(format!("/$default/{method}{}", arn_path(path)))
+                    })
+                    .collect(),
             ));
         }
         let role = d.add(IamRole::new(
@@ -692,6 +753,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     }
 
     d.output("api_url", Text::from(api.endpoint()).then(ROUTE_PATH));
+    d.output("images_url", Text::from(api.endpoint()).then(SUBMIT_PATH));
     d.output("api_auth", stack.http.auth.word());
     d.output("worker_function_name", worker.name());
     d.output("http_function_name", http.name());
@@ -766,7 +828,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 24);
+        assert_eq!(plan.summary.create, 26);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

@@ -146,7 +146,13 @@ async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
     }
     // The HTTP API's integration, route and stage are resources of their own.
     let api = logical_id(declare::API);
-    for part in ["Integration", "Route", "Stage"] {
+    for part in [
+        "Integration",
+        "RoutePostImageGenerator",
+        "RoutePostImages",
+        "RouteGetImagesId",
+        "Stage",
+    ] {
         assert!(resources.contains_key(&format!("{api}{part}")), "{part}");
     }
     // Each function's published version is one too.
@@ -157,7 +163,8 @@ async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
             "{version}"
         );
     }
-    assert_eq!(resources.len(), MANAGED + 3 + 2);
+    // Parts of their own: integration, three routes, stage, two versions.
+    assert_eq!(resources.len(), MANAGED + 5 + 2);
     // Every reference lands on a resource of the template.
     let defined: BTreeSet<String> = resources.keys().cloned().collect();
     assert!(referenced_ids(&template).is_subset(&defined));
@@ -243,7 +250,7 @@ async fn the_door_exports_its_throttle_authorizer_reservation_and_client_role() 
         authorizer["Properties"]["IdentitySource"],
         json!(["$request.header.Authorization"])
     );
-    let route = &r[format!("{api}Route")]["Properties"];
+    let route = &r[format!("{api}RouteGetImagesId")]["Properties"];
     assert_eq!(route["AuthorizationType"], "JWT");
     assert_eq!(
         route["AuthorizerId"],

@@ -41,9 +41,26 @@ async fn door(f: &Fixture) -> Door {
         .await
         .unwrap();
     let routes = apigw.get_routes().api_id(&api_id).send().await.unwrap();
-    assert_eq!(routes.items().len(), 1, "{routes:?}");
+    let mut keys: Vec<_> = routes
+        .items()
+        .iter()
+        .filter_map(|r| r.route_key())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["GET /images/{id}", "POST /image_generator", "POST /images"]
+    );
+    // Every route is authorised alike.
     let route = &routes.items()[0];
-    assert_eq!(route.route_key(), Some("POST /image_generator"));
+    for other in routes.items() {
+        assert_eq!(
+            other.authorization_type(),
+            route.authorization_type(),
+            "{routes:?}"
+        );
+        assert_eq!(other.authorizer_id(), route.authorizer_id());
+    }
     let authorizers = apigw
         .get_authorizers()
         .api_id(&api_id)
@@ -91,17 +108,21 @@ async fn throttling_and_authorization_are_exact_changed_in_place_and_removable()
     let (address, action, mut fields) = f.only_change().await;
     fields.sort();
     assert_eq!((address.as_str(), action), (declare::API, Action::Update));
-    assert_eq!(
-        fields,
-        [
-            "authorizer",
-            "route.authorization_scopes",
-            "route.authorization_type",
-            "route.to_authorizer",
-            "stage.throttling.burst_limit",
-            "stage.throttling.rate_limit",
-        ]
-    );
+    let mut want = vec!["authorizer".to_owned()];
+    for route in ["GET /images/{id}", "POST /image_generator", "POST /images"] {
+        for field in [
+            "authorization_scopes",
+            "authorization_type",
+            "to_authorizer",
+        ] {
+            want.push(format!("routes.{route}.{field}"));
+        }
+    }
+    want.extend([
+        "stage.throttling.burst_limit".into(),
+        "stage.throttling.rate_limit".into(),
+    ]);
+    assert_eq!(fields, want);
     let out = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(!out.contains("is open"), "{out}");
     let d = door(&f).await;

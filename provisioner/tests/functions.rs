@@ -95,7 +95,13 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
         assert_eq!(env["IMAGE_PREFIX"], "11");
         assert_eq!(env["MODEL_ID"], "stability.stable-image-core-v1:1");
         assert_eq!(env["MODEL_REGION"], "us-west-2");
-        assert_eq!(env.len(), 4);
+        // Each function's own: the worker's receive count, the HTTP function's queue.
+        if name == s.worker_name() {
+            assert_eq!(env["MAX_RECEIVE_COUNT"], "3");
+        } else {
+            assert_eq!(env["QUEUE_ARN"], queue_arn);
+        }
+        assert_eq!(env.len(), 5);
         // JSON lines at the stack's level, in the declared log group (moto
         // drops LoggingConfig; scripts/moto_server.py keeps it as Lambda does).
         let logging = c.logging_config().unwrap();
@@ -181,12 +187,22 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     assert_eq!(i.payload_format_version(), Some("2.0"));
     assert_eq!(i.timeout_in_millis(), Some(29_000));
     let routes = f.apigw().get_routes().api_id(api_id).send().await.unwrap();
-    assert_eq!(routes.items().len(), 1);
-    assert_eq!(routes.items()[0].route_key(), Some("POST /image_generator"));
+    let mut keys: Vec<_> = routes
+        .items()
+        .iter()
+        .filter_map(|r| r.route_key())
+        .collect();
+    keys.sort_unstable();
     assert_eq!(
-        routes.items()[0].target(),
-        Some(format!("integrations/{}", i.integration_id().unwrap()).as_str())
+        keys,
+        ["GET /images/{id}", "POST /image_generator", "POST /images"]
     );
+    for route in routes.items() {
+        assert_eq!(
+            route.target(),
+            Some(format!("integrations/{}", i.integration_id().unwrap()).as_str())
+        );
+    }
     let stages = f.apigw().get_stages().api_id(api_id).send().await.unwrap();
     assert_eq!(stages.items()[0].stage_name(), Some("$default"));
     assert_eq!(stages.items()[0].auto_deploy(), Some(true));
@@ -204,21 +220,36 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
             .unwrap(),
     )
     .unwrap();
-    let st = &policy["Statement"][0];
+    // One statement per route, each scoped to that route.
+    let mut sources: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| {
+            assert_eq!(
+                st["Resource"],
+                json!(format!(
+                    "arn:aws:lambda:{REGION}:{account}:function:{}:live",
+                    s.http_name()
+                ))
+            );
+            assert_eq!(st["Action"], "lambda:InvokeFunction");
+            assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com");
+            st["Condition"]["ArnLike"]["AWS:SourceArn"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    sources.sort();
+    let api_arn = format!("arn:aws:execute-api:{REGION}:{account}:{api_id}");
     assert_eq!(
-        st["Resource"],
-        json!(format!(
-            "arn:aws:lambda:{REGION}:{account}:function:{}:live",
-            s.http_name()
-        ))
-    );
-    assert_eq!(st["Action"], "lambda:InvokeFunction");
-    assert_eq!(st["Principal"]["Service"], "apigateway.amazonaws.com");
-    assert_eq!(
-        st["Condition"]["ArnLike"]["AWS:SourceArn"],
-        json!(format!(
-            "arn:aws:execute-api:{REGION}:{account}:{api_id}/*/POST/image_generator"
-        ))
+        sources,
+        [
+            format!("{api_arn}/*/GET/images/*"),
+            format!("{api_arn}/*/POST/image_generator"),
+            format!("{api_arn}/*/POST/images"),
+        ]
     );
 
     // Roles: Lambda may assume them, nothing else; the policies are exactly the derived grants.
@@ -234,7 +265,8 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
                 ("sqs:ChangeMessageVisibility", queue_arn.as_str()),
             ],
         ),
-        (s.http_name(), vec![]),
+        // The HTTP role sends prompts (POST /images) and nothing else on SQS.
+        (s.http_name(), vec![("sqs:SendMessage", queue_arn.as_str())]),
     ] {
         let got = f.iam().get_role().role_name(&role).send().await.unwrap();
         let trust = parse_document(got.role().unwrap().assume_role_policy_document().unwrap());
@@ -953,6 +985,8 @@ async fn an_http_api_deleted_while_being_read_is_absent() {
         [
             (declare::API.to_owned(), Action::Create),
             (declare::API_PERMISSION.to_owned(), Action::Update),
+            (declare::SUBMIT_PERMISSION.to_owned(), Action::Update),
+            (declare::STATUS_PERMISSION.to_owned(), Action::Update),
             (declare::API_5XX_ALARM.to_owned(), Action::Update),
             (declare::DASHBOARD.to_owned(), Action::Update)
         ],

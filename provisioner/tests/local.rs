@@ -144,7 +144,8 @@ struct HttpFunction {
 #[async_trait]
 impl Invoke for HttpFunction {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
-        Ok(image_http::respond(event, &self.generator, "lambda-request-id").await)
+        let no_queue: Option<&imagegen::fakes::FakeQueue> = None;
+        Ok(image_http::respond(event, &self.generator, no_queue, "lambda-request-id").await)
     }
 }
 
@@ -180,8 +181,7 @@ async fn the_local_api_serves_the_http_function_like_api_gateway() {
         ),
     });
     let api = std::sync::Arc::new(ApiGateway::new(
-        http::Method::POST,
-        provisioner::declare::ROUTE_PATH,
+        &[(http::Method::POST, provisioner::declare::ROUTE_PATH)],
         function.clone(),
         Duration::from_secs(10),
     ));

@@ -5,6 +5,7 @@
 
 pub mod model;
 pub mod prompt;
+pub mod status;
 
 /// The environment variables the provisioner sets and the functions read.
 pub mod env {
@@ -12,6 +13,13 @@ pub mod env {
     pub const IMAGE_PREFIX: &str = "IMAGE_PREFIX";
     pub const MODEL_ID: &str = "MODEL_ID";
     pub const MODEL_REGION: &str = "MODEL_REGION";
+    /// The prompts queue's ARN: the HTTP function's `POST /images` sends
+    /// there (its URL follows from it: [`super::queue_url_of_arn`]; an ARN,
+    /// unlike a URL an emulator answers, is the same whoever reads it).
+    pub const QUEUE_ARN: &str = "QUEUE_ARN";
+    /// The queue's `maxReceiveCount`: the worker's last allowed receive of a
+    /// prompt writes its `failed` status.
+    pub const MAX_RECEIVE_COUNT: &str = "MAX_RECEIVE_COUNT";
 }
 
 /// The CloudWatch metrics the functions emit (Embedded Metric Format in their
@@ -28,7 +36,7 @@ pub mod metrics {
     /// Dimension: the emitting function's name (every metric).
     pub const FUNCTION_NAME: &str = "FunctionName";
     /// Dimension of [`IMAGES_FAILED`]: `filtered`, `throttled`, `model`,
-    /// `store` or `input`.
+    /// `store`, `queue` or `input`.
     pub const REASON: &str = "Reason";
 }
 
@@ -45,6 +53,25 @@ pub mod health {
     pub const OK: &str = "ok";
     /// The answer's list of checks.
     pub const CHECKS: &str = "checks";
+}
+
+/// An SQS queue's URL from its ARN (`arn:aws:sqs:{region}:{account}:{name}`
+/// → `https://sqs.{region}.amazonaws.com/{account}/{name}`, `.com.cn` in
+/// the China partition); `None` for what is not a queue ARN.
+pub fn queue_url_of_arn(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, partition, "sqs", region, account, name] = parts.as_slice() else {
+        return None;
+    };
+    if region.is_empty() || account.is_empty() || name.is_empty() {
+        return None;
+    }
+    let domain = if *partition == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Some(format!("https://sqs.{region}.{domain}/{account}/{name}"))
 }
 
 /// Where function `function`'s health check writes under `prefix`: in the
@@ -88,6 +115,23 @@ fn image_file_name(id: &str, extension: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_url_follows_from_its_arn() {
+        assert_eq!(
+            queue_url_of_arn("arn:aws:sqs:eu-west-1:123456789012:couch-prod-prompts").as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/couch-prod-prompts")
+        );
+        assert_eq!(
+            queue_url_of_arn("arn:aws-cn:sqs:cn-north-1:1:q").as_deref(),
+            Some("https://sqs.cn-north-1.amazonaws.com.cn/1/q")
+        );
+        assert_eq!(queue_url_of_arn("arn:aws:sns:eu-west-1:1:t"), None);
+        assert_eq!(
+            queue_url_of_arn("https://sqs.eu-west-1.amazonaws.com/1/q"),
+            None
+        );
+    }
 
     #[test]
     fn image_keys_stay_under_the_prefix() {

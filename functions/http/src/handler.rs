@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use imagegen::telemetry::{self, ImageEvent, Outcome};
-use imagegen::{ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
+use imagegen::{
+    ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptQueue, PromptRule,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -24,6 +26,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub retry_after: Option<u32>,
+    /// `Location` (a submitted request's status path).
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -31,6 +35,9 @@ impl Reply {
         let mut headers = json!({"content-type": "application/json"});
         if let Some(s) = self.retry_after {
             headers["retry-after"] = json!(s.to_string());
+        }
+        if let Some(l) = &self.location {
+            headers["location"] = json!(l);
         }
         json!({
             "statusCode": self.status,
@@ -41,11 +48,12 @@ impl Reply {
     }
 }
 
-fn error(status: u16, message: &str, request_id: &str) -> Reply {
+pub(crate) fn error(status: u16, message: &str, request_id: &str) -> Reply {
     Reply {
         status,
         body: json!({"error": message, "request_id": request_id}),
         retry_after: None,
+        location: None,
     }
 }
 
@@ -55,7 +63,11 @@ struct Body {
 }
 
 /// The prompt of a request, or the 4xx reply explaining what is wrong.
-fn prompt_of(req: &Request, rule: PromptRule, request_id: &str) -> Result<Prompt, Reply> {
+pub(crate) fn prompt_of(
+    req: &Request,
+    rule: PromptRule,
+    request_id: &str,
+) -> Result<Prompt, Reply> {
     if let Some(ct) = &req.content_type {
         let ct = ct.to_ascii_lowercase();
         if !ct.starts_with("application/json") && !ct.starts_with("text/plain") {
@@ -126,12 +138,14 @@ pub fn reply_for(err: &GenerateError, request_id: &str) -> Reply {
 }
 
 /// One invocation, whatever the event: an API Gateway request (either
-/// payload version) is handled, anything else is a 400. Always a Lambda proxy
-/// response whose error bodies are `{"error", "request_id"}`.
-/// `context_request_id` is Lambda's, used when API Gateway's is missing.
-pub async fn respond<M: ImageModel, S: ImageStore>(
+/// payload version) is routed by method and path, anything else is a 400.
+/// Always a Lambda proxy response whose error bodies are `{"error",
+/// "request_id"}`. `context_request_id` is Lambda's, used when API
+/// Gateway's is missing. `queue` is where `POST /images` sends (`QUEUE_ARN`).
+pub async fn respond<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
     payload: Value,
     generator: &Generator<M, S>,
+    queue: Option<&Q>,
     context_request_id: &str,
 ) -> Value {
     match crate::event::parse(payload) {
@@ -141,7 +155,7 @@ pub async fn respond<M: ImageModel, S: ImageStore>(
                 .clone()
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| context_request_id.to_owned());
-            handle(&req, generator, &id).await.to_lambda()
+            route(&req, generator, queue, &id).await.to_lambda()
         }
         Err(e) => {
             tracing::warn!(request_id = context_request_id, error = %e, "unexpected event");
@@ -149,6 +163,56 @@ pub async fn respond<M: ImageModel, S: ImageStore>(
         }
     }
 }
+
+/// The routes: `POST /image_generator` (synchronous), `POST /images` and
+/// `GET /images/{id}` (asynchronous, `images.rs`); another method on a
+/// route is 405, another path 404.
+pub async fn route<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
+    req: &Request,
+    generator: &Generator<M, S>,
+    queue: Option<&Q>,
+    request_id: &str,
+) -> Reply {
+    let path = req.path.trim_end_matches('/');
+    let only = |method: &str| {
+        error(
+            405,
+            &format!("{} is not allowed here; use {method}", req.method),
+            request_id,
+        )
+    };
+    if path == SUBMIT_PATH {
+        return if req.method == "POST" {
+            crate::images::submit(req, generator, queue, request_id).await
+        } else {
+            only("POST")
+        };
+    }
+    if let Some(id) = path
+        .strip_prefix(SUBMIT_PATH)
+        .and_then(|p| p.strip_prefix('/'))
+    {
+        return if req.method == "GET" {
+            crate::images::status_of(id, generator, request_id).await
+        } else {
+            only("GET")
+        };
+    }
+    if path.is_empty() || path == SYNC_PATH {
+        // The synchronous route (and an event without a path, as before).
+        return handle(req, generator, request_id).await;
+    }
+    error(
+        404,
+        &format!("no route {} {}", req.method, req.path),
+        request_id,
+    )
+}
+
+/// The synchronous route's path.
+pub const SYNC_PATH: &str = "/image_generator";
+/// The asynchronous routes' path (`POST`, and `GET` of `/{id}` under it).
+pub const SUBMIT_PATH: &str = "/images";
 
 /// Handles one request. `request_id` identifies it (and names the image).
 pub async fn handle<M: ImageModel, S: ImageStore>(
@@ -227,6 +291,7 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
             "url": url,
         }),
         retry_after: None,
+        location: None,
     }
 }
 

@@ -4,5 +4,6 @@
 
 pub mod event;
 pub mod handler;
+pub mod images;
 
-pub use handler::{Reply, handle, respond};
+pub use handler::{Reply, handle, respond, route};

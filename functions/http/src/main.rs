@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
             return Ok::<Value, Error>(answer);
         }
         let generator = clients.generator().await;
-        Ok::<Value, Error>(respond(ev.payload, generator, &ev.context.request_id).await)
+        let queue = clients.queue().await;
+        Ok::<Value, Error>(respond(ev.payload, generator, queue, &ev.context.request_id).await)
     }))
     .await
 }

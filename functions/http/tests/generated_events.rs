@@ -1,5 +1,7 @@
 //! At least 10,000 generated events through the whole HTTP function as Lambda
-//! runs it (`respond`: event parsing, validation, generation, reply): broken
+//! runs it (`respond`: event parsing, routing (the synchronous route, `POST
+//! /images`, `GET /images/{id}`, paths of no route), validation, generation
+//! or queueing, reply): broken
 //! JSON, wrong types, empty and huge prompts, control characters, base64 flags
 //! that lie, both payload versions and neither, failing models and stores.
 //! Never a 500 or a panic; every error answer is JSON with `error` and
@@ -11,7 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use imagegen::Generator;
-use imagegen::fakes::{FakeModel, FakeStore};
+use imagegen::fakes::{FakeModel, FakeQueue, FakeStore};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
@@ -91,6 +93,7 @@ fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
 struct Case {
     v2: Option<bool>,
     method: String,
+    path: String,
     content_type: Option<String>,
     body: Option<Vec<u8>>,
     /// Whether the body is sent base64-encoded, and whether the flag says so.
@@ -104,8 +107,18 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
+        (
         prop_oneof![4 => Just(Some(true)), 3 => Just(Some(false)), 1 => Just(None)],
         prop_oneof![8 => Just("POST".to_owned()), 1 => Just("GET".to_owned()), 1 => "[A-Z]{1,7}"],
+        prop_oneof![
+            6 => Just("/image_generator".to_owned()),
+            3 => Just("/images".to_owned()),
+            // Ids the fake queue hands out (some submitted by earlier cases), and not ids.
+            2 => (0u32..40).prop_map(|n| format!("/images/6a96454d-ef25-4788-a79c-{n:012x}")),
+            1 => ".{0,40}".prop_map(|s| format!("/images/{s}")),
+            1 => "/[a-z/]{0,12}",
+        ],
+        ),
         prop_oneof![
             6 => Just(Some("application/json".to_owned())),
             1 => Just(Some("text/plain; charset=utf-8".to_owned())),
@@ -121,9 +134,19 @@ fn case() -> impl Strategy<Value = Case> {
         prop::bool::weighted(0.05),
     )
         .prop_map(
-            |(v2, method, content_type, body, encoded, lie, request_id, mangle, failing_store)| Case {
+            |(
+                (v2, method, path),
+                content_type,
+                body,
+                encoded,
+                lie,
+                request_id,
+                mangle,
+                failing_store,
+            )| Case {
                 v2,
                 method,
+                path,
                 content_type,
                 body,
                 encoded,
@@ -150,25 +173,25 @@ fn event(c: &Case) -> Value {
     let mut e = match c.v2 {
         Some(true) => json!({
             "version": "2.0",
-            "routeKey": "POST /image_generator",
-            "rawPath": "/image_generator",
+            "routeKey": format!("{} {}", c.method, c.path),
+            "rawPath": c.path,
             "rawQueryString": "",
             "headers": headers,
             "requestContext": {
                 "accountId": "123456789012", "apiId": "api", "domainName": "x", "domainPrefix": "x",
-                "http": {"method": c.method, "path": "/image_generator", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
-                "requestId": c.request_id, "routeKey": "POST /image_generator", "stage": "$default", "time": "x", "timeEpoch": 0
+                "http": {"method": c.method, "path": c.path, "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"},
+                "requestId": c.request_id, "routeKey": format!("{} {}", c.method, c.path), "stage": "$default", "time": "x", "timeEpoch": 0
             },
             "body": body,
             "isBase64Encoded": c.flag,
         }),
         Some(false) => json!({
-            "resource": "/image_generator",
-            "path": "/image_generator",
+            "resource": c.path,
+            "path": c.path,
             "httpMethod": c.method,
             "headers": headers,
             "multiValueHeaders": {},
-            "requestContext": {"requestId": c.request_id, "stage": "prod", "httpMethod": c.method, "resourcePath": "/image_generator"},
+            "requestContext": {"requestId": c.request_id, "stage": "prod", "httpMethod": c.method, "resourcePath": c.path},
             "body": body,
             "isBase64Encoded": c.flag,
         }),
@@ -198,6 +221,11 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         .unwrap();
     let healthy = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::default(), "11");
     let broken_store = Generator::new(FakeModel::new(Duration::ZERO), FakeStore::failing(), "11");
+    let queue = FakeQueue::default();
+    let broken_queue = FakeQueue {
+        failing: true,
+        ..FakeQueue::default()
+    };
     let statuses: std::cell::RefCell<BTreeMap<u64, u32>> = Default::default();
     let mut runner = TestRunner::new(Config {
         cases: CASES,
@@ -210,14 +238,20 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         } else {
             &healthy
         };
+        let queue = if c.failing_store {
+            &broken_queue
+        } else {
+            &queue
+        };
         let answer = rt.block_on(image_http::respond(
             event(&c),
             generator,
+            Some(queue),
             "lambda-request-id",
         ));
         let status = answer["statusCode"].as_u64().unwrap_or(0);
         prop_assert!(
-            matches!(status, 201 | 400 | 405 | 422 | 429 | 502),
+            matches!(status, 200 | 201 | 202 | 400 | 404 | 405 | 422 | 429 | 502),
             "status {status} for {c:?}: {answer}"
         );
         prop_assert_eq!(&answer["headers"]["content-type"], "application/json");
@@ -226,6 +260,18 @@ fn ten_thousand_generated_events_never_500_never_leak() {
             .map_err(|e| TestCaseError::fail(format!("body is not JSON ({e}): {text}")))?;
         if status == 201 {
             prop_assert!(body["s3_uri"].is_string(), "{body}");
+        } else if status == 202 {
+            let id = body["id"].as_str().unwrap_or_default();
+            prop_assert!(body["status"] == "queued", "{body}");
+            prop_assert_eq!(
+                &answer["headers"]["location"],
+                &json!(format!("/images/{id}"))
+            );
+        } else if status == 200 {
+            prop_assert!(
+                matches!(body["status"].as_str(), Some("queued" | "done" | "failed")),
+                "{body}"
+            );
         } else {
             prop_assert!(
                 body["error"].as_str().is_some_and(|e| !e.is_empty()),
@@ -252,7 +298,7 @@ fn ten_thousand_generated_events_never_500_never_leak() {
     println!("{CASES} generated events, answers by status: {statuses:?}");
     assert_eq!(statuses.values().sum::<u32>(), CASES);
     // Not a vacuous generator: every kind of answer was reached.
-    for status in [201, 400, 405, 422, 429, 502] {
+    for status in [200, 201, 202, 400, 404, 405, 422, 429, 502] {
         assert!(
             statuses.get(&status).copied().unwrap_or(0) > 0,
             "no {status} in {statuses:?}"

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::generate::Generator;
 use crate::health::{self, Invoked};
 use crate::model::BedrockModel;
+use crate::queue::SqsPrompts;
 use crate::store::S3Store;
 
 /// Bedrock in `MODEL_REGION`, S3 in the function's own region.
@@ -44,6 +45,7 @@ pub async fn generator(config: &Config) -> Generator<BedrockModel, S3Store> {
 pub struct Clients {
     config: Config,
     generator: tokio::sync::OnceCell<Generator<BedrockModel, S3Store>>,
+    queue: tokio::sync::OnceCell<Option<SqsPrompts>>,
 }
 
 impl Clients {
@@ -71,6 +73,23 @@ impl Clients {
         Some(serde_json::to_value(report).unwrap_or_default())
     }
 
+    /// The configuration read at cold start.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The prompts queue, when the function has one (`QUEUE_ARN`).
+    pub async fn queue(&self) -> Option<&SqsPrompts> {
+        self.queue
+            .get_or_init(|| async {
+                let url = self.config.queue_url.clone()?;
+                let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+                Some(SqsPrompts::new(aws_sdk_sqs::Client::new(&base), url))
+            })
+            .await
+            .as_ref()
+    }
+
     /// The generator with the real clients, built by the first caller.
     pub async fn generator(&self) -> &Generator<BedrockModel, S3Store> {
         self.generator
@@ -96,5 +115,6 @@ pub fn cold_start() -> Result<Clients, crate::config::ConfigError> {
     Ok(Clients {
         config,
         generator: tokio::sync::OnceCell::new(),
+        queue: tokio::sync::OnceCell::new(),
     })
 }

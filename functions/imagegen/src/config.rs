@@ -17,6 +17,12 @@ pub struct Config {
     /// The request shape `model_id` speaks, checked at start-up.
     pub family: Family,
     pub prompt_rule: PromptRule,
+    /// The prompts queue's URL, from `QUEUE_ARN`: set for the HTTP
+    /// function, whose `POST /images` sends there.
+    pub queue_url: Option<String>,
+    /// The queue's `maxReceiveCount` (`MAX_RECEIVE_COUNT`): set for the
+    /// worker, whose last allowed receive of a prompt records it as failed.
+    pub max_receive_count: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +67,20 @@ impl Config {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_MODEL_REGION.to_owned());
+        let optional = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let max_receive_count = match optional(env::MAX_RECEIVE_COUNT) {
+            None => None,
+            Some(v) => Some(v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: env::MAX_RECEIVE_COUNT,
+                    why: format!("{v:?} is not a receive count (1 or more)"),
+                }
+            })?),
+        };
         Ok(Config {
             bucket,
             prefix,
@@ -68,6 +88,16 @@ impl Config {
             model_region,
             family,
             prompt_rule,
+            queue_url: match optional(env::QUEUE_ARN) {
+                None => None,
+                Some(arn) => Some(couch_contract::queue_url_of_arn(&arn).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        name: env::QUEUE_ARN,
+                        why: format!("{arn:?} is not an SQS queue ARN"),
+                    }
+                })?),
+            },
+            max_receive_count,
         })
     }
 }
@@ -128,6 +158,37 @@ mod tests {
             }
         ));
         assert!(e.to_string().contains("no known model family"), "{e}");
+    }
+
+    #[test]
+    fn the_queue_and_its_receive_count_are_read_when_set() {
+        let base = [
+            ("IMAGE_BUCKET", "b"),
+            ("IMAGE_PREFIX", "p"),
+            ("MODEL_ID", "stability.stable-image-core-v1:1"),
+        ];
+        let c = Config::from_lookup(env(&base)).unwrap();
+        assert_eq!((c.queue_url, c.max_receive_count), (None, None));
+        let mut more = base.to_vec();
+        more.extend([
+            ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:1:q"),
+            ("MAX_RECEIVE_COUNT", "3"),
+        ]);
+        let c = Config::from_lookup(env(&more)).unwrap();
+        assert_eq!(
+            c.queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/1/q")
+        );
+        assert_eq!(c.max_receive_count, Some(3));
+        let mut bad = base.to_vec();
+        bad.push(("MAX_RECEIVE_COUNT", "0"));
+        assert!(matches!(
+            Config::from_lookup(env(&bad)),
+            Err(ConfigError::Invalid {
+                name: "MAX_RECEIVE_COUNT",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum GenerateError {
     BadModelResponse(String),
     #[error("storing the image failed: {0}")]
     Storage(String),
+    #[error("queueing the prompt failed: {0}")]
+    Queue(String),
 }
 
 impl GenerateError {
@@ -39,7 +41,8 @@ impl GenerateError {
             GenerateError::Throttled(_) => ErrorKind::Throttled,
             GenerateError::Model(_)
             | GenerateError::BadModelResponse(_)
-            | GenerateError::Storage(_) => ErrorKind::Upstream,
+            | GenerateError::Storage(_)
+            | GenerateError::Queue(_) => ErrorKind::Upstream,
         }
     }
 

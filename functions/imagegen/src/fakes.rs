@@ -112,6 +112,14 @@ impl FakeStore {
         }
         Ok(())
     }
+    /// The JSON object written at `key` (a health proof, a request status).
+    pub fn stored_json(&self, key: &str) -> Option<Vec<u8>> {
+        self.json
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
     pub fn keys(&self) -> Vec<String> {
         self.objects
             .lock()
@@ -160,5 +168,53 @@ impl ImageStore for FakeStore {
             "https://fake-bucket.s3.amazonaws.com/{key}?X-Amz-Expires={}",
             ttl.as_secs()
         ))
+    }
+    async fn get_json(&self, key: &str) -> Result<Option<Vec<u8>>, GenerateError> {
+        self.refuse_if_failing()?;
+        let json = self
+            .json
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned();
+        if json.is_some() {
+            return Ok(json);
+        }
+        // An image's sidecar, as S3Store writes it.
+        let objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(objects
+            .iter()
+            .find(|(k, _)| crate::store::sidecar_key(k) == key)
+            .and_then(|(_, (_, meta))| serde_json::to_vec(meta).ok()))
+    }
+    async fn put_json_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, GenerateError> {
+        self.refuse_if_failing()?;
+        let mut json = self.json.lock().unwrap_or_else(|p| p.into_inner());
+        if json.contains_key(key) {
+            return Ok(false);
+        }
+        json.insert(key.to_owned(), body);
+        Ok(true)
+    }
+}
+
+/// Prompts "sent" in memory: the ids handed out and the bodies, in order.
+#[derive(Default)]
+pub struct FakeQueue {
+    pub sent: Mutex<Vec<(String, String)>>,
+    /// Every send fails (a queue that refuses).
+    pub failing: bool,
+}
+
+#[async_trait]
+impl crate::queue::PromptQueue for FakeQueue {
+    async fn send(&self, body: &str) -> Result<String, GenerateError> {
+        if self.failing {
+            return Err(GenerateError::Queue("sqs:SendMessage: AccessDenied".into()));
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let id = format!("6a96454d-ef25-4788-a79c-{:012x}", sent.len());
+        sent.push((id.clone(), body.to_owned()));
+        Ok(id)
     }
 }

@@ -12,8 +12,11 @@ pub mod families;
 pub mod generate;
 pub mod health;
 pub mod model;
+pub mod queue;
 /// The prompt rule, shared with the client (crate `couch-contract`).
 pub use couch_contract::prompt;
+/// The asynchronous path's request status, shared with the client.
+pub use couch_contract::status;
 pub mod store;
 pub mod telemetry;
 
@@ -22,4 +25,5 @@ pub use error::{ErrorKind, GenerateError};
 pub use generate::{Generator, Stored};
 pub use model::{BedrockModel, ImageModel, UnknownModel};
 pub use prompt::{Prompt, PromptError, PromptRule};
+pub use queue::{PromptQueue, SqsPrompts};
 pub use store::{ImageMetadata, ImageStore, S3Store, image_key};

@@ -41,6 +41,11 @@ pub trait ImageStore: Send + Sync {
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError>;
     /// A link to GET the object, valid for `ttl`.
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError>;
+    /// A small JSON object (a sidecar, a request's status); `None` when absent.
+    async fn get_json(&self, key: &str) -> Result<Option<Vec<u8>>, GenerateError>;
+    /// Writes `body` only if nothing is at `key` (S3's `If-None-Match: *`):
+    /// `false` when something already was (e.g. the worker's status).
+    async fn put_json_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, GenerateError>;
 }
 
 pub struct S3Store {
@@ -122,6 +127,46 @@ impl ImageStore for S3Store {
             .await
             .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;
         Ok(())
+    }
+
+    async fn get_json(&self, key: &str) -> Result<Option<Vec<u8>>, GenerateError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(storage(&format!("s3:GetObject {key}"), e)),
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| storage(&format!("reading s3://{}/{key}", self.bucket), e))?;
+        Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    async fn put_json_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, GenerateError> {
+        match self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type("application/json; charset=utf-8")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            // 412 Precondition Failed: something is there already.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(e) => Err(storage(&format!("s3:PutObject {key} (If-None-Match)"), e)),
+        }
     }
 
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {

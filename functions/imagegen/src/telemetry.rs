@@ -39,7 +39,7 @@ pub fn init() {
 /// Why an image attempt failed, as the `Reason` dimension of
 /// [`metrics::IMAGES_FAILED`]: `input` (the prompt), `filtered` (the model's
 /// content filter), `throttled`, `model` (the model failed or answered
-/// nothing usable), `store` (S3).
+/// nothing usable), `store` (S3), `queue` (SQS, the HTTP submit).
 pub fn reason(e: &GenerateError) -> &'static str {
     match e {
         GenerateError::InvalidPrompt(_) => "input",
@@ -47,6 +47,7 @@ pub fn reason(e: &GenerateError) -> &'static str {
         GenerateError::Throttled(_) => "throttled",
         GenerateError::Model(_) | GenerateError::BadModelResponse(_) => "model",
         GenerateError::Storage(_) => "store",
+        GenerateError::Queue(_) => "queue",
     }
 }
 

@@ -118,6 +118,68 @@ pub async fn process_batch<M: ImageModel, S: ImageStore>(
         .await
 }
 
+/// What a user reads for a prompt given up on (no internals: the error's
+/// detail is in the log line).
+pub fn failure_reason(e: &GenerateError) -> String {
+    use imagegen::status;
+    match e {
+        GenerateError::ContentFiltered(_) => status::REASON_FILTERED.to_owned(),
+        GenerateError::InvalidPrompt(p) => format!("{}{p}", status::REASON_PROMPT),
+        _ => status::REASON_OURS.to_owned(),
+    }
+}
+
+/// For every record that failed on its last allowed receive (its
+/// `ApproximateReceiveCount` has reached the queue's `maxReceiveCount`, so
+/// SQS moves it to the dead-letter queue next), writes its `failed` status
+/// with a reason a user can read (`GET /images/{id}` answers it). Returns
+/// how many were written; a write that fails is logged, not fatal.
+pub async fn record_given_up<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    records: &[SqsMessage],
+    outcomes: &[Outcome],
+    max_receive_count: u32,
+) -> usize {
+    let mut written = 0;
+    for (msg, outcome) in records.iter().zip(outcomes) {
+        let Outcome::Failed(e) = outcome else {
+            continue;
+        };
+        let receives: u32 = msg
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if receives < max_receive_count {
+            continue;
+        }
+        let id = msg.message_id.clone().unwrap_or_default();
+        let key = imagegen::status::status_key(&generator.prefix, &id);
+        let body = serde_json::json!({
+            "status": imagegen::status::FAILED,
+            "reason": failure_reason(e),
+        });
+        match generator
+            .store
+            .put_json(&key, body.to_string().into_bytes())
+            .await
+        {
+            Ok(()) => {
+                written += 1;
+                tracing::warn!(
+                    message_id = id,
+                    receives,
+                    "given up: status failed recorded"
+                );
+            }
+            Err(err) => {
+                tracing::error!(message_id = id, error = %err, "the failed status was not written")
+            }
+        }
+    }
+    written
+}
+
 /// The batch response: exactly the records that failed.
 pub fn batch_response(records: &[SqsMessage], outcomes: &[Outcome]) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -226,6 +288,43 @@ mod tests {
         let outcomes = process_batch(&g, &records, 10).await;
         assert!(matches!(outcomes[0], Outcome::Stored { reused: true, .. }));
         assert_eq!(g.model.calls.load(Ordering::SeqCst), 1);
+    }
+
+    fn received(id: &str, body: &str, receives: u32) -> SqsMessage {
+        let mut m = msg(id, body);
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), receives.to_string());
+        m
+    }
+
+    #[tokio::test]
+    async fn only_the_last_allowed_receive_records_a_failure_with_a_readable_reason() {
+        let g = generator(0);
+        let records = [
+            received("6a96454d-ef25-4788-a79c-000000000001", "FILTER me", 2),
+            received("6a96454d-ef25-4788-a79c-000000000002", "FILTER me", 3),
+            received("6a96454d-ef25-4788-a79c-000000000003", "BROKEN", 3),
+            received("6a96454d-ef25-4788-a79c-000000000004", "a dog", 3),
+        ];
+        let outcomes = process_batch(&g, &records, 10).await;
+        assert_eq!(record_given_up(&g, &records, &outcomes, 3).await, 2);
+        let status = |n: u32| {
+            g.store
+                .stored_json(&imagegen::status::status_key(
+                    "11",
+                    &format!("6a96454d-ef25-4788-a79c-{n:012x}"),
+                ))
+                .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
+        };
+        assert_eq!(status(1), None, "a receive is left");
+        assert_eq!(
+            status(2).unwrap(),
+            serde_json::json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED})
+        );
+        let ours = status(3).unwrap();
+        assert_eq!(ours["reason"], imagegen::status::REASON_OURS);
+        assert!(!ours.to_string().contains("secret"), "no internals: {ours}");
+        assert_eq!(status(4), None, "stored, not failed");
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! Lambda entry point of the queue worker.
 
 use aws_lambda_events::sqs::SqsEvent;
-use image_worker::{DEFAULT_CONCURRENCY, batch_response, process_batch};
+use image_worker::{DEFAULT_CONCURRENCY, batch_response, process_batch, record_given_up};
 use imagegen::clients;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -23,6 +23,9 @@ async fn main() -> Result<(), Error> {
         let generator = clients.generator().await;
         let records = event.records;
         let outcomes = process_batch(generator, &records, concurrency).await;
+        if let Some(max) = clients.config().max_receive_count {
+            record_given_up(generator, &records, &outcomes, max).await;
+        }
         let response = batch_response(&records, &outcomes);
         tracing::info!(
             records = records.len(),

@@ -864,7 +864,7 @@ impl Export for LambdaFunction {
             // The version the alias serves. CloudFormation publishes it when
             // the template is created; a new version needs a new logical id.
             Part {
-                suffix: "Version",
+                suffix: "Version".into(),
                 type_name: "AWS::Lambda::Version",
                 properties: object([("FunctionName", json!({ "Ref": id }))]),
                 suppressions: &[],

@@ -1,6 +1,7 @@
 //! The HTTP API (API Gateway v2) and its parts: one AWS_PROXY integration to a
-//! function, one route to it (with its authorization: none, `AWS_IAM`, or a
-//! JWT authorizer, also a part), the `$default` stage with auto-deploy and
+//! function, the routes to it by route key (each with its authorization:
+//! none, `AWS_IAM`, or a JWT authorizer, also a part; a route the API has but
+//! the declaration does not is deleted), the `$default` stage with auto-deploy and
 //! the stage's throttling (`DefaultRouteSettings`). They are
 //! one resource here because the parts only exist inside their API and are
 //! found through it; each part is a field, so the plan names the part that
@@ -43,7 +44,8 @@ pub struct HttpApiSpec {
     pub integration: Integration,
     /// The JWT authorizer the route uses (`None`: the API has none).
     pub authorizer: Option<Authorizer>,
-    pub route: Route,
+    /// Route key (`POST /images`) → the route.
+    pub routes: BTreeMap<String, Route>,
     pub stage: Stage,
     pub tags: Tags,
 }
@@ -74,8 +76,6 @@ pub struct Integration {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Route {
-    /// e.g. `POST /image_generator`.
-    pub key: String,
     /// Whether the route's target is the integration above.
     pub to_integration: bool,
     /// `NONE`, `AWS_IAM` or `JWT`.
@@ -129,7 +129,8 @@ struct Parts {
     /// The API's authorizer (any on our API is ours: the declared one by
     /// name, else the first by name).
     authorizer: Option<(String, Authorizer)>,
-    route: Option<(String, Route)>,
+    /// Route key → (id, route), every route the API has.
+    routes: BTreeMap<String, (String, Route)>,
     stage: Option<Stage>,
 }
 
@@ -260,10 +261,9 @@ impl HttpApi {
         let target = integration
             .as_ref()
             .map(|(id, _)| format!("integrations/{id}"));
-        let route = routes
+        let routes = routes
             .items()
             .iter()
-            .find(|r| r.route_key() == Some(spec.route.key.as_str()))
             .map(|r| {
                 let kind = r
                     .authorization_type()
@@ -271,25 +271,28 @@ impl HttpApi {
                     .to_owned();
                 let jwt = kind == "JWT";
                 (
-                    r.route_id().unwrap_or_default().to_owned(),
-                    Route {
-                        key: r.route_key().unwrap_or_default().to_owned(),
-                        to_integration: target.is_some() && r.target() == target.as_deref(),
-                        authorization_scopes: if jwt {
-                            let mut scopes = r.authorization_scopes().to_vec();
-                            scopes.sort();
-                            scopes
-                        } else {
-                            Vec::new()
+                    r.route_key().unwrap_or_default().to_owned(),
+                    (
+                        r.route_id().unwrap_or_default().to_owned(),
+                        Route {
+                            to_integration: target.is_some() && r.target() == target.as_deref(),
+                            authorization_scopes: if jwt {
+                                let mut scopes = r.authorization_scopes().to_vec();
+                                scopes.sort();
+                                scopes
+                            } else {
+                                Vec::new()
+                            },
+                            to_authorizer: jwt
+                                && authorizer
+                                    .as_ref()
+                                    .is_some_and(|(id, _)| r.authorizer_id() == Some(id.as_str())),
+                            authorization_type: kind,
                         },
-                        to_authorizer: jwt
-                            && authorizer
-                                .as_ref()
-                                .is_some_and(|(id, _)| r.authorizer_id() == Some(id.as_str())),
-                        authorization_type: kind,
-                    },
+                    ),
                 )
-            });
+            })
+            .collect();
         let stage = stages
             .items()
             .iter()
@@ -307,7 +310,7 @@ impl HttpApi {
         Ok(Some(Parts {
             integration,
             authorizer,
-            route,
+            routes,
             stage,
         }))
     }
@@ -327,10 +330,10 @@ impl HttpApi {
             self.converge_authorizer(api_id, spec, parts.authorizer),
             self.converge_stage(api_id, spec, parts.stage),
         )?;
-        self.converge_route(
+        self.converge_routes(
             api_id,
             spec,
-            parts.route,
+            parts.routes,
             &integration_id,
             authorizer_id.as_deref(),
         )
@@ -454,16 +457,51 @@ impl HttpApi {
         })
     }
 
-    async fn converge_route(
+    /// Every declared route created or corrected; every other route of the
+    /// API deleted (the API is ours, so its routes are).
+    async fn converge_routes(
         &self,
         api_id: &str,
         spec: &HttpApiSpec,
+        mut have: BTreeMap<String, (String, Route)>,
+        integration_id: &str,
+        authorizer_id: Option<&str>,
+    ) -> Result<(), ResourceError> {
+        for (key, want) in &spec.routes {
+            let live = have.remove(key);
+            self.converge_route(api_id, key, want, live, integration_id, authorizer_id)
+                .await?;
+        }
+        for (key, (route_id, _)) in have {
+            tracing::info!(
+                "{}: deleting route {key}, which is not declared",
+                self.declared.name
+            );
+            deleted(
+                self.aws
+                    .apigw
+                    .delete_route()
+                    .api_id(api_id)
+                    .route_id(route_id)
+                    .send()
+                    .await,
+                "NotFoundException",
+                &self.what("DeleteRoute"),
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn converge_route(
+        &self,
+        api_id: &str,
+        key: &str,
+        want: &Route,
         have: Option<(String, Route)>,
         integration_id: &str,
         authorizer_id: Option<&str>,
     ) -> Result<(), ResourceError> {
         let apigw = &self.aws.apigw;
-        let want = &spec.route;
         let target = format!("integrations/{integration_id}");
         let kind = AuthorizationType::from(want.authorization_type.as_str());
         // JWT names its authorizer; otherwise the route is detached from any.
@@ -487,7 +525,7 @@ impl HttpApi {
                 apigw
                     .create_route()
                     .api_id(api_id)
-                    .route_key(&want.key)
+                    .route_key(key)
                     .target(&target)
                     .authorization_type(kind)
                     .set_authorizer_id(authorizer_id.map(str::to_owned))
@@ -649,9 +687,14 @@ impl Resource for HttpApi {
                     .and_then(|(_, a)| serde_json::to_value(a).ok()),
             ),
         );
+        let routes: BTreeMap<String, Route> = parts
+            .routes
+            .into_iter()
+            .map(|(key, (_, r))| (key, r))
+            .collect();
         f.insert(
-            "route".into(),
-            json(parts.route.and_then(|(_, r)| serde_json::to_value(r).ok())),
+            "routes".into(),
+            serde_json::to_value(routes).unwrap_or(Value::Null),
         );
         f.insert(
             "stage".into(),
@@ -710,7 +753,7 @@ impl Resource for HttpApi {
                 Parts {
                     integration: None,
                     authorizer: None,
-                    route: None,
+                    routes: BTreeMap::new(),
                     stage: None,
                 },
             ),
@@ -802,7 +845,7 @@ impl Export for HttpApi {
             ]),
         )];
         parts.push(Part {
-            suffix: "Integration",
+            suffix: "Integration".into(),
             type_name: "AWS::ApiGatewayV2::Integration",
             properties: object([
                 ("ApiId", api_ref.clone()),
@@ -818,7 +861,7 @@ impl Export for HttpApi {
         });
         if let Some(a) = &spec.authorizer {
             parts.push(Part {
-                suffix: "Authorizer",
+                suffix: "Authorizer".into(),
                 type_name: "AWS::ApiGatewayV2::Authorizer",
                 properties: object([
                     ("ApiId", api_ref.clone()),
@@ -833,42 +876,42 @@ impl Export for HttpApi {
                 suppressions: &[],
             });
         }
-        let target = spec
-            .route
-            .to_integration
-            .then(|| json!({"Fn::Sub": format!("integrations/${{{api}Integration}}")}));
         let null = serde_json::Value::Null;
-        let route = &spec.route;
-        let jwt = route.to_authorizer && spec.authorizer.is_some();
+        for (key, route) in &spec.routes {
+            let target = route
+                .to_integration
+                .then(|| json!({"Fn::Sub": format!("integrations/${{{api}Integration}}")}));
+            let jwt = route.to_authorizer && spec.authorizer.is_some();
+            parts.push(Part {
+                suffix: route_suffix(key).into(),
+                type_name: "AWS::ApiGatewayV2::Route",
+                properties: object([
+                    ("ApiId", api_ref.clone()),
+                    ("RouteKey", json!(key)),
+                    ("Target", target.unwrap_or(null.clone())),
+                    ("AuthorizationType", json!(route.authorization_type)),
+                    (
+                        "AuthorizerId",
+                        if jwt {
+                            json!({ "Ref": format!("{api}Authorizer") })
+                        } else {
+                            null.clone()
+                        },
+                    ),
+                    (
+                        "AuthorizationScopes",
+                        if route.authorization_scopes.is_empty() {
+                            null.clone()
+                        } else {
+                            json!(route.authorization_scopes)
+                        },
+                    ),
+                ]),
+                suppressions: &[],
+            });
+        }
         parts.push(Part {
-            suffix: "Route",
-            type_name: "AWS::ApiGatewayV2::Route",
-            properties: object([
-                ("ApiId", api_ref.clone()),
-                ("RouteKey", json!(route.key)),
-                ("Target", target.unwrap_or(null.clone())),
-                ("AuthorizationType", json!(route.authorization_type)),
-                (
-                    "AuthorizerId",
-                    if jwt {
-                        json!({ "Ref": format!("{api}Authorizer") })
-                    } else {
-                        null.clone()
-                    },
-                ),
-                (
-                    "AuthorizationScopes",
-                    if route.authorization_scopes.is_empty() {
-                        null.clone()
-                    } else {
-                        json!(route.authorization_scopes)
-                    },
-                ),
-            ]),
-            suppressions: &[],
-        });
-        parts.push(Part {
-            suffix: "Stage",
+            suffix: "Stage".into(),
             type_name: "AWS::ApiGatewayV2::Stage",
             properties: object([
                 ("ApiId", api_ref),
@@ -947,6 +990,23 @@ impl Access for HttpApi {
             .when("StringLike", RESOURCE_STACK_TAG, ours),
         ]
     }
+}
+
+/// A route's part in the template: `Route` and its key's words,
+/// `GET /images/{id}` → `RouteGetImagesId`.
+pub fn route_suffix(key: &str) -> String {
+    let words = key
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        });
+    std::iter::once("Route".to_owned()).chain(words).collect()
 }
 
 /// The condition keys of the ownership tag `stack` ([`crate::stack::STACK_KEY`]).

@@ -16,7 +16,7 @@ use http::Method;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::artifacts::{HTTP_PACKAGE, WORKER_PACKAGE};
-use crate::declare::ROUTE_PATH;
+use crate::declare::{ROUTE_PATH, ROUTES, SUBMIT_PATH};
 use crate::local::api_gateway::ApiGateway;
 use crate::local::trigger::{Trigger, pause_emulator_mappings, resume_emulator_mappings};
 use crate::local::watch::{LambdaApi, Watch, WatchConfig, prebuild};
@@ -82,10 +82,18 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         (env::IMAGE_PREFIX, "images_prefix"),
         (env::MODEL_ID, "model_id"),
         (env::MODEL_REGION, "model_region"),
+        (env::QUEUE_ARN, "queue_arn"),
     ]
     .into_iter()
     .map(|(var, output)| Ok((var.to_owned(), required(&outputs, output)?.to_owned())))
     .collect::<Result<_>>()?;
+    let mut function_env = function_env;
+    // The worker's last allowed receive records a prompt as failed (both
+    // functions share cargo lambda watch's environment; the HTTP one ignores it).
+    function_env.insert(
+        env::MAX_RECEIVE_COUNT.to_owned(),
+        session.stack.queue.max_receive_count.to_string(),
+    );
     let region = session.aws.region.clone();
     let process_env: BTreeMap<String, String> = [
         ("AWS_ENDPOINT_URL", emulator.as_str()),
@@ -154,9 +162,12 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         timeout: Duration::from_secs(u64::from(stack.worker.timeout_seconds)),
     };
     let worker = LambdaApi::new(&watch.endpoint, &region, WORKER_PACKAGE);
+    let routes: Vec<(Method, &str)> = ROUTES
+        .iter()
+        .map(|(method, path, _, _)| (method.parse().unwrap_or(Method::POST), *path))
+        .collect();
     let api = Arc::new(ApiGateway::new(
-        Method::POST,
-        ROUTE_PATH,
+        &routes,
         Arc::new(LambdaApi::new(&watch.endpoint, &region, HTTP_PACKAGE)),
         Duration::from_secs(u64::from(stack.http.timeout_seconds)),
     ));
@@ -180,6 +191,10 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     );
     println!(
         "http: curl -X POST {api_url} -H 'content-type: application/json' -d '{{\"prompt\": \"a cat on a couch\"}}'"
+    );
+    println!(
+        "http: curl -i -X POST http://127.0.0.1:{}{SUBMIT_PATH} -d '{{\"prompt\": \"a cat on a couch\"}}' (202, then GET the Location)",
+        args.port
     );
     println!("ready: local API {api_url} (Ctrl-C stops everything)");
 

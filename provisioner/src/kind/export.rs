@@ -14,7 +14,7 @@ pub type Suppression = (&'static str, &'static str);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Part {
     /// Appended to the resource's logical id (`""` for its main part).
-    pub suffix: &'static str,
+    pub suffix: std::borrow::Cow<'static, str>,
     /// e.g. `AWS::SQS::Queue`.
     pub type_name: &'static str,
     /// Properties; strings may hold the engine's `${address.attr}` references.
@@ -25,7 +25,7 @@ pub struct Part {
 impl Part {
     pub fn main(type_name: &'static str, properties: Value) -> Part {
         Part {
-            suffix: "",
+            suffix: "".into(),
             type_name,
             properties,
             suppressions: &[],

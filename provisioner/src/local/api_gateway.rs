@@ -1,5 +1,6 @@
 //! The HTTP API, played locally: what API Gateway does in front of the HTTP
-//! function. One route (`POST /image_generator`, as declared), the request
+//! function. Its routes as declared (`POST /image_generator`, `POST
+//! /images`, `GET /images/{id}`: a `{param}` segment matches one segment), the request
 //! turned into a payload-2.0 event, the function invoked, and its answer
 //! turned back into HTTP by API Gateway's rules: `statusCode`/`headers`/
 //! `cookies`/`body`/`isBase64Encoded`, or any other JSON as a 200
@@ -57,29 +58,43 @@ impl Reply {
     }
 }
 
-/// One HTTP API with one route to one function.
+/// One HTTP API whose routes all go to one function.
 pub struct ApiGateway {
-    method: Method,
-    path: String,
+    /// (method, path pattern) of each route.
+    routes: Vec<(Method, String)>,
     function: Arc<dyn Invoke>,
     timeout: Duration,
     requests: AtomicU64,
 }
 
 impl ApiGateway {
-    /// `route_key` as API Gateway writes it: `POST /image_generator`.
-    pub fn new(method: Method, path: &str, function: Arc<dyn Invoke>, timeout: Duration) -> Self {
+    /// Routes as API Gateway writes their keys' parts: (`POST`, `/images/{id}`).
+    pub fn new(routes: &[(Method, &str)], function: Arc<dyn Invoke>, timeout: Duration) -> Self {
         ApiGateway {
-            method,
-            path: path.to_owned(),
+            routes: routes
+                .iter()
+                .map(|(m, p)| (m.clone(), (*p).to_owned()))
+                .collect(),
             function,
             timeout: timeout.min(MAX_INTEGRATION_TIMEOUT),
             requests: AtomicU64::new(0),
         }
     }
 
-    pub fn route_key(&self) -> String {
-        format!("{} {}", self.method, self.path)
+    /// The key of the route that `method` `path` matches (`GET /images/{id}`).
+    pub fn route_key(&self, method: &Method, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .find(|(m, pattern)| {
+                let want: Vec<&str> = pattern.split('/').collect();
+                m == method
+                    && want.len() == segments.len()
+                    && want.iter().zip(&segments).all(|(w, s)| {
+                        (w.starts_with('{') && w.ends_with('}') && !s.is_empty()) || w == s
+                    })
+            })
+            .map(|(m, p)| format!("{m} {p}"))
     }
 
     fn request_id(&self) -> String {
@@ -92,8 +107,10 @@ impl ApiGateway {
     }
 
     /// The payload-2.0 event API Gateway sends for this request.
+    #[allow(clippy::too_many_arguments)]
     pub fn event(
         &self,
+        route_key: &str,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
@@ -168,7 +185,7 @@ impl ApiGateway {
             .to_owned();
         let mut event = json!({
             "version": "2.0",
-            "routeKey": self.route_key(),
+            "routeKey": route_key,
             "rawPath": uri.path(),
             "rawQueryString": query,
             "headers": flat,
@@ -185,7 +202,7 @@ impl ApiGateway {
                     "userAgent": user_agent,
                 },
                 "requestId": request_id,
-                "routeKey": self.route_key(),
+                "routeKey": route_key,
                 "stage": "$default",
                 "time": now.as_secs().to_string(),
                 "timeEpoch": u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
@@ -214,12 +231,9 @@ impl ApiGateway {
         peer: SocketAddr,
     ) -> Reply {
         let request_id = self.request_id();
-        let mut reply = if *method != self.method || uri.path() != self.path {
-            Reply::message(404, "Not Found")
-        } else if body.len() > MAX_BODY {
-            Reply::message(413, "Request Entity Too Large")
-        } else {
-            let event = self.event(method, uri, headers, body, &request_id, peer);
+        let route = self.route_key(method, uri.path());
+        let mut reply = if let Some(route) = route.filter(|_| body.len() <= MAX_BODY) {
+            let event = self.event(&route, method, uri, headers, body, &request_id, peer);
             match tokio::time::timeout(self.timeout, self.function.invoke(event)).await {
                 Err(_) => Reply::message(503, "Service Unavailable"),
                 Ok(Err(e)) => {
@@ -228,6 +242,10 @@ impl ApiGateway {
                 }
                 Ok(Ok(answer)) => reply_of(answer),
             }
+        } else if self.route_key(method, uri.path()).is_some() {
+            Reply::message(413, "Request Entity Too Large")
+        } else {
+            Reply::message(404, "Not Found")
         };
         reply.headers.push(("apigw-requestid".into(), request_id));
         reply
@@ -388,8 +406,10 @@ mod tests {
             seen: Mutex::new(Vec::new()),
         });
         let api = ApiGateway::new(
-            Method::POST,
-            "/image_generator",
+            &[
+                (Method::POST, "/image_generator"),
+                (Method::GET, "/images/{id}"),
+            ],
             f.clone(),
             Duration::from_secs(1),
         );

@@ -35,7 +35,7 @@ pub struct Fixture {
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 26] = [
+pub const ALL: [&str; 28] = [
     declare::BUCKET,
     declare::MODEL,
     declare::DLQ,
@@ -54,6 +54,8 @@ pub const ALL: [&str; 26] = [
     declare::HTTP_ALIAS,
     declare::API,
     declare::API_PERMISSION,
+    declare::SUBMIT_PERMISSION,
+    declare::STATUS_PERMISSION,
     declare::DLQ_ALARM,
     declare::FAILED_IMAGES_ALARM,
     declare::WORKER_ERRORS_ALARM,
