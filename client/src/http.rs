@@ -83,6 +83,115 @@ pub fn auth_headers(
     }
 }
 
+/// What the asynchronous path's `GET /images/{id}` says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Queued,
+    Done { s3_uri: String, url: String },
+    Failed { reason: String },
+}
+
+/// A blocking agent that reads every status (errors are answers here).
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// The API's base from what `--http` was given: its invoke URL, or a route's
+/// URL (`.../image_generator`, `.../images`), as `provisioner outputs` prints them.
+pub fn api_base(url: &str) -> &str {
+    let url = url.trim_end_matches('/');
+    url.strip_suffix("/image_generator")
+        .or_else(|| url.strip_suffix("/images"))
+        .unwrap_or(url)
+}
+
+/// `POST {base}/images`: the id and where its status is (absolute).
+pub fn submit(base: &str, prompt: &str, auth: &Auth) -> Result<(String, String), Answer> {
+    let url = format!("{base}/images");
+    let body = json!({ "prompt": prompt }).to_string();
+    let content_type = ("content-type", "application/json");
+    let refused = |error: String| Answer::Refused { status: 0, error };
+    let mut req = agent().post(&url).header(content_type.0, content_type.1);
+    for (k, v) in
+        auth_headers(auth, "POST", &url, &[content_type], body.as_bytes()).map_err(refused)?
+    {
+        req = req.header(k, v);
+    }
+    let mut resp = req
+        .send(body)
+        .map_err(|e| refused(format!("POST {url}: {e}")))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| refused(format!("reading the answer of {url}: {e}")))?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    match (status, v["id"].as_str(), v["status_url"].as_str()) {
+        (202, Some(id), Some(path)) => Ok((id.to_owned(), format!("{base}{path}"))),
+        _ => Err(match answer(status, &text) {
+            Answer::Created { .. } => Answer::Refused {
+                status,
+                error: format!("HTTP {status} without an id"),
+            },
+            refused => refused,
+        }),
+    }
+}
+
+/// `GET` a request's status.
+pub fn status(url: &str, auth: &Auth) -> Result<Status, Answer> {
+    let refused = |error: String| Answer::Refused { status: 0, error };
+    let mut req = agent().get(url);
+    for (k, v) in auth_headers(auth, "GET", url, &[], b"").map_err(refused)? {
+        req = req.header(k, v);
+    }
+    let mut resp = req.call().map_err(|e| refused(format!("GET {url}: {e}")))?;
+    let code = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| refused(format!("reading the answer of {url}: {e}")))?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let text_of = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    match (code, v["status"].as_str()) {
+        (200, Some("queued" | "working")) => Ok(Status::Queued),
+        (200, Some("done")) => Ok(Status::Done {
+            s3_uri: text_of("s3_uri"),
+            url: text_of("url"),
+        }),
+        (200, Some("failed")) => Ok(Status::Failed {
+            reason: text_of("reason"),
+        }),
+        _ => Err(answer(code, &text)),
+    }
+}
+
+/// Downloads `url` (a presigned link) to `file`; the number of bytes.
+pub fn download(url: &str, file: &std::path::Path) -> Result<usize, String> {
+    let mut resp = agent()
+        .get(url)
+        .call()
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if resp.status().as_u16() != 200 {
+        return Err(format!("GET the picture: HTTP {}", resp.status().as_u16()));
+    }
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| format!("reading the picture: {e}"))?;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(file, &bytes).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    Ok(bytes.len())
+}
+
 /// The API's answer to a POST.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {

@@ -49,9 +49,11 @@ struct Args {
     /// The images prefix (`provisioner outputs`: images_prefix).
     #[arg(long, env = "IMAGE_PREFIX")]
     prefix: Option<String>,
-    /// Synchronous path: POST the prompt to this URL (`provisioner outputs`:
-    /// api_url) and print the image's s3:// URI and presigned URL.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["wait", "queue_url", "queue_name"])]
+    /// Over HTTP (`provisioner outputs`: api_url): POST the prompt to this URL
+    /// and print the image's s3:// URI and presigned URL (synchronous). With
+    /// --wait, the asynchronous path instead: `POST /images` (prints the id),
+    /// then `GET /images/{id}` with back-off until done, failed or --timeout.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["queue_url", "queue_name"])]
     http: Option<String>,
     /// With --http: how the route authorises (the stack's http.auth; with
     /// --stack, its api_auth output): `iam` signs with SigV4 using the AWS
@@ -101,6 +103,9 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         }
         let prompt = Prompt::parse(&args.prompt.join(" "), rule).map_err(|e| anyhow!(e))?;
         let auth = http_auth(args.auth.as_deref(), url).await?;
+        if args.wait {
+            return submit_and_wait(url, prompt.as_str(), auth, &args).await;
+        }
         let (url, text) = (url.clone(), prompt.as_str().to_owned());
         let answer = tokio::task::spawn_blocking(move || http::generate(&url, &text, &auth))
             .await
@@ -213,6 +218,81 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         eprintln!("saved {} ({n} bytes)", file.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The asynchronous path over HTTP: submit, print the id, poll with back-off
+/// (1 s, growing by half up to 5 s) until done (print the s3:// URI, and
+/// download the picture with --download), failed (the reason, exit 1) or
+/// --timeout (exit 1).
+async fn submit_and_wait(
+    url: &str,
+    prompt: &str,
+    auth: http::Auth,
+    args: &Args,
+) -> Result<ExitCode> {
+    let base = http::api_base(url).to_owned();
+    let auth = std::sync::Arc::new(auth);
+    let blocking = |f: Box<dyn FnOnce() -> Result<http::Status, http::Answer> + Send>| async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .context("the HTTP request did not finish")
+    };
+    let (text, a) = (prompt.to_owned(), std::sync::Arc::clone(&auth));
+    let submitted = tokio::task::spawn_blocking(move || http::submit(&base, &text, &a))
+        .await
+        .context("the HTTP request did not finish")?;
+    let (id, status_url) = match submitted {
+        Ok(s) => s,
+        Err(http::Answer::Refused { status, error }) => {
+            eprintln!("Error: HTTP {status}: {error}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(http::Answer::Created { .. }) => bail!("the API answered 201 to POST /images"),
+    };
+    println!("{id}");
+    std::io::stdout().flush().ok();
+    let started = std::time::Instant::now();
+    let timeout = Duration::from_secs(args.timeout);
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let (u, a) = (status_url.clone(), std::sync::Arc::clone(&auth));
+        match blocking(Box::new(move || http::status(&u, &a))).await? {
+            Ok(http::Status::Done { s3_uri, url }) => {
+                println!("{s3_uri}");
+                if let Some(target) = &args.download {
+                    let key = s3_uri.splitn(4, '/').nth(3).unwrap_or(&id).to_owned();
+                    let file = wait::download_path(target, &key);
+                    let saved = file.clone();
+                    let n = tokio::task::spawn_blocking(move || http::download(&url, &saved))
+                        .await
+                        .context("the download did not finish")?
+                        .map_err(|e| anyhow!(e))?;
+                    eprintln!("saved {} ({n} bytes)", file.display());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(http::Status::Failed { reason }) => {
+                eprintln!("Error: image {id} failed: {reason}");
+                return Ok(ExitCode::from(1));
+            }
+            Ok(http::Status::Queued) => {}
+            Err(http::Answer::Refused { status, error }) => {
+                eprintln!("Error: HTTP {status}: {error}");
+                return Ok(ExitCode::from(1));
+            }
+            Err(http::Answer::Created { .. }) => bail!("unexpected 201 to GET {status_url}"),
+        }
+        if started.elapsed() + pause > timeout {
+            eprintln!(
+                "Error: image {id} is still queued after {} s ({status_url})",
+                args.timeout
+            );
+            return Ok(ExitCode::from(1));
+        }
+        eprintln!("waiting for {id} ... {} s", started.elapsed().as_secs());
+        tokio::time::sleep(pause).await;
+        pause = (pause * 3 / 2).min(Duration::from_secs(5));
+    }
 }
 
 /// What `--auth` asks for: the AWS credentials (SigV4) or the bearer token.

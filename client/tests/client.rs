@@ -376,6 +376,83 @@ async fn http_signs_for_an_iam_route_and_sends_the_token_for_a_jwt_route() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_wait_submits_polls_and_downloads_or_says_why_it_failed() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let polls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&polls);
+    let png = testkit::png::paint("a lighthouse", 3, 4, 4);
+    let served = png.clone();
+    let addr = testkit::http::serve(Arc::new(move |req: Request| {
+        let (polls, png) = (Arc::clone(&seen), served.clone());
+        Box::pin(async move {
+            let ok = "6a96454d-ef25-4788-a79c-000000000001";
+            let bad = "6a96454d-ef25-4788-a79c-000000000002";
+            let host = req.header("host").unwrap_or_default().to_owned();
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            match (req.method.as_str(), req.path.as_str()) {
+                ("POST", "/images") => {
+                    let id = if body["prompt"] == "FILTER it" { bad } else { ok };
+                    Response::json(202, &json!({"id": id, "status": "queued", "status_url": format!("/images/{id}")}))
+                        .with_header("location", &format!("/images/{id}"))
+                }
+                ("GET", p) if p == format!("/images/{ok}") => {
+                    if polls.fetch_add(1, Ordering::SeqCst) < 2 {
+                        Response::json(200, &json!({"status": "queued"}))
+                    } else {
+                        Response::json(200, &json!({"status": "done", "s3_uri": format!("s3://b/11/images/{ok}.png"),
+                            "url": format!("http://{host}/signed/{ok}.png"), "model": "m", "seed": 1}))
+                    }
+                }
+                ("GET", p) if p == format!("/images/{bad}") => Response::json(
+                    200,
+                    &json!({"status": "failed", "reason": "the image model's content filter refused this prompt"}),
+                ),
+                ("GET", p) if p.starts_with("/signed/") => Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "image/png".into())],
+                    body: png,
+                },
+                _ => Response::json(404, &json!({"message": "Not Found"})),
+            }
+        })
+    }))
+    .await;
+    let api = format!("http://{addr}/image_generator");
+    let dir = std::env::temp_dir().join(testkit::unique("http-wait-"));
+    let out = client("http://127.0.0.1:9")
+        .args(["--http", &api, "--wait", "--timeout", "30", "--download"])
+        .arg(format!("{}/", dir.display()))
+        .args(["a", "lighthouse"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = "6a96454d-ef25-4788-a79c-000000000001";
+    assert_eq!(
+        text(&out.stdout),
+        format!("{id}\ns3://b/11/images/{id}.png\n")
+    );
+    assert_eq!(polls.load(Ordering::SeqCst), 3, "polled until done");
+    assert!(
+        text(&out.stderr).contains(&format!("waiting for {id}")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.join(format!("{id}.png"))).unwrap(), png);
+
+    let failed = client("http://127.0.0.1:9")
+        .args(["--http", &api, "--wait", "FILTER", "it"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        text(&failed.stderr)
+            .contains("failed: the image model's content filter refused this prompt"),
+        "{}",
+        text(&failed.stderr)
+    );
+}
+
 #[test]
 fn bad_prompts_are_refused_before_any_call() {
     let out: Output = client("http://127.0.0.1:9")
