@@ -53,7 +53,8 @@ struct Args {
     /// and print the image's s3:// URI and presigned URL (synchronous). With
     /// --wait, the asynchronous path instead: `POST /images` (prints the id),
     /// then `GET /images/{id}` with back-off until done, failed or --timeout.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["queue_url", "queue_name"])]
+    /// The queue's URL or name (also from SQS_QUEUE_URL, ...) is not used then.
+    #[arg(long, value_name = "URL")]
     http: Option<String>,
     /// With --http: how the route authorises (the stack's http.auth; with
     /// --stack, its api_auth output): `iam` signs with SigV4 using the AWS
