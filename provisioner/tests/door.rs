@@ -40,20 +40,14 @@ async fn door(f: &Fixture) -> Door {
         .send()
         .await
         .unwrap();
-    let routes = apigw.get_routes().api_id(&api_id).send().await.unwrap();
-    let mut keys: Vec<_> = routes
-        .items()
-        .iter()
-        .filter_map(|r| r.route_key())
-        .collect();
-    keys.sort_unstable();
+    let (routes, keys) = f.routes(&api_id).await;
     assert_eq!(
         keys,
         ["GET /images/{id}", "POST /image_generator", "POST /images"]
     );
     // Every route is authorised alike.
-    let route = &routes.items()[0];
-    for other in routes.items() {
+    let route = &routes[0];
+    for other in &routes {
         assert_eq!(
             other.authorization_type(),
             route.authorization_type(),

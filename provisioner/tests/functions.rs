@@ -186,18 +186,12 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     );
     assert_eq!(i.payload_format_version(), Some("2.0"));
     assert_eq!(i.timeout_in_millis(), Some(29_000));
-    let routes = f.apigw().get_routes().api_id(api_id).send().await.unwrap();
-    let mut keys: Vec<_> = routes
-        .items()
-        .iter()
-        .filter_map(|r| r.route_key())
-        .collect();
-    keys.sort_unstable();
+    let (routes, keys) = f.routes(api_id).await;
     assert_eq!(
         keys,
         ["GET /images/{id}", "POST /image_generator", "POST /images"]
     );
-    for route in routes.items() {
+    for route in &routes {
         assert_eq!(
             route.target(),
             Some(format!("integrations/{}", i.integration_id().unwrap()).as_str())

@@ -128,9 +128,10 @@ async fn receive_and_work(f: &Fixture, queue_url: &str, max: u32) -> Vec<(String
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_submitted_prompt_is_queued_then_done_with_the_pictures_bytes() {
-    let f = Fixture::new("img-done-").await;
+/// A deployed stack whose worker the test plays (moto's own mapping paused):
+/// the fixture and the prompts queue's URL.
+async fn deployed(prefix: &str) -> (Fixture, String) {
+    let f = Fixture::new(prefix).await;
     f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let s = f.stack();
     let queue_url = f.queue_url(&s.queue_name()).await;
@@ -141,6 +142,13 @@ async fn a_submitted_prompt_is_queued_then_done_with_the_pictures_bytes() {
     )
     .await
     .unwrap();
+    (f, queue_url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_prompt_is_queued_then_done_with_the_pictures_bytes() {
+    let (f, queue_url) = deployed("img-done-").await;
+    let s = f.stack();
 
     let started = std::time::Instant::now();
     let (status, headers, body) = call(
@@ -213,19 +221,10 @@ async fn a_submitted_prompt_is_queued_then_done_with_the_pictures_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_prompt_fails_after_exactly_max_receive_count_receives_and_is_dead_lettered() {
-    let f = Fixture::new("img-fail-").await;
-    f.run_ok(&["apply", "--yes", "--approve-broadening"]);
+    let (f, queue_url) = deployed("img-fail-").await;
     let s = f.stack();
     let max = s.queue.max_receive_count;
-    let queue_url = f.queue_url(&s.queue_name()).await;
     let dlq_url = f.queue_url(&s.dlq_name()).await;
-    provisioner::local::trigger::pause_emulator_mappings(
-        &f.lambda(),
-        &s.worker_name(),
-        &f.live_attr(provisioner::declare::QUEUE, "arn").await,
-    )
-    .await
-    .unwrap();
     let (status, _, body) = call(
         &f,
         "POST",

@@ -148,6 +148,28 @@ impl Fixture {
         provisioner::aws::policies::parse_document(&out.policy_document)
     }
 
+    /// The HTTP API's routes and their keys, sorted.
+    pub async fn routes(
+        &self,
+        api_id: &str,
+    ) -> (Vec<aws_sdk_apigatewayv2::types::Route>, Vec<String>) {
+        let routes = self
+            .apigw()
+            .get_routes()
+            .api_id(api_id)
+            .send()
+            .await
+            .expect("GetRoutes")
+            .items()
+            .to_vec();
+        let mut keys: Vec<String> = routes
+            .iter()
+            .filter_map(|r| r.route_key().map(str::to_owned))
+            .collect();
+        keys.sort_unstable();
+        (routes, keys)
+    }
+
     pub fn apigw(&self) -> aws_sdk_apigatewayv2::Client {
         aws_sdk_apigatewayv2::Client::new(&self.conf)
     }
