@@ -9,15 +9,18 @@ use crate::model::BedrockModel;
 use crate::queue::SqsPrompts;
 use crate::store::S3Store;
 
-/// Bedrock in `MODEL_REGION`, S3 in the function's own region.
-pub async fn generator(config: &Config) -> Generator<BedrockModel, S3Store> {
-    let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let bedrock_conf = aws_sdk_bedrockruntime::config::Builder::from(&base)
+/// Bedrock in `MODEL_REGION`, S3 in the function's own region, from the
+/// SDK configuration `base` (loaded once per cold start: [`Clients`]).
+pub fn generator(
+    config: &Config,
+    base: &aws_config::SdkConfig,
+) -> Generator<BedrockModel, S3Store> {
+    let bedrock_conf = aws_sdk_bedrockruntime::config::Builder::from(base)
         .region(Region::new(config.model_region.clone()))
         .build();
     let custom_endpoint =
         base.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let s3_conf = aws_sdk_s3::config::Builder::from(&base)
+    let s3_conf = aws_sdk_s3::config::Builder::from(base)
         // Emulators serve buckets path-style.
         .force_path_style(custom_endpoint)
         .build();
@@ -44,6 +47,8 @@ pub async fn generator(config: &Config) -> Generator<BedrockModel, S3Store> {
 /// before the first event.
 pub struct Clients {
     config: Config,
+    /// The SDK configuration both the generator and the queue are built from.
+    base: tokio::sync::OnceCell<aws_config::SdkConfig>,
     generator: tokio::sync::OnceCell<Generator<BedrockModel, S3Store>>,
     queue: tokio::sync::OnceCell<Option<SqsPrompts>>,
 }
@@ -83,11 +88,20 @@ impl Clients {
         self.queue
             .get_or_init(|| async {
                 let url = self.config.queue_url.clone()?;
-                let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
-                Some(SqsPrompts::new(aws_sdk_sqs::Client::new(&base), url))
+                Some(SqsPrompts::new(
+                    aws_sdk_sqs::Client::new(self.base().await),
+                    url,
+                ))
             })
             .await
             .as_ref()
+    }
+
+    /// The SDK configuration (credential and region chains), loaded once.
+    async fn base(&self) -> &aws_config::SdkConfig {
+        self.base
+            .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
+            .await
     }
 
     /// The generator with the real clients, built by the first caller.
@@ -95,7 +109,7 @@ impl Clients {
         self.generator
             .get_or_init(|| async {
                 let started = std::time::Instant::now();
-                let g = generator(&self.config).await;
+                let g = generator(&self.config, self.base().await);
                 tracing::info!(
                     ms = started.elapsed().as_secs_f64() * 1e3,
                     "AWS clients ready"
@@ -114,6 +128,7 @@ pub fn cold_start() -> Result<Clients, crate::config::ConfigError> {
         Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cold start failed"))?;
     Ok(Clients {
         config,
+        base: tokio::sync::OnceCell::new(),
         generator: tokio::sync::OnceCell::new(),
         queue: tokio::sync::OnceCell::new(),
     })

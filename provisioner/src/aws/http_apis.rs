@@ -467,12 +467,13 @@ impl HttpApi {
         integration_id: &str,
         authorizer_id: Option<&str>,
     ) -> Result<(), ResourceError> {
-        for (key, want) in &spec.routes {
+        // The routes are independent of each other: concurrently.
+        let declared = spec.routes.iter().map(|(key, want)| {
             let live = have.remove(key);
             self.converge_route(api_id, key, want, live, integration_id, authorizer_id)
-                .await?;
-        }
-        for (key, (route_id, _)) in have {
+        });
+        futures::future::try_join_all(declared.collect::<Vec<_>>()).await?;
+        let undeclared = have.into_iter().map(|(key, (route_id, _))| async move {
             tracing::info!(
                 "{}: deleting route {key}, which is not declared",
                 self.declared.name
@@ -487,8 +488,9 @@ impl HttpApi {
                     .await,
                 "NotFoundException",
                 &self.what("DeleteRoute"),
-            )?;
-        }
+            )
+        });
+        futures::future::try_join_all(undeclared).await?;
         Ok(())
     }
 
