@@ -31,6 +31,16 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// `status` with a JSON `body`, no extra headers.
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            body,
+            retry_after: None,
+            location: None,
+        }
+    }
+
     pub fn to_lambda(&self) -> Value {
         let mut headers = json!({"content-type": "application/json"});
         if let Some(s) = self.retry_after {
@@ -49,12 +59,7 @@ impl Reply {
 }
 
 pub(crate) fn error(status: u16, message: &str, request_id: &str) -> Reply {
-    Reply {
-        status,
-        body: json!({"error": message, "request_id": request_id}),
-        retry_after: None,
-        location: None,
-    }
+    Reply::json(status, json!({"error": message, "request_id": request_id}))
 }
 
 #[derive(Deserialize)]
@@ -280,9 +285,9 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         201,
         Some(prompt.chars()),
     );
-    Reply {
-        status: 201,
-        body: json!({
+    Reply::json(
+        201,
+        json!({
             "s3_uri": stored.s3_uri(),
             "bucket": stored.bucket,
             "key": stored.key,
@@ -290,9 +295,7 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
             "model": stored.model,
             "url": url,
         }),
-        retry_after: None,
-        location: None,
-    }
+    )
 }
 
 #[cfg(test)]

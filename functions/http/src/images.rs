@@ -68,10 +68,11 @@ pub async fn submit<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
     );
     let path = status_path(&id);
     Reply {
-        status: 202,
-        body: json!({ "id": id, "status": QUEUED, "status_url": path }),
-        retry_after: None,
-        location: Some(path),
+        location: Some(path.clone()),
+        ..Reply::json(
+            202,
+            json!({ "id": id, "status": QUEUED, "status_url": path }),
+        )
     }
 }
 
@@ -137,12 +138,7 @@ pub async fn status_of<M: ImageModel, S: ImageStore>(
 }
 
 fn ok(body: Value) -> Reply {
-    Reply {
-        status: 200,
-        body,
-        retry_after: None,
-        location: None,
-    }
+    Reply::json(200, body)
 }
 
 #[cfg(test)]
