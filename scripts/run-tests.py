@@ -33,6 +33,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DURATIONS = REPO / "target" / "test-durations.json"
+# Seconds each long binary took on a fresh clone (2026-12-04, 2 cores, 3
+# lanes): the order of a first run, before target/test-durations.json exists.
+SEED = {
+    "provisioner::test::interruptions": 82.5,
+    "provisioner::test::volume": 71.7,
+    "provisioner::test::faults": 70.4,
+    "provisioner::test::emulator": 50.6,
+    "provisioner::test::functions": 36.6,
+    "provisioner::test::deploys": 35.7,
+}
 RESULT = re.compile(
     r"^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored"
 )
@@ -116,8 +126,10 @@ def main():
         last = json.loads(DURATIONS.read_text())
     except (OSError, ValueError):
         last = {}
-    # Longest first; binaries never timed go first (they may be long).
-    jobs.sort(key=lambda j: -last.get(j["key"], 1e9))
+    # Longest first: last run's durations, else the seed below; a binary
+    # never timed counts as 20 s.
+    known = {**SEED, **last}
+    jobs.sort(key=lambda j: -known.get(j["key"], 20.0))
 
     env = dict(os.environ)
     env.pop("COUCH_MOTO_ENDPOINT", None)
