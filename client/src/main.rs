@@ -139,6 +139,7 @@ async fn run(mut args: Args) -> Result<ExitCode> {
     let region = aws_config::meta::region::RegionProviderChain::default_provider()
         .or_else(aws_config::Region::new(fallback));
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(couch_https::client())
         .region(region)
         .load()
         .await;
@@ -308,6 +309,7 @@ async fn http_auth(word: Option<&str>, url: &str) -> Result<http::Auth> {
             .or_default_provider()
             .or_else(aws_config::Region::new(fallback));
             let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(couch_https::client())
                 .region(region)
                 .load()
                 .await;

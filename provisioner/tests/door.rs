@@ -222,6 +222,7 @@ async fn a_reservation_the_account_cannot_give_is_a_problem_before_any_change() 
 /// SDK configuration with these keys (an IAM identity in the emulator).
 fn with_keys(endpoint: &str, id: &str, secret: &str, token: Option<&str>) -> aws_types::SdkConfig {
     aws_types::SdkConfig::builder()
+        .http_client(couch_https::client())
         .region(aws_types::region::Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(

@@ -235,6 +235,7 @@ pub fn enforce_iam(endpoint: &str, free: u32) {
 /// SDK configuration for the emulator: static test credentials, `region`.
 pub fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     SdkConfig::builder()
+        .http_client(couch_https::client())
         .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint)
         .credentials_provider(

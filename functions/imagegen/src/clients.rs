@@ -100,7 +100,11 @@ impl Clients {
     /// The SDK configuration (credential and region chains), loaded once.
     async fn base(&self) -> &aws_config::SdkConfig {
         self.base
-            .get_or_init(|| aws_config::defaults(BehaviorVersion::latest()).load())
+            .get_or_init(|| {
+                aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(couch_https::client())
+                    .load()
+            })
             .await
     }
 

@@ -50,8 +50,9 @@ pub fn region_for(stack_region: &str) -> String {
 impl Aws {
     /// Loads the default credential chain for `region`. Makes no AWS call.
     pub async fn load(region: &str) -> Aws {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(couch_https::client())
+            .region(Region::new(region.to_owned()));
         // Five attempts (the SDK's default is three) unless the environment
         // says otherwise: a plan or apply is hundreds of calls, and one that
         // fails three times in a row ends the run.

@@ -163,6 +163,7 @@ impl LambdaApi {
     pub fn new(endpoint: &str, region: &str, function: &str) -> LambdaApi {
         let conf = aws_sdk_lambda::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(couch_https::client())
             .region(Region::new(region.to_owned()))
             .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_lambda::config::Credentials::new(
