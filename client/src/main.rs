@@ -136,8 +136,7 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         .as_deref()
         .and_then(region_of_queue_url)
         .unwrap_or_else(|| "eu-west-1".to_owned());
-    let region = aws_config::meta::region::RegionProviderChain::default_provider()
-        .or_else(aws_config::Region::new(fallback));
+    let region = region_chain(None, fallback);
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(couch_https::client())
         .region(region)
@@ -297,17 +296,42 @@ async fn submit_and_wait(
     }
 }
 
+/// `first` if given, then AWS's default region chain (the environment, the
+/// profile, the instance metadata), then `fallback`. The chain is built here
+/// rather than taken from `RegionProviderChain::default_provider()` because its
+/// instance-metadata client must be given the project's HTTP client
+/// (`couch_https`): the SDK here has none of its own.
+fn region_chain(
+    first: Option<aws_config::Region>,
+    fallback: String,
+) -> aws_config::meta::region::RegionProviderChain {
+    let providers = aws_config::provider_config::ProviderConfig::default()
+        .with_http_client(couch_https::client());
+    aws_config::meta::region::RegionProviderChain::first_try(first)
+        .or_else(aws_config::environment::region::EnvironmentVariableRegionProvider::new())
+        .or_else(
+            aws_config::profile::region::ProfileFileRegionProvider::builder()
+                .configure(&providers)
+                .build(),
+        )
+        .or_else(
+            aws_config::imds::region::ImdsRegionProvider::builder()
+                .configure(&providers)
+                .build(),
+        )
+        .or_else(aws_config::Region::new(fallback))
+}
+
 /// What `--auth` asks for: the AWS credentials (SigV4) or the bearer token.
 async fn http_auth(word: Option<&str>, url: &str) -> Result<http::Auth> {
     use aws_credential_types::provider::ProvideCredentials;
     match word.unwrap_or("none") {
         "iam" => {
             let fallback = http::region_of_api_url(url).unwrap_or_else(|| "eu-west-1".to_owned());
-            let region = aws_config::meta::region::RegionProviderChain::first_try(
+            let region = region_chain(
                 http::region_of_api_url(url).map(aws_config::Region::new),
-            )
-            .or_default_provider()
-            .or_else(aws_config::Region::new(fallback));
+                fallback,
+            );
             let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .http_client(couch_https::client())
                 .region(region)

@@ -83,6 +83,29 @@ async fn runs_like_the_old_java_client_with_sqs_queue_url() {
     assert_eq!(got, [(id, "me on top of a pyramid".to_owned())]);
 }
 
+/// No region in the environment or a profile (the demo's case): AWS's chain
+/// runs to its end (instance metadata, through the project's HTTP client:
+/// the SDK here has none of its own) and the stacks' Region is used.
+#[tokio::test]
+async fn without_a_configured_region_the_chain_ends_in_the_stacks_region() {
+    let (sqs, url) = queue("c-noregion-").await;
+    let home = std::env::temp_dir().join(testkit::unique("c-home-"));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = client(testkit::moto_endpoint())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        // No ~/.aws/config to read a region from; no instance metadata here.
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
+        .args(["--queue-url", &url, "a prompt with no region set"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_owned();
+    let got = bodies(&sqs, &url).await;
+    assert_eq!(got, [(id, "a prompt with no region set".to_owned())]);
+}
+
 #[tokio::test]
 async fn prompts_from_standard_input_go_ten_at_a_time_and_bad_lines_are_reported() {
     let (sqs, url) = queue("c-batch-").await;
