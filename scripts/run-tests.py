@@ -48,10 +48,10 @@ RESULT = re.compile(
 )
 
 
-def build(cargo, extra):
+def build(cargo):
     """`cargo test --no-run`; the test binaries it made, as cargo reports them."""
     cmd = [cargo, "test", "--workspace", "--all-targets", "--locked", "--no-run",
-           "--message-format=json-render-diagnostics", *extra]
+           "--message-format=json-render-diagnostics"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
     binaries = []
     for line in proc.stdout:
@@ -113,14 +113,13 @@ def main():
     opts = parser.parse_args()
     cargo = os.environ.get("CARGO", "cargo")
 
-    jobs = [job_of(m, cargo) for m in build(cargo, [])]
+    jobs = [job_of(m, cargo) for m in build(cargo)]
     jobs.append({
         "key": "doc-tests",
         "label": "doc-tests (cargo test --workspace --doc)",
-        "cmd": [cargo, "test", "--workspace", "--locked", "--doc"],
+        "cmd": [cargo, "test", "--workspace", "--locked", "--doc", "--"],
         "cwd": str(REPO),
         "env": {},
-        "plain": True,
     })
     try:
         last = json.loads(DURATIONS.read_text())
@@ -145,9 +144,8 @@ def main():
                     return
                 job = pending.pop(0)
             start = time.monotonic()
-            cmd = job["cmd"] if job.get("plain") else job["cmd"] + opts.args
             proc = subprocess.Popen(
-                cmd, cwd=job["cwd"], env={**env, **job["env"]},
+                job["cmd"] + opts.args, cwd=job["cwd"], env={**env, **job["env"]},
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 start_new_session=True)
             with lock:
