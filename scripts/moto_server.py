@@ -85,6 +85,21 @@ Runtime API and runs the deployed function's host build under it (moto 5.2.5
 needs Docker and otherwise answers a FunctionError), so the provisioner's
 pre-traffic health check and `provisioner verify` run for real here.
 
+And IAM enforcement (`POST /moto-api/reset-auth`) honours permissions
+boundaries: scripts/moto_iam_boundaries.py. moto 5.2.5 decides from the
+caller's identity policies alone and evaluates none of their conditions
+(a statement with a Condition applies as if it held). As the IAM User Guide
+documents the evaluation (IAM/latest/UserGuide/reference_policies_evaluation-logic.html,
+access_policies_boundaries.html), a role session (or a user, when moto
+stores its boundary) may do only what both its identity policies and its
+boundary policy allow, an explicit deny in either refusing; and a condition
+on `iam:PermissionsBoundary` is evaluated for the actions the Service
+Authorization Reference lists it with: the boundary CreateRole /
+PutRolePermissionsBoundary set, or the role's current one (String*, Arn*,
+their IfExists forms, Null; an absent key matches no positive operator).
+CreateRole is checked against the ARN of the role it creates (moto: `*`).
+Conditions on other keys stay as moto has them.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
@@ -100,6 +115,7 @@ import uuid
 from typing import Any
 
 import moto_lambda_invoke  # scripts/: the Runtime API that runs a function on Invoke
+import moto_iam_boundaries  # scripts/: permissions boundaries in IAM enforcement
 from datetime import datetime
 from urllib.parse import unquote
 
@@ -660,6 +676,9 @@ moto_api_urls.url_paths["{0}/moto-api/couch/lambda-concurrency-quota"] = _set_co
 
 # Lambda Invoke runs the deployed function's host build (scripts/moto_lambda_invoke.py).
 moto_lambda_invoke.install(sys.argv[1:])
+
+# IAM enforcement honours permissions boundaries (scripts/moto_iam_boundaries.py).
+moto_iam_boundaries.install()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

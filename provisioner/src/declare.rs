@@ -16,6 +16,7 @@ use crate::aws::dashboards::{Board, Dashboard};
 use crate::aws::functions::{ARM64, FunctionSpec, HANDLER, LambdaFunction, RUNTIME};
 use crate::aws::http_apis::{self, HttpApi, HttpApiSpec};
 use crate::aws::log_groups::{LogGroup, LogGroupSpec, writer_statement};
+use crate::aws::managed_policies::{ManagedPolicy, ManagedPolicySpec};
 use crate::aws::models::{ReferencedModel, invoke_statement};
 use crate::aws::permissions::{InvokePermission, PermissionSpec};
 use crate::aws::policies::{PolicyDocument, Statement};
@@ -26,7 +27,7 @@ use crate::aws::topics::{SnsTopic, TopicSpec};
 use crate::aws::triggers::{
     QueueTrigger, REPORT_BATCH_ITEM_FAILURES, TriggerSpec, consumer_statement,
 };
-use crate::engine::{Handle, Resource, Text};
+use crate::engine::{Handle, Ref, Resource, Text};
 pub use crate::kind::Kind;
 use crate::stack::{Auth, DLQ_RETENTION_SECONDS, Stack};
 use couch_contract::metrics;
@@ -63,6 +64,10 @@ pub const API_PERMISSION: &str = "permission.api_invoke";
 pub const CONCURRENCY: &str = "account.lambda_concurrency";
 /// The client identity (`client:`).
 pub const CLIENT_ROLE: &str = "role.client";
+/// The permissions boundary every role of the stack carries.
+pub const BOUNDARY: &str = "policy.boundary";
+/// The boundary of every preview of the stack (made by `bootstrap`).
+pub const PREVIEW_BOUNDARY: &str = "policy.preview_boundary";
 
 /// The HTTP function's synchronous route.
 pub const ROUTE_METHOD: &str = "POST";
@@ -112,6 +117,11 @@ pub struct Declaration {
     pub kinds: Vec<Arc<dyn Kind>>,
     /// Output name → value (a reference into a resource, or fixed text).
     pub outputs: Vec<(&'static str, Text)>,
+    /// The permissions boundary's document: every statement any role of
+    /// the stack may ever be given (the client identity's even when it is
+    /// not declared), each role's under its own `Sid` prefix, nothing on
+    /// IAM. For a preview it is what the file's preview boundary holds.
+    pub boundary: PolicyDocument,
 }
 
 impl Declaration {
@@ -127,6 +137,17 @@ impl Declaration {
 
     fn output(&mut self, name: &'static str, value: impl Into<Text>) {
         self.outputs.push((name, value.into()));
+    }
+
+    /// Adds a role's statements to the boundary, their ids prefixed with
+    /// `role` (IAM wants a `Sid` unique within a policy).
+    fn bound(&mut self, role: &str, statements: &[Statement]) {
+        self.boundary
+            .statement
+            .extend(statements.iter().cloned().map(|mut st| {
+                st.sid = Some(format!("{role}{}", st.sid.as_deref().unwrap_or_default()));
+                st
+            }));
     }
 }
 
@@ -149,6 +170,8 @@ pub fn function_environment(stack: &Stack) -> BTreeMap<String, String> {
 /// `grants`, the function itself and its `live` alias (what everything
 /// that calls it names).
 struct FunctionDecl<'a> {
+    /// Its statements' `Sid` prefix in the boundary.
+    bound_as: &'static str,
     log_group: &'static str,
     role: &'static str,
     function: &'static str,
@@ -187,6 +210,7 @@ fn function(
     ));
     let mut grants = f.grants;
     grants.push(writer_statement(&logs));
+    d.bound(f.bound_as, &grants);
     let role = d.add(IamRole::new(
         f.role,
         f.name.clone(),
@@ -195,6 +219,7 @@ fn function(
             policy: PolicyDocument::new(grants),
             other_inline_policies: Vec::new(),
             managed_policies: Vec::new(),
+            permissions_boundary: Some(boundary().into()),
             tags: tags.clone(),
         },
         Arc::clone(aws),
@@ -243,6 +268,11 @@ fn function(
     (role, function, alias)
 }
 
+/// The stack's permissions boundary, as the roles name it.
+fn boundary() -> Ref {
+    Handle::<ManagedPolicy>::new(BOUNDARY).arn()
+}
+
 /// The alarm names' suffixes (`{stack}-{what}`) of the alarms that watch
 /// the HTTP function, shared by the alarms and the alias's shift.
 const HTTP_ERRORS_WHAT: &str = "http-errors";
@@ -289,6 +319,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         resources: Vec::new(),
         kinds: Vec::new(),
         outputs: Vec::new(),
+        boundary: PolicyDocument::new(Vec::new()),
     };
     let aws = || Arc::clone(aws_clients);
     let tags = stack.resource_tags();
@@ -296,6 +327,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     let bucket = d.add(ReferencedBucket::new(
         BUCKET,
         stack.images.bucket.clone(),
+        &stack.images.prefix,
         aws(),
     ));
     // The Bedrock model both functions call: checked at every plan.
@@ -384,6 +416,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         stack,
         aws_clients,
         FunctionDecl {
+            bound_as: "Worker",
             log_group: WORKER_LOGS,
             role: WORKER_ROLE,
             function: WORKER,
@@ -435,6 +468,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         stack,
         aws_clients,
         FunctionDecl {
+            bound_as: "Http",
             log_group: HTTP_LOGS,
             role: HTTP_ROLE,
             function: HTTP,
@@ -692,52 +726,79 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         ));
     }
 
-    // The identity `couch-client` runs as: send prompts, read images (and,
+    // The identity `couch-client` runs as: send prompts, read pictures (and,
     // with `auth: iam`, call the route); trusted as the stack file says.
+    // Its statements are in the boundary whether or not it is declared.
+    let images = couch_contract::images_prefix(&stack.images.prefix);
+    let call_the_api = Statement::allow(
+        "CallTheApi",
+        &["execute-api:Invoke"],
+        ROUTES
+            .iter()
+            .map(|(method, path, _, _)| {
+                Text::from(api.execution_arn())
+                    .then(format!("/$default/{method}{}", arn_path(path)))
+            })
+            .collect(),
+    );
+    let mut client_grants = vec![
+        Statement::allow(
+            "SendPrompts",
+            &["sqs:SendMessage"],
+            vec![queue.arn().into()],
+        ),
+        // Pictures only: the status objects beside them (`_status/*.json`)
+        // hold other callers' prompts and owners.
+        Statement::allow(
+            "ReadImages",
+            &["s3:GetObject"],
+            vec![Text::from(bucket.arn()).then(format!("/{images}*.png"))],
+        ),
+        // Without s3:ListBucket, S3 answers a HEAD of a key that is not
+        // there yet with 403, not 404 (s3/latest/API/API_HeadObject.html),
+        // and `couch-client --wait` could not tell "not yet" from "denied".
+        Statement::allow(
+            "SeeWhetherAnImageExists",
+            &["s3:ListBucket"],
+            vec![bucket.arn().into()],
+        )
+        .when("StringLike", "s3:prefix", vec![format!("{images}*").into()]),
+    ];
+    // In the boundary the API is any of the account's with these routes in
+    // the stack's Region: its id is AWS's to choose, and the API cannot be
+    // made before the boundary (its integration names the HTTP function,
+    // whose role carries the boundary). The client's own policy names the
+    // stack's API.
+    let mut bounded = client_grants.clone();
+    bounded.push(Statement::allow(
+        "CallTheApi",
+        &["execute-api:Invoke"],
+        ROUTES
+            .iter()
+            .map(|(method, path, _, _)| {
+                Text::from(format!(
+                    "arn:{}:execute-api:{}:*:*/$default/{method}{}",
+                    aws_clients.partition(),
+                    aws_clients.region,
+                    arn_path(path)
+                ))
+            })
+            .collect(),
+    ));
+    d.bound("Client", &bounded);
+    if stack.http.auth == Auth::Iam {
+        client_grants.push(call_the_api);
+    }
     if let Some(client) = &stack.client {
-        let images = couch_contract::images_prefix(&stack.images.prefix);
-        let mut grants = vec![
-            Statement::allow(
-                "SendPrompts",
-                &["sqs:SendMessage"],
-                vec![queue.arn().into()],
-            ),
-            Statement::allow(
-                "ReadImages",
-                &["s3:GetObject"],
-                vec![Text::from(bucket.arn()).then(format!("/{images}*"))],
-            ),
-            // Without s3:ListBucket, S3 answers a HEAD of a key that is not
-            // there yet with 403, not 404 (s3/latest/API/API_HeadObject.html),
-            // and `couch-client --wait` could not tell "not yet" from "denied".
-            Statement::allow(
-                "SeeWhetherAnImageExists",
-                &["s3:ListBucket"],
-                vec![bucket.arn().into()],
-            )
-            .when("StringLike", "s3:prefix", vec![format!("{images}*").into()]),
-        ];
-        if stack.http.auth == Auth::Iam {
-            grants.push(Statement::allow(
-                "CallTheApi",
-                &["execute-api:Invoke"],
-                ROUTES
-                    .iter()
-                    .map(|(method, path, _, _)| {
-                        Text::from(api.execution_arn())
-                            .then(format!("/$default/{method}{}", arn_path(path)))
-                    })
-                    .collect(),
-            ));
-        }
         let role = d.add(IamRole::new(
             CLIENT_ROLE,
             stack.client_role_name(),
             &RoleSpec {
                 assume_role_policy: PolicyDocument::trust_principals(&client.assumed_by),
-                policy: PolicyDocument::new(grants),
+                policy: PolicyDocument::new(client_grants),
                 other_inline_policies: Vec::new(),
                 managed_policies: Vec::new(),
+                permissions_boundary: Some(boundary().into()),
                 tags: stack.resource_tags(),
             },
             aws(),
@@ -747,9 +808,37 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         d.add(IamRole::absent(
             CLIENT_ROLE,
             stack.client_role_name(),
+            Some(boundary().into()),
             stack.resource_tags(),
             aws(),
         ));
+    }
+
+    // The ceiling of every role above: the stack's own boundary, or for a
+    // preview the one `bootstrap` made for every preview of the file.
+    match &stack.preview_of {
+        None => {
+            let spec = ManagedPolicySpec {
+                document: d.boundary.clone(),
+                tags: stack.resource_tags(),
+            };
+            d.add(ManagedPolicy::new(
+                BOUNDARY,
+                stack.boundary_name(),
+                &spec,
+                aws(),
+            ));
+        }
+        Some(file) => {
+            d.add(ManagedPolicy::referenced(
+                BOUNDARY,
+                stack.boundary_name(),
+                format!(
+                    "`provisioner bootstrap --stack <the stack file> --github-repo OWNER/NAME` makes it for every preview of {file}"
+                ),
+                aws(),
+            ));
+        }
     }
 
     d.output("api_url", Text::from(api.endpoint()).then(ROUTE_PATH));
@@ -828,7 +917,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 26);
+        assert_eq!(plan.summary.create, 27);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

@@ -54,17 +54,22 @@ pub struct Holder {
     pub token: String,
 }
 
-/// A lock as read: its holder, when S3 last saw it written, and its ETag.
+/// A lock as read: its holder, when S3 last saw it written, S3's clock when
+/// it answered, and its ETag.
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub holder: Holder,
+    /// `LastModified`, by S3's clock.
     pub renewed: SystemTime,
+    /// The `Date` of S3's answer: the age is judged by S3's clock alone, so
+    /// a reader whose clock runs ahead cannot take a live lock for stale.
+    pub read_at: SystemTime,
     pub etag: String,
 }
 
 impl Seen {
     pub fn age(&self) -> Duration {
-        SystemTime::now()
+        self.read_at
             .duration_since(self.renewed)
             .unwrap_or_default()
     }
@@ -163,18 +168,84 @@ fn status<E>(e: &S3Error<E>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
+/// Whether the lock object is in the bucket (`ListObjectsV2` of its key).
+async fn listed(aws: &Aws, stack: &Stack) -> Result<bool, LockError> {
+    let out = aws
+        .s3
+        .list_objects_v2()
+        .bucket(&stack.images.bucket)
+        .prefix(key(stack))
+        .max_keys(1)
+        .send()
+        .await
+        .map_err(|e| s3_error(stack, "s3:ListObjectsV2", e))?;
+    Ok(out
+        .contents()
+        .iter()
+        .any(|o| o.key() == Some(key(stack).as_str())))
+}
+
+/// Keeps the `Date` header of the response it sees (S3's clock).
+#[derive(Debug, Clone, Default)]
+struct ServerDate(Arc<Mutex<Option<String>>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ServerDate {
+    fn name(&self) -> &'static str {
+        "ServerDate"
+    }
+    fn read_before_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(date) = context.response().headers().get("date") {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(date.to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl ServerDate {
+    /// S3's clock at the answer (an HTTP-date, RFC 7231); this machine's
+    /// when S3 sent none.
+    fn time(&self) -> SystemTime {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            .and_then(|d| {
+                aws_smithy_types::DateTime::from_str(
+                    d,
+                    aws_smithy_types::date_time::Format::HttpDate,
+                )
+                .ok()
+            })
+            .and_then(|t| SystemTime::try_from(t).ok())
+            .unwrap_or_else(SystemTime::now)
+    }
+}
+
 /// The lock of `stack`, if any (one GetObject).
 pub async fn read(aws: &Aws, stack: &Stack) -> Result<Option<Seen>, LockError> {
+    let date = ServerDate::default();
     let out = aws
         .s3
         .get_object()
         .bucket(&stack.images.bucket)
         .key(key(stack))
+        .customize()
+        .interceptor(date.clone())
         .send()
         .await;
     let out = match out {
         Ok(o) => o,
         Err(e) if status(&e) == Some(404) => return Ok(None),
+        // S3 answers a missing key with 404 only to a caller that may list
+        // the bucket (S3 API reference, GetObject); the roles may list only
+        // under the stack's prefix, which S3 may not count for this answer.
+        // Listing exactly the key tells whether it is there.
+        Err(e) if status(&e) == Some(403) && !listed(aws, stack).await? => return Ok(None),
         Err(e) => return Err(s3_error(stack, "s3:GetObject", e)),
     };
     let etag = out.e_tag().unwrap_or_default().to_owned();
@@ -200,6 +271,7 @@ pub async fn read(aws: &Aws, stack: &Stack) -> Result<Option<Seen>, LockError> {
     Ok(Some(Seen {
         holder,
         renewed,
+        read_at: date.time(),
         etag,
     }))
 }
@@ -445,14 +517,26 @@ pub async fn unlock(aws: &Aws, stack: &Stack, force: bool) -> Result<Option<Seen
             seen.holder.lease_seconds
         )));
     }
-    aws.s3
+    // Only the lock that was judged: if its holder renewed it (or another
+    // run took it over) since, its ETag changed and S3 refuses with 412
+    // (conditional deletes: s3/userguide/conditional-deletes.html).
+    match aws
+        .s3
         .delete_object()
         .bucket(&stack.images.bucket)
         .key(key(stack))
+        .if_match(&seen.etag)
         .send()
         .await
-        .map_err(|e| s3_error(stack, "s3:DeleteObject", e))?;
-    Ok(Some(seen))
+    {
+        Ok(_) => Ok(Some(seen)),
+        Err(e) if matches!(status(&e), Some(412 | 409)) => Err(LockError::Held(format!(
+            "{}, and it was written again while this unlock looked at it (its ETag changed): nothing was removed; look again with `provisioner unlock`",
+            seen.describe()
+        ))),
+        Err(e) if status(&e) == Some(404) => Ok(None),
+        Err(e) => Err(s3_error(stack, "s3:DeleteObject", e)),
+    }
 }
 
 fn hostname() -> String {
@@ -477,6 +561,11 @@ mod tests {
     use super::*;
 
     fn seen(age: u64, lease: u64) -> Seen {
+        seen_at(SystemTime::now(), age, lease)
+    }
+
+    /// A lock renewed `age` s before S3's clock read `read_at`.
+    fn seen_at(read_at: SystemTime, age: u64, lease: u64) -> Seen {
         Seen {
             holder: Holder {
                 stack: "s".into(),
@@ -488,7 +577,8 @@ mod tests {
                 lease_seconds: lease,
                 token: "t".into(),
             },
-            renewed: SystemTime::now() - Duration::from_secs(age),
+            renewed: read_at - Duration::from_secs(age),
+            read_at,
             etag: "e".into(),
         }
     }
@@ -501,6 +591,28 @@ mod tests {
             "LastModified's whole seconds are allowed for"
         );
         assert!(seen(62, 60).stale());
+    }
+
+    #[test]
+    fn staleness_is_judged_by_s3s_clock_not_this_machines() {
+        // S3's clock an hour behind this machine's: a lock renewed 10 s
+        // before S3 answered is live, whatever this machine's clock says.
+        let s3_now = SystemTime::now() - Duration::from_secs(3600);
+        assert!(!seen_at(s3_now, 10, 60).stale());
+        assert_eq!(seen_at(s3_now, 10, 60).age(), Duration::from_secs(10));
+        // And an hour ahead: a lock S3 last saw 120 s ago is stale.
+        let s3_ahead = SystemTime::now() + Duration::from_secs(3600);
+        assert!(seen_at(s3_ahead, 120, 60).stale());
+        let date = ServerDate(Arc::new(Mutex::new(Some(
+            "Sun, 06 Dec 2026 19:56:09 GMT".to_owned(),
+        ))));
+        assert_eq!(
+            date.time()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+            1_796_586_969
+        );
     }
 
     #[test]

@@ -220,58 +220,6 @@ async fn a_reservation_the_account_cannot_give_is_a_problem_before_any_change() 
 }
 
 /// SDK configuration with these keys (an IAM identity in the emulator).
-fn with_keys(endpoint: &str, id: &str, secret: &str, token: Option<&str>) -> aws_types::SdkConfig {
-    aws_types::SdkConfig::builder()
-        .http_client(couch_https::client())
-        .region(aws_types::region::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
-            aws_sdk_sts::config::Credentials::new(
-                id,
-                secret,
-                token.map(str::to_owned),
-                None,
-                "door-test",
-            ),
-        ))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build()
-}
-
-/// An IAM user with access keys and one inline policy: `(id, secret)`.
-async fn user_with_keys(iam: &aws_sdk_iam::Client, name: &str, policy: &str) -> (String, String) {
-    iam.create_user().user_name(name).send().await.unwrap();
-    iam.put_user_policy()
-        .user_name(name)
-        .policy_name("test")
-        .policy_document(policy)
-        .send()
-        .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
-    (key.access_key_id, key.secret_access_key)
-}
-
-fn denied<T, E: std::fmt::Debug>(what: &str, r: Result<T, E>) {
-    match r {
-        Ok(_) => panic!("{what} was allowed"),
-        Err(e) => {
-            let text = format!("{e:?}");
-            assert!(
-                text.contains("AccessDenied") || text.contains("not authorized"),
-                "{what}: not an access denial: {text}"
-            );
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_client_identity_sends_and_downloads_and_is_refused_elsewhere() {
     // IAM enforcement refuses every caller without a policy: a server of its own.

@@ -741,6 +741,23 @@ async fn a_saved_plan_applies_only_while_it_is_still_right() {
 async fn name_flag_deploys_and_destroys_a_separate_stack_from_the_same_file() {
     let f = Fixture::new("t-name-").await;
     let preview = format!("{}-pr7", f.name);
+    // A preview's roles are bounded by the file's preview boundary, which
+    // only `bootstrap` makes: until then the plan says so and changes nothing.
+    let out = f.cli(&["apply", "--yes", "--approve-broadening", "--name", &preview]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(&format!("{}-preview-boundary does not exist", f.name))
+            && said.contains("provisioner bootstrap"),
+        "{said}"
+    );
+    f.run_ok(&[
+        "bootstrap",
+        "--github-repo",
+        "o/r",
+        "--yes",
+        "--approve-broadening",
+    ]);
     f.run_ok(&["apply", "--yes", "--approve-broadening", "--name", &preview]);
     let sqs = f.sqs();
     let listed = |prefix: String| {

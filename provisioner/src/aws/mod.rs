@@ -12,6 +12,7 @@ pub mod functions;
 pub mod health;
 pub mod http_apis;
 pub mod log_groups;
+pub mod managed_policies;
 pub mod models;
 pub mod permissions;
 pub mod policies;

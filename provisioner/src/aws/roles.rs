@@ -20,7 +20,7 @@ use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Permission, Ref, Resource, ResourceError,
-    spec_of,
+    Text, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Document, DocumentType, Grant, own};
@@ -42,8 +42,33 @@ pub struct RoleSpec {
     pub other_inline_policies: Vec<String>,
     /// Attached managed policies' ARNs (declared: none).
     pub managed_policies: Vec<String>,
+    /// The managed policy that caps what the role may do, whatever its own
+    /// policies say (the stack's boundary; `None` only for the roles
+    /// `bootstrap` makes, which a person creates).
+    pub permissions_boundary: Option<Text>,
     pub tags: Tags,
 }
+
+/// The documents of a role, as the plan's permission section names them.
+pub const PERMISSIONS_BOUNDARY: &str = "permissions boundary";
+
+/// The role writes IAM lets a policy hold to a permissions boundary with the
+/// condition key `iam:PermissionsBoundary` (Service Authorization Reference,
+/// "Actions defined by AWS Identity and Access Management": CreateRole,
+/// PutRolePolicy, DeleteRolePolicy, DetachRolePolicy, AttachRolePolicy,
+/// PutRolePermissionsBoundary, DeleteRolePermissionsBoundary list it). The
+/// apply and preview roles get these only with the condition, so a role they
+/// create or write always carries the stack's boundary (IAM user guide,
+/// "Permissions boundaries for IAM entities", delegating role creation).
+/// `DeleteRolePermissionsBoundary` is never granted: nothing CI runs may
+/// lift a boundary.
+pub const BOUNDED_WRITES: [&str; 5] = [
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+];
 
 pub struct IamRole {
     declared: Declared,
@@ -86,12 +111,20 @@ impl IamRole {
 
     /// A role the stack no longer wants (an optional section left out):
     /// apply deletes it if this stack made it.
-    pub fn absent(address: &str, name: String, tags: Tags, aws: Arc<Aws>) -> Self {
+    /// `boundary`: what CI may create it with (its writes stay held to it).
+    pub fn absent(
+        address: &str,
+        name: String,
+        boundary: Option<Text>,
+        tags: Tags,
+        aws: Arc<Aws>,
+    ) -> Self {
         let spec = RoleSpec {
             assume_role_policy: PolicyDocument::new(Vec::new()),
             policy: PolicyDocument::new(Vec::new()),
             other_inline_policies: Vec::new(),
             managed_policies: Vec::new(),
+            permissions_boundary: boundary,
             tags,
         };
         let mut role = IamRole::new(address, name, &spec, aws);
@@ -207,6 +240,18 @@ impl Resource for IamRole {
         };
         out.extend(named("managed policy", "managed_policies"));
         out.extend(named("other inline policy", "other_inline_policies"));
+        // A boundary takes away whatever it does not allow: shown as a Deny,
+        // so adding one narrows and removing or changing one broadens.
+        if let Some(boundary) = fields.get("permissions_boundary").and_then(Value::as_str) {
+            out.push(Permission {
+                document: PERMISSIONS_BOUNDARY.into(),
+                effect: "Deny".into(),
+                actions: vec![format!("(whatever {boundary} does not allow)")],
+                resources: Vec::new(),
+                principals: Vec::new(),
+                conditions: Vec::new(),
+            });
+        }
         out
     }
 
@@ -273,6 +318,12 @@ impl Resource for IamRole {
         live.fields
             .insert("managed_policies".into(), Value::from(attached));
         live.fields.insert(
+            "permissions_boundary".into(),
+            role.permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map_or(Value::Null, Value::from),
+        );
+        live.fields.insert(
             tags::FIELD.into(),
             tags::to_value(role.tags().iter().map(|t| (t.key(), t.value()))),
         );
@@ -291,6 +342,11 @@ impl Resource for IamRole {
             .assume_role_policy_document(json(&spec.assume_role_policy)?)
             .description(
                 "Execution role of a Couch Explorers function; managed by couch-provisioner",
+            )
+            .set_permissions_boundary(
+                spec.permissions_boundary
+                    .as_ref()
+                    .map(|b| b.as_str().to_owned()),
             )
             .set_tags(Some(iam_tags(spec.tags.clone())?))
             .send()
@@ -317,6 +373,30 @@ impl Resource for IamRole {
         changed: &BTreeSet<String>,
     ) -> Result<(), ResourceError> {
         let spec: RoleSpec = spec_of(&self.declared.address, desired)?;
+        // First: every later write to the role is allowed (to CI) only once
+        // the role carries its boundary.
+        if changed.contains("permissions_boundary") {
+            let name = &self.declared.name;
+            match &spec.permissions_boundary {
+                Some(arn) => self
+                    .aws
+                    .iam
+                    .put_role_permissions_boundary()
+                    .role_name(name)
+                    .permissions_boundary(arn.as_str())
+                    .send()
+                    .await
+                    .done(&self.what("PutRolePermissionsBoundary"))?,
+                None => self
+                    .aws
+                    .iam
+                    .delete_role_permissions_boundary()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .done(&self.what("DeleteRolePermissionsBoundary"))?,
+            }
+        }
         if changed.contains("assume_role_policy") {
             self.aws
                 .iam
@@ -415,6 +495,11 @@ impl Export for IamRole {
                     json!(spec.managed_policies)
                 },
             ),
+            (
+                "PermissionsBoundary",
+                spec.permissions_boundary
+                    .map_or(serde_json::Value::Null, |b| json!(b)),
+            ),
             ("Tags", tag_list(&spec.tags)),
         ]);
         Ok(vec![Part::main("AWS::IAM::Role", properties)])
@@ -454,18 +539,43 @@ impl Access for IamRole {
     }
 
     fn write_access(&self) -> Vec<Grant> {
-        vec![Grant::on(
+        let rest = Grant::on(
             &[
-                "iam:CreateRole",
-                "iam:PutRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:DetachRolePolicy",
                 "iam:UpdateAssumeRolePolicy",
                 "iam:TagRole",
                 "iam:UntagRole",
                 "iam:DeleteRole",
             ],
             vec![own(self, ARN)],
-        )]
+        );
+        let boundary = self
+            .declared
+            .fields
+            .get("permissions_boundary")
+            .and_then(Value::as_str);
+        match boundary {
+            // Only with the boundary (see BOUNDED_WRITES).
+            Some(boundary) => vec![
+                Grant::on(&BOUNDED_WRITES, vec![own(self, ARN)]).when(
+                    "StringEquals",
+                    "iam:PermissionsBoundary",
+                    vec![Text::from(boundary.to_owned())],
+                ),
+                rest,
+            ],
+            // A role without a boundary (bootstrap's own, made by a person).
+            None => vec![
+                Grant::on(
+                    &[
+                        "iam:CreateRole",
+                        "iam:PutRolePolicy",
+                        "iam:DeleteRolePolicy",
+                        "iam:DetachRolePolicy",
+                    ],
+                    vec![own(self, ARN)],
+                ),
+                rest,
+            ],
+        }
     }
 }

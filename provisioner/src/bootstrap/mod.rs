@@ -26,14 +26,34 @@ pub const AUDIENCE: &str = "sts.amazonaws.com";
 /// The three roles bootstrap makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Any branch or pull request: reads only.
+    /// Any job of the repository: reads only.
     Plan,
-    /// `main` and the `production` environment: reads and changes.
+    /// Jobs in the `production` environment: reads and changes.
     Apply,
-    /// The repository's pull requests: reads and changes, only on the
+    /// Jobs in the `preview` environment: reads and changes, only on the
     /// resources of preview stacks ([`preview_name`]).
     Preview,
 }
+
+/// The GitHub environment a role that changes AWS is held to (its token's
+/// `sub` is `repo:OWNER/NAME:environment:NAME`); `None` for the plan role.
+/// An environment's protection rules (required reviewers, the branches that
+/// may deploy to it) are settings of the repository, which a pull request
+/// cannot change; a workflow file is not (a pull request may edit it).
+pub fn environment(role: Role) -> Option<&'static str> {
+    match role {
+        Role::Plan => None,
+        Role::Apply => Some(PRODUCTION),
+        Role::Preview => Some(PREVIEW),
+    }
+}
+
+/// The environment the apply job runs in: limit it to `main` (a deployment
+/// branch policy) and give it required reviewers.
+pub const PRODUCTION: &str = "production";
+/// The environment preview jobs run in: give it required reviewers, so a
+/// pull request's code reaches AWS only after a person approved that run.
+pub const PREVIEW: &str = "preview";
 
 impl Role {
     /// `plan`, `apply`, `preview`: the role's name is `{stack}-github-{suffix}`.
@@ -71,7 +91,7 @@ pub fn policy<A: Access + ?Sized>(
     let mut statements = Vec::new();
     for r in resources {
         let mut grants = r.read_access();
-        if role != Role::Plan {
+        if role != Role::Plan && !r.held_from_ci() {
             grants.extend(r.write_access());
         }
         // Merge grants on the same resources and condition.
@@ -150,20 +170,22 @@ pub fn github_trust(provider_arn: Text, repo: &str, role: Role) -> PolicyDocumen
     PolicyDocument::new(vec![st])
 }
 
-/// Who may assume `role` in `repo` (`OWNER/NAME`): GitHub's `sub` claims.
+/// Who may assume `role` in `repo` (`OWNER/NAME`): GitHub's `sub` claims
+/// (docs.github.com, "About security hardening with OpenID Connect",
+/// example subject claims: a job that names an environment gets
+/// `repo:OWNER/NAME:environment:NAME` instead of its branch or event).
+///
+/// The roles that change AWS trust only their environment's subject: a
+/// branch subject (`ref:refs/heads/main`) or `pull_request` would let any
+/// job of that branch or pull request assume them, and a pull request can
+/// write such a job into the workflow file it changes. The plan role keeps
+/// every subject of the repository: it reads (its policy has no write, and
+/// reads nothing the stack does not own but the lock object), so a pull
+/// request's plan runs without waiting for anyone.
 pub fn subjects(repo: &str, role: Role) -> Vec<String> {
-    match role {
-        // Every branch, tag, environment and pull request of the repository.
-        Role::Plan => vec![format!("repo:{repo}:*")],
-        // A job on main, or a job in the `production` environment (whose
-        // token's subject names the environment instead of the branch).
-        Role::Apply => vec![
-            format!("repo:{repo}:ref:refs/heads/main"),
-            format!("repo:{repo}:environment:production"),
-        ],
-        // A job of a `pull_request` event (GitHub's subject for it; no
-        // environment, which would change the subject).
-        Role::Preview => vec![format!("repo:{repo}:pull_request")],
+    match environment(role) {
+        Some(env) => vec![format!("repo:{repo}:environment:{env}")],
+        None => vec![format!("repo:{repo}:*")],
     }
 }
 
@@ -196,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn the_preview_role_trusts_pull_requests_only() {
+    fn the_preview_role_trusts_its_environment_only() {
         let doc = serde_json::to_value(github_trust(
             "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com".into(),
             "o/n",
@@ -205,13 +227,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             doc["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
-            serde_json::json!(["repo:o/n:pull_request"])
+            serde_json::json!(["repo:o/n:environment:preview"])
         );
         assert_eq!(preview_name("couch-prod"), "couch-prod-pr-*");
     }
 
     #[test]
-    fn the_apply_role_trusts_main_and_production_only() {
+    fn the_apply_role_trusts_the_production_environment_only() {
         let doc = serde_json::to_value(github_trust(
             "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com".into(),
             "o/n",
@@ -225,10 +247,7 @@ mod tests {
         );
         assert_eq!(
             st["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
-            serde_json::json!([
-                "repo:o/n:ref:refs/heads/main",
-                "repo:o/n:environment:production"
-            ])
+            serde_json::json!(["repo:o/n:environment:production"])
         );
         assert_eq!(
             st["Condition"]["StringEquals"]["token.actions.githubusercontent.com:aud"],

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::Session;
 use crate::artifacts::Artifacts;
+use crate::aws::managed_policies::{ManagedPolicy, ManagedPolicySpec};
 use crate::aws::policies::PolicyDocument;
 use crate::aws::roles::{IamRole, RoleSpec};
 use crate::bootstrap::oidc::GithubOidcProvider;
@@ -53,20 +54,40 @@ pub async fn attributes(session: &Session) -> Result<BTreeMap<String, Attrs>> {
     Ok(known)
 }
 
-/// The CI roles' permission policies.
+/// The CI roles' permission policies, and the boundaries the roles they
+/// create must carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policies {
     pub plan: PolicyDocument,
     pub apply: PolicyDocument,
     pub preview: PolicyDocument,
+    /// The stack's roles' boundary (`{name}-boundary`), references resolved.
+    pub boundary: PolicyDocument,
+    /// Every preview's roles' boundary (`{name}-preview-boundary`).
+    pub preview_boundary: PolicyDocument,
+}
+
+/// `doc` with every reference resolved by `lookup`.
+fn resolved(
+    doc: &PolicyDocument,
+    lookup: &dyn Fn(&str, &str) -> Option<String>,
+    what: &str,
+) -> Result<PolicyDocument> {
+    let value = serde_json::to_value(doc)?;
+    let (value, known) = crate::engine::refs::resolve(&value, lookup);
+    if !known {
+        return Err(anyhow!(
+            "{what}: names something not known before deployment: {value}"
+        ));
+    }
+    Ok(serde_json::from_value(value)?)
 }
 
 /// The stack's declaration under the name every preview stack matches
 /// (`{name}-pr-*`): its resources' names and ARNs are the patterns the
 /// preview role's policy names.
 pub fn preview_session(session: &Session) -> Session {
-    let mut stack = session.stack.clone();
-    stack.name = preview_name(&session.stack.name);
+    let stack = session.stack.preview(&preview_name(&session.stack.name));
     Session::new(
         stack,
         &Artifacts::load(Path::new("")),
@@ -112,6 +133,7 @@ pub async fn policies(session: &Session) -> Result<Policies> {
     };
     operate(&lookup, &mut plan, false)?;
     operate(&lookup, &mut apply, true)?;
+    let boundary = resolved(&session.boundary, &lookup, crate::declare::BOUNDARY)?;
     let previews = preview_session(session);
     let known = attributes(&previews).await?;
     let lookup = |address: &str, attr: &str| known.get(address).and_then(|a| a.get(attr).cloned());
@@ -120,10 +142,17 @@ pub async fn policies(session: &Session) -> Result<Policies> {
         .statement
         .push(crate::lock::statement(&previews.stack, true));
     operate(&lookup, &mut preview, true)?;
+    let preview_boundary = resolved(
+        &previews.boundary,
+        &lookup,
+        crate::declare::PREVIEW_BOUNDARY,
+    )?;
     Ok(Policies {
         plan,
         apply,
         preview,
+        boundary,
+        preview_boundary,
     })
 }
 
@@ -144,6 +173,8 @@ pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
                 policy,
                 other_inline_policies: Vec::new(),
                 managed_policies: Vec::new(),
+                // Made by a person: what holds them is their trust and policy.
+                permissions_boundary: None,
                 tags: session.stack.resource_tags(),
             },
             Arc::clone(&aws),
@@ -154,18 +185,56 @@ pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
         Arc::new(role(APPLY_ROLE, Role::Apply, policies.apply)),
         Arc::new(role(PREVIEW_ROLE, Role::Preview, policies.preview)),
     ];
+    // The boundaries the apply and preview roles must put on every role
+    // they create: made here, by a person, and never writable by CI. The
+    // stack's own is the same declaration as the stack's (so its apply
+    // finds it as declared); a preview's is made only here.
+    let boundary = |address: &str, name: String, document: PolicyDocument| {
+        Arc::new(ManagedPolicy::new(
+            address,
+            name,
+            &ManagedPolicySpec {
+                document,
+                tags: session.stack.resource_tags(),
+            },
+            Arc::clone(&aws),
+        ))
+    };
+    let boundaries = [
+        boundary(
+            crate::declare::BOUNDARY,
+            session.stack.boundary_name(),
+            policies.boundary.clone(),
+        ),
+        boundary(
+            crate::declare::PREVIEW_BOUNDARY,
+            session.stack.preview_boundary_name(),
+            policies.preview_boundary.clone(),
+        ),
+    ];
     let arn = |address: &str| Handle::<IamRole>::new(address).arn().into();
     let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(provider)];
+    resources.extend(
+        boundaries
+            .iter()
+            .map(|r| Arc::clone(r) as Arc<dyn Resource>),
+    );
     resources.extend(roles.iter().map(|r| Arc::clone(r) as Arc<dyn Resource>));
     Ok(Session {
         stack: session.stack.clone(),
         aws,
         resources,
-        // The roles, for `provisioner policies`.
+        // The roles and boundaries, for `provisioner policies`.
         kinds: roles
             .into_iter()
             .map(|r| r as Arc<dyn crate::kind::Kind>)
+            .chain(
+                boundaries
+                    .into_iter()
+                    .map(|b| b as Arc<dyn crate::kind::Kind>),
+            )
             .collect(),
+        boundary: policies.boundary,
         lock_timeout: session.lock_timeout,
         outputs: vec![
             ("AWS_PLAN_ROLE_ARN", arn(PLAN_ROLE)),

@@ -49,6 +49,9 @@ pub struct Session {
     pub resources: Vec<Arc<dyn Resource>>,
     pub kinds: Vec<Arc<dyn declare::Kind>>,
     pub outputs: Vec<(&'static str, Text)>,
+    /// The document of the permissions boundary its roles carry
+    /// ([`declare::Declaration::boundary`]).
+    pub boundary: crate::aws::policies::PolicyDocument,
     /// How long a verb that changes the stack waits for its lock (`--lock-timeout`).
     pub lock_timeout: std::time::Duration,
 }
@@ -92,6 +95,7 @@ impl Session {
             resources,
             kinds,
             outputs,
+            boundary,
         } = declare::declare(&stack, artifacts, &aws);
         Session {
             stack,
@@ -99,6 +103,7 @@ impl Session {
             resources,
             kinds,
             outputs,
+            boundary,
             lock_timeout: crate::lock::DEFAULT_TIMEOUT,
         }
     }

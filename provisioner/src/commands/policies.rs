@@ -87,12 +87,29 @@ pub async fn documents(session: &Session, repo: Option<&str>) -> Result<Vec<Name
     match repo {
         Some(repo) => {
             let boot = super::bootstrap::declare(session, repo).await?;
-            out.extend(documents_of(&boot).await?);
+            // The stack's boundary is in both: shown once.
+            let shown: Vec<String> = out.iter().map(|d| d.address.clone()).collect();
+            out.extend(
+                documents_of(&boot)
+                    .await?
+                    .into_iter()
+                    .filter(|d| !shown.contains(&d.address)),
+            );
         }
         None => {
             // Without a repository there is no trust to show; the policies are the same.
             let policies = super::bootstrap::policies(session).await?;
             let name = &session.stack.name;
+            // The preview boundary is bootstrap's alone.
+            if session.stack.preview_of.is_none() {
+                out.push(Named {
+                    address: crate::declare::PREVIEW_BOUNDARY.into(),
+                    resource: session.stack.preview_boundary_name(),
+                    policy: crate::aws::managed_policies::BOUNDARY_POLICY.into(),
+                    kind: DocumentType::Identity,
+                    document: serde_json::to_value(&policies.preview_boundary)?,
+                });
+            }
             for (role, doc) in [
                 (crate::bootstrap::Role::Plan, policies.plan),
                 (crate::bootstrap::Role::Apply, policies.apply),

@@ -71,6 +71,12 @@ pub trait Access: Resource {
     fn read_access(&self) -> Vec<Grant>;
     /// What `apply` and `destroy` call besides reading.
     fn write_access(&self) -> Vec<Grant>;
+    /// Whether only a person (or `bootstrap`) may change it: the apply and
+    /// preview roles get its reads, never its writes (a permissions
+    /// boundary: the ceiling CI itself is held to).
+    fn held_from_ci(&self) -> bool {
+        false
+    }
     /// The IAM policy documents these fields give the resource (a role's
     /// trust and inline policy, a function's resource-policy statement), as
     /// IAM stores them; strings may still hold `${address.attr}` references.

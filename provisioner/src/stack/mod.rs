@@ -17,6 +17,12 @@ pub use parse::{NAME_FLAG, load, load_named, parse, parse_named};
 pub struct Stack {
     /// `[a-z0-9-]`, 3..=24 chars; prefixes every physical name.
     pub name: String,
+    /// The file's own name when this stack was made from it with another
+    /// name (`--name`, as the infrastructure workflow names pull requests'
+    /// stacks): a **preview**. Its pictures live apart
+    /// ([`preview_prefix`]), it declares no client identity, and its roles
+    /// are bounded by the file's preview boundary (made by `bootstrap`).
+    pub preview_of: Option<String>,
     /// Where the infrastructure lives (`AWS_REGION` overrides it at run time).
     pub region: String,
     pub images: Images,
@@ -32,6 +38,14 @@ pub struct Stack {
     pub client: Option<Client>,
     /// The stack's own tags, added to the ownership tags on every taggable resource.
     pub tags: BTreeMap<String, String>,
+}
+
+/// Where a preview stack named `name` keeps its pictures, status objects
+/// and lock: `{prefix}/previews/{name}`, under the file's prefix but apart
+/// from the file's own stack (`{prefix}/images/`, `{prefix}/.locks/`), so
+/// nothing a preview's roles may touch is production's.
+pub fn preview_prefix(prefix: &str, name: &str) -> String {
+    format!("{}/previews/{name}", prefix.trim_matches('/'))
 }
 
 /// The images bucket: referenced, never managed.
@@ -332,6 +346,44 @@ impl Stack {
     pub fn client_role_name(&self) -> String {
         format!("{}-client", self.name)
     }
+    /// This file's stack under another name: what `--name NAME` makes
+    /// (also for the pattern `{name}-pr-*` that the preview role's policy
+    /// and the preview boundary name). Pictures apart, no client identity.
+    pub fn preview(&self, name: &str) -> Stack {
+        let file = self.preview_of.clone().unwrap_or_else(|| self.name.clone());
+        let base = match &self.preview_of {
+            // Already a preview: its prefix ends in /previews/{name}.
+            Some(_) => self
+                .images
+                .prefix
+                .rsplit_once("/previews/")
+                .map_or(self.images.prefix.clone(), |(base, _)| base.to_owned()),
+            None => self.images.prefix.clone(),
+        };
+        let mut preview = self.clone();
+        preview.images.prefix = preview_prefix(&base, name);
+        preview.name = name.to_owned();
+        preview.preview_of = Some(file);
+        preview.client = None;
+        preview
+    }
+
+    /// The managed policy every role of this stack carries as its
+    /// permissions boundary; a preview's is its file's
+    /// [`Stack::preview_boundary_name`].
+    pub fn boundary_name(&self) -> String {
+        match &self.preview_of {
+            Some(file) => Stack::preview_boundary_for(file),
+            None => format!("{}-boundary", self.name),
+        }
+    }
+    /// The boundary of every preview of this file's stack (made by `bootstrap`).
+    pub fn preview_boundary_name(&self) -> String {
+        Stack::preview_boundary_for(self.preview_of.as_deref().unwrap_or(&self.name))
+    }
+    fn preview_boundary_for(file: &str) -> String {
+        format!("{file}-preview-boundary")
+    }
     /// The HTTP API's JWT authorizer (`http.auth: jwt`).
     pub fn authorizer_name(&self) -> String {
         format!("{}-jwt", self.name)
@@ -355,6 +407,9 @@ impl Stack {
             ("IAM role", self.worker_name(), 64),
             ("IAM role", self.http_name(), 64),
             ("IAM role", self.client_role_name(), 64),
+            // IAM's managed policy names: 1..=128 characters.
+            ("IAM policy", self.boundary_name(), 128),
+            ("IAM policy", self.preview_boundary_name(), 128),
             ("log group", Stack::log_group_name(&self.worker_name()), 512),
             ("log group", Stack::log_group_name(&self.http_name()), 512),
             ("HTTP API", self.api_name(), 128),

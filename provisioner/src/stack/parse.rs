@@ -23,11 +23,92 @@ pub fn load(path: &Path) -> Result<Stack, StackError> {
 /// Reads and parses a stack file; `name` (the command line's `--name`)
 /// replaces the file's `name` and is checked by the same rules.
 pub fn load_named(path: &Path, name: Option<&str>) -> Result<Stack, StackError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+    let read = |source| StackError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // Refused before reading: a stack file is never this large.
+    let size = std::fs::metadata(path).map_err(read)?.len();
+    if size > MAX_FILE_BYTES as u64 {
+        return Err(too_large(path, size));
+    }
+    let text = std::fs::read_to_string(path).map_err(read)?;
     parse_named(path, &text, name)
+}
+
+/// The largest stack file read: 1 MiB (the largest in `stacks/` is under
+/// 2 KiB). YAML's size is no measure of what it builds (an alias replays a
+/// whole node), hence also [`anchors_and_aliases`].
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+fn too_large(file: &Path, size: u64) -> StackError {
+    StackError::Invalid {
+        file: file.to_path_buf(),
+        problems: vec![Problem {
+            file: file.to_path_buf(),
+            line: 1,
+            path: String::new(),
+            message: format!(
+                "the file is {size} bytes; a stack file is at most {MAX_FILE_BYTES} bytes (1 MiB)"
+            ),
+        }],
+    }
+}
+
+/// The lines of YAML anchors (`&name`) and aliases (`*name`, `<<: *name`),
+/// found in the text before any YAML is parsed. A stack file uses neither:
+/// an alias replays its anchor's whole node wherever it appears, so a few
+/// kilobytes of aliases of aliases build gigabytes (the "billion laughs").
+/// An indicator starts a node: at the start of a line, after `- `, `: `,
+/// `? `, or inside flow collections after `[`, `{` or `,`; inside quotes
+/// and comments `&` and `*` are text.
+pub fn anchors_and_aliases(text: &str) -> Vec<(usize, char)> {
+    let mut found = Vec::new();
+    // A double-quoted scalar may run over several lines; single quotes too.
+    let mut quote: Option<char> = None;
+    for (n, line) in text.lines().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        // Whether a node may start at the next non-blank character.
+        let mut node_start = quote.is_none();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if let Some(q) = quote {
+                if c == '\\' && q == '"' {
+                    i += 2;
+                    continue;
+                }
+                if c == q {
+                    if q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    quote = None;
+                }
+                i += 1;
+                continue;
+            }
+            match c {
+                ' ' | '\t' => {}
+                '#' if i == 0 || matches!(chars[i - 1], ' ' | '\t') => break,
+                '&' | '*' if node_start => {
+                    found.push((n + 1, c));
+                    node_start = false;
+                }
+                '"' | '\'' if node_start => {
+                    quote = Some(c);
+                    node_start = false;
+                }
+                '[' | '{' | ',' => node_start = true,
+                '-' | ':' | '?' if chars.get(i + 1).is_none_or(|n| matches!(n, ' ' | '\t')) => {
+                    node_start = true
+                }
+                _ => node_start = false,
+            }
+            i += 1;
+        }
+    }
+    found
 }
 
 /// Where a problem with `--name` is reported.
@@ -314,6 +395,26 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         file: file.to_path_buf(),
         problems,
     };
+    if text.len() > MAX_FILE_BYTES {
+        return Err(too_large(file, text.len() as u64));
+    }
+    let aliased = anchors_and_aliases(text);
+    if !aliased.is_empty() {
+        return Err(invalid(
+            aliased
+                .into_iter()
+                .map(|(line, c)| Problem {
+                    file: file.to_path_buf(),
+                    line,
+                    path: String::new(),
+                    message: format!(
+                        "a YAML {} ('{c}'): stack files do not use anchors or aliases; write the value out",
+                        if c == '&' { "anchor" } else { "alias" }
+                    ),
+                })
+                .collect(),
+        ));
+    }
     let root: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -400,17 +501,37 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         evaluation_periods: default_evaluation_periods(),
         email: "placeholder@example.com".into(),
     });
+    // `--name` other than the file's own: a preview of the file's stack.
+    let preview_of = match (name_flag, &name) {
+        (Some(flag), Some(own)) if !own.is_empty() && flag != own => Some(own.clone()),
+        _ => None,
+    };
     let name = match name_flag {
         Some(n) => Some(n.to_owned()),
         None => name,
     };
-    let stack = Stack {
-        name: name.unwrap_or_else(|| "placeholder".into()),
-        region: region.unwrap_or_else(|| "eu-west-1".into()),
-        images: Images {
-            bucket: images.bucket,
-            prefix: images.prefix,
+    let name = name.unwrap_or_else(|| "placeholder".into());
+    if preview_of.is_some() && client.as_ref().is_some_and(Option::is_some) {
+        r.problem(
+            "client",
+            format!(
+                "a preview stack (--name {name}) declares no client identity: `client:` grants the principals it names access to the stack's queue and pictures, and a preview is what a pull request deploys. Remove `client:` from this file, or plan the file's own stack (without --name)"
+            ),
+        );
+    }
+    let is_preview = preview_of.is_some();
+    let images = Images {
+        prefix: match &preview_of {
+            Some(_) => super::preview_prefix(&images.prefix, &name),
+            None => images.prefix,
         },
+        bucket: images.bucket,
+    };
+    let stack = Stack {
+        name,
+        preview_of,
+        region: region.unwrap_or_else(|| "eu-west-1".into()),
+        images,
         model: Model {
             id: model.id,
             region: model.region,
@@ -492,8 +613,11 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             retention_days: logs.retention_days,
             level: logs.level,
         },
-        client: client.flatten().map(|c| Client {
-            assumed_by: c.assumed_by,
+        client: client.flatten().and_then(|c| {
+            // Refused above for a preview; never declared for one.
+            (!is_preview).then_some(Client {
+                assumed_by: c.assumed_by,
+            })
         }),
         tags: tags.unwrap_or_default(),
     };

@@ -37,6 +37,29 @@ fn is_email(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
+/// A key prefix the roles' policies can hold the functions to: segments of
+/// `[A-Za-z0-9._-]` joined by single `/`, none `.` or `..`, no leading or
+/// trailing `/`. Policies name `{prefix}/images/*` in an S3 ARN, where `*`
+/// and `?` are wildcards (IAM user guide, "IAM JSON policy elements:
+/// Resource"): a prefix holding one would grant keys outside it; and `..`
+/// is what a reader of a key would take for "the folder above".
+pub fn check_prefix(p: &str) -> Result<(), String> {
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if p.is_empty() || p.len() > 512 || !p.split('/').all(segment_ok) {
+        return Err(format!(
+            "{p:?} is not a usable key prefix: 1..=512 characters, segments of letters, digits, '.', '_', '-' joined by single '/' (no '*', '?', '..', no leading or trailing '/')"
+        ));
+    }
+    Ok(())
+}
+
 fn range(out: &mut Vec<(String, String)>, path: &str, v: u32, min: u32, max: u32, what: &str) {
     if v < min || v > max {
         out.push((
@@ -173,14 +196,8 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             format!("{b:?} is not a valid S3 bucket name"),
         ));
     }
-    let p = &s.images.prefix;
-    if p.is_empty() || p.starts_with('/') || p.ends_with('/') || p.contains("//") || p.len() > 512 {
-        out.push((
-            "images.prefix".into(),
-            format!(
-                "{p:?} is not a usable key prefix: non-empty, no leading/trailing '/', no '//'"
-            ),
-        ));
+    if let Err(why) = check_prefix(&s.images.prefix) {
+        out.push(("images.prefix".into(), why));
     }
 
     let q = &s.queue;
@@ -549,6 +566,7 @@ pub const MAX_KEPT_VERSIONS: u32 = 50;
 mod tests {
     use std::path::Path;
 
+    use super::check_prefix;
     use crate::stack::{Problem, parse};
 
     const GOOD: &str = "name: couch-prod
@@ -880,6 +898,19 @@ tags:   { team: couch-explorers }
             "images.prefix",
             "prefix",
         );
+        for bad in [
+            "11/*", "1?", "a/../b", "..", "a//b", "a/", "a b", "a/./b", "a\\\\b",
+        ] {
+            one_problem(
+                "images:",
+                &format!("images: {{ bucket: good-bucket, prefix: \"{bad}\" }}"),
+                "images.prefix",
+                "not a usable key prefix",
+            );
+        }
+        for good in ["11", "team-a/v1.2/images_x", "A.b"] {
+            assert!(check_prefix(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -559,3 +559,66 @@ macro_rules! lanes {
         }
     )*};
 }
+
+/// SDK configuration for the emulator with these keys (an IAM identity
+/// the tests made, for runs under IAM enforcement).
+pub fn with_keys(
+    endpoint: &str,
+    id: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> aws_types::SdkConfig {
+    aws_types::SdkConfig::builder()
+        .http_client(couch_https::client())
+        .region(aws_types::region::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            aws_sdk_sts::config::Credentials::new(
+                id,
+                secret,
+                token.map(str::to_owned),
+                None,
+                "tests",
+            ),
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+/// An IAM user with access keys and one inline policy: `(id, secret)`.
+pub async fn user_with_keys(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    policy: &str,
+) -> (String, String) {
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("test")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    (key.access_key_id, key.secret_access_key)
+}
+
+pub fn denied<T, E: std::fmt::Debug>(what: &str, r: Result<T, E>) {
+    match r {
+        Ok(_) => panic!("{what} was allowed"),
+        Err(e) => {
+            let text = format!("{e:?}");
+            assert!(
+                text.contains("AccessDenied") || text.contains("not authorized"),
+                "{what}: not an access denial: {text}"
+            );
+        }
+    }
+}
