@@ -532,7 +532,14 @@ async fn bootstrap_adopts_the_shared_provider_makes_both_roles_and_is_idempotent
         !said.contains("+ oidc_provider.github"),
         "adopted, not created:\n{said}"
     );
-    assert!(said.contains("Plan: 3 to add"), "{said}");
+    // Three roles and two boundaries (the stack's, the previews').
+    assert!(said.contains("Plan: 5 to add"), "{said}");
+    assert!(
+        said.contains(
+            "`production`: Deployment branches and tags > Selected branches: `main` only"
+        ) && said.contains("`preview`: Required reviewers"),
+        "the environments' settings are the next steps:\n{said}"
+    );
     assert!(
         said.contains("AWS_PREVIEW_ROLE_ARN=arn:aws:iam::123456789012:role/"),
         "{said}"

@@ -247,3 +247,175 @@ async fn a_pull_request_cannot_escalate_through_the_preview_role() {
         "{own}: {text}"
     );
 }
+
+fn documents(f: &Fixture, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![
+        "policies",
+        "--account",
+        "123456789012",
+        "--github-repo",
+        REPO,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&f.run_ok(&args)).expect("policies --json")
+}
+
+fn statements(doc: &serde_json::Value) -> Vec<serde_json::Value> {
+    doc["document"]["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_ci_roles_trust_environments_and_hold_every_role_write_to_a_boundary() {
+    let f = Fixture::new("t-pol-").await;
+    let name = f.stack().name;
+    let docs = documents(&f, &[]);
+    let subject = |role: &str| {
+        docs.iter()
+            .find(|d| d["address"] == format!("role.github_{role}") && d["type"] == "trust")
+            .map(|d| d["document"]["Statement"][0]["Condition"].clone())
+            .unwrap_or_else(|| panic!("{role}'s trust"))
+    };
+    let sub = "token.actions.githubusercontent.com:sub";
+    assert_eq!(
+        subject("apply")["StringEquals"][sub],
+        serde_json::json!([format!("repo:{REPO}:environment:production")])
+    );
+    assert_eq!(
+        subject("preview")["StringEquals"][sub],
+        serde_json::json!([format!("repo:{REPO}:environment:preview")])
+    );
+    assert_eq!(
+        subject("plan")["StringLike"][sub],
+        serde_json::json!([format!("repo:{REPO}:*")])
+    );
+    let boundary = |n: &str| format!("arn:aws:iam::123456789012:policy/{n}");
+    for (role, expected) in [
+        ("apply", boundary(&format!("{name}-boundary"))),
+        ("preview", boundary(&format!("{name}-preview-boundary"))),
+    ] {
+        let policy = docs
+            .iter()
+            .find(|d| d["address"] == format!("role.github_{role}") && d["type"] == "identity")
+            .unwrap();
+        let mut role_writes = 0;
+        for st in statements(policy) {
+            let actions: Vec<&str> = st["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str())
+                .collect();
+            for a in &actions {
+                assert!(
+                    !matches!(
+                        *a,
+                        "iam:CreatePolicy"
+                            | "iam:CreatePolicyVersion"
+                            | "iam:DeletePolicy"
+                            | "iam:SetDefaultPolicyVersion"
+                            | "iam:DeleteRolePermissionsBoundary"
+                            | "iam:AttachRolePolicy"
+                    ),
+                    "{role} may {a}: {st}"
+                );
+            }
+            if actions.iter().any(|a| {
+                matches!(
+                    *a,
+                    "iam:CreateRole" | "iam:PutRolePolicy" | "iam:PutRolePermissionsBoundary"
+                )
+            }) {
+                role_writes += 1;
+                assert_eq!(
+                    st["Condition"]["StringEquals"]["iam:PermissionsBoundary"],
+                    serde_json::json!([expected]),
+                    "{role}: {st}"
+                );
+            }
+        }
+        // The worker's, the HTTP function's and the client's roles.
+        assert_eq!(role_writes, 3, "{role}");
+    }
+    // The boundaries allow nothing on IAM.
+    for address in ["policy.boundary", "policy.preview_boundary"] {
+        let doc = docs.iter().find(|d| d["address"] == address).unwrap();
+        for st in statements(doc) {
+            for a in st["Action"].as_array().unwrap() {
+                assert!(!a.as_str().unwrap().starts_with("iam:"), "{address}: {st}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_preview_reaches_only_its_own_prefix_and_never_declares_a_client() {
+    let f = Fixture::new("t-pre-").await;
+    let file = f.stack();
+    let preview = format!("{}-pr-7", file.name);
+    let own = format!("{}/previews/{preview}/", file.images.prefix);
+    let docs = documents(&f, &["--name", &preview]);
+    let mut s3 = 0;
+    for d in docs.iter().filter(|d| {
+        !d["address"].as_str().unwrap().starts_with("role.github_")
+            && d["address"] != "policy.preview_boundary"
+    }) {
+        for st in statements(d) {
+            let text = st.to_string();
+            if text.contains("arn:aws:s3:::") && text.contains('/') {
+                for r in st["Resource"].as_array().unwrap() {
+                    let r = r.as_str().unwrap();
+                    if let Some((_, key)) = r.split_once(":::")
+                        && let Some((_, key)) = key.split_once('/')
+                    {
+                        s3 += 1;
+                        assert!(key.starts_with(&own), "{}: {r}", d["address"]);
+                    }
+                }
+            }
+            if let Some(prefixes) = st["Condition"]["StringLike"]["s3:prefix"].as_array() {
+                for p in prefixes {
+                    assert!(
+                        p.as_str().unwrap().starts_with(&own),
+                        "{}: {p}",
+                        d["address"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(s3 >= 3, "{s3}");
+    // The functions are told the same place; so is whoever reads the outputs.
+    let out = f.run_ok(&["plan", "--offline", "--name", &preview, "--json"]);
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = plan.to_string();
+    assert!(
+        text.contains(&format!(
+            "\"IMAGE_PREFIX\":\"{}\"",
+            own.trim_end_matches('/')
+        )),
+        "{text}"
+    );
+
+    // A file that declares `client:` has no preview.
+    f.append_yaml("client: { assumed_by: [\"arn:aws:iam::111122223333:root\"] }");
+    let out = f.cli(&["plan", "--name", &preview]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("client: a preview stack (--name") && err.contains(&preview),
+        "{err}"
+    );
+    let iam = f.iam();
+    let roles = iam.list_roles().send().await.unwrap();
+    assert!(
+        roles
+            .roles()
+            .iter()
+            .all(|r| !r.role_name().starts_with(&preview)),
+        "nothing was created"
+    );
+}

@@ -97,6 +97,26 @@ pub fn image_key(prefix: &str, id: &str) -> String {
     format!("{}{}", images_prefix(prefix), image_file_name(id, "png"))
 }
 
+/// The folder of the synchronous route's pictures (`POST /image_generator`):
+/// `{prefix}/images/sync/`. Apart from the asynchronous path's pictures,
+/// which [`image_key`] names by SQS message id directly under the images
+/// folder: no message id can name this sub-folder ([`image_key`] replaces
+/// `/`), so the two paths' ids never meet.
+pub fn sync_images_prefix(prefix: &str) -> String {
+    format!("{}sync/", images_prefix(prefix))
+}
+
+/// The key of the synchronous route's picture `id` (a fresh UUID per
+/// picture): `{prefix}/images/sync/{id}.png`, characters outside
+/// `[A-Za-z0-9_-]` replaced as in [`image_key`].
+pub fn sync_image_key(prefix: &str, id: &str) -> String {
+    format!(
+        "{}{}",
+        sync_images_prefix(prefix),
+        image_file_name(id, "png")
+    )
+}
+
 /// `{id}.{extension}` with characters outside `[A-Za-z0-9_-]` in the id replaced.
 fn image_file_name(id: &str, extension: &str) -> String {
     let safe: String = id
@@ -143,5 +163,21 @@ mod tests {
             "11/images/_health/s-worker.json"
         );
         assert_eq!(health_key("11", "a/b"), "11/images/_health/a_b.json");
+    }
+
+    #[test]
+    fn the_synchronous_routes_pictures_have_a_folder_no_message_id_can_name() {
+        let id = "6a96454d-ef25-4788-a79c-98f9157180bb";
+        assert_eq!(sync_images_prefix("/11/"), "11/images/sync/");
+        assert_eq!(sync_image_key("11", id), format!("11/images/sync/{id}.png"));
+        assert_eq!(sync_image_key("11", "../x"), "11/images/sync/___x.png");
+        // The asynchronous path's key of the same id, or of one that tries
+        // to reach the folder, stays outside it.
+        assert_eq!(image_key("11", id), format!("11/images/{id}.png"));
+        assert_eq!(
+            image_key("11", &format!("sync/{id}")),
+            format!("11/images/sync_{id}.png")
+        );
+        assert!(!image_key("11", "sync/x").starts_with(&sync_images_prefix("11")));
     }
 }

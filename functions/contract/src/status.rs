@@ -3,6 +3,11 @@
 //! `failed` (with a reason a user can read) when it gives a prompt up; a
 //! stored image is `done` whatever the status object says. The object lives
 //! beside the images ([`status_key`]), where the functions may already write.
+//!
+//! When the stack's API has an authorizer (`http.auth: iam|jwt`) the status
+//! object also names the request's [`Owner`] (field [`OWNER`]): `GET
+//! /images/{id}` answers only them. Without one (`http.auth: none`) there
+//! is no owner and whoever has the id reads the status, as before.
 
 /// The id `POST /images` answers and the worker names the image by: the SQS
 /// message id, a UUID (`8-4-4-4-12` lowercase hex digits, as SQS makes them).
@@ -23,6 +28,45 @@ pub fn status_key(prefix: &str, id: &str) -> String {
         super::images_prefix(prefix),
         super::image_file_name(id, "json")
     )
+}
+
+/// The status object's field naming the request's [`Owner`] (as
+/// [`Owner::encode`] writes it); absent when the API has no authorizer.
+pub const OWNER: &str = "owner";
+
+/// Whom a request belongs to: the caller API Gateway's authorizer named when
+/// the request was submitted (never something the caller wrote itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A JWT authorizer's verified token: its `sub` claim.
+    Jwt(String),
+    /// IAM (SigV4) authorization: the caller's ARN.
+    Iam(String),
+}
+
+impl Owner {
+    /// As the status object holds it: `jwt:{sub}` or `iam:{arn}`. The kind
+    /// comes first, so a token's `sub` that reads like an ARN is no IAM caller.
+    pub fn encode(&self) -> String {
+        match self {
+            Owner::Jwt(sub) => format!("jwt:{sub}"),
+            Owner::Iam(arn) => format!("iam:{arn}"),
+        }
+    }
+
+    /// What [`Owner::encode`] wrote; `None` for anything else (an empty
+    /// identity included).
+    pub fn decode(field: &str) -> Option<Owner> {
+        let (kind, who) = field.split_once(':')?;
+        if who.is_empty() {
+            return None;
+        }
+        match kind {
+            "jwt" => Some(Owner::Jwt(who.to_owned())),
+            "iam" => Some(Owner::Iam(who.to_owned())),
+            _ => None,
+        }
+    }
 }
 
 /// The status object's `status` values (the image itself says `done`).
@@ -61,5 +105,26 @@ mod tests {
             "11/images/_status/6a96454d-ef25-4788-a79c-98f9157180bb.json"
         );
         assert_eq!(status_key("11", "a/b"), "11/images/_status/a_b.json");
+    }
+
+    #[test]
+    fn owners_round_trip_and_their_kind_is_part_of_them() {
+        let arn = "arn:aws:iam::123456789012:user/ana";
+        for owner in [
+            Owner::Jwt("auth0|5fe435b5".into()),
+            Owner::Iam(arn.into()),
+            // A token whose `sub` reads like an ARN stays a token's.
+            Owner::Jwt(arn.into()),
+        ] {
+            assert_eq!(Owner::decode(&owner.encode()), Some(owner));
+        }
+        assert_eq!(Owner::Iam(arn.into()).encode(), format!("iam:{arn}"));
+        assert_ne!(
+            Owner::Jwt(arn.into()).encode(),
+            Owner::Iam(arn.into()).encode()
+        );
+        for bad in ["", "jwt:", "iam:", "ana", "x:ana", ":ana"] {
+            assert_eq!(Owner::decode(bad), None, "{bad}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use imagegen::telemetry::{self, ImageEvent, Outcome};
 use imagegen::{
     ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptQueue, PromptRule,
+    new_image_id,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -198,7 +199,7 @@ pub async fn route<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
         .and_then(|p| p.strip_prefix('/'))
     {
         return if req.method == "GET" {
-            crate::images::status_of(id, generator, request_id).await
+            crate::images::status_of(id, &req.caller, generator, request_id).await
         } else {
             only("GET")
         };
@@ -219,7 +220,13 @@ pub const SYNC_PATH: &str = "/image_generator";
 /// The asynchronous routes' path (`POST`, and `GET` of `/{id}` under it).
 pub const SUBMIT_PATH: &str = "/images";
 
-/// Handles one request. `request_id` identifies it (and names the image).
+/// Handles one request of the synchronous route. `request_id` identifies
+/// it in the answer and the logs; the picture gets an id of its own, a fresh
+/// UUID under `{prefix}/images/sync/` (`couch_contract::sync_image_key`),
+/// which no asynchronous id (an SQS message id, directly under `images/`)
+/// and no other invocation's picture can hold: it is written with S3's
+/// `If-None-Match: *` and a taken key is retried once with a new id, never
+/// overwritten (`Generator::generate_new`).
 pub async fn handle<M: ImageModel, S: ImageStore>(
     req: &Request,
     generator: &Generator<M, S>,
@@ -233,8 +240,9 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         );
     }
     let started = Instant::now();
-    let key = generator.key_for(request_id);
-    let line = |outcome: Outcome, status: u16, prompt_chars: Option<usize>| {
+    // The first key tried; the line of a request that stored nothing names it.
+    let key = generator.sync_key_for(&new_image_id());
+    let line = |key: &str, outcome: Outcome, status: u16, prompt_chars: Option<usize>| {
         let mut extra = Map::new();
         extra.insert("status".into(), status.into());
         if let Some(c) = prompt_chars {
@@ -243,7 +251,7 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         ImageEvent {
             id_key: "request_id",
             id: request_id,
-            image_key: &key,
+            image_key: key,
             model: generator.model.model_id(),
             outcome,
             duration: started.elapsed(),
@@ -262,11 +270,17 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
             return reply;
         }
     };
-    let stored = match generator.generate(request_id, &prompt).await {
+    let mut first = Some(key.clone());
+    let new_key = || {
+        first
+            .take()
+            .unwrap_or_else(|| generator.sync_key_for(&new_image_id()))
+    };
+    let stored = match generator.generate_new(&prompt, new_key).await {
         Ok(s) => s,
         Err(e) => {
             let reply = reply_for(&e, request_id);
-            line(failed(&e), reply.status, Some(prompt.chars()));
+            line(&key, failed(&e), reply.status, Some(prompt.chars()));
             return reply;
         }
     };
@@ -274,11 +288,12 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         Ok(u) => u,
         Err(e) => {
             let reply = reply_for(&e, request_id);
-            line(failed(&e), reply.status, Some(prompt.chars()));
+            line(&stored.key, failed(&e), reply.status, Some(prompt.chars()));
             return reply;
         }
     };
     line(
+        &stored.key,
         Outcome::Stored {
             model_latency: stored.model_latency,
         },
@@ -353,13 +368,25 @@ mod tests {
         (reply, g)
     }
 
+    /// The id of a synchronous picture's key (`11/images/sync/{id}.png`).
+    fn sync_id(key: &Value) -> String {
+        let id = key
+            .as_str()
+            .and_then(|k| k.strip_prefix("11/images/sync/"))
+            .and_then(|k| k.strip_suffix(".png"))
+            .unwrap_or_else(|| panic!("not a synchronous picture's key: {key}"));
+        assert!(imagegen::status::is_request_id(id), "{id}");
+        id.to_owned()
+    }
+
     #[tokio::test]
     async fn created_with_location_and_link() {
         let (r, g) = call(v2(Some(r#"{"prompt": "a café"}"#), false)).await;
         assert_eq!(r.status, 201, "{r:?}");
-        assert_eq!(r.body["key"], "11/images/req-v2.png");
+        let key = r.body["key"].as_str().unwrap().to_owned();
+        sync_id(&r.body["key"]);
         assert_eq!(r.body["bucket"], "fake-bucket");
-        assert_eq!(r.body["s3_uri"], "s3://fake-bucket/11/images/req-v2.png");
+        assert_eq!(r.body["s3_uri"], format!("s3://fake-bucket/{key}"));
         assert_eq!(r.body["model"], "fake.model-v1");
         assert!(r.body["seed"].is_u64());
         assert!(
@@ -368,7 +395,7 @@ mod tests {
                 .unwrap()
                 .contains("X-Amz-Expires=3600")
         );
-        assert_eq!(g.store.keys(), ["11/images/req-v2.png"]);
+        assert_eq!(g.store.keys(), [key.as_str()]);
         let l = r.to_lambda();
         assert_eq!(l["statusCode"], 201);
         assert_eq!(l["headers"]["content-type"], "application/json");
@@ -384,7 +411,72 @@ mod tests {
         assert_eq!(r.status, 201, "{r:?}");
         let (r, _) = call(v1("POST", Some(r#"{"prompt": "a dog"}"#))).await;
         assert_eq!(r.status, 201, "{r:?}");
-        assert_eq!(r.body["key"], "11/images/req-v1.png");
+        sync_id(&r.body["key"]);
+    }
+
+    #[tokio::test]
+    async fn sync_pictures_get_ids_of_their_own_written_only_where_nothing_is() {
+        let g = generator();
+        // The same API Gateway request id twice (a replayed event): two pictures.
+        let req = parse(v2(Some(r#"{"prompt": "a café"}"#), false)).unwrap();
+        let a = handle(&req, &g, "req-v2").await;
+        let b = handle(&req, &g, "req-v2").await;
+        assert_eq!((a.status, b.status), (201, 201), "{a:?} {b:?}");
+        let (ia, ib) = (sync_id(&a.body["key"]), sync_id(&b.body["key"]));
+        assert_ne!(ia, ib);
+        assert_ne!(ia, "req-v2");
+        let (ka, kb) = (
+            a.body["key"].as_str().unwrap(),
+            b.body["key"].as_str().unwrap(),
+        );
+        // Both written with If-None-Match: *, and both still there.
+        assert_eq!(g.store.conditional_keys(), [ka, kb]);
+        let mut keys = g.store.keys();
+        keys.sort();
+        let mut want = vec![ka.to_owned(), kb.to_owned()];
+        want.sort();
+        assert_eq!(keys, want);
+    }
+
+    #[tokio::test]
+    async fn a_taken_sync_key_is_retried_once_with_a_new_id_never_overwritten() {
+        let g = generator();
+        g.store.taken.store(1, std::sync::atomic::Ordering::SeqCst);
+        let req = parse(v2(Some(r#"{"prompt": "a café"}"#), false)).unwrap();
+        let r = handle(&req, &g, "req-v2").await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let tried = g.store.conditional_keys();
+        assert_eq!(tried.len(), 2, "{tried:?}");
+        assert_ne!(tried[0], tried[1]);
+        assert_eq!(r.body["key"], tried[1]);
+        assert_eq!(g.store.keys(), [tried[1].as_str()]);
+        assert_eq!(g.model.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Taken twice: 502, one model call, nothing written.
+        let g = generator();
+        g.store.taken.store(
+            imagegen::NEW_KEY_ATTEMPTS,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        let r = handle(&req, &g, "req-v2").await;
+        assert_eq!(r.status, 502, "{r:?}");
+        assert!(!r.body.to_string().contains("taken"), "no internals: {r:?}");
+        assert_eq!(g.store.conditional_keys().len(), imagegen::NEW_KEY_ATTEMPTS);
+        assert!(g.store.keys().is_empty());
+        assert_eq!(g.model.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sync_picture_carries_no_prompt_metadata() {
+        let (r, g) = call(v2(Some(r#"{"prompt": "my secret café"}"#), false)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let meta = g
+            .store
+            .metadata_of(r.body["key"].as_str().unwrap())
+            .unwrap();
+        assert!(!meta.contains_key("prompt"), "{meta:?}");
+        assert!(!meta.values().any(|v| v.contains("secret")), "{meta:?}");
+        assert_eq!(meta["model"], "fake.model-v1");
     }
 
     #[tokio::test]

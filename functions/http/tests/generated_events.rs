@@ -6,6 +6,9 @@
 //! that lie, both payload versions and neither, failing models and stores.
 //! Never a 500 or a panic; every error answer is JSON with `error` and
 //! `request_id`; nothing from an internal error message reaches the body.
+//! Callers come with and without an authorizer in the request context (JWT
+//! `sub`, IAM `userArn`, one naming nobody): a request submitted by a named
+//! caller is answered to them only; anyone else gets exactly an unknown id's 404.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,6 +92,66 @@ fn body() -> impl Strategy<Value = Option<Vec<u8>>> {
     ]
 }
 
+/// Who API Gateway's authorizer says is calling.
+#[derive(Debug, Clone, PartialEq)]
+enum Auth {
+    /// No authorizer (`http.auth: none`).
+    None,
+    /// A JWT authorizer's token with `sub` `user-{n}` (n = 3: a `sub` that
+    /// reads like `Iam(0)`'s ARN).
+    Jwt(u8),
+    /// `AWS_IAM`, caller `arn:...:user/user-{n}`.
+    Iam(u8),
+    /// An authorizer that names nobody (a token without `sub`).
+    Unnamed,
+}
+
+impl Auth {
+    fn arn(n: u8) -> String {
+        format!("arn:aws:iam::123456789012:user/user-{n}")
+    }
+    fn sub(n: u8) -> String {
+        if n == 3 {
+            Auth::arn(0)
+        } else {
+            format!("user-{n}")
+        }
+    }
+    /// The owner of what this caller submits, as the status object names it.
+    fn owner(&self) -> Option<String> {
+        match self {
+            Auth::Jwt(n) => Some(format!("jwt:{}", Auth::sub(*n))),
+            Auth::Iam(n) => Some(format!("iam:{}", Auth::arn(*n))),
+            Auth::None | Auth::Unnamed => None,
+        }
+    }
+    /// Payload 2.0's `requestContext.authorizer`.
+    fn v2(&self) -> Option<Value> {
+        match self {
+            Auth::None => None,
+            Auth::Jwt(n) => Some(
+                json!({"jwt": {"claims": {"sub": Auth::sub(*n), "iss": "https://idp.example/"}, "scopes": null}}),
+            ),
+            Auth::Iam(n) => Some(json!({"iam": {
+                "accessKey": "AKIA", "accountId": "123456789012", "callerId": "AIDA", "cognitoIdentity": null,
+                "principalOrgId": null, "userArn": Auth::arn(*n), "userId": "AIDA"
+            }})),
+            Auth::Unnamed => Some(
+                json!({"jwt": {"claims": {"iss": "https://idp.example/"}, "scopes": ["images"]}}),
+            ),
+        }
+    }
+}
+
+fn auth() -> impl Strategy<Value = Auth> {
+    prop_oneof![
+        3 => Just(Auth::None),
+        3 => (0u8..4).prop_map(Auth::Jwt),
+        2 => (0u8..3).prop_map(Auth::Iam),
+        1 => Just(Auth::Unnamed),
+    ]
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     v2: Option<bool>,
@@ -103,6 +166,10 @@ struct Case {
     /// Replace one field by a value of a wrong type.
     mangle: Option<(usize, Value)>,
     failing_store: bool,
+    auth: Auth,
+    /// A `GET` of a submitted id comes from whoever submitted it (the owner
+    /// back for their picture) rather than from `auth`.
+    as_submitter: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -132,6 +199,7 @@ fn case() -> impl Strategy<Value = Case> {
         prop_oneof![6 => "[a-zA-Z0-9-]{1,36}".prop_map(Some), 1 => Just(None), 1 => Just(Some(String::new()))],
         prop_oneof![8 => Just(None), 1 => (0usize..8, any_json()).prop_map(Some)],
         prop::bool::weighted(0.05),
+        (auth(), any::<bool>()),
     )
         .prop_map(
             |(
@@ -143,6 +211,7 @@ fn case() -> impl Strategy<Value = Case> {
                 request_id,
                 mangle,
                 failing_store,
+                (auth, as_submitter),
             )| Case {
                 v2,
                 method,
@@ -154,6 +223,8 @@ fn case() -> impl Strategy<Value = Case> {
                 request_id,
                 mangle,
                 failing_store,
+                auth,
+                as_submitter,
             },
         )
 }
@@ -197,6 +268,24 @@ fn event(c: &Case) -> Value {
         }),
         None => json!({"Records": [{"body": body}]}),
     };
+    match (c.v2, &c.auth) {
+        (Some(true), auth) => {
+            if let Some(a) = auth.v2() {
+                e["requestContext"]["authorizer"] = a;
+            }
+        }
+        // Payload 1.0: `identity.userArn`, `authorizer.claims`.
+        (Some(false), Auth::Jwt(n)) => {
+            e["requestContext"]["authorizer"] = json!({"claims": {"sub": Auth::sub(*n)}});
+        }
+        (Some(false), Auth::Iam(n)) => {
+            e["requestContext"]["identity"] = json!({"userArn": Auth::arn(*n)});
+        }
+        (Some(false), Auth::Unnamed) => {
+            e["requestContext"]["authorizer"] = json!({"claims": {"iss": "https://idp.example/"}});
+        }
+        _ => {}
+    }
     if let Some((i, v)) = &c.mangle {
         let fields = [
             "headers",
@@ -227,12 +316,26 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         ..FakeQueue::default()
     };
     let statuses: std::cell::RefCell<BTreeMap<u64, u32>> = Default::default();
+    // Every id `POST /images` answered (healthy store, event as generated):
+    // who submitted it.
+    let submitted: std::cell::RefCell<BTreeMap<String, Auth>> = Default::default();
+    // Ids submitted from a mangled event: whose they are is not checked.
+    let mangled: std::cell::RefCell<std::collections::BTreeSet<String>> = Default::default();
+    // How many GETs of a submitted id each ownership rule answered.
+    let reads: std::cell::RefCell<BTreeMap<&'static str, u32>> = Default::default();
     let mut runner = TestRunner::new(Config {
         cases: CASES,
         failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&case(), |c| {
+    let result = runner.run(&case(), |mut c| {
+        if let Some(id) = c.path.strip_prefix("/images/")
+            && c.as_submitter
+            && c.method == "GET"
+            && let Some(by) = submitted.borrow().get(id)
+        {
+            c.auth = by.clone();
+        }
         let generator = if c.failing_store {
             &broken_store
         } else {
@@ -251,7 +354,10 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         ));
         let status = answer["statusCode"].as_u64().unwrap_or(0);
         prop_assert!(
-            matches!(status, 200 | 201 | 202 | 400 | 404 | 405 | 422 | 429 | 502),
+            matches!(
+                status,
+                200 | 201 | 202 | 400 | 403 | 404 | 405 | 422 | 429 | 502
+            ),
             "status {status} for {c:?}: {answer}"
         );
         prop_assert_eq!(&answer["headers"]["content-type"], "application/json");
@@ -267,6 +373,15 @@ fn ten_thousand_generated_events_never_500_never_leak() {
                 &answer["headers"]["location"],
                 &json!(format!("/images/{id}"))
             );
+            prop_assert!(
+                c.auth != Auth::Unnamed,
+                "an unnamed caller submitted: {c:?}"
+            );
+            if c.mangle.is_some() {
+                mangled.borrow_mut().insert(id.to_owned());
+            } else {
+                submitted.borrow_mut().insert(id.to_owned(), c.auth.clone());
+            }
         } else if status == 200 {
             prop_assert!(
                 matches!(body["status"].as_str(), Some("queued" | "done" | "failed")),
@@ -282,6 +397,41 @@ fn ten_thousand_generated_events_never_500_never_leak() {
                 "{body}"
             );
         }
+        // Ownership: a GET of a submitted id, as generated (healthy store;
+        // not an event that fails to parse, e.g. a body that lies about
+        // being base64: that 400 says nothing about any id).
+        let id = c.path.trim_end_matches('/').strip_prefix("/images/");
+        if let Some(id) = id.filter(|_| {
+            c.method == "GET"
+                && c.v2.is_some()
+                && c.mangle.is_none()
+                && !c.failing_store
+                && status != 400
+        }) && imagegen::status::is_request_id(id)
+            && !mangled.borrow().contains(id)
+        {
+            let unknown = (404, "no image request has this id");
+            let got = (status, body["error"].as_str().unwrap_or_default());
+            match submitted.borrow().get(id).map(Auth::owner) {
+                None => prop_assert_eq!(got, unknown, "never submitted: {:?}", c),
+                Some(None) => {
+                    prop_assert_eq!(status, 200, "nobody's: {:?} {}", c, body);
+                    *reads.borrow_mut().entry("nobody's, read").or_default() += 1;
+                }
+                Some(Some(owner)) if c.auth.owner().as_ref() == Some(&owner) => {
+                    prop_assert_eq!(status, 200, "the owner's: {:?} {}", c, body);
+                    *reads.borrow_mut().entry("owner's, by them").or_default() += 1;
+                }
+                Some(Some(owner)) => {
+                    prop_assert_eq!(got, unknown, "{}'s, asked by {:?}", owner, c);
+                    prop_assert!(!text.contains(id), "{text}");
+                    *reads
+                        .borrow_mut()
+                        .entry("owner's, by another: 404")
+                        .or_default() += 1;
+                }
+            }
+        }
         for secret in INTERNAL {
             prop_assert!(
                 !text.contains(secret),
@@ -295,10 +445,24 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         panic!("{e}");
     }
     let statuses = statuses.into_inner();
-    println!("{CASES} generated events, answers by status: {statuses:?}");
+    let reads = reads.into_inner();
+    println!(
+        "{CASES} generated events, answers by status: {statuses:?}; reads of submitted ids: {reads:?}"
+    );
     assert_eq!(statuses.values().sum::<u32>(), CASES);
+    // Not vacuous: every ownership rule was exercised.
+    for rule in [
+        "nobody's, read",
+        "owner's, by them",
+        "owner's, by another: 404",
+    ] {
+        assert!(
+            reads.get(rule).copied().unwrap_or(0) > 0,
+            "{rule}: {reads:?}"
+        );
+    }
     // Not a vacuous generator: every kind of answer was reached.
-    for status in [200, 201, 202, 400, 404, 405, 422, 429, 502] {
+    for status in [200, 201, 202, 400, 403, 404, 405, 422, 429, 502] {
         assert!(
             statuses.get(&status).copied().unwrap_or(0) > 0,
             "no {status} in {statuses:?}"

@@ -71,15 +71,24 @@ async fn post_through_the_loop(model: &str) {
     let r = response(&mut api).await;
     assert_eq!(r["statusCode"], 201, "{r}");
     let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["key"], "11/images/apigw-1.png");
+    // The picture's id is its own (a UUID under images/sync/), not API Gateway's.
+    let key = body["key"].as_str().unwrap().to_owned();
+    let id = key
+        .strip_prefix("11/images/sync/")
+        .and_then(|k| k.strip_suffix(".png"))
+        .unwrap_or_else(|| panic!("{key}"));
+    assert!(imagegen::status::is_request_id(id), "{key}");
     assert_eq!(body["model"], model);
     let obj = s3
         .get_object()
         .bucket(&bucket)
-        .key("11/images/apigw-1.png")
+        .key(&key)
         .send()
         .await
         .unwrap();
+    // No `x-amz-meta-prompt`.
+    let meta = obj.metadata().cloned().unwrap_or_default();
+    assert!(!meta.contains_key("prompt"), "{meta:?}");
     assert_eq!(
         Some(obj.body.collect().await.unwrap().into_bytes().to_vec()),
         bedrock.last_picture()
@@ -93,7 +102,7 @@ async fn post_through_the_loop(model: &str) {
         .find(|l| l["request_id"] == "apigw-1" && l.get("_aws").is_some())
         .expect("the image line");
     assert_eq!(line["outcome"], "stored", "{line}");
-    assert_eq!(line["image_key"], "11/images/apigw-1.png", "{line}");
+    assert_eq!(line["image_key"], key.as_str(), "{line}");
     assert_eq!(line["model"], model, "{line}");
     assert_eq!(line["status"], 201, "{line}");
     assert!(line["duration_ms"].is_u64(), "{line}");

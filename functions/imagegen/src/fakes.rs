@@ -94,6 +94,15 @@ pub struct FakeStore {
     pub json: Mutex<BTreeMap<String, Vec<u8>>>,
     /// Makes every put fail (S3 outage).
     pub fail_puts: bool,
+    /// Each picture's S3 user metadata, as [`crate::store::S3Store`] sets it
+    /// ([`crate::store::object_metadata`]), by key.
+    pub object_metadata: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Every key a picture was asked to be written to with `If-None-Match:
+    /// *` ([`ImageStore::put_new`]), in order, taken or not.
+    pub conditional_puts: Mutex<Vec<String>>,
+    /// The next this many `put_new` calls find their key taken (S3's 412),
+    /// as if another invocation had written there first.
+    pub taken: AtomicUsize,
 }
 
 impl FakeStore {
@@ -119,6 +128,37 @@ impl FakeStore {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .cloned()
+    }
+    /// The S3 user metadata picture `key` was stored with.
+    pub fn metadata_of(&self, key: &str) -> Option<BTreeMap<String, String>> {
+        self.object_metadata
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+    /// The keys asked for with `If-None-Match: *`, in order.
+    pub fn conditional_keys(&self) -> Vec<String> {
+        self.conditional_puts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    fn store_picture(&self, key: &str, png: Vec<u8>, meta: &ImageMetadata) {
+        self.objects
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), (png, meta.clone()));
+        self.object_metadata
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                key.to_owned(),
+                crate::store::object_metadata(meta)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            );
     }
     pub fn keys(&self) -> Vec<String> {
         self.objects
@@ -149,11 +189,38 @@ impl ImageStore for FakeStore {
         meta: &ImageMetadata,
     ) -> Result<(), GenerateError> {
         self.refuse_if_failing()?;
-        self.objects
+        self.store_picture(key, png, meta);
+        Ok(())
+    }
+    async fn put_new(
+        &self,
+        key: &str,
+        png: Vec<u8>,
+        meta: &ImageMetadata,
+    ) -> Result<bool, GenerateError> {
+        self.refuse_if_failing()?;
+        self.conditional_puts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.to_owned(), (png, meta.clone()));
-        Ok(())
+            .push(key.to_owned());
+        let collide = self
+            .taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        // As S3 with `If-None-Match: *`: a key (or its sidecar) that holds
+        // anything is refused, never overwritten.
+        let sidecar = crate::store::sidecar_key(key);
+        let held = self.exists(key).await?
+            || self
+                .json
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&sidecar);
+        if collide || held {
+            return Ok(false);
+        }
+        self.store_picture(key, png, meta);
+        Ok(true)
     }
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError> {
         self.refuse_if_failing()?;

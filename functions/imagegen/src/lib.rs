@@ -22,7 +22,7 @@ pub mod telemetry;
 
 pub use config::Config;
 pub use error::{ErrorKind, GenerateError};
-pub use generate::{Generator, Stored};
+pub use generate::{Generator, NEW_KEY_ATTEMPTS, Stored, new_image_id};
 pub use model::{BedrockModel, ImageModel, UnknownModel};
 pub use prompt::{Prompt, PromptError, PromptRule};
 pub use queue::{PromptQueue, SqsPrompts};

@@ -1,18 +1,26 @@
-//! Where images go: `s3://{IMAGE_BUCKET}/{IMAGE_PREFIX}/images/{id}.png`, with
-//! a sidecar `{id}.json` recording the prompt, seed and model (S3 metadata is
-//! ASCII-only and limited to 2 KB, too small for any 512-character prompt).
+//! Where images go: `s3://{IMAGE_BUCKET}/{IMAGE_PREFIX}/images/{id}.png`
+//! (the synchronous route's under `images/sync/`), with a sidecar `{id}.json`
+//! recording the prompt, seed and model. The picture's own S3 metadata holds
+//! the seed and the model only ([`object_metadata`]): whoever may read a
+//! picture (a presigned link, a role allowed `*.png`) reads its metadata too,
+//! and a prompt is the asker's; the sidecar keeps it.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::Serialize;
 
 use crate::error::GenerateError;
 
-pub use couch_contract::image_key;
+pub use couch_contract::{image_key, sync_image_key};
+
+/// The content type of the JSON objects (sidecars, statuses, health proofs).
+const JSON: &str = "application/json; charset=utf-8";
 
 /// The sidecar key for an image key.
 pub fn sidecar_key(image_key: &str) -> String {
@@ -30,6 +38,15 @@ pub struct ImageMetadata {
     pub model: String,
 }
 
+/// The S3 user metadata (`x-amz-meta-*`) a picture is stored with: the seed
+/// and the model. Never the prompt (see the module's documentation).
+pub fn object_metadata(meta: &ImageMetadata) -> [(&'static str, String); 2] {
+    [
+        ("seed", meta.seed.to_string()),
+        ("model", meta.model.clone()),
+    ]
+}
+
 #[async_trait]
 pub trait ImageStore: Send + Sync {
     fn bucket(&self) -> &str;
@@ -37,6 +54,17 @@ pub trait ImageStore: Send + Sync {
     /// Stores the PNG and its metadata; the PNG last, so its existence means "done".
     async fn put(&self, key: &str, png: Vec<u8>, meta: &ImageMetadata)
     -> Result<(), GenerateError>;
+    /// Like [`Self::put`], but only where nothing is yet: the sidecar, then
+    /// the PNG, each written with S3's `If-None-Match: *`. `false` when
+    /// either was already there (S3's 412, or its 409 for a conditional
+    /// write to the same key in flight): nothing of anyone else's is
+    /// overwritten, and the caller picks another key.
+    async fn put_new(
+        &self,
+        key: &str,
+        png: Vec<u8>,
+        meta: &ImageMetadata,
+    ) -> Result<bool, GenerateError>;
     /// Writes a small JSON object (the health check's proof that the prefix is writable).
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError>;
     /// A link to GET the object, valid for `ttl`.
@@ -44,7 +72,8 @@ pub trait ImageStore: Send + Sync {
     /// A small JSON object (a sidecar, a request's status); `None` when absent.
     async fn get_json(&self, key: &str) -> Result<Option<Vec<u8>>, GenerateError>;
     /// Writes `body` only if nothing is at `key` (S3's `If-None-Match: *`):
-    /// `false` when something already was (e.g. the worker's status).
+    /// `false` when something already was, or was being written (412, 409;
+    /// e.g. the worker's status).
     async fn put_json_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, GenerateError>;
 }
 
@@ -64,6 +93,45 @@ impl S3Store {
 
 fn storage<E: std::error::Error + 'static>(what: &str, e: E) -> GenerateError {
     GenerateError::Storage(format!("{what}: {}", DisplayErrorContext(&e)))
+}
+
+/// Whether a conditional `PutObject` (`If-None-Match: *`) was refused because
+/// the key is taken: 412 Precondition Failed (an object is there), or 409
+/// ConditionalRequestConflict (another conditional write to the key is in
+/// flight). AWS S3 User Guide, "How to prevent object overwrites with
+/// conditional writes":
+/// https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+fn taken<E>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.raw_response()
+        .is_some_and(|r| matches!(r.status().as_u16(), 412 | 409))
+}
+
+impl S3Store {
+    /// `PutObject` of `body` at `key` with `If-None-Match: *`: `false` when
+    /// the key is [`taken`].
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        content_type: &str,
+        metadata: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<bool, GenerateError> {
+        let mut put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type(content_type);
+        for (name, value) in metadata {
+            put = put.metadata(*name, value);
+        }
+        match put.body(ByteStream::from(body)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if taken(&e) => Ok(false),
+            Err(e) => Err(storage(&format!("s3:PutObject {key} (If-None-Match)"), e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -96,24 +164,37 @@ impl ImageStore for S3Store {
         let sidecar = serde_json::to_vec_pretty(meta)
             .map_err(|e| GenerateError::Storage(format!("encoding metadata: {e}")))?;
         self.put_json(&sidecar_key(key), sidecar).await?;
-        self.client
+        let mut put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type("image/png")
-            .metadata("seed", meta.seed.to_string())
-            .metadata("model", &meta.model)
-            // S3 metadata is ASCII and at most 2 KB: a percent-encoded prefix of
-            // the prompt; the full prompt is in the sidecar.
-            .metadata(
-                "prompt",
-                encoded_prefix(&meta.prompt, PROMPT_METADATA_BYTES),
-            )
-            .body(ByteStream::from(png))
+            .content_type("image/png");
+        for (name, value) in object_metadata(meta) {
+            put = put.metadata(name, value);
+        }
+        put.body(ByteStream::from(png))
             .send()
             .await
             .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;
         Ok(())
+    }
+
+    async fn put_new(
+        &self,
+        key: &str,
+        png: Vec<u8>,
+        meta: &ImageMetadata,
+    ) -> Result<bool, GenerateError> {
+        let sidecar = serde_json::to_vec_pretty(meta)
+            .map_err(|e| GenerateError::Storage(format!("encoding metadata: {e}")))?;
+        // The sidecar claims the id; the PNG, last, is conditional too.
+        Ok(self
+            .put_if_absent(&sidecar_key(key), JSON, &[], sidecar)
+            .await?
+            && self
+                .put_if_absent(key, "image/png", &object_metadata(meta), png)
+                .await?)
     }
 
     async fn put_json(&self, key: &str, body: Vec<u8>) -> Result<(), GenerateError> {
@@ -121,7 +202,7 @@ impl ImageStore for S3Store {
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type("application/json; charset=utf-8")
+            .content_type(JSON)
             .body(ByteStream::from(body))
             .send()
             .await
@@ -151,22 +232,7 @@ impl ImageStore for S3Store {
     }
 
     async fn put_json_if_absent(&self, key: &str, body: Vec<u8>) -> Result<bool, GenerateError> {
-        match self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .if_none_match("*")
-            .content_type("application/json; charset=utf-8")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            // 412 Precondition Failed: something is there already.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
-            Err(e) => Err(storage(&format!("s3:PutObject {key} (If-None-Match)"), e)),
-        }
+        self.put_if_absent(key, JSON, &[], body).await
     }
 
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {
@@ -184,27 +250,6 @@ impl ImageStore for S3Store {
     }
 }
 
-/// Bytes of percent-encoded prompt kept in the object's metadata.
-pub const PROMPT_METADATA_BYTES: usize = 1024;
-
-/// The percent-encoding of the longest prefix of `s` (whole characters) that fits in `max` bytes.
-pub fn encoded_prefix(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    let mut buf = [0u8; 4];
-    for c in s.chars() {
-        let piece = percent_encoding::utf8_percent_encode(
-            c.encode_utf8(&mut buf),
-            percent_encoding::NON_ALPHANUMERIC,
-        )
-        .to_string();
-        if out.len() + piece.len() > max {
-            break;
-        }
-        out.push_str(&piece);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,11 +262,23 @@ mod tests {
     }
 
     #[test]
-    fn metadata_prompt_is_ascii_and_bounded() {
-        assert_eq!(encoded_prefix("a café", 100), "a%20caf%C3%A9");
-        let long = "é".repeat(512);
-        let enc = encoded_prefix(&long, PROMPT_METADATA_BYTES);
-        assert!(enc.len() <= PROMPT_METADATA_BYTES && enc.is_ascii());
-        assert_eq!(enc.len() % 6, 0, "never cuts a character in half");
+    fn a_pictures_metadata_is_its_seed_and_model_never_its_prompt() {
+        let meta = ImageMetadata {
+            prompt: "me at a Parisian café".into(),
+            seed: 7,
+            model: "amazon.nova-canvas-v1:0".into(),
+        };
+        let got = object_metadata(&meta);
+        assert_eq!(
+            got,
+            [
+                ("seed", "7".to_owned()),
+                ("model", "amazon.nova-canvas-v1:0".to_owned())
+            ]
+        );
+        assert!(
+            got.iter()
+                .all(|(k, v)| *k != "prompt" && !v.contains("Paris"))
+        );
     }
 }

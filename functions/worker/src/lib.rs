@@ -10,9 +10,10 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use futures::stream::{self, StreamExt};
 use std::time::Instant;
 
+use imagegen::status::{OWNER, Owner};
 use imagegen::telemetry::{self, ImageEvent};
 use imagegen::{GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Default bound on records processed at once (a batch is at most 10 without a window).
 pub const DEFAULT_CONCURRENCY: usize = 10;
@@ -129,11 +130,55 @@ pub fn failure_reason(e: &GenerateError) -> String {
     }
 }
 
+/// The request's owner the message carries (`POST /images` puts it beside
+/// the prompt: `{"prompt", "owner"}`); `None` for a plain-text body or one
+/// without an owner.
+pub fn owner_of(body: &str) -> Option<Owner> {
+    let trimmed = body.trim_start();
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    let v: Value = serde_json::from_str(trimmed).ok()?;
+    Owner::decode(v.get(OWNER)?.as_str()?)
+}
+
+/// The `failed` status to write at `key` (a request's status object) over
+/// what is there, without losing its owner: read, modify, write. The owner is the existing status
+/// object's (`POST /images` wrote it from API Gateway's authorizer), else the
+/// one the message carries (for a status never written, or written after
+/// this); an owner only narrows who reads the status. `Err` when the status
+/// cannot be read: nothing is written then, so no owner is erased.
+async fn failed_status<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    key: &str,
+    msg: &SqsMessage,
+    reason: String,
+) -> Result<Value, GenerateError> {
+    let mut status = match generator.store.get_json(key).await? {
+        Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v @ Value::Object(_)) => v,
+            // Only the functions write statuses; one that is no JSON object
+            // keeps an owner no one can read, so no one reads it.
+            _ => json!({ OWNER: false }),
+        },
+        None => json!({}),
+    };
+    if status[OWNER].is_null()
+        && let Some(owner) = owner_of(msg.body.as_deref().unwrap_or_default())
+    {
+        status[OWNER] = json!(owner.encode());
+    }
+    status["status"] = json!(imagegen::status::FAILED);
+    status["reason"] = json!(reason);
+    Ok(status)
+}
+
 /// For every record that failed on its last allowed receive (its
 /// `ApproximateReceiveCount` has reached the queue's `maxReceiveCount`, so
 /// SQS moves it to the dead-letter queue next), writes its `failed` status
-/// with a reason a user can read (`GET /images/{id}` answers it). Returns
-/// how many were written; a write that fails is logged, not fatal.
+/// with a reason a user can read (`GET /images/{id}` answers it), keeping the
+/// request's owner ([`owner_of`], the existing status). Returns how many were
+/// written; a read or write that fails is logged, not fatal.
 pub async fn record_given_up<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     records: &[SqsMessage],
@@ -155,10 +200,13 @@ pub async fn record_given_up<M: ImageModel, S: ImageStore>(
         }
         let id = msg.message_id.clone().unwrap_or_default();
         let key = imagegen::status::status_key(&generator.prefix, &id);
-        let body = serde_json::json!({
-            "status": imagegen::status::FAILED,
-            "reason": failure_reason(e),
-        });
+        let body = match failed_status(generator, &key, msg, failure_reason(e)).await {
+            Ok(b) => b,
+            Err(err) => {
+                tracing::error!(message_id = id, error = %err, "the status was not read: failed not recorded");
+                continue;
+            }
+        };
         match generator
             .store
             .put_json(&key, body.to_string().into_bytes())
@@ -325,6 +373,92 @@ mod tests {
         assert_eq!(ours["reason"], imagegen::status::REASON_OURS);
         assert!(!ours.to_string().contains("secret"), "no internals: {ours}");
         assert_eq!(status(4), None, "stored, not failed");
+    }
+
+    fn status_of(g: &Generator<FakeModel, FakeStore>, id: &str) -> Option<Value> {
+        g.store
+            .stored_json(&imagegen::status::status_key("11", id))
+            .map(|b| serde_json::from_slice(&b).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_failed_status_keeps_the_requests_owner() {
+        let g = generator(0);
+        let ids = [
+            "6a96454d-ef25-4788-a79c-00000000000a",
+            "6a96454d-ef25-4788-a79c-00000000000b",
+            "6a96454d-ef25-4788-a79c-00000000000c",
+            "6a96454d-ef25-4788-a79c-00000000000d",
+        ];
+        // a: queued by its owner (POST /images wrote the status); the message
+        // body is plain text, so the owner can only come from the status.
+        g.store
+            .put_json(
+                &imagegen::status::status_key("11", ids[0]),
+                br#"{"status": "queued", "owner": "jwt:auth0|ana"}"#.to_vec(),
+            )
+            .await
+            .unwrap();
+        // d: the status names an owner; a message naming another changes nothing.
+        g.store
+            .put_json(
+                &imagegen::status::status_key("11", ids[3]),
+                br#"{"status": "queued", "owner": "iam:arn:aws:iam::1:user/ana"}"#.to_vec(),
+            )
+            .await
+            .unwrap();
+        let records = [
+            received(ids[0], "FILTER me", 3),
+            // b: no status written (yet): the owner the message carries.
+            received(
+                ids[1],
+                r#"{"prompt": "FILTER me", "owner": "iam:arn:aws:iam::1:user/bob"}"#,
+                3,
+            ),
+            // c: submitted without an authorizer: no owner anywhere.
+            received(ids[2], r#"{"prompt": "BROKEN"}"#, 3),
+            received(
+                ids[3],
+                r#"{"prompt": "FILTER me", "owner": "jwt:mallory"}"#,
+                3,
+            ),
+        ];
+        let outcomes = process_batch(&g, &records, 10).await;
+        assert_eq!(record_given_up(&g, &records, &outcomes, 3).await, 4);
+        assert_eq!(
+            status_of(&g, ids[0]).unwrap(),
+            json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED, "owner": "jwt:auth0|ana"})
+        );
+        assert_eq!(
+            status_of(&g, ids[1]).unwrap()["owner"],
+            "iam:arn:aws:iam::1:user/bob"
+        );
+        let c = status_of(&g, ids[2]).unwrap();
+        assert_eq!(
+            c,
+            json!({"status": "failed", "reason": imagegen::status::REASON_OURS})
+        );
+        assert_eq!(
+            status_of(&g, ids[3]).unwrap()["owner"],
+            "iam:arn:aws:iam::1:user/ana"
+        );
+    }
+
+    #[test]
+    fn the_owner_a_message_carries() {
+        assert_eq!(
+            owner_of(r#" {"prompt": "a", "owner": "jwt:ana"}"#),
+            Some(Owner::Jwt("ana".into()))
+        );
+        for none in [
+            "a cat",
+            r#"{"prompt": "a"}"#,
+            r#"{"prompt": "a", "owner": 7}"#,
+            r#"{"prompt": "a", "owner": "ana"}"#,
+            "{not json",
+        ] {
+            assert_eq!(owner_of(none), None, "{none}");
+        }
     }
 
     #[tokio::test]

@@ -373,9 +373,14 @@ impl Export for ManagedPolicy {
     }
 
     fn cloudformation_attr(&self, id: &str, attr: &str) -> Option<String> {
-        // `Ref` of AWS::IAM::ManagedPolicy is its ARN.
+        // `Ref` of AWS::IAM::ManagedPolicy is its ARN; a referenced one's
+        // ARN follows from its name and the account.
         match attr {
             ARN if self.referenced.is_none() => Some(format!("${{{id}}}")),
+            ARN => Some(format!(
+                "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{}",
+                self.declared.name
+            )),
             _ => None,
         }
     }

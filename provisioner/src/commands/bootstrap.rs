@@ -283,5 +283,18 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
             args.github_repo
         );
     }
+    println!("{}", next_steps(&args.github_repo));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What only the repository's settings can hold: the environments the roles
+/// that change AWS trust (`crate::bootstrap::environment`).
+pub fn next_steps(repo: &str) -> String {
+    use crate::bootstrap::{PREVIEW, PRODUCTION};
+    format!(
+        "\nThen, in {repo}'s Settings > Environments (the apply and preview roles trust only these environments' jobs):\n  \
+         1. `{PRODUCTION}`: Deployment branches and tags > Selected branches: `main` only; Required reviewers: who approves a deploy.\n  \
+         2. `{PREVIEW}`: Required reviewers: who approves running a pull request's code with AWS credentials (a preview stack).\n\
+         A pull request can change the workflow file, not these settings: without them, any job that names the environment gets its role."
+    )
 }

@@ -645,3 +645,119 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         Err(invalid(r.problems))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const FILE: &str = "name: couch-prod
+images: { bucket: pgr301-couch-explorers, prefix: \"11\" }
+alarm:  { email: team@example.com }
+";
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse(Path::new("s.yaml"), text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().to_vec(),
+        }
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_found_where_a_node_starts_only() {
+        let text = "a: &x [1, 2]\nb: *x\nc: [*x, 1]\nd: {k: *x}\n- *x\n<<: *x\ne: \"*x &y\"\nf: 'it''s *x'\ng: a&b*c # *x\nh: x*\n";
+        let found = anchors_and_aliases(text);
+        assert_eq!(
+            found,
+            [(1, '&'), (2, '*'), (3, '*'), (4, '*'), (5, '*'), (6, '*')]
+        );
+        assert!(anchors_and_aliases(FILE).is_empty());
+        // Every stack file the project ships parses.
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../stacks")).unwrap() {
+            let path = entry.unwrap().path();
+            assert!(load(&path).is_ok(), "{}", path.display());
+        }
+    }
+
+    /// The issue's measurement: 63 KB, one 2,000-item anchor replayed
+    /// 5,000 times took 9 s and 1.4 GB before validation refused it.
+    #[test]
+    fn an_alias_bomb_and_an_oversized_file_are_refused_at_once() {
+        let items: Vec<String> = (0..2000).map(|i| format!("k{i}")).collect();
+        let mut bomb = format!("{FILE}tags: &t [{}]\n", items.join(", "));
+        bomb.push_str("x:\n");
+        for _ in 0..5000 {
+            bomb.push_str("  - *t\n");
+        }
+        assert!(bomb.len() > 50_000, "{}", bomb.len());
+        let started = Instant::now();
+        let ps = problems(&bomb);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(ps[0].line, 4, "{}", ps[0]);
+        assert!(ps[0].message.contains("YAML anchor"), "{}", ps[0]);
+        assert!(ps[1].message.contains("YAML alias"), "{}", ps[1]);
+
+        let huge = format!("{FILE}# {}\n", "x".repeat(8 << 20));
+        let started = Instant::now();
+        let ps = problems(&huge);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(ps.len(), 1);
+        assert!(ps[0].message.contains("at most 1048576 bytes"), "{}", ps[0]);
+        // From a file: refused by its size, before it is read.
+        let path = std::env::temp_dir().join(format!("couch-huge-{}.yaml", std::process::id()));
+        std::fs::write(&path, &huge).unwrap();
+        let started = Instant::now();
+        let err = load(&path).unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.to_string().contains("at most 1048576 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_duplicate_key_is_reported_at_the_duplicate() {
+        let text =
+            format!("{FILE}queue: {{ max_receive_count: 3 }}\nqueue: {{ max_receive_count: 9 }}\n");
+        let ps = problems(&text);
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(ps[0].line, 5, "{}", ps[0]);
+        assert!(ps[0].message.contains("duplicate"), "{}", ps[0]);
+        let nested = format!("{FILE}http: {{ burst: 3,\n  burst: 4 }}\n");
+        let ps = problems(&nested);
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(ps[0].line, 5, "{}", ps[0]);
+    }
+
+    #[test]
+    fn another_name_is_a_preview_apart_from_the_files_stack() {
+        let own = parse_named(Path::new("s.yaml"), FILE, Some("couch-prod")).unwrap();
+        assert_eq!(own.preview_of, None);
+        assert_eq!(own.images.prefix, "11");
+        assert_eq!(own.boundary_name(), "couch-prod-boundary");
+        let p = parse_named(Path::new("s.yaml"), FILE, Some("couch-prod-pr-7")).unwrap();
+        assert_eq!(p.preview_of.as_deref(), Some("couch-prod"));
+        assert_eq!(p.images.prefix, "11/previews/couch-prod-pr-7");
+        assert_eq!(p.boundary_name(), "couch-prod-preview-boundary");
+        assert_eq!(p, own.preview("couch-prod-pr-7"));
+        // A preview declares no client identity: refused, naming both.
+        let with_client =
+            format!("{FILE}client: {{ assumed_by: [\"arn:aws:iam::111122223333:root\"] }}\n");
+        let err =
+            parse_named(Path::new("s.yaml"), &with_client, Some("couch-prod-pr-7")).unwrap_err();
+        let ps = err.problems();
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!((ps[0].line, ps[0].path.as_str()), (4, "client"));
+        assert!(
+            ps[0].message.contains("--name couch-prod-pr-7") && ps[0].message.contains("`client:`"),
+            "{}",
+            ps[0]
+        );
+        assert!(
+            parse(Path::new("s.yaml"), &with_client)
+                .unwrap()
+                .client
+                .is_some()
+        );
+    }
+}
