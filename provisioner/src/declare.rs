@@ -769,6 +769,9 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
     // made before the boundary (its integration names the HTTP function,
     // whose role carries the boundary). The client's own policy names the
     // stack's API.
+    // A preview declares no client (`client:` is refused with `--name`):
+    // its boundary holds no client statement, so no role a preview makes
+    // can call an API or read pictures the way a client would.
     let mut bounded = client_grants.clone();
     bounded.push(Statement::allow(
         "CallTheApi",
@@ -785,7 +788,9 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             })
             .collect(),
     ));
-    d.bound("Client", &bounded);
+    if stack.preview_of.is_none() {
+        d.bound("Client", &bounded);
+    }
     if stack.http.auth == Auth::Iam {
         client_grants.push(call_the_api);
     }

@@ -132,8 +132,9 @@ fn object_arn(stack: &Stack) -> String {
 
 /// What the bootstrap roles need for the lock: reading it (the plan role:
 /// `plan` says when one is held), and taking, renewing and releasing it (the
-/// apply role). Exactly the lock object: `s3:GetObject` on a missing key
-/// answers 404 because the roles may already `s3:ListBucket` the bucket.
+/// apply role). Exactly the lock object; whether it is there at all is
+/// read by listing its key where S3 answers a missing key with 403 (the
+/// roles may list only under the stack's prefix).
 pub fn statement(stack: &Stack, write: bool) -> Statement {
     let actions: &[&str] = if write {
         &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
@@ -477,6 +478,8 @@ async fn release_state(state: &Held) {
                 .delete_object()
                 .bucket(&state.stack.images.bucket)
                 .key(key(&state.stack))
+                // Ours as read: a takeover meanwhile is left in place.
+                .if_match(&seen.etag)
                 .send()
                 .await
             {

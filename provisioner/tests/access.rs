@@ -141,10 +141,16 @@ fn assert_within(phase: &str, used: &BTreeSet<String>, policy: &BTreeSet<String>
 }
 
 /// Another hand changes what only an update puts back: the worker's trust
-/// policy, and a managed policy attached to the HTTP role.
+/// policy and permissions boundary, and a managed policy attached to the
+/// HTTP role.
 async fn drift_roles(f: &Fixture) {
     let iam = f.iam();
     let stack = f.stack();
+    iam.delete_role_permissions_boundary()
+        .role_name(stack.worker_name())
+        .send()
+        .await
+        .unwrap();
     iam.update_assume_role_policy()
         .role_name(stack.worker_name())
         .policy_document(
@@ -359,6 +365,11 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
     let destroyed = converge(&f, &v2, Mode::Destroy).await;
     assert_within("destroy", &destroyed, &apply_allows);
     apply_used.extend(destroyed);
+    // S3 evaluates s3:ListBucket itself when a GetObject finds no key (404
+    // to who may list, 403 to others: S3 API reference, GetObject), and the
+    // lock's read lists its key only after such a 403, which the emulator
+    // never answers: a permission used, never a call of this process.
+    plan_used.insert("s3:ListBucket".to_owned());
     apply_used.extend(plan_used.iter().cloned());
 
     let never: Vec<_> = plan_allows.difference(&plan_used).collect();

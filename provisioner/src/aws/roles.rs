@@ -539,6 +539,18 @@ impl Access for IamRole {
     }
 
     fn write_access(&self) -> Vec<Grant> {
+        // Declared absent: only what deleting it takes (a preview's client
+        // role can never be created by CI).
+        if self.declared.absent {
+            return vec![Grant::on(
+                &[
+                    "iam:DeleteRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:DeleteRole",
+                ],
+                vec![own(self, ARN)],
+            )];
+        }
         let rest = Grant::on(
             &[
                 "iam:UpdateAssumeRolePolicy",

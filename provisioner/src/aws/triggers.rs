@@ -338,8 +338,10 @@ impl Access for QueueTrigger {
         vec![
             // Creating names no resource AWS authorises on (`*`); the mapping's
             // function is the request's `lambda:FunctionArn`.
+            // ArnLike: a preview's pattern (`…:function:x-pr-*-worker:live`)
+            // matches only so (IAM user guide, ARN condition operators).
             Grant::unscoped(&["lambda:CreateEventSourceMapping"]).when(
-                "StringEquals",
+                "ArnLike",
                 "lambda:FunctionArn",
                 vec![function_arn.clone()],
             ),
@@ -351,7 +353,7 @@ impl Access for QueueTrigger {
                 vec![account_arn("lambda", "event-source-mapping:*")],
             )
             .when(
-                "StringEquals",
+                "ArnLike",
                 "lambda:FunctionArn",
                 vec![function_arn, unqualified],
             ),

@@ -386,11 +386,16 @@ fn compute_knowing(
             (Mode::Destroy, Some(live)) => {
                 if owned_by(r.as_ref(), live, &opts.stack) {
                     change.action = Action::Delete;
-                    permission_changes.extend(permission_changes::changes(
-                        r.address(),
-                        &r.permissions(&live.fields),
-                        &[],
-                    ));
+                    // What is deleted grants nothing any more: a limit it
+                    // carried (a boundary, a Deny) goes with what it limited.
+                    permission_changes.extend(
+                        permission_changes::changes(r.address(), &r.permissions(&live.fields), &[])
+                            .into_iter()
+                            .map(|c| permission_changes::PermissionChange {
+                                broadening: false,
+                                ..c
+                            }),
+                    );
                     change.fields = live
                         .fields
                         .iter()

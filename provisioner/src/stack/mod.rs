@@ -365,6 +365,9 @@ impl Stack {
         preview.name = name.to_owned();
         preview.preview_of = Some(file);
         preview.client = None;
+        // No reservation of the account's concurrency for a preview: it
+        // would be taken from production's share.
+        preview.http.reserved_concurrency = None;
         preview
     }
 

@@ -27,12 +27,18 @@ pub fn load_named(path: &Path, name: Option<&str>) -> Result<Stack, StackError> 
         path: path.to_path_buf(),
         source,
     };
-    // Refused before reading: a stack file is never this large.
-    let size = std::fs::metadata(path).map_err(read)?.len();
-    if size > MAX_FILE_BYTES as u64 {
-        return Err(too_large(path, size));
+    // Never more than one byte past the limit is read (whatever the file
+    // is: a pipe, a device, a symlink to /dev/zero).
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(read)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(path, bytes.len() as u64));
     }
-    let text = std::fs::read_to_string(path).map_err(read)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     parse_named(path, &text, name)
 }
 
@@ -49,7 +55,12 @@ fn too_large(file: &Path, size: u64) -> StackError {
             line: 1,
             path: String::new(),
             message: format!(
-                "the file is {size} bytes; a stack file is at most {MAX_FILE_BYTES} bytes (1 MiB)"
+                "the file is {}{size} bytes; a stack file is at most {MAX_FILE_BYTES} bytes (1 MiB)",
+                if size > MAX_FILE_BYTES as u64 {
+                    "over "
+                } else {
+                    ""
+                }
             ),
         }],
     }
@@ -59,56 +70,93 @@ fn too_large(file: &Path, size: u64) -> StackError {
 /// found in the text before any YAML is parsed. A stack file uses neither:
 /// an alias replays its anchor's whole node wherever it appears, so a few
 /// kilobytes of aliases of aliases build gigabytes (the "billion laughs").
-/// An indicator starts a node: at the start of a line, after `- `, `: `,
-/// `? `, or inside flow collections after `[`, `{` or `,`; inside quotes
-/// and comments `&` and `*` are text.
+/// Outside quotes and comments, a `&` or `*` is refused wherever an anchor
+/// or alias could start: at a line's start (`\n` or `\r`), after blanks,
+/// and after any of YAML's indicators `[ ] { } , : ? - !` (in flow
+/// collections `:` needs no space, and a tag such as `!!seq` may precede an
+/// anchor). Inside a plain scalar (`a&b`, `x*`) they are text. Stricter than
+/// YAML (`note: a * b` unquoted is refused too): quote such a value.
 pub fn anchors_and_aliases(text: &str) -> Vec<(usize, char)> {
     let mut found = Vec::new();
-    // A double-quoted scalar may run over several lines; single quotes too.
     let mut quote: Option<char> = None;
-    for (n, line) in text.lines().enumerate() {
-        let chars: Vec<char> = line.chars().collect();
-        // Whether a node may start at the next non-blank character.
-        let mut node_start = quote.is_none();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if let Some(q) = quote {
-                if c == '\\' && q == '"' {
-                    i += 2;
-                    continue;
-                }
-                if c == q {
-                    if q == '\'' && chars.get(i + 1) == Some(&'\'') {
-                        i += 2;
-                        continue;
-                    }
+    let mut line = 1;
+    // What came before: a position where an anchor or alias could start.
+    let mut at_node = true;
+    let mut in_comment = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' || c == '\r' {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            line += 1;
+            in_comment = false;
+            at_node = true;
+            continue;
+        }
+        if in_comment {
+            continue;
+        }
+        if let Some(q) = quote {
+            if q == '"' && c == '\\' {
+                chars.next();
+            } else if c == q {
+                if q == '\'' && chars.peek() == Some(&'\'') {
+                    chars.next();
+                } else {
                     quote = None;
+                    at_node = false;
                 }
-                i += 1;
-                continue;
             }
-            match c {
-                ' ' | '\t' => {}
-                '#' if i == 0 || matches!(chars[i - 1], ' ' | '\t') => break,
-                '&' | '*' if node_start => {
-                    found.push((n + 1, c));
-                    node_start = false;
-                }
-                '"' | '\'' if node_start => {
-                    quote = Some(c);
-                    node_start = false;
-                }
-                '[' | '{' | ',' => node_start = true,
-                '-' | ':' | '?' if chars.get(i + 1).is_none_or(|n| matches!(n, ' ' | '\t')) => {
-                    node_start = true
-                }
-                _ => node_start = false,
+            continue;
+        }
+        match c {
+            // A comment starts at a `#` after a blank (or a line's start).
+            '#' if at_node => in_comment = true,
+            '&' | '*' if at_node => {
+                found.push((line, c));
+                at_node = false;
             }
-            i += 1;
+            '"' | '\'' if at_node => quote = Some(c),
+            ' ' | '\t' | '[' | ']' | '{' | '}' | ',' | ':' | '?' | '-' | '!' => at_node = true,
+            _ => at_node = false,
         }
     }
     found
+}
+
+/// serde_yaml reports a duplicate key without a place: the duplicate's line
+/// is the first line whose text up to it already has that duplicate (found
+/// by bisection: parsing more text only adds the same first error).
+fn duplicate_line(text: &str, message: &str) -> Option<usize> {
+    if !message.contains("duplicate entry") {
+        return None;
+    }
+    // Without the place serde_yaml may add (the mapping's, not the key's).
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let ends: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let has_it = |lines: usize| {
+        serde_yaml::from_str::<serde_yaml::Value>(&text[..ends[lines - 1]])
+            .err()
+            .is_some_and(|e| e.to_string().starts_with(message))
+    };
+    let (mut lo, mut hi) = (1, ends.len());
+    if !has_it(hi) {
+        return None;
+    }
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if has_it(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(lo)
 }
 
 /// Where a problem with `--name` is reported.
@@ -418,7 +466,9 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let root: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let line = e.location().map(|l| l.line()).unwrap_or(1);
+            let line = duplicate_line(text, &e.to_string())
+                .or_else(|| e.location().map(|l| l.line()))
+                .unwrap_or(1);
             return Err(invalid(vec![Problem {
                 file: file.to_path_buf(),
                 line,
@@ -520,6 +570,11 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         );
     }
     let is_preview = preview_of.is_some();
+    let http = RawHttp {
+        // A preview reserves none of the account's concurrency (Stack::preview).
+        reserved_concurrency: http.reserved_concurrency.filter(|_| !is_preview),
+        ..http
+    };
     let images = Images {
         prefix: match &preview_of {
             Some(_) => super::preview_prefix(&images.prefix, &name),
@@ -667,11 +722,21 @@ alarm:  { email: team@example.com }
 
     #[test]
     fn anchors_and_aliases_are_found_where_a_node_starts_only() {
-        let text = "a: &x [1, 2]\nb: *x\nc: [*x, 1]\nd: {k: *x}\n- *x\n<<: *x\ne: \"*x &y\"\nf: 'it''s *x'\ng: a&b*c # *x\nh: x*\n";
+        let text = "a: &x [1, 2]\nb: *x\nc: [*x, 1]\nd: {k: *x}\n- *x\n<<: *x\ne: \"*x &y\"\nf: 'it''s *x'\ng: a&b*c # *x\nh: x*\ni: {\"k\":*x}\nj: !!seq &t [1]\rk: *t\n";
         let found = anchors_and_aliases(text);
         assert_eq!(
             found,
-            [(1, '&'), (2, '*'), (3, '*'), (4, '*'), (5, '*'), (6, '*')]
+            [
+                (1, '&'),
+                (2, '*'),
+                (3, '*'),
+                (4, '*'),
+                (5, '*'),
+                (6, '*'),
+                (11, '*'),
+                (12, '&'),
+                (13, '*')
+            ]
         );
         assert!(anchors_and_aliases(FILE).is_empty());
         // Every stack file the project ships parses.
@@ -691,7 +756,7 @@ alarm:  { email: team@example.com }
         for _ in 0..5000 {
             bomb.push_str("  - *t\n");
         }
-        assert!(bomb.len() > 50_000, "{}", bomb.len());
+        assert!(bomb.len() > 45_000, "{}", bomb.len());
         let started = Instant::now();
         let ps = problems(&bomb);
         assert!(started.elapsed() < Duration::from_millis(500));
@@ -705,6 +770,11 @@ alarm:  { email: team@example.com }
         assert!(started.elapsed() < Duration::from_millis(500));
         assert_eq!(ps.len(), 1);
         assert!(ps[0].message.contains("at most 1048576 bytes"), "{}", ps[0]);
+        // Not even read past the limit: an endless file.
+        let started = Instant::now();
+        let err = load(Path::new("/dev/zero")).unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(err.to_string().contains("over 1048577 bytes"), "{err}");
         // From a file: refused by its size, before it is read.
         let path = std::env::temp_dir().join(format!("couch-huge-{}.yaml", std::process::id()));
         std::fs::write(&path, &huge).unwrap();

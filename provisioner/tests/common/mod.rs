@@ -35,7 +35,7 @@ pub struct Fixture {
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 28] = [
+pub const ALL: [&str; 29] = [
     declare::BUCKET,
     declare::MODEL,
     declare::DLQ,
@@ -64,6 +64,7 @@ pub const ALL: [&str; 28] = [
     declare::HTTP_THROTTLES_ALARM,
     declare::API_5XX_ALARM,
     declare::DASHBOARD,
+    declare::BOUNDARY,
 ];
 /// How many resources the stack manages (all but the referenced bucket and model).
 pub const MANAGED: usize = ALL.len() - 2;
