@@ -337,8 +337,9 @@ async fn the_ci_roles_trust_environments_and_hold_every_role_write_to_a_boundary
                 );
             }
         }
-        // The worker's, the HTTP function's and the client's roles.
-        assert_eq!(role_writes, 3, "{role}");
+        // The worker's and the HTTP function's roles; the client role is
+        // not declared, so CI may only delete it.
+        assert_eq!(role_writes, 2, "{role}");
     }
     // The boundaries allow nothing on IAM.
     for address in ["policy.boundary", "policy.preview_boundary"] {

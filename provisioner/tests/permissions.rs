@@ -63,10 +63,22 @@ async fn what_grants_more_is_broadening_and_is_gated() {
     let fresh = plan_json(&f);
     let all = fresh["permission_changes"].as_array().unwrap();
     assert!(!all.is_empty());
+    // Every Allow broadens; a role's permissions boundary is a limit (a
+    // Deny of whatever the boundary does not allow), so it does not.
     assert!(
         all.iter()
-            .all(|c| c["change"] == "+" && c["broadening"] == true)
+            .all(|c| c["change"] == "+" && c["broadening"] == (c["effect"] == "Allow"))
     );
+    let limits: Vec<_> = all
+        .iter()
+        .filter(|c| c["document"] == "permissions boundary")
+        .collect();
+    assert_eq!(
+        limits.len(),
+        2,
+        "the worker's and the HTTP role's: {limits:?}"
+    );
+    assert!(limits.iter().all(|c| c["effect"] == "Deny"));
     // In GitHub Actions: the section in the job summary, and an annotation.
     let summary = f.file.with_extension("summary.md");
     let out = f

@@ -179,9 +179,10 @@ pub fn github_trust(provider_arn: Text, repo: &str, role: Role) -> PolicyDocumen
 /// branch subject (`ref:refs/heads/main`) or `pull_request` would let any
 /// job of that branch or pull request assume them, and a pull request can
 /// write such a job into the workflow file it changes. The plan role keeps
-/// every subject of the repository: it reads (its policy has no write, and
-/// reads nothing the stack does not own but the lock object), so a pull
-/// request's plan runs without waiting for anyone.
+/// every subject of the repository: it only reads (the stack's resources,
+/// its lock, logs and status, and where AWS names no resource the Region's
+/// HTTP APIs and log groups), so a pull request's plan runs without waiting
+/// for anyone.
 pub fn subjects(repo: &str, role: Role) -> Vec<String> {
     match environment(role) {
         Some(env) => vec![format!("repo:{repo}:environment:{env}")],
