@@ -349,16 +349,34 @@ impl Access for MetricAlarmResource {
         )]
     }
 
+    /// An alarm's writes may name only the actions it declares
+    /// (`cloudwatch:AlarmActions`, Service Authorization Reference): a
+    /// preview's alarms cannot notify production's topic.
     fn write_access(&self) -> Vec<Grant> {
-        vec![Grant::on(
-            &[
-                "cloudwatch:PutMetricAlarm",
-                "cloudwatch:TagResource",
-                "cloudwatch:UntagResource",
-                "cloudwatch:DeleteAlarms",
-            ],
-            vec![own(self, ARN)],
-        )]
+        let mut actions: Vec<Text> = ["alarm_actions", "ok_actions"]
+            .iter()
+            .filter_map(|f| self.declared.fields.get(*f))
+            .filter_map(serde_json::Value::as_array)
+            .flatten()
+            .filter_map(|v| v.as_str().map(|s| Text::from(s.to_owned())))
+            .collect();
+        actions.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        actions.dedup_by(|a, b| a.as_str() == b.as_str());
+        vec![
+            Grant::on(&["cloudwatch:PutMetricAlarm"], vec![own(self, ARN)]).when(
+                "ForAllValues:ArnLike",
+                "cloudwatch:AlarmActions",
+                actions,
+            ),
+            Grant::on(
+                &[
+                    "cloudwatch:TagResource",
+                    "cloudwatch:UntagResource",
+                    "cloudwatch:DeleteAlarms",
+                ],
+                vec![own(self, ARN)],
+            ),
+        ]
     }
 }
 

@@ -985,11 +985,13 @@ impl Access for HttpApi {
                 vec![api_path("/apis/*")],
             )
             .when("StringLike", RESOURCE_STACK_TAG, ours.clone()),
+            // And a tag write may not relabel it as another stack's.
             Grant::on(
                 &["apigateway:POST", "apigateway:DELETE"],
                 vec![api_path("/tags/*")],
             )
-            .when("StringLike", RESOURCE_STACK_TAG, ours),
+            .when("StringLike", RESOURCE_STACK_TAG, ours.clone())
+            .when("StringLikeIfExists", REQUEST_STACK_TAG, ours),
         ]
     }
 }
