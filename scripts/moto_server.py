@@ -100,10 +100,20 @@ their IfExists forms, Null; an absent key matches no positive operator).
 CreateRole is checked against the ARN of the role it creates (moto: `*`).
 Conditions on other keys stay as moto has them.
 
+And Lambda's version numbers as AWS gives them: moto 5.2.5 numbers a new
+version `len(versions) + 1`, so once a version is deleted the next publish
+repeats a number that exists (two versions "4"). Lambda "increments the
+version number each time you publish" and never reuses one (Lambda developer
+guide, configuration-versions.html): here a function keeps the highest
+number it ever published, and a new version is that plus one, across
+deletions (a function deleted and made again starts anew, as on AWS).
+Tested by scripts/test_moto_lambda_versions.py.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (moto_server's options).
 """
 
 import base64
+import copy
 import struct
 import zlib
 import json
@@ -121,7 +131,7 @@ from urllib.parse import unquote
 
 from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.awslambda import urls as lambda_urls
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.models import LambdaFunction, LambdaStorage
 from moto.awslambda.responses import LambdaResponse
 from moto.moto_api._internal import urls as moto_api_urls
 from moto.cloudwatch.models import cloudwatch_backends
@@ -673,6 +683,31 @@ LambdaResponse.get_account_settings = _get_account_settings  # type: ignore[attr
 # With its trailing slash, as the SDKs send it (moto's path conversion drops a `/?`).
 lambda_urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/$"] = LambdaResponse.dispatch
 moto_api_urls.url_paths["{0}/moto-api/couch/lambda-concurrency-quota"] = _set_concurrency_quota
+
+def _publish_version(self: Any, name_or_arn: str, description: str = "") -> Any:
+    function = self.get_function_by_name_or_arn_forbid_qualifier(name_or_arn)
+    name = function.function_name
+    group = self._functions.get(name)
+    if not group or not group["latest"]:
+        return None
+    versions = group["versions"]
+    if versions and not function.code_or_config_updated:
+        # Nothing changed since the last version: that version, as AWS answers.
+        return versions[-1]
+    function.code_or_config_updated = False
+    # The highest number ever published, kept across deletions of versions.
+    highest = max([group.get("highest_version", 0)] + [int(str(v.version)) for v in versions])
+    group["highest_version"] = highest + 1
+    fn = copy.copy(group["latest"])
+    fn.set_version(highest + 1)
+    if description:
+        fn.description = description
+    versions.append(fn)
+    self._arns[fn.function_arn] = fn
+    return fn
+
+
+LambdaStorage.publish_version = _publish_version  # type: ignore[method-assign]
 
 # Lambda Invoke runs the deployed function's host build (scripts/moto_lambda_invoke.py).
 moto_lambda_invoke.install(sys.argv[1:])

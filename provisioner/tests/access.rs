@@ -432,13 +432,7 @@ async fn the_preview_role_deploys_preview_stacks_and_never_touches_the_stack() {
     let preview_allows = allowed(&policies.preview);
     let preview = f.stack().preview(&format!("{}-pr-7", f.name));
     // The preview boundary is bootstrap's (a person's): made before.
-    f.run_ok(&[
-        "bootstrap",
-        "--github-repo",
-        "o/r",
-        "--yes",
-        "--approve-broadening",
-    ]);
+    f.bootstrap();
     let preview_session = || {
         Session::new(
             preview.clone(),

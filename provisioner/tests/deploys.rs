@@ -352,3 +352,78 @@ async fn a_version_failing_its_health_check_gets_no_traffic_and_verify_says_why(
         "{verified}"
     );
 }
+
+/// AWS never reuses a version number (Lambda developer guide,
+/// configuration-versions.html), and the launcher numbers versions so too
+/// (moto alone repeats a deleted one's number): five code changes of a
+/// canary stack with pruning at `keep_versions: 3` each put `live` on a new,
+/// higher version; `rollback` moves each function back one kept version, the
+/// plan shows the alias behind the code, and the next apply moves it forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_code_changes_pruned_at_three_each_go_live_and_roll_back_one() {
+    let f = Fixture::new("t-cycle-").await;
+    f.append_yaml(
+        "deploy: { strategy: canary, percent: 10, interval_seconds: 1, keep_versions: 3 }",
+    );
+    tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
+    let s = f.stack();
+    let functions = [("http", s.http_name()), ("worker", s.worker_name())];
+    let live = |name: String| {
+        let f = &f;
+        async move { alias(f, &name).await.0.parse::<u64>().unwrap() }
+    };
+    let mut last = [live(s.http_name()).await, live(s.worker_name()).await];
+    for n in 2..=6 {
+        let tag = format!("v{n}");
+        testkit::zips::write_function_zip(&f.artifacts, "image-http", &tag);
+        testkit::zips::write_function_zip(&f.artifacts, "image-worker", &tag);
+        tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
+        for (i, (_, name)) in functions.iter().enumerate() {
+            let now = live(name.clone()).await;
+            let kept = versions(&f, name).await;
+            assert!(
+                now > last[i],
+                "{name} change {n}: live {now} after {}",
+                last[i]
+            );
+            assert_eq!(
+                kept.last(),
+                Some(&now),
+                "{name}: live is the newest {kept:?}"
+            );
+            assert!(kept.len() <= 3, "{name}: pruned to three {kept:?}");
+            let mut distinct = kept.clone();
+            distinct.dedup();
+            assert_eq!(distinct, kept, "{name}: no number twice");
+            assert!(alias(&f, name).await.1.is_empty(), "{name}: shift finished");
+            last[i] = now;
+        }
+    }
+    for (what, name) in &functions {
+        let kept = versions(&f, name).await;
+        let before = live(name.clone()).await;
+        let text = tokio::task::block_in_place(|| f.run_ok(&["rollback", what]));
+        let after = live(name.clone()).await;
+        assert_eq!(
+            after,
+            kept[kept.len() - 2],
+            "{what}: one version back\n{text}"
+        );
+        assert!(after < before);
+    }
+    let plan = f.plan().await;
+    for address in [
+        provisioner::declare::HTTP_ALIAS,
+        provisioner::declare::WORKER_ALIAS,
+    ] {
+        assert!(
+            plan.change(address).unwrap().action.mutates(),
+            "{address} is behind the code"
+        );
+    }
+    tokio::task::block_in_place(|| f.run_ok(&["apply", "--yes", "--approve-broadening"]));
+    for (i, (_, name)) in functions.iter().enumerate() {
+        assert_eq!(live(name.clone()).await, last[i], "{name}: forward again");
+    }
+    assert!(!f.plan().await.has_changes());
+}

@@ -751,13 +751,7 @@ async fn name_flag_deploys_and_destroys_a_separate_stack_from_the_same_file() {
             && said.contains("provisioner bootstrap"),
         "{said}"
     );
-    f.run_ok(&[
-        "bootstrap",
-        "--github-repo",
-        "o/r",
-        "--yes",
-        "--approve-broadening",
-    ]);
+    f.bootstrap();
     f.run_ok(&["apply", "--yes", "--approve-broadening", "--name", &preview]);
     let sqs = f.sqs();
     let listed = |prefix: String| {

@@ -52,13 +52,7 @@ fn s3_of(conf: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
 async fn a_pull_request_cannot_escalate_through_the_preview_role() {
     let endpoint = testkit::private_moto();
     let f = Fixture::with_endpoint("t-esc-", &endpoint).await;
-    f.run_ok(&[
-        "bootstrap",
-        "--github-repo",
-        REPO,
-        "--yes",
-        "--approve-broadening",
-    ]);
+    f.bootstrap();
     f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     let s = f.stack();
     let account = "123456789012";

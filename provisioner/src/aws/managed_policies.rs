@@ -21,11 +21,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::Tag;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::policies::{PolicyDocument, parse_document, permissions_in};
+use super::roles::iam_tags;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
 use crate::engine::{
@@ -61,18 +61,6 @@ impl Handle<ManagedPolicy> {
     pub fn arn(&self) -> Ref {
         self.attr(ARN)
     }
-}
-
-fn iam_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>, ResourceError> {
-    tags.into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ResourceError::new(format!("invalid tag: {e}")))
-        })
-        .collect()
 }
 
 impl ManagedPolicy {

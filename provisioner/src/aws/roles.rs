@@ -86,7 +86,10 @@ impl Handle<IamRole> {
     }
 }
 
-fn iam_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>, ResourceError> {
+/// Tags as IAM takes them (roles and managed policies alike).
+pub(super) fn iam_tags(
+    tags: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<Tag>, ResourceError> {
     tags.into_iter()
         .map(|(k, v)| {
             Tag::builder()

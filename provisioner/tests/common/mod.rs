@@ -260,6 +260,18 @@ impl Fixture {
         cmd
     }
 
+    /// `provisioner bootstrap` for the repository `o/r`, approved: the CI
+    /// roles and both permissions boundaries (a preview needs its own).
+    pub fn bootstrap(&self) -> String {
+        self.run_ok(&[
+            "bootstrap",
+            "--github-repo",
+            "o/r",
+            "--yes",
+            "--approve-broadening",
+        ])
+    }
+
     /// Runs the binary, requires success, returns its standard output.
     pub fn run_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
