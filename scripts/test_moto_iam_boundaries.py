@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 import urllib.request
 import uuid
@@ -31,53 +27,25 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-SCRIPTS = Path(__file__).resolve().parent
-VENV_PYTHON = SCRIPTS.parent / ".venv" / "bin" / "python"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 EVERYTHING = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
 
-_server: subprocess.Popen[bytes] | None = None
-_log: Any = None
+# The launcher, on a free port (scripts/launcher_test_server.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from launcher_test_server import Launcher  # noqa: E402
+
+_launcher = Launcher()
 ENDPOINT = ""
 
 
 def setUpModule() -> None:
-    global _server, _log, ENDPOINT
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-    _log = tempfile.TemporaryFile()
-    _server = subprocess.Popen(
-        [python, "moto_server.py", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=SCRIPTS,
-        stdout=_log,
-        stderr=subprocess.STDOUT,
-    )
-    ENDPOINT = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            if _server.poll() is not None or time.monotonic() > deadline:
-                _log.seek(0)
-                raise RuntimeError(f"moto_server.py did not start:\n{_log.read().decode(errors='replace')}")
-            time.sleep(0.1)
+    global ENDPOINT
+    ENDPOINT = _launcher.start()
 
 
 def tearDownModule() -> None:
-    if _server is not None:
-        _server.terminate()
-        try:
-            _server.wait(10)
-        except subprocess.TimeoutExpired:
-            _server.kill()
-            _server.wait()
-    if _log is not None:
-        _log.close()
+    _launcher.stop()
 
 
 def enforce(on: bool) -> None:

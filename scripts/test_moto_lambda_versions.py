@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 import uuid
 import zipfile
@@ -23,44 +19,23 @@ from typing import Any
 
 import boto3
 
-SCRIPTS = Path(__file__).resolve().parent
-VENV_PYTHON = SCRIPTS.parent / ".venv" / "bin" / "python"
 REGION = "eu-west-1"
 
-_server: subprocess.Popen[bytes] | None = None
-_log: Any = None
+# The launcher, on a free port (scripts/launcher_test_server.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from launcher_test_server import Launcher  # noqa: E402
+
+_launcher = Launcher()
 ENDPOINT = ""
 
 
 def setUpModule() -> None:
-    global _server, _log, ENDPOINT
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-    _log = tempfile.TemporaryFile()
-    _server = subprocess.Popen(
-        [python, "moto_server.py", "-H", "127.0.0.1", "-p", str(port)],
-        cwd=SCRIPTS,
-        stdout=_log,
-        stderr=subprocess.STDOUT,
-    )
-    ENDPOINT = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or _server.poll() is not None:
-                raise RuntimeError("moto_server.py did not start")
-            time.sleep(0.1)
+    global ENDPOINT
+    ENDPOINT = _launcher.start()
 
 
 def tearDownModule() -> None:
-    if _server is not None:
-        _server.terminate()
-        _server.wait(10)
+    _launcher.stop()
 
 
 def client(service: str) -> Any:
