@@ -119,8 +119,9 @@ pub struct Declaration {
     pub outputs: Vec<(&'static str, Text)>,
     /// The permissions boundary's document: every statement any role of
     /// the stack may ever be given (the client identity's even when it is
-    /// not declared), each role's under its own `Sid` prefix, nothing on
-    /// IAM. For a preview it is what the file's preview boundary holds.
+    /// not declared, but never a preview's: a preview has no client), each
+    /// under its first role's `Sid` prefix, nothing on IAM. For a preview it
+    /// is what the file's preview boundary holds.
     pub boundary: PolicyDocument,
 }
 
@@ -140,14 +141,20 @@ impl Declaration {
     }
 
     /// Adds a role's statements to the boundary, their ids prefixed with
-    /// `role` (IAM wants a `Sid` unique within a policy).
+    /// `role` (IAM wants a `Sid` unique within a policy); a statement another
+    /// role already brought (the model's invoke, the images' listing) once.
     fn bound(&mut self, role: &str, statements: &[Statement]) {
-        self.boundary
-            .statement
-            .extend(statements.iter().cloned().map(|mut st| {
+        for st in statements {
+            let same = |b: &Statement| {
+                (&b.effect, &b.action, &b.resource, &b.condition)
+                    == (&st.effect, &st.action, &st.resource, &st.condition)
+            };
+            if !self.boundary.statement.iter().any(same) {
+                let mut st = st.clone();
                 st.sid = Some(format!("{role}{}", st.sid.as_deref().unwrap_or_default()));
-                st
-            }));
+                self.boundary.statement.push(st);
+            }
+        }
     }
 }
 

@@ -270,7 +270,7 @@ impl Resource for ManagedPolicy {
         }
         let spec: ManagedPolicySpec = spec_of(&self.declared.address, desired)?;
         let arn = self.arn().await?;
-        if changed.contains("document") && live.fields.get("document") != desired.get("document") {
+        if changed.contains("document") {
             let versions = self.versions(&arn).await?;
             if versions.len() >= MAX_VERSIONS
                 && let Some((oldest, _)) = versions.iter().find(|(_, default)| !default)
