@@ -21,7 +21,11 @@
 //!   prompt and the seed ([`crate::png::paint`]), after the configured delay.
 //!
 //! With [`Options::throttle_every`] = n, every n-th request is throttled
-//! (429), whatever its prompt: the 429 path, shown locally on request.
+//! (429), whatever its prompt: the 429 path, shown locally on request. With
+//! [`Options::max_in_flight`] = n the stand-in has a capacity: a call beyond
+//! n at once is throttled. `GET /_standin/stats` answers the counts
+//! (`accepted`, `throttled`, `most_in_flight`), for benchmarks in other
+//! processes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,6 +78,11 @@ pub struct Options {
     pub delay: Duration,
     /// Throttle every n-th request (429 ThrottlingException).
     pub throttle_every: Option<u64>,
+    /// A capacity: a call that would make more than this many
+    /// `InvokeModel` calls in flight at once is throttled (429
+    /// ThrottlingException, as Bedrock answers what exceeds an account's
+    /// quota), like the real service's concurrency limit.
+    pub max_in_flight: Option<usize>,
 }
 
 /// A model's lifecycle and access, as the control plane reports them.
@@ -228,6 +237,11 @@ pub struct FakeBedrock {
     pub calls: Arc<Mutex<Vec<(String, Value)>>>,
     /// Calls answered with a throttling error.
     pub throttled: Arc<std::sync::atomic::AtomicUsize>,
+    /// Calls answered with a picture.
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+    /// Picture calls in flight now, and the most at once.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pub most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// What the control plane answers.
     pub catalog: Arc<Mutex<Catalog>>,
     pub endpoint: String,
@@ -282,7 +296,7 @@ impl FakeBedrock {
     pub async fn start(delay: Duration) -> FakeBedrock {
         FakeBedrock::start_with(Options {
             delay,
-            throttle_every: None,
+            ..Options::default()
         })
         .await
     }
@@ -318,6 +332,9 @@ impl FakeBedrock {
                     {
                         let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         return state.invoke(&decode_path(model), &req, n, options).await;
+                    }
+                    if path == "/_standin/stats" {
+                        return Response::json(200, &state.stats());
                     }
                     state.control_plane(&req, &path, &query)
                 })
@@ -433,7 +450,28 @@ impl FakeBedrock {
                 )
             };
         }
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        if options.max_in_flight.is_some_and(|max| now > max) {
+            self.in_flight.fetch_sub(1, SeqCst);
+            self.throttled.fetch_add(1, SeqCst);
+            return error(
+                429,
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            );
+        }
+        self.most_in_flight.fetch_max(now, SeqCst);
+        /// Frees the call's place however the answer ends.
+        struct Leave<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let _leave = Leave(&self.in_flight);
         tokio::time::sleep(options.delay).await;
+        self.accepted.fetch_add(1, SeqCst);
         use base64::Engine as _;
         // Painting and deflating a 1024 x 1024 PNG takes milliseconds of CPU:
         // off the runtime's workers, so a busy stand-in never stalls the
@@ -547,6 +585,17 @@ impl FakeBedrock {
         error(404, "UnknownOperationException", "not served")
     }
 
+    /// The counts `GET /_standin/stats` answers.
+    pub fn stats(&self) -> Value {
+        use std::sync::atomic::Ordering::SeqCst;
+        json!({
+            "accepted": self.accepted.load(SeqCst),
+            "throttled": self.throttled.load(SeqCst),
+            "most_in_flight": self.most_in_flight.load(SeqCst),
+            "calls": self.call_count(),
+        })
+    }
+
     /// How many calls were throttled.
     pub fn throttled(&self) -> usize {
         self.throttled.load(std::sync::atomic::Ordering::SeqCst)
@@ -644,6 +693,7 @@ mod tests {
         let b = FakeBedrock::start_with(Options {
             delay: Duration::ZERO,
             throttle_every: Some(2),
+            ..Options::default()
         })
         .await;
         let mut statuses = Vec::new();
@@ -656,6 +706,44 @@ mod tests {
         assert_eq!(png_of(&v), crate::png::paint("a lighthouse", 9, 32, 16));
         let (status, _) = titan(&b.endpoint, "please FILTER me").await;
         assert_eq!(status, 400);
+    }
+
+    #[tokio::test]
+    async fn a_capacity_throttles_the_calls_beyond_it_in_each_family() {
+        let b = FakeBedrock::start_with(Options {
+            delay: Duration::from_millis(400),
+            max_in_flight: Some(2),
+            ..Options::default()
+        })
+        .await;
+        // Five at once, of both families: two are painted, three throttled.
+        let calls: Vec<_> = (0..5)
+            .map(|i| {
+                let endpoint = b.endpoint.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        titan(&endpoint, "a lighthouse").await.0
+                    } else {
+                        stability(&endpoint, "a lighthouse").await.0
+                    }
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for c in calls {
+            statuses.push(c.await.unwrap());
+        }
+        statuses.sort();
+        assert_eq!(statuses, [200, 200, 429, 429, 429]);
+        let (status, _) = stability(&b.endpoint, "x").await;
+        assert_eq!(status, 200, "places are freed");
+        assert_eq!(
+            b.stats(),
+            json!({"accepted": 3, "throttled": 3, "most_in_flight": 2, "calls": 6})
+        );
+        // Served over HTTP too, for benchmarks in another process.
+        let (status, v) = request(&b.endpoint, "GET", "/_standin/stats", "").await;
+        assert_eq!((status, v["accepted"].clone()), (200, json!(3)));
     }
 
     #[tokio::test]

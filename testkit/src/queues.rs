@@ -11,6 +11,7 @@ pub struct QueueWithDlq {
     pub url: String,
     pub arn: String,
     pub dlq_url: String,
+    pub dlq_arn: String,
 }
 
 async fn arn_of(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
@@ -42,8 +43,9 @@ pub async fn queue_with_dlq(
         .expect("CreateQueue (DLQ)")
         .queue_url
         .expect("DLQ URL");
+    let dlq_arn = arn_of(&sqs, &dlq_url).await;
     let redrive = serde_json::json!({
-        "deadLetterTargetArn": arn_of(&sqs, &dlq_url).await,
+        "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": max_receive_count,
     });
     let url = sqs
@@ -66,6 +68,7 @@ pub async fn queue_with_dlq(
         url,
         arn,
         dlq_url,
+        dlq_arn,
     }
 }
 

@@ -29,7 +29,14 @@ pub struct FakeRuntimeApi {
 }
 
 impl FakeRuntimeApi {
+    /// Each invocation's deadline 60 s after it is handed out.
     pub async fn start() -> FakeRuntimeApi {
+        FakeRuntimeApi::start_with_timeout(Duration::from_secs(60)).await
+    }
+
+    /// Each invocation's deadline (`Lambda-Runtime-Deadline-Ms`) `timeout`
+    /// after it is handed out, as the function's timeout sets it on Lambda.
+    pub async fn start_with_timeout(timeout: Duration) -> FakeRuntimeApi {
         let events: Arc<Mutex<VecDeque<(String, Value)>>> = Arc::default();
         let ready = Arc::new(Notify::new());
         let (tx, answers) = mpsc::unbounded_channel();
@@ -46,7 +53,7 @@ impl FakeRuntimeApi {
                             let deadline = SystemTime::now()
                                 .duration_since(UNIX_EPOCH)
                                 .unwrap_or_default()
-                                + Duration::from_secs(60);
+                                + timeout;
                             return Response::json(200, &event)
                                 .with_header("lambda-runtime-aws-request-id", &id)
                                 .with_header(

@@ -20,6 +20,37 @@ pub mod env {
     /// The queue's `maxReceiveCount`: the worker's last allowed receive of a
     /// prompt writes its `failed` status.
     pub const MAX_RECEIVE_COUNT: &str = "MAX_RECEIVE_COUNT";
+    /// The worker's model calls at once per instance: its share of the
+    /// stack's `model.max_in_flight` (unset: 10, adapted to throttles).
+    pub const WORKER_CONCURRENCY: &str = "WORKER_CONCURRENCY";
+    /// The dead-letter queue's ARN: the worker moves the prompts it gives
+    /// up there itself, with their reason.
+    pub const DLQ_ARN: &str = "DLQ_ARN";
+}
+
+/// What the worker and the provisioner agree on about the prompts queue.
+pub mod queues {
+    /// The message attribute of a prompt the worker dead-lettered: the
+    /// request id it was made under (the id `GET /images/{id}` answers), so
+    /// a redriven prompt keeps it.
+    pub const REQUEST_ID_ATTRIBUTE: &str = "couch-request-id";
+    /// The message attribute with the reason a prompt was given up.
+    pub const REASON_ATTRIBUTE: &str = "couch-reason";
+    /// The message attribute with the receives a prompt had when given up.
+    pub const RECEIVES_ATTRIBUTE: &str = "couch-receives";
+    /// Receives a prompt may spend being throttled, beyond the stack's
+    /// `queue.max_receive_count` (which counts other failures): the queue's
+    /// redrive `maxReceiveCount` is their sum, a safety net for crashed
+    /// invocations only. With the worker's return delays (2 s doubling to
+    /// 15 minutes) 50 throttled receives last about ten hours.
+    pub const THROTTLED_RECEIVES: u32 = 50;
+
+    /// The queue's redrive `maxReceiveCount` for a stack's `max_receive_count`.
+    pub fn safety_net(max_receive_count: u32) -> u32 {
+        max_receive_count
+            .saturating_add(THROTTLED_RECEIVES)
+            .min(1000)
+    }
 }
 
 /// The CloudWatch metrics the functions emit (Embedded Metric Format in their
@@ -33,6 +64,10 @@ pub mod metrics {
     pub const IMAGES_FAILED: &str = "ImagesFailed";
     /// The model call's duration (milliseconds).
     pub const MODEL_LATENCY: &str = "ModelLatency";
+    /// Model (or S3) calls answered with throttling (count): Bedrock's own
+    /// `InvocationThrottles`, counted by the caller (the alarm's metric when
+    /// the model is in another Region than the stack).
+    pub const MODEL_THROTTLES: &str = "ModelThrottles";
     /// Dimension: the emitting function's name (every metric).
     pub const FUNCTION_NAME: &str = "FunctionName";
     /// Dimension of [`IMAGES_FAILED`]: `filtered`, `throttled`, `model`,

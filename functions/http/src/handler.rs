@@ -248,6 +248,14 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
         if let Some(c) = prompt_chars {
             extra.insert("prompt_chars".into(), c.into());
         }
+        // A synchronous caller is answered 429 at once: one throttled call.
+        let throttled_calls = u32::from(matches!(
+            outcome,
+            Outcome::Failed {
+                reason: "throttled",
+                ..
+            }
+        ));
         ImageEvent {
             id_key: "request_id",
             id: request_id,
@@ -255,6 +263,7 @@ pub async fn handle<M: ImageModel, S: ImageStore>(
             model: generator.model.model_id(),
             outcome,
             duration: started.elapsed(),
+            throttled_calls,
             extra,
         }
         .emit();

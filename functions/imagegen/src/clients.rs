@@ -15,9 +15,23 @@ pub fn generator(
     config: &Config,
     base: &aws_config::SdkConfig,
 ) -> Generator<BedrockModel, S3Store> {
-    let bedrock_conf = aws_sdk_bedrockruntime::config::Builder::from(base)
-        .region(Region::new(config.model_region.clone()))
-        .build();
+    generator_with(config, base, None)
+}
+
+/// [`generator`], with the model calls' SDK attempts set (`Some(1)`: the
+/// caller paces and retries throttled calls itself, as the worker does).
+pub fn generator_with(
+    config: &Config,
+    base: &aws_config::SdkConfig,
+    model_attempts: Option<u32>,
+) -> Generator<BedrockModel, S3Store> {
+    let mut bedrock_conf = aws_sdk_bedrockruntime::config::Builder::from(base)
+        .region(Region::new(config.model_region.clone()));
+    if let Some(n) = model_attempts {
+        bedrock_conf = bedrock_conf
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(n.max(1)));
+    }
+    let bedrock_conf = bedrock_conf.build();
     let custom_endpoint =
         base.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let s3_conf = aws_sdk_s3::config::Builder::from(base)
@@ -51,6 +65,8 @@ pub struct Clients {
     base: tokio::sync::OnceCell<aws_config::SdkConfig>,
     generator: tokio::sync::OnceCell<Generator<BedrockModel, S3Store>>,
     queue: tokio::sync::OnceCell<Option<SqsPrompts>>,
+    /// The model calls' SDK attempts, when not the SDK's default.
+    model_attempts: Option<u32>,
 }
 
 impl Clients {
@@ -78,6 +94,14 @@ impl Clients {
         Some(serde_json::to_value(report).unwrap_or_default())
     }
 
+    /// Model calls with `attempts` SDK attempts each (1: no SDK retry; the
+    /// worker paces and retries throttled calls itself, so each throttle is
+    /// seen and counted once).
+    pub fn model_attempts(mut self, attempts: u32) -> Self {
+        self.model_attempts = Some(attempts);
+        self
+    }
+
     /// The configuration read at cold start.
     pub fn config(&self) -> &Config {
         &self.config
@@ -97,6 +121,12 @@ impl Clients {
             .as_ref()
     }
 
+    /// An SQS client for the function's own Region (the worker's returns
+    /// and dead-letter moves).
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(self.base().await)
+    }
+
     /// The SDK configuration (credential and region chains), loaded once.
     async fn base(&self) -> &aws_config::SdkConfig {
         self.base
@@ -113,7 +143,7 @@ impl Clients {
         self.generator
             .get_or_init(|| async {
                 let started = std::time::Instant::now();
-                let g = generator(&self.config, self.base().await);
+                let g = generator_with(&self.config, self.base().await, self.model_attempts);
                 tracing::info!(
                     ms = started.elapsed().as_secs_f64() * 1e3,
                     "AWS clients ready"
@@ -135,5 +165,6 @@ pub fn cold_start() -> Result<Clients, crate::config::ConfigError> {
         base: tokio::sync::OnceCell::new(),
         generator: tokio::sync::OnceCell::new(),
         queue: tokio::sync::OnceCell::new(),
+        model_attempts: None,
     })
 }

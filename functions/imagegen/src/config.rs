@@ -23,6 +23,11 @@ pub struct Config {
     /// The queue's `maxReceiveCount` (`MAX_RECEIVE_COUNT`): set for the
     /// worker, whose last allowed receive of a prompt records it as failed.
     pub max_receive_count: Option<u32>,
+    /// The dead-letter queue's URL, from `DLQ_ARN`: set for the worker,
+    /// which moves the prompts it gives up there.
+    pub dlq_url: Option<String>,
+    /// The worker's model calls at once (`WORKER_CONCURRENCY`, 1 or more).
+    pub worker_concurrency: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -81,6 +86,24 @@ impl Config {
                 }
             })?),
         };
+        let dlq_url = match optional(env::DLQ_ARN) {
+            None => None,
+            Some(arn) => Some(couch_contract::queue_url_of_arn(&arn).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: env::DLQ_ARN,
+                    why: format!("{arn:?} is not an SQS queue ARN"),
+                }
+            })?),
+        };
+        let worker_concurrency = match optional(env::WORKER_CONCURRENCY) {
+            None => None,
+            Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: env::WORKER_CONCURRENCY,
+                    why: format!("{v:?} is not a number of calls (1 or more)"),
+                }
+            })?),
+        };
         Ok(Config {
             bucket,
             prefix,
@@ -98,6 +121,8 @@ impl Config {
                 })?),
             },
             max_receive_count,
+            dlq_url,
+            worker_concurrency,
         })
     }
 }
@@ -173,6 +198,8 @@ mod tests {
         more.extend([
             ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:1:q"),
             ("MAX_RECEIVE_COUNT", "3"),
+            ("DLQ_ARN", "arn:aws:sqs:eu-west-1:1:q-dlq"),
+            ("WORKER_CONCURRENCY", "4"),
         ]);
         let c = Config::from_lookup(env(&more)).unwrap();
         assert_eq!(
@@ -180,6 +207,19 @@ mod tests {
             Some("https://sqs.eu-west-1.amazonaws.com/1/q")
         );
         assert_eq!(c.max_receive_count, Some(3));
+        assert_eq!(
+            c.dlq_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/1/q-dlq")
+        );
+        assert_eq!(c.worker_concurrency, Some(4));
+        for (name, bad) in [("WORKER_CONCURRENCY", "0"), ("DLQ_ARN", "q-dlq")] {
+            let mut bad_env = base.to_vec();
+            bad_env.push((name, bad));
+            assert!(
+                matches!(Config::from_lookup(env(&bad_env)), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={bad}"
+            );
+        }
         let mut bad = base.to_vec();
         bad.push(("MAX_RECEIVE_COUNT", "0"));
         assert!(matches!(

@@ -21,8 +21,10 @@ pub enum GenerateError {
     InvalidPrompt(#[from] PromptError),
     #[error("the model's content filter refused the prompt: {0}")]
     ContentFiltered(String),
+    /// The model (or S3, with `SlowDown`) asks for fewer requests; the
+    /// duration is the answer's `Retry-After`, when it has one.
     #[error("the model is throttling requests: {0}")]
-    Throttled(String),
+    Throttled(String, Option<std::time::Duration>),
     #[error("the model failed: {0}")]
     Model(String),
     #[error("the model's answer is not usable: {0}")]
@@ -38,7 +40,7 @@ impl GenerateError {
         match self {
             GenerateError::InvalidPrompt(_) => ErrorKind::BadRequest,
             GenerateError::ContentFiltered(_) => ErrorKind::Refused,
-            GenerateError::Throttled(_) => ErrorKind::Throttled,
+            GenerateError::Throttled(..) => ErrorKind::Throttled,
             GenerateError::Model(_)
             | GenerateError::BadModelResponse(_)
             | GenerateError::Storage(_)
@@ -49,5 +51,14 @@ impl GenerateError {
     /// Whether trying the same request again could succeed.
     pub fn retryable(&self) -> bool {
         matches!(self.kind(), ErrorKind::Throttled | ErrorKind::Upstream)
+    }
+
+    /// How long the answer asked to wait before the next request
+    /// (`Retry-After`), for a throttling error that said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            GenerateError::Throttled(_, after) => *after,
+            _ => None,
+        }
     }
 }

@@ -76,6 +76,7 @@ impl ImageModel for FakeModel {
         } else if p.contains("THROTTLE") {
             Err(GenerateError::Throttled(
                 "ThrottlingException: slow down".into(),
+                None,
             ))
         } else if p.contains("BROKEN") {
             Err(GenerateError::Model(

@@ -105,21 +105,38 @@ pub(crate) async fn invoke(
 
 /// Classifies a Bedrock error: content filter, throttling, or a model failure.
 pub fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>) -> GenerateError {
+    classify_with(code, message, status, None)
+}
+
+/// [`classify`], with the answer's `Retry-After` (seconds) kept on a throttling error.
+pub fn classify_with(
+    code: Option<&str>,
+    message: Option<&str>,
+    status: Option<u16>,
+    retry_after: Option<std::time::Duration>,
+) -> GenerateError {
     let msg = message.unwrap_or("(no message)").to_owned();
     let text = format!("{}: {msg}", code.unwrap_or("Error"));
     match code {
         Some(
             "ThrottlingException" | "ServiceQuotaExceededException" | "TooManyRequestsException",
-        ) => GenerateError::Throttled(text),
+        ) => GenerateError::Throttled(text, retry_after),
         Some("ValidationException")
             if msg.to_ascii_lowercase().contains("content filter")
                 || msg.to_ascii_lowercase().contains("blocked by") =>
         {
             GenerateError::ContentFiltered(msg)
         }
-        _ if status == Some(429) => GenerateError::Throttled(text),
+        _ if status == Some(429) => GenerateError::Throttled(text, retry_after),
         _ => GenerateError::Model(text),
     }
+}
+
+/// A `Retry-After` header in seconds (the HTTP-date form is not used by AWS
+/// APIs and is ignored), at most an hour.
+pub fn retry_after(header: Option<&str>) -> Option<std::time::Duration> {
+    let secs: f64 = header?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| std::time::Duration::from_secs_f64(secs.min(3600.0)))
 }
 
 fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> GenerateError
@@ -127,10 +144,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match &err {
-        SdkError::ServiceError(e) => classify(
+        SdkError::ServiceError(e) => classify_with(
             e.err().code(),
             e.err().message(),
             Some(e.raw().status().as_u16()),
+            retry_after(e.raw().headers().get("retry-after")),
         ),
         _ => GenerateError::Model(DisplayErrorContext(&err).to_string()),
     }
@@ -156,19 +174,36 @@ mod tests {
         assert!(matches!(invalid, GenerateError::Model(_)));
         assert!(matches!(
             classify(Some("ThrottlingException"), None, Some(429)),
-            GenerateError::Throttled(_)
+            GenerateError::Throttled(..)
         ));
         assert!(matches!(
             classify(Some("ServiceQuotaExceededException"), None, Some(400)),
-            GenerateError::Throttled(_)
+            GenerateError::Throttled(..)
         ));
         assert!(matches!(
             classify(None, None, Some(429)),
-            GenerateError::Throttled(_)
+            GenerateError::Throttled(..)
         ));
         assert!(matches!(
             classify(Some("ModelTimeoutException"), None, Some(408)),
             GenerateError::Model(_)
+        ));
+        let t = classify_with(
+            Some("ThrottlingException"),
+            None,
+            Some(429),
+            retry_after(Some("2")),
+        );
+        assert_eq!(t.retry_after(), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(Some("-1")), None);
+        assert_eq!(
+            retry_after(Some("99999")),
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert!(matches!(
+            classify(Some("ModelNotReadyException"), None, Some(429)),
+            GenerateError::Throttled(..)
         ));
         assert!(matches!(
             classify(Some("AccessDeniedException"), None, Some(403)),

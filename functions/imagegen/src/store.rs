@@ -95,6 +95,27 @@ fn storage<E: std::error::Error + 'static>(what: &str, e: E) -> GenerateError {
     GenerateError::Storage(format!("{what}: {}", DisplayErrorContext(&e)))
 }
 
+/// An S3 call's error: `503 Slow Down` is S3 asking for fewer requests
+/// (S3 user guide, "Best practices design patterns: optimizing Amazon S3
+/// performance": https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html),
+/// so it is throttling, retried with back-off like the model's; anything
+/// else is a storage failure.
+fn s3_error<E>(what: &str, e: SdkError<E, HttpResponse>) -> GenerateError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if let Some(raw) = e.raw_response()
+        && raw.status().as_u16() == 503
+    {
+        let after = crate::model::retry_after(raw.headers().get("retry-after"));
+        return GenerateError::Throttled(
+            format!("{what}: SlowDown: {}", DisplayErrorContext(&e)),
+            after,
+        );
+    }
+    storage(what, e)
+}
+
 /// Whether a conditional `PutObject` (`If-None-Match: *`) was refused because
 /// the key is taken: 412 Precondition Failed (an object is there), or 409
 /// ConditionalRequestConflict (another conditional write to the key is in
@@ -129,7 +150,7 @@ impl S3Store {
         match put.body(ByteStream::from(body)).send().await {
             Ok(_) => Ok(true),
             Err(e) if taken(&e) => Ok(false),
-            Err(e) => Err(storage(&format!("s3:PutObject {key} (If-None-Match)"), e)),
+            Err(e) => Err(s3_error(&format!("s3:PutObject {key} (If-None-Match)"), e)),
         }
     }
 }
@@ -151,7 +172,7 @@ impl ImageStore for S3Store {
         {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) => Err(storage(&format!("s3:HeadObject {key}"), e)),
+            Err(e) => Err(s3_error(&format!("s3:HeadObject {key}"), e)),
         }
     }
 
@@ -176,7 +197,7 @@ impl ImageStore for S3Store {
         put.body(ByteStream::from(png))
             .send()
             .await
-            .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;
+            .map_err(|e| s3_error(&format!("s3:PutObject {key}"), e))?;
         Ok(())
     }
 
@@ -206,7 +227,7 @@ impl ImageStore for S3Store {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| storage(&format!("s3:PutObject {key}"), e))?;
+            .map_err(|e| s3_error(&format!("s3:PutObject {key}"), e))?;
         Ok(())
     }
 
@@ -221,7 +242,7 @@ impl ImageStore for S3Store {
         {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(storage(&format!("s3:GetObject {key}"), e)),
+            Err(e) => return Err(s3_error(&format!("s3:GetObject {key}"), e)),
         };
         let bytes = out
             .body

@@ -44,7 +44,7 @@ pub fn reason(e: &GenerateError) -> &'static str {
     match e {
         GenerateError::InvalidPrompt(_) => "input",
         GenerateError::ContentFiltered(_) => "filtered",
-        GenerateError::Throttled(_) => "throttled",
+        GenerateError::Throttled(..) => "throttled",
         GenerateError::Model(_) | GenerateError::BadModelResponse(_) => "model",
         GenerateError::Storage(_) => "store",
         GenerateError::Queue(_) => "queue",
@@ -58,6 +58,9 @@ pub enum Outcome {
     Stored { model_latency: Option<Duration> },
     /// Already stored (a redelivered message): the model was not called.
     Reused,
+    /// Back to the queue, to be tried again (throttled, or out of the
+    /// invocation's time): not a failure.
+    Deferred { reason: &'static str },
     /// Failed, with the [`reason`].
     Failed { reason: &'static str, error: String },
 }
@@ -73,6 +76,9 @@ pub struct ImageEvent<'a> {
     pub outcome: Outcome,
     /// From receiving the request to its outcome.
     pub duration: Duration,
+    /// Model (or S3) calls answered with throttling on the way
+    /// ([`metrics::MODEL_THROTTLES`] when above 0).
+    pub throttled_calls: u32,
     /// Anything else worth one field (`attempt`, `status`, `prompt_chars`).
     pub extra: Map<String, Value>,
 }
@@ -85,6 +91,7 @@ impl ImageEvent<'_> {
         let (level, message, outcome) = match &self.outcome {
             Outcome::Stored { .. } => ("INFO", "image stored", "stored"),
             Outcome::Reused => ("INFO", "image already stored", "reused"),
+            Outcome::Deferred { .. } => ("INFO", "image deferred", "deferred"),
             Outcome::Failed { .. } => ("WARN", "image failed", "failed"),
         };
         line.insert("level".into(), json!(level));
@@ -96,7 +103,7 @@ impl ImageEvent<'_> {
         line.insert("duration_ms".into(), json!(ms(self.duration)));
         line.extend(self.extra.clone());
         line.insert(metrics::FUNCTION_NAME.into(), json!(function));
-        let (dimensions, emitted) = match &self.outcome {
+        let (dimensions, mut emitted) = match &self.outcome {
             Outcome::Stored { model_latency } => {
                 line.insert(metrics::IMAGES_MADE.into(), json!(1));
                 let mut emitted = vec![json!({"Name": metrics::IMAGES_MADE, "Unit": "Count"})];
@@ -114,6 +121,10 @@ impl ImageEvent<'_> {
                     vec![json!({"Name": metrics::IMAGES_MADE, "Unit": "Count"})],
                 )
             }
+            Outcome::Deferred { reason } => {
+                line.insert("deferred".into(), json!(reason));
+                (json!([[metrics::FUNCTION_NAME]]), Vec::new())
+            }
             Outcome::Failed { reason, error } => {
                 line.insert("error".into(), json!(error));
                 line.insert(metrics::REASON.into(), json!(reason));
@@ -128,6 +139,10 @@ impl ImageEvent<'_> {
                 )
             }
         };
+        if self.throttled_calls > 0 {
+            line.insert(metrics::MODEL_THROTTLES.into(), json!(self.throttled_calls));
+            emitted.push(json!({"Name": metrics::MODEL_THROTTLES, "Unit": "Count"}));
+        }
         let timestamp = now.duration_since(UNIX_EPOCH).map(ms).unwrap_or_default();
         line.insert(
             "_aws".into(),
@@ -163,6 +178,7 @@ mod tests {
             model: "stability.stable-image-core-v1:1",
             outcome,
             duration: Duration::from_millis(1234),
+            throttled_calls: 0,
             extra: Map::new(),
         }
     }
@@ -236,7 +252,10 @@ mod tests {
             reason(&GenerateError::InvalidPrompt(PromptError::Empty)),
             "input"
         );
-        assert_eq!(reason(&GenerateError::Throttled("x".into())), "throttled");
+        assert_eq!(
+            reason(&GenerateError::Throttled("x".into(), None)),
+            "throttled"
+        );
         assert_eq!(reason(&GenerateError::Model("x".into())), "model");
         assert_eq!(
             reason(&GenerateError::BadModelResponse("x".into())),

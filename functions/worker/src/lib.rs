@@ -1,26 +1,59 @@
 //! The queue worker: each SQS record's body is a prompt → image in S3.
 //!
-//! Records of a batch run concurrently (bounded). The image id is the SQS
-//! message id, so a redelivered message writes the same key and, if the image
-//! is already there, does not call the model again. The answer lists exactly
-//! the records that failed (`ReportBatchItemFailures`): SQS retries only those
-//! and, after `maxReceiveCount` attempts, moves them to the dead-letter queue.
+//! Records of a batch run concurrently, as many model calls at once as the
+//! instance's [`pace::Limiter`] allows (the stack's share of the model's
+//! capacity, halved on throttles). The image id is the request id (the SQS
+//! message id, or the `couch-request-id` attribute of a message the worker
+//! dead-lettered and `redrive` sent back), so a redelivered message writes
+//! the same key and, if the image is already there, does not call the model
+//! again. What becomes of each record ([`Outcome`]):
+//! - stored: deleted by the trigger;
+//! - **throttled** (the model or S3 asked for fewer requests): retried in the
+//!   invocation with jittered back-off while its time allows, then
+//!   **returned** to the queue with a visibility delay that grows per
+//!   receive (`ChangeMessageVisibility`) and reported as a batch item
+//!   failure. It is never dead-lettered for being throttled: the queue's
+//!   own `maxReceiveCount` is `max_receive_count` + [`THROTTLED_RECEIVES`],
+//!   a safety net for invocations that crash, and the worker gives a prompt
+//!   up only after that many throttled receives (about ten hours of them);
+//! - **poison** (the prompt is invalid, or refused by the content filter):
+//!   moved to the dead-letter queue by the worker at once, with its reason,
+//!   and its `failed` status written;
+//! - another failure (the model or S3 failed): SQS retries it after the
+//!   visibility timeout; on its `max_receive_count`-th receive the worker
+//!   moves it to the dead-letter queue itself, with its reason.
 
+pub mod pace;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use futures::stream::{self, StreamExt};
-use std::time::Instant;
 
 use imagegen::status::{OWNER, Owner};
 use imagegen::telemetry::{self, ImageEvent};
-use imagegen::{GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
+use imagegen::{ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
 use serde_json::{Value, json};
 
-/// Default bound on records processed at once (a batch is at most 10 without a window).
+pub use couch_contract::queues::{REQUEST_ID_ATTRIBUTE, THROTTLED_RECEIVES};
+use pace::{Backoff, Limiter, return_delay};
+
+/// Default bound on model calls at once per instance (a batch is at most 10
+/// without a window), when the stack states no model capacity.
 pub const DEFAULT_CONCURRENCY: usize = 10;
+
+/// Time kept at the end of an invocation for the batch's own SQS calls
+/// (visibility changes, dead-letter sends) and the answer.
+pub const RESERVE: Duration = Duration::from_secs(2);
+
+/// Attempts of a failure other than throttling within one invocation.
+const UPSTREAM_TRIES: u32 = 2;
 
 /// The prompt of a message body: plain text, or JSON `{"prompt": "..."}`,
 /// checked with the model's rule (a prompt over its limit fails without a
-/// model call, and so ends in the dead-letter queue after its receives).
+/// model call, and is dead-lettered at once).
 pub fn prompt_of(body: &str, rule: PromptRule) -> Result<Prompt, GenerateError> {
     let trimmed = body.trim_start();
     if trimmed.starts_with('{')
@@ -32,91 +65,311 @@ pub fn prompt_of(body: &str, rule: PromptRule) -> Result<Prompt, GenerateError> 
     Ok(Prompt::parse(body, rule)?)
 }
 
+/// The request a record is for: its `couch-request-id` attribute when it is
+/// a well-formed request id (a message the worker dead-lettered carries its
+/// original id there, so a redriven prompt still answers
+/// `GET /images/{id}`), else the message id.
+pub fn request_id(msg: &SqsMessage) -> String {
+    msg.message_attributes
+        .get(REQUEST_ID_ATTRIBUTE)
+        .and_then(|a| a.string_value.as_deref())
+        .filter(|id| couch_contract::status::is_request_id(id))
+        .map(str::to_owned)
+        .or_else(|| msg.message_id.clone())
+        .unwrap_or_default()
+}
+
+/// How many times SQS has delivered the record (`ApproximateReceiveCount`).
+pub fn receives(msg: &SqsMessage) -> u32 {
+    msg.attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Outcome of one record.
 #[derive(Debug)]
 pub enum Outcome {
-    Stored { key: String, reused: bool },
+    Stored {
+        key: String,
+        reused: bool,
+        model_latency: Option<Duration>,
+    },
+    /// Throttled, or out of the invocation's time before its turn: back to
+    /// the queue, visible again after `delay`. Not a failure: the worker
+    /// never dead-letters a record for it (see the crate's documentation).
+    Returned {
+        delay: Duration,
+        /// Why: the last throttling error, or `None` when the record's turn
+        /// did not come before the invocation's time ran out.
+        throttled: Option<GenerateError>,
+    },
+    /// Failed where a retry may help, with receives left: SQS delivers it
+    /// again after the queue's visibility timeout.
     Failed(GenerateError),
+    /// Given up (poison, or failures on every allowed receive): the worker
+    /// moves it to the dead-letter queue with its reason.
+    DeadLettered(GenerateError),
+}
+
+impl Outcome {
+    /// Whether the trigger must leave the record on the queue (a batch item failure).
+    pub fn stays_on_the_queue(&self) -> bool {
+        matches!(self, Outcome::Returned { .. } | Outcome::Failed(_))
+    }
+}
+
+/// What one worker instance keeps between invocations: its limit on model
+/// calls at once and its estimate of one call's duration.
+#[derive(Debug)]
+pub struct Pace {
+    pub limiter: Limiter,
+    /// A model call's duration, smoothed (an attempt starts only if the
+    /// invocation has this much time left, plus [`RESERVE`]).
+    estimate: Mutex<Duration>,
+}
+
+impl Pace {
+    /// At most `concurrency` calls at once; a first call is assumed to take 5 s.
+    pub fn new(concurrency: usize) -> Pace {
+        Pace {
+            limiter: Limiter::new(concurrency),
+            estimate: Mutex::new(Duration::from_secs(5)),
+        }
+    }
+
+    pub fn estimate(&self) -> Duration {
+        *self.estimate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn observe(&self, took: Duration) {
+        let mut e = self.estimate.lock().unwrap_or_else(|p| p.into_inner());
+        // An exponentially weighted mean; 1/4 weight to the newest call.
+        *e = (*e * 3 + took) / 4;
+    }
+}
+
+/// The rules of one batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Receives a prompt gets for failures other than throttling
+    /// (`MAX_RECEIVE_COUNT`); `None`: SQS's redrive policy alone decides.
+    pub max_receive_count: Option<u32>,
+    /// When the invocation ends (Lambda's deadline).
+    pub deadline: Instant,
+}
+
+impl Rules {
+    /// For callers without a deadline (tests, benchmarks): an hour.
+    pub fn unhurried(max_receive_count: Option<u32>) -> Rules {
+        Rules {
+            max_receive_count,
+            deadline: Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
+    fn time_for(&self, pace: &Pace, wait: Duration) -> bool {
+        Instant::now() + wait + pace.estimate() + RESERVE <= self.deadline
+    }
+}
+
+/// One record: generate with back-off, until stored, given up or out of time.
+async fn attempt<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    pace: &Pace,
+    rules: &Rules,
+    msg: &SqsMessage,
+    id: &str,
+    prompt: &Prompt,
+    throttled_calls: &mut u32,
+) -> Outcome {
+    let backoff = Backoff::IN_INVOCATION;
+    let received = receives(msg);
+    let mut retry = 0u32;
+    let mut upstream = 0u32;
+    loop {
+        if !rules.time_for(pace, Duration::ZERO) {
+            return Outcome::Returned {
+                delay: Duration::ZERO,
+                throttled: None,
+            };
+        }
+        let permit = pace.limiter.acquire().await;
+        // The wait for a place may have used the time up.
+        if !rules.time_for(pace, Duration::ZERO) {
+            return Outcome::Returned {
+                delay: Duration::ZERO,
+                throttled: None,
+            };
+        }
+        let result = generator.generate_once(id, prompt).await;
+        let started = permit.started;
+        drop(permit);
+        let e = match result {
+            Ok(stored) => {
+                pace.limiter.succeeded();
+                if let Some(l) = stored.model_latency {
+                    pace.observe(l);
+                }
+                return Outcome::Stored {
+                    key: stored.key,
+                    reused: stored.reused,
+                    model_latency: stored.model_latency,
+                };
+            }
+            Err(e) => e,
+        };
+        match e.kind() {
+            ErrorKind::BadRequest | ErrorKind::Refused => return Outcome::DeadLettered(e),
+            ErrorKind::Throttled => {
+                *throttled_calls += 1;
+                pace.limiter.throttled(started);
+                let wait = backoff.wait(retry, e.retry_after());
+                if received
+                    >= THROTTLED_RECEIVES.saturating_add(rules.max_receive_count.unwrap_or(0))
+                {
+                    // The safety net's last receive: SQS would move it
+                    // without a reason; the worker does, with one.
+                    return Outcome::DeadLettered(e);
+                }
+                if !rules.time_for(pace, wait) {
+                    let delay = return_delay(received).max(e.retry_after().unwrap_or_default());
+                    return Outcome::Returned {
+                        delay,
+                        throttled: Some(e),
+                    };
+                }
+                tokio::time::sleep(wait).await;
+                retry += 1;
+            }
+            ErrorKind::Upstream => {
+                upstream += 1;
+                let wait = backoff.wait(retry, None);
+                if upstream < UPSTREAM_TRIES && rules.time_for(pace, wait) {
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                    continue;
+                }
+                return match rules.max_receive_count {
+                    Some(max) if received >= max => Outcome::DeadLettered(e),
+                    _ => Outcome::Failed(e),
+                };
+            }
+        }
+    }
 }
 
 async fn process<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
+    pace: &Pace,
+    rules: &Rules,
     msg: &SqsMessage,
 ) -> Outcome {
     let started = Instant::now();
-    let id = msg.message_id.clone().unwrap_or_default();
+    let id = request_id(msg);
     let body = msg.body.as_deref().unwrap_or_default();
-    let attempt = msg
-        .attributes
-        .get("ApproximateReceiveCount")
-        .cloned()
-        .unwrap_or_default();
-    let result = match prompt_of(body, generator.model.prompt_rule()) {
-        Ok(prompt) => generator
-            .generate_once(&id, &prompt)
-            .await
-            .map(|s| (s, prompt.chars())),
-        Err(e) => Err(e),
+    let mut throttled_calls = 0u32;
+    let (outcome, prompt_chars) = match prompt_of(body, generator.model.prompt_rule()) {
+        Ok(prompt) => (
+            attempt(
+                generator,
+                pace,
+                rules,
+                msg,
+                &id,
+                &prompt,
+                &mut throttled_calls,
+            )
+            .await,
+            Some(prompt.chars()),
+        ),
+        Err(e) => (Outcome::DeadLettered(e), None),
     };
     let key = generator.key_for(&id);
     let mut extra = serde_json::Map::new();
-    extra.insert("attempt".into(), attempt.into());
-    let (outcome, line) = match result {
-        Ok((stored, prompt_chars)) => {
-            extra.insert("prompt_chars".into(), prompt_chars.into());
-            let line = if stored.reused {
-                telemetry::Outcome::Reused
-            } else {
-                telemetry::Outcome::Stored {
-                    model_latency: stored.model_latency,
-                }
-            };
-            (
-                Outcome::Stored {
-                    key: stored.key,
-                    reused: stored.reused,
+    extra.insert("attempt".into(), receives(msg).into());
+    if msg.message_id.as_deref() != Some(id.as_str()) {
+        extra.insert("message_id".into(), msg.message_id.clone().into());
+    }
+    if let Some(n) = prompt_chars {
+        extra.insert("prompt_chars".into(), n.into());
+    }
+    let line = match &outcome {
+        Outcome::Stored { reused: true, .. } => telemetry::Outcome::Reused,
+        Outcome::Stored { model_latency, .. } => telemetry::Outcome::Stored {
+            model_latency: *model_latency,
+        },
+        Outcome::Returned { delay, throttled } => {
+            extra.insert("delay_s".into(), delay.as_secs().into());
+            telemetry::Outcome::Deferred {
+                reason: if throttled.is_some() {
+                    "throttled"
+                } else {
+                    "out of time"
                 },
-                line,
-            )
+            }
         }
-        Err(e) => {
+        Outcome::Failed(e) | Outcome::DeadLettered(e) => {
             extra.insert("body_bytes".into(), body.len().into());
             extra.insert("retryable".into(), e.retryable().into());
-            let line = telemetry::Outcome::Failed {
-                reason: telemetry::reason(&e),
-                // SQS retries it, then moves it to the dead-letter queue.
+            extra.insert(
+                "dead_lettered".into(),
+                matches!(outcome, Outcome::DeadLettered(_)).into(),
+            );
+            telemetry::Outcome::Failed {
+                reason: telemetry::reason(e),
                 error: e.to_string(),
-            };
-            (Outcome::Failed(e), line)
+            }
         }
     };
     ImageEvent {
-        id_key: "message_id",
+        id_key: "request_id",
         id: &id,
         image_key: &key,
         model: generator.model.model_id(),
         outcome: line,
         duration: started.elapsed(),
+        throttled_calls,
         extra,
     }
     .emit();
     outcome
 }
 
-/// Processes a batch, at most `concurrency` records at once; returns every
-/// record's outcome in input order.
+/// Processes a batch under `pace` and `rules`; every record's outcome in input order.
+pub async fn process_records<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    pace: &Pace,
+    rules: &Rules,
+    records: &[SqsMessage],
+) -> Vec<Outcome> {
+    // An iterator of futures (not `Stream::map` with a closure): the batch
+    // future stays `Send` for callers that spawn it. Every record starts at
+    // once; the limiter holds the model calls to its limit.
+    let futures: Vec<_> = records
+        .iter()
+        .map(|msg| process(generator, pace, rules, msg))
+        .collect();
+    stream::iter(futures)
+        .buffered(records.len().max(1))
+        .collect()
+        .await
+}
+
+/// [`process_records`] with a fresh limit of `concurrency`, no deadline to
+/// speak of and no receive limit: for tests and benchmarks.
 pub async fn process_batch<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     records: &[SqsMessage],
     concurrency: usize,
 ) -> Vec<Outcome> {
-    // An iterator of futures (not `Stream::map` with a closure): the batch
-    // future stays `Send` for callers that spawn it.
-    let futures: Vec<_> = records.iter().map(|msg| process(generator, msg)).collect();
-    stream::iter(futures)
-        .buffered(concurrency.max(1))
-        .collect()
-        .await
+    process_records(
+        generator,
+        &Pace::new(concurrency),
+        &Rules::unhurried(None),
+        records,
+    )
+    .await
 }
 
 /// What a user reads for a prompt given up on (no internals: the error's
@@ -129,7 +382,6 @@ pub fn failure_reason(e: &GenerateError) -> String {
         _ => status::REASON_OURS.to_owned(),
     }
 }
-
 /// The request's owner the message carries (`POST /images` puts it beside
 /// the prompt: `{"prompt", "owner"}`); `None` for a plain-text body or one
 /// without an owner.
@@ -173,68 +425,204 @@ async fn failed_status<M: ImageModel, S: ImageStore>(
     Ok(status)
 }
 
-/// For every record that failed on its last allowed receive (its
-/// `ApproximateReceiveCount` has reached the queue's `maxReceiveCount`, so
-/// SQS moves it to the dead-letter queue next), writes its `failed` status
-/// with a reason a user can read (`GET /images/{id}` answers it), keeping the
-/// request's owner ([`owner_of`], the existing status). Returns how many were
-/// written; a read or write that fails is logged, not fatal.
-pub async fn record_given_up<M: ImageModel, S: ImageStore>(
-    generator: &Generator<M, S>,
-    records: &[SqsMessage],
-    outcomes: &[Outcome],
-    max_receive_count: u32,
-) -> usize {
-    let mut written = 0;
-    for (msg, outcome) in records.iter().zip(outcomes) {
-        let Outcome::Failed(e) = outcome else {
-            continue;
-        };
-        let receives: u32 = msg
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        if receives < max_receive_count {
-            continue;
-        }
-        let id = msg.message_id.clone().unwrap_or_default();
-        let key = imagegen::status::status_key(&generator.prefix, &id);
-        let body = match failed_status(generator, &key, msg, failure_reason(e)).await {
-            Ok(b) => b,
-            Err(err) => {
-                tracing::error!(message_id = id, error = %err, "the status was not read: failed not recorded");
-                continue;
-            }
-        };
-        match generator
-            .store
-            .put_json(&key, body.to_string().into_bytes())
-            .await
-        {
-            Ok(()) => {
-                written += 1;
-                tracing::warn!(
-                    message_id = id,
-                    receives,
-                    "given up: status failed recorded"
-                );
-            }
-            Err(err) => {
-                tracing::error!(message_id = id, error = %err, "the failed status was not written")
-            }
-        }
-    }
-    written
+/// The queue operations a batch's outcomes need besides the trigger's
+/// delete: a returned record's visibility, a given-up record's move.
+#[async_trait]
+pub trait Queues: Send + Sync {
+    /// `ChangeMessageVisibility` of `msg` on its queue to `delay`.
+    async fn return_later(&self, msg: &SqsMessage, delay: Duration) -> Result<(), String>;
+    /// `SendMessage` of `msg`'s body to the dead-letter queue, with its
+    /// request id, reason and receives as message attributes.
+    async fn dead_letter(
+        &self,
+        msg: &SqsMessage,
+        request_id: &str,
+        reason: &str,
+        receives: u32,
+    ) -> Result<(), String>;
 }
 
-/// The batch response: exactly the records that failed.
+/// The real queues: each record's own (from its `eventSourceARN`) and the
+/// dead-letter queue (`DLQ_ARN`).
+pub struct SqsQueues {
+    pub client: aws_sdk_sqs::Client,
+    /// `None` when the function has no `DLQ_ARN`: nothing is moved (the
+    /// record stays a failure, for SQS's redrive policy).
+    pub dlq_url: Option<String>,
+}
+
+#[async_trait]
+impl Queues for SqsQueues {
+    async fn return_later(&self, msg: &SqsMessage, delay: Duration) -> Result<(), String> {
+        let url = msg
+            .event_source_arn
+            .as_deref()
+            .and_then(couch_contract::queue_url_of_arn)
+            .ok_or("the record names no queue ARN")?;
+        let secs = i32::try_from(delay.as_secs().min(43_200)).unwrap_or(43_200);
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(msg.receipt_handle.as_deref().unwrap_or_default())
+            .visibility_timeout(secs)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "sqs:ChangeMessageVisibility: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            })
+    }
+
+    async fn dead_letter(
+        &self,
+        msg: &SqsMessage,
+        request_id: &str,
+        reason: &str,
+        receives: u32,
+    ) -> Result<(), String> {
+        use aws_sdk_sqs::types::MessageAttributeValue;
+        let url = self.dlq_url.as_deref().ok_or("no DLQ_ARN")?;
+        let text = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| e.to_string())
+        };
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(msg.body.as_deref().unwrap_or_default())
+            .message_attributes(REQUEST_ID_ATTRIBUTE, text(request_id)?)
+            .message_attributes(couch_contract::queues::REASON_ATTRIBUTE, text(reason)?)
+            .message_attributes(
+                couch_contract::queues::RECEIVES_ATTRIBUTE,
+                MessageAttributeValue::builder()
+                    .data_type("Number")
+                    .string_value(receives.to_string())
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "sqs:SendMessage to the dead-letter queue: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            })
+    }
+}
+
+/// Acts on a batch's outcomes: each returned record's visibility delay, each
+/// given-up record moved to the dead-letter queue with its `failed` status
+/// written (a move that fails leaves the record a failure: SQS keeps it).
+/// Returns the outcomes as they stand after that.
+pub async fn settle<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    queues: &dyn Queues,
+    records: &[SqsMessage],
+    outcomes: Vec<Outcome>,
+) -> Vec<Outcome> {
+    let mut settled = Vec::with_capacity(outcomes.len());
+    for (msg, outcome) in records.iter().zip(outcomes) {
+        let id = request_id(msg);
+        match outcome {
+            Outcome::Returned { delay, throttled } => {
+                if let Err(e) = queues.return_later(msg, delay).await {
+                    // It comes back after the queue's visibility timeout instead.
+                    tracing::warn!(request_id = id, error = %e, "the returned record's delay was not set");
+                }
+                settled.push(Outcome::Returned { delay, throttled });
+            }
+            Outcome::DeadLettered(e) => {
+                let reason = failure_reason(&e);
+                if let Err(err) = queues.dead_letter(msg, &id, &reason, receives(msg)).await {
+                    tracing::error!(request_id = id, error = %err, "not moved to the dead-letter queue: left on the queue");
+                    settled.push(Outcome::Failed(e));
+                    continue;
+                }
+                record_failed(generator, msg, &id, reason).await;
+                settled.push(Outcome::DeadLettered(e));
+            }
+            other => settled.push(other),
+        }
+    }
+    settled
+}
+
+/// Writes request `id`'s `failed` status (with `reason`, keeping its owner);
+/// a read or write that fails is logged, not fatal. Whether it was written.
+pub async fn record_failed<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    msg: &SqsMessage,
+    id: &str,
+    reason: String,
+) -> bool {
+    let key = imagegen::status::status_key(&generator.prefix, id);
+    let body = match failed_status(generator, &key, msg, reason).await {
+        Ok(b) => b,
+        Err(err) => {
+            tracing::error!(request_id = id, error = %err, "the status was not read: failed not recorded");
+            return false;
+        }
+    };
+    match generator
+        .store
+        .put_json(&key, body.to_string().into_bytes())
+        .await
+    {
+        Ok(()) => {
+            tracing::warn!(
+                request_id = id,
+                receives = receives(msg),
+                "given up: dead-lettered, status failed recorded"
+            );
+            true
+        }
+        Err(err) => {
+            tracing::error!(request_id = id, error = %err, "the failed status was not written");
+            false
+        }
+    }
+}
+
+/// One invocation: process, settle, answer.
+pub async fn handle<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    pace: &Pace,
+    rules: &Rules,
+    queues: &dyn Queues,
+    records: &[SqsMessage],
+) -> SqsBatchResponse {
+    let outcomes = process_records(generator, pace, rules, records).await;
+    let outcomes = settle(generator, queues, records, outcomes).await;
+    let response = batch_response(records, &outcomes);
+    let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    tracing::info!(
+        records = records.len(),
+        stored = count(|o| matches!(o, Outcome::Stored { .. })),
+        returned = count(|o| matches!(o, Outcome::Returned { .. })),
+        failed = count(|o| matches!(o, Outcome::Failed(_))),
+        dead_lettered = count(|o| matches!(o, Outcome::DeadLettered(_))),
+        limit = pace.limiter.limit(),
+        "batch done"
+    );
+    response
+}
+
+/// The batch response: exactly the records that stay on the queue
+/// (returned or failed).
 pub fn batch_response(records: &[SqsMessage], outcomes: &[Outcome]) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = records
         .iter()
         .zip(outcomes)
-        .filter(|(_, o)| matches!(o, Outcome::Failed(_)))
+        .filter(|(_, o)| o.stays_on_the_queue())
         .map(|(m, _)| {
             let mut f = BatchItemFailure::default();
             f.item_identifier = m.message_id.clone().unwrap_or_default();
@@ -285,22 +673,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_prompt_over_the_models_limit_fails_without_a_model_call() {
+    async fn a_prompt_over_the_models_limit_is_dead_lettered_without_a_model_call() {
         let g = generator(0);
         let long = "x".repeat(PromptRule::TITAN.max_chars + 1);
         let records = [msg("a", &long), msg("b", "short")];
         let outcomes = process_batch(&g, &records, 10).await;
         assert!(matches!(
             &outcomes[0],
-            Outcome::Failed(GenerateError::InvalidPrompt(_))
+            Outcome::DeadLettered(GenerateError::InvalidPrompt(_))
         ));
         assert_eq!(g.model.calls.load(Ordering::SeqCst), 1);
+        // Moved by the worker: not left on the queue.
         let r = batch_response(&records, &outcomes);
-        assert_eq!(r.batch_item_failures.len(), 1);
+        assert!(r.batch_item_failures.is_empty());
     }
 
     #[tokio::test]
-    async fn failures_are_exactly_the_failed_records() {
+    async fn only_retryable_failures_stay_on_the_queue() {
         let g = generator(0);
         let records = [
             msg("a", "fine"),
@@ -310,14 +699,22 @@ mod tests {
             msg("e", "also fine"),
         ];
         let outcomes = process_batch(&g, &records, 10).await;
+        assert!(matches!(outcomes[1], Outcome::DeadLettered(_)));
+        assert!(matches!(outcomes[2], Outcome::DeadLettered(_)));
+        assert!(matches!(outcomes[3], Outcome::Failed(_)));
         let r = batch_response(&records, &outcomes);
         let ids: Vec<_> = r
             .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
-        assert_eq!(ids, ["b", "c", "d"]);
+        assert_eq!(ids, ["d"]);
         assert_eq!(g.store.keys(), ["11/images/a.png", "11/images/e.png"]);
+        // A model failure is tried twice in the invocation.
+        assert_eq!(
+            g.model.calls.load(Ordering::SeqCst),
+            2 + 1 + UPSTREAM_TRIES as usize
+        );
     }
 
     #[tokio::test]
@@ -345,34 +742,194 @@ mod tests {
         m
     }
 
+    /// The queues, in memory: what was returned (with its delay) and what
+    /// was dead-lettered (with request id, reason and receives).
+    #[derive(Default)]
+    struct FakeQueues {
+        returned: std::sync::Mutex<Vec<(String, Duration)>>,
+        dead: std::sync::Mutex<Vec<(String, String, String, u32)>>,
+        fail_dead_letters: bool,
+    }
+
+    #[async_trait]
+    impl Queues for FakeQueues {
+        async fn return_later(&self, msg: &SqsMessage, delay: Duration) -> Result<(), String> {
+            self.returned
+                .lock()
+                .unwrap()
+                .push((msg.message_id.clone().unwrap(), delay));
+            Ok(())
+        }
+        async fn dead_letter(
+            &self,
+            msg: &SqsMessage,
+            request_id: &str,
+            reason: &str,
+            receives: u32,
+        ) -> Result<(), String> {
+            if self.fail_dead_letters {
+                return Err("sqs:SendMessage: AccessDenied".into());
+            }
+            self.dead.lock().unwrap().push((
+                msg.message_id.clone().unwrap(),
+                request_id.to_owned(),
+                reason.to_owned(),
+                receives,
+            ));
+            Ok(())
+        }
+    }
+
+    fn id(n: u32) -> String {
+        format!("6a96454d-ef25-4788-a79c-{n:012x}")
+    }
+
     #[tokio::test]
-    async fn only_the_last_allowed_receive_records_a_failure_with_a_readable_reason() {
+    async fn poison_goes_to_the_dead_letter_queue_at_once_other_failures_on_their_last_receive() {
         let g = generator(0);
         let records = [
-            received("6a96454d-ef25-4788-a79c-000000000001", "FILTER me", 2),
-            received("6a96454d-ef25-4788-a79c-000000000002", "FILTER me", 3),
-            received("6a96454d-ef25-4788-a79c-000000000003", "BROKEN", 3),
-            received("6a96454d-ef25-4788-a79c-000000000004", "a dog", 3),
+            received(&id(1), "FILTER me", 1),
+            received(&id(2), "BROKEN", 2),
+            received(&id(3), "BROKEN", 3),
+            received(&id(4), "a dog", 3),
         ];
-        let outcomes = process_batch(&g, &records, 10).await;
-        assert_eq!(record_given_up(&g, &records, &outcomes, 3).await, 2);
-        let status = |n: u32| {
-            g.store
-                .stored_json(&imagegen::status::status_key(
-                    "11",
-                    &format!("6a96454d-ef25-4788-a79c-{n:012x}"),
-                ))
-                .map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap())
-        };
-        assert_eq!(status(1), None, "a receive is left");
+        let queues = FakeQueues::default();
+        let outcomes =
+            process_records(&g, &Pace::new(10), &Rules::unhurried(Some(3)), &records).await;
+        let outcomes = settle(&g, &queues, &records, outcomes).await;
+        let dead = queues.dead.lock().unwrap().clone();
         assert_eq!(
-            status(2).unwrap(),
-            serde_json::json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED})
+            dead,
+            [
+                (
+                    id(1),
+                    id(1),
+                    imagegen::status::REASON_FILTERED.to_owned(),
+                    1
+                ),
+                (id(3), id(3), imagegen::status::REASON_OURS.to_owned(), 3),
+            ]
         );
+        let r = batch_response(&records, &outcomes);
+        assert_eq!(
+            r.batch_item_failures.len(),
+            1,
+            "only the model failure with receives left"
+        );
+        assert_eq!(r.batch_item_failures[0].item_identifier, id(2));
+        let status = |n: u32| status_of(&g, &id(n));
+        assert_eq!(
+            status(1).unwrap(),
+            json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED})
+        );
+        assert_eq!(status(2), None, "a receive is left");
         let ours = status(3).unwrap();
         assert_eq!(ours["reason"], imagegen::status::REASON_OURS);
         assert!(!ours.to_string().contains("secret"), "no internals: {ours}");
         assert_eq!(status(4), None, "stored, not failed");
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_move_that_fails_leaves_the_record_on_the_queue_and_no_status() {
+        let g = generator(0);
+        let records = [received(&id(1), "FILTER me", 1)];
+        let queues = FakeQueues {
+            fail_dead_letters: true,
+            ..FakeQueues::default()
+        };
+        let outcomes = settle(&g, &queues, &records, process_batch(&g, &records, 1).await).await;
+        assert!(matches!(outcomes[0], Outcome::Failed(_)));
+        assert_eq!(
+            batch_response(&records, &outcomes)
+                .batch_item_failures
+                .len(),
+            1
+        );
+        assert_eq!(status_of(&g, &id(1)), None);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_record_is_returned_with_a_growing_delay_never_dead_lettered() {
+        let g = generator(0);
+        // THROTTLE: every call throttled. A deadline that leaves time for
+        // the first attempt only (the estimate is 5 s, the reserve 2 s).
+        for receives in [1, 5, 40] {
+            let records = [received(&id(7), "THROTTLE me", receives)];
+            let pace = Pace::new(4);
+            let rules = Rules {
+                max_receive_count: Some(1),
+                deadline: Instant::now() + Duration::from_millis(7_300),
+            };
+            let queues = FakeQueues::default();
+            let outcomes = process_records(&g, &pace, &rules, &records).await;
+            let outcomes = settle(&g, &queues, &records, outcomes).await;
+            let Outcome::Returned {
+                delay,
+                throttled: Some(_),
+            } = outcomes[0]
+            else {
+                panic!("{:?}", outcomes[0]);
+            };
+            let full = pace::return_delay_with(receives, 1.0);
+            assert!(delay <= full && delay >= full / 2, "{receives}: {delay:?}");
+            assert_eq!(*queues.returned.lock().unwrap(), [(id(7), delay)]);
+            assert!(queues.dead.lock().unwrap().is_empty());
+            assert_eq!(
+                batch_response(&records, &outcomes)
+                    .batch_item_failures
+                    .len(),
+                1
+            );
+            assert!(
+                pace.limiter.limit() <= 2,
+                "halved: {}",
+                pace.limiter.limit()
+            );
+            assert_eq!(status_of(&g, &id(7)), None);
+        }
+        // On the safety net's last receive it is given up with a reason, not by SQS.
+        let records = [received(&id(8), "THROTTLE me", THROTTLED_RECEIVES + 1)];
+        let queues = FakeQueues::default();
+        let outcomes =
+            process_records(&g, &Pace::new(4), &Rules::unhurried(Some(1)), &records).await;
+        settle(&g, &queues, &records, outcomes).await;
+        assert_eq!(queues.dead.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn records_whose_turn_does_not_come_in_time_are_returned_at_once() {
+        // One call at a time, 1 s each: with 4.5 s before the deadline, a
+        // first call (estimated 5 s) does not fit; nothing is called.
+        let g = generator(1000);
+        let records: Vec<_> = (0..3).map(|i| received(&id(i), "a cat", 1)).collect();
+        let rules = Rules {
+            max_receive_count: Some(3),
+            deadline: Instant::now() + Duration::from_millis(4_500),
+        };
+        let outcomes = process_records(&g, &Pace::new(1), &rules, &records).await;
+        for o in &outcomes {
+            assert!(
+                matches!(o, Outcome::Returned { delay, throttled: None } if delay.is_zero()),
+                "{o:?}"
+            );
+        }
+        assert_eq!(g.model.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_redriven_prompt_keeps_its_request_id() {
+        let mut m = msg("new-message-id", "a cat");
+        assert_eq!(request_id(&m), "new-message-id");
+        let mut attr = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        attr.string_value = Some(id(9));
+        m.message_attributes
+            .insert(REQUEST_ID_ATTRIBUTE.into(), attr.clone());
+        assert_eq!(request_id(&m), id(9));
+        // Only a well-formed id is taken (it names S3 keys).
+        attr.string_value = Some("../other".into());
+        m.message_attributes
+            .insert(REQUEST_ID_ATTRIBUTE.into(), attr);
+        assert_eq!(request_id(&m), "new-message-id");
     }
 
     fn status_of(g: &Generator<FakeModel, FakeStore>, id: &str) -> Option<Value> {
@@ -384,17 +941,12 @@ mod tests {
     #[tokio::test]
     async fn the_failed_status_keeps_the_requests_owner() {
         let g = generator(0);
-        let ids = [
-            "6a96454d-ef25-4788-a79c-00000000000a",
-            "6a96454d-ef25-4788-a79c-00000000000b",
-            "6a96454d-ef25-4788-a79c-00000000000c",
-            "6a96454d-ef25-4788-a79c-00000000000d",
-        ];
+        let ids = [id(0xa), id(0xb), id(0xc), id(0xd)];
         // a: queued by its owner (POST /images wrote the status); the message
         // body is plain text, so the owner can only come from the status.
         g.store
             .put_json(
-                &imagegen::status::status_key("11", ids[0]),
+                &imagegen::status::status_key("11", &ids[0]),
                 br#"{"status": "queued", "owner": "jwt:auth0|ana"}"#.to_vec(),
             )
             .await
@@ -402,44 +954,47 @@ mod tests {
         // d: the status names an owner; a message naming another changes nothing.
         g.store
             .put_json(
-                &imagegen::status::status_key("11", ids[3]),
+                &imagegen::status::status_key("11", &ids[3]),
                 br#"{"status": "queued", "owner": "iam:arn:aws:iam::1:user/ana"}"#.to_vec(),
             )
             .await
             .unwrap();
         let records = [
-            received(ids[0], "FILTER me", 3),
+            received(&ids[0], "FILTER me", 1),
             // b: no status written (yet): the owner the message carries.
             received(
-                ids[1],
+                &ids[1],
                 r#"{"prompt": "FILTER me", "owner": "iam:arn:aws:iam::1:user/bob"}"#,
-                3,
+                1,
             ),
             // c: submitted without an authorizer: no owner anywhere.
-            received(ids[2], r#"{"prompt": "BROKEN"}"#, 3),
+            received(&ids[2], r#"{"prompt": "BROKEN"}"#, 3),
             received(
-                ids[3],
+                &ids[3],
                 r#"{"prompt": "FILTER me", "owner": "jwt:mallory"}"#,
-                3,
+                1,
             ),
         ];
-        let outcomes = process_batch(&g, &records, 10).await;
-        assert_eq!(record_given_up(&g, &records, &outcomes, 3).await, 4);
+        let queues = FakeQueues::default();
+        let outcomes =
+            process_records(&g, &Pace::new(10), &Rules::unhurried(Some(3)), &records).await;
+        settle(&g, &queues, &records, outcomes).await;
+        assert_eq!(queues.dead.lock().unwrap().len(), 4);
         assert_eq!(
-            status_of(&g, ids[0]).unwrap(),
+            status_of(&g, &ids[0]).unwrap(),
             json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED, "owner": "jwt:auth0|ana"})
         );
         assert_eq!(
-            status_of(&g, ids[1]).unwrap()["owner"],
+            status_of(&g, &ids[1]).unwrap()["owner"],
             "iam:arn:aws:iam::1:user/bob"
         );
-        let c = status_of(&g, ids[2]).unwrap();
+        let c = status_of(&g, &ids[2]).unwrap();
         assert_eq!(
             c,
             json!({"status": "failed", "reason": imagegen::status::REASON_OURS})
         );
         assert_eq!(
-            status_of(&g, ids[3]).unwrap()["owner"],
+            status_of(&g, &ids[3]).unwrap()["owner"],
             "iam:arn:aws:iam::1:user/ana"
         );
     }

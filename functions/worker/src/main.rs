@@ -1,37 +1,54 @@
 //! Lambda entry point of the queue worker.
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use aws_lambda_events::sqs::SqsEvent;
-use image_worker::{DEFAULT_CONCURRENCY, batch_response, process_batch, record_given_up};
+use image_worker::{DEFAULT_CONCURRENCY, Pace, Rules, SqsQueues, handle};
 use imagegen::clients;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
+/// Lambda's deadline (milliseconds since the epoch) as an instant.
+fn deadline(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default();
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Configuration now; the AWS clients on the first event (see `Clients`).
-    let clients = clients::cold_start()?;
-    let concurrency = std::env::var("WORKER_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CONCURRENCY);
-    let clients = &clients;
+    let clients = clients::cold_start()?.model_attempts(1);
+    // Kept between invocations: the instance's limit learns from throttles.
+    let pace = Pace::new(
+        clients
+            .config()
+            .worker_concurrency
+            .unwrap_or(DEFAULT_CONCURRENCY),
+    );
+    let queues = tokio::sync::OnceCell::new();
+    let (clients, pace, queues) = (&clients, &pace, &queues);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         if let Some(answer) = clients.health_answer(&ev.payload).await {
             return Ok::<Value, Error>(answer);
         }
         let event: SqsEvent = serde_json::from_value(ev.payload)?;
         let generator = clients.generator().await;
-        let records = event.records;
-        let outcomes = process_batch(generator, &records, concurrency).await;
-        if let Some(max) = clients.config().max_receive_count {
-            record_given_up(generator, &records, &outcomes, max).await;
-        }
-        let response = batch_response(&records, &outcomes);
-        tracing::info!(
-            records = records.len(),
-            failed = response.batch_item_failures.len(),
-            "batch done"
-        );
+        let queues = queues
+            .get_or_init(|| async {
+                SqsQueues {
+                    client: clients.sqs().await,
+                    dlq_url: clients.config().dlq_url.clone(),
+                }
+            })
+            .await;
+        let rules = Rules {
+            max_receive_count: clients.config().max_receive_count,
+            deadline: deadline(ev.context.deadline),
+        };
+        let response = handle(generator, pace, &rules, queues, &event.records).await;
         Ok(serde_json::to_value(response)?)
     }))
     .await

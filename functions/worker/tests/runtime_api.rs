@@ -27,10 +27,49 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures_for_eac
     }
 }
 
+/// The dead-letter queue's messages: (body, request id attribute, reason attribute).
+async fn dead_letters(q: &testkit::queues::QueueWithDlq) -> Vec<(String, String, String)> {
+    let mut got = Vec::new();
+    loop {
+        let out = q
+            .sqs
+            .receive_message()
+            .queue_url(&q.dlq_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(600)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            let attr = |k: &str| {
+                m.message_attributes()
+                    .and_then(|a| a.get(k))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            got.push((
+                m.body().unwrap_or_default().to_owned(),
+                attr(image_worker::REQUEST_ID_ATTRIBUTE),
+                attr(couch_contract::queues::REASON_ATTRIBUTE),
+            ));
+        }
+    }
+    got.sort();
+    got
+}
+
 async fn batch_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
-    let mut api = FakeRuntimeApi::start().await;
+    let q = testkit::queues::queue_with_dlq("t-worker-", 1, 30).await;
+    // A short timeout: the always-throttled prompt is retried until its
+    // time is up, then returned.
+    let mut api = FakeRuntimeApi::start_with_timeout(Duration::from_secs(8)).await;
     let function = spawn_function(
         env!("CARGO_BIN_EXE_image-worker"),
         &api,
@@ -40,6 +79,9 @@ async fn batch_through_the_loop(model: &str) {
             ("IMAGE_BUCKET", &bucket),
             ("IMAGE_PREFIX", "11"),
             ("MODEL_ID", model),
+            ("MAX_RECEIVE_COUNT", "1"),
+            ("DLQ_ARN", &q.dlq_arn),
+            ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
         ],
     );
 
@@ -64,11 +106,26 @@ async fn batch_through_the_loop(model: &str) {
         .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
         .collect();
     failed.sort();
-    assert_eq!(
-        failed,
-        ["m-empty", "m-filtered", "m-long", "m-throttled"],
-        "{model}: {body}"
+    // Poison is moved to the dead-letter queue by the worker (with its
+    // reason); the throttled prompt is returned, never dead-lettered.
+    assert_eq!(failed, ["m-throttled"], "{model}: {body}");
+    let dead = dead_letters(&q).await;
+    let reasons: Vec<(&str, &str)> = dead
+        .iter()
+        .map(|(_, id, reason)| (id.as_str(), reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{model}: {dead:?}");
+    assert!(
+        reasons.contains(&("m-filtered", imagegen::status::REASON_FILTERED)),
+        "{dead:?}"
     );
+    assert!(
+        reasons
+            .iter()
+            .any(|(id, r)| *id == "m-empty" && r.starts_with(imagegen::status::REASON_PROMPT)),
+        "{dead:?}"
+    );
+    assert!(dead.iter().any(|(_, id, _)| id == "m-long"), "{dead:?}");
     for (id, prompt) in [
         ("m-plain", "me at a Parisian café, polaroid filter"),
         ("m-json", "me on the moon"),
@@ -112,7 +169,7 @@ async fn batch_through_the_loop(model: &str) {
     let image_line = |id: &str| {
         lines
             .iter()
-            .find(|l| l["message_id"] == id && l.get("_aws").is_some())
+            .find(|l| l["request_id"] == id && l.get("_aws").is_some())
             .unwrap_or_else(|| panic!("{model}: no image line for {id} in {lines:#?}"))
             .clone()
     };
@@ -120,7 +177,7 @@ async fn batch_through_the_loop(model: &str) {
         ("m-plain", "stored", None),
         ("m-json", "stored", None),
         ("m-filtered", "failed", Some("filtered")),
-        ("m-throttled", "failed", Some("throttled")),
+        ("m-throttled", "deferred", Some("throttled")),
         ("m-empty", "failed", Some("input")),
         ("m-long", "failed", Some("input")),
     ] {
@@ -139,7 +196,13 @@ async fn batch_through_the_loop(model: &str) {
                 assert_eq!(l["ImagesMade"], 1, "{l}");
                 assert!(l["ModelLatency"].is_u64(), "{l}");
             }
+            Some(_) if outcome == "deferred" => {
+                assert_eq!(l.get("ImagesFailed"), None, "not a failure: {l}");
+                assert!(l["ModelThrottles"].as_u64().unwrap() >= 1, "{l}");
+                assert_eq!(l["deferred"], "throttled", "{l}");
+            }
             Some(r) => {
+                assert_eq!(l["dead_lettered"], true, "{l}");
                 assert_eq!(l["ImagesFailed"], 1, "{l}");
                 assert_eq!(l["Reason"], r, "{l}");
             }
@@ -152,7 +215,7 @@ async fn batch_through_the_loop(model: &str) {
         Some(Answer::Response { body, .. }) => body,
         other => panic!("expected a response, got {other:?}"),
     };
-    assert_eq!(body["batchItemFailures"].as_array().unwrap().len(), 4);
+    assert_eq!(body["batchItemFailures"].as_array().unwrap().len(), 1);
     assert_eq!(
         prompts(),
         [
@@ -180,6 +243,82 @@ async fn batch_through_the_loop(model: &str) {
         .await
         .unwrap();
     assert_eq!(prompts().len(), 4, "the health check calls no model");
+}
+
+#[tokio::test]
+async fn under_a_model_that_throttles_half_its_calls_every_record_is_stored_or_returned() {
+    let model = "stability.stable-image-core-v1:1";
+    let (s3, bucket) = testkit::bucket("worker-throttled-").await;
+    let bedrock = FakeBedrock::start_with(testkit::bedrock::Options {
+        delay: Duration::from_millis(20),
+        throttle_every: Some(2),
+        ..Default::default()
+    })
+    .await;
+    let q = testkit::queues::queue_with_dlq("t-worker-thr-", 1, 30).await;
+    let mut api = FakeRuntimeApi::start_with_timeout(Duration::from_secs(15)).await;
+    let function = spawn_function(
+        env!("CARGO_BIN_EXE_image-worker"),
+        &api,
+        "couch-test-image-worker",
+        &bedrock.endpoint,
+        &[
+            ("IMAGE_BUCKET", &bucket),
+            ("IMAGE_PREFIX", "11"),
+            ("MODEL_ID", model),
+            // One receive for failures: a throttle must not count as one.
+            ("MAX_RECEIVE_COUNT", "1"),
+            ("DLQ_ARN", &q.dlq_arn),
+            ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
+            ("WORKER_CONCURRENCY", "4"),
+        ],
+    );
+    let ids: Vec<String> = (0..8).map(|i| format!("m-{i}")).collect();
+    let records: Vec<Value> = ids
+        .iter()
+        .map(|id| record(id, &format!("a couch number {id}")))
+        .collect();
+    api.invoke("inv-1", json!({ "Records": records }));
+    let body = match api.answer(Duration::from_secs(60)).await {
+        Some(Answer::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    let returned: Vec<&str> = body["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    let mut stored = 0;
+    for id in &ids {
+        let there = s3
+            .head_object()
+            .bucket(&bucket)
+            .key(format!("11/images/{id}.png"))
+            .send()
+            .await
+            .is_ok();
+        assert!(
+            there != returned.contains(&id.as_str()),
+            "{id}: stored {there}, returned {returned:?}"
+        );
+        stored += usize::from(there);
+    }
+    assert!(bedrock.throttled() >= 1, "the stand-in throttled");
+    assert!(dead_letters(&q).await.is_empty(), "nothing dead-lettered");
+    assert_eq!(
+        stored + returned.len(),
+        ids.len(),
+        "{body}; throttled {}",
+        bedrock.throttled()
+    );
+    // Every throttled call is counted once, on the record's line (no SDK retry hides one).
+    let counted: u64 = function
+        .json_lines()
+        .iter()
+        .filter_map(|l| l["ModelThrottles"].as_u64())
+        .sum();
+    assert_eq!(counted, bedrock.throttled() as u64);
 }
 
 #[tokio::test]

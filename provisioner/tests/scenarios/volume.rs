@@ -157,6 +157,7 @@ pub async fn run(s: &Settings) -> Report {
     let bedrock = FakeBedrock::start_with(Options {
         delay: Duration::ZERO,
         throttle_every: Some(s.throttle_every),
+        ..Options::default()
     })
     .await;
     let bconf = testkit::sdk_config(&bedrock.endpoint, provisioner::stack::DEFAULT_MODEL_REGION);

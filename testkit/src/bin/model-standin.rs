@@ -1,11 +1,14 @@
 //! The Bedrock stand-in as a program, for running the system locally:
-//! `model-standin [--port N] [--throttle-every N] [--delay-ms N]
-//! [--model-state MODEL_ID=active|legacy|eol|unknown|unsubscribed ...]`.
+//! `model-standin [--port N] [--throttle-every N] [--delay-ms N | --latency-ms N]
+//! [--max-in-flight N] [--model-state MODEL_ID=active|legacy|eol|unknown|unsubscribed ...]`.
 //! Prints its endpoint (for `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, the
 //! functions' model calls, and `AWS_ENDPOINT_URL_BEDROCK`, the provisioner's
 //! checks of the declared model) and serves until killed. Prompts containing
 //! FILTER are refused like the content filter (the HTTP function answers
-//! 422), THROTTLE or every n-th call are throttled (429).
+//! 422), THROTTLE or every n-th call are throttled (429); with
+//! `--max-in-flight N` a call beyond N at once is throttled (a capacity, as
+//! Bedrock's quota), each picture taking `--latency-ms`. `GET
+//! /_standin/stats` answers the accepted and throttled counts.
 
 use std::time::Duration;
 
@@ -13,7 +16,7 @@ use testkit::bedrock::{Catalog, FakeBedrock, ModelState, Options};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: model-standin [--port N] [--throttle-every N] [--delay-ms N] [--model-state MODEL_ID=active|legacy|eol|unknown|unsubscribed ...]"
+        "usage: model-standin [--port N] [--throttle-every N] [--delay-ms N | --latency-ms N] [--max-in-flight N] [--model-state MODEL_ID=active|legacy|eol|unknown|unsubscribed ...]"
     );
     std::process::exit(2)
 }
@@ -36,7 +39,10 @@ async fn main() {
         match flag.as_str() {
             "--port" => port = u16::try_from(number).unwrap_or_else(|_| usage()),
             "--throttle-every" => options.throttle_every = Some(number),
-            "--delay-ms" => options.delay = Duration::from_millis(number),
+            "--delay-ms" | "--latency-ms" => options.delay = Duration::from_millis(number),
+            "--max-in-flight" if number > 0 => {
+                options.max_in_flight = Some(usize::try_from(number).unwrap_or_else(|_| usage()))
+            }
             _ => usage(),
         }
     }

@@ -1,0 +1,302 @@
+//! How fast the worker calls the model: an additive-increase,
+//! multiplicative-decrease limit on the calls one instance has in flight
+//! ([`Limiter`]), and jittered exponential back-off that honours an
+//! answer's `Retry-After` ([`Backoff`]).
+//!
+//! AWS's advice for a throttled caller is retries "using exponential backoff
+//! with jitter" (AWS SDKs and Tools reference guide, "Retry behavior":
+//! https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html);
+//! Bedrock answers what exceeds an account's quota with
+//! `ThrottlingException` (bedrock/latest/userguide/troubleshooting-api-error-codes.html).
+//! The limit is the congestion control TCP uses: halve on a throttle, grow
+//! by one call per limit's worth of successes, never above the stack's
+//! derived share of the model's capacity (`WORKER_CONCURRENCY`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::Notify;
+
+/// Back-off before retry `attempt` (0 = the first retry): a random wait in
+/// `[0, min(cap, base x 2^attempt)]` ("full jitter"), but never shorter
+/// than the answer's `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// Within one invocation: 250 ms doubling up to 8 s.
+    pub const IN_INVOCATION: Backoff = Backoff {
+        base: Duration::from_millis(250),
+        cap: Duration::from_secs(8),
+    };
+
+    /// The ceiling of the wait before retry `attempt`.
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.min(20));
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// The wait before retry `attempt`, with `unit` in `[0, 1]` the jitter
+    /// (a random draw; a parameter so tests can pin it).
+    pub fn wait_with(&self, attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
+        let jittered = self.ceiling(attempt).mul_f64(unit.clamp(0.0, 1.0));
+        retry_after.map_or(jittered, |after| jittered.max(after))
+    }
+
+    pub fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        self.wait_with(attempt, retry_after, rand::rng().random::<f64>())
+    }
+}
+
+/// The visibility delay of a record returned to the queue on its
+/// `receives`-th receive because it was throttled: 2 s doubling per receive
+/// up to 15 minutes, the upper half jittered (`[d/2, d]`) so returned
+/// records do not come back together. SQS allows up to 12 hours
+/// (`ChangeMessageVisibility`, sqs/latest/APIReference/API_ChangeMessageVisibility.html).
+pub fn return_delay_with(receives: u32, unit: f64) -> Duration {
+    let full = Duration::from_secs(2)
+        .saturating_mul(2u32.saturating_pow(receives.saturating_sub(1).min(20)))
+        .min(MAX_RETURN_DELAY);
+    full.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+}
+
+/// The longest [`return_delay_with`].
+pub const MAX_RETURN_DELAY: Duration = Duration::from_secs(900);
+
+pub fn return_delay(receives: u32) -> Duration {
+    return_delay_with(receives, rand::rng().random::<f64>())
+}
+
+#[derive(Debug)]
+struct State {
+    /// The current limit (fractional: additive increase adds 1/limit).
+    limit: f64,
+    in_flight: usize,
+    /// When the limit was last halved: throttles answered for calls sent
+    /// before then do not halve it again.
+    last_decrease: Option<Instant>,
+}
+
+/// The calls to the model one instance makes at once: at most `max`, and
+/// fewer after throttles (additive increase, multiplicative decrease).
+#[derive(Debug)]
+pub struct Limiter {
+    max: usize,
+    state: Mutex<State>,
+    freed: Notify,
+}
+
+/// A call's place under the limit; dropping it frees the place.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a Limiter,
+    /// When the call started (a throttle it meets halves the limit only if
+    /// no halving happened since).
+    pub started: Instant,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.limiter.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        drop(s);
+        self.limiter.freed.notify_waiters();
+    }
+}
+
+impl Limiter {
+    pub fn new(max: usize) -> Limiter {
+        let max = max.max(1);
+        Limiter {
+            max,
+            state: Mutex::new(State {
+                limit: max as f64,
+                in_flight: 0,
+                last_decrease: None,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The calls allowed at once now (at least 1).
+    pub fn limit(&self) -> usize {
+        (self.lock().limit.floor() as usize).clamp(1, self.max)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    /// Waits for a place under the limit.
+    pub async fn acquire(&self) -> Permit<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check: a release between the check and
+            // the wait still wakes this waiter.
+            freed.as_mut().enable();
+            {
+                let mut s = self.lock();
+                let limit = (s.limit.floor() as usize).clamp(1, self.max);
+                if s.in_flight < limit {
+                    s.in_flight += 1;
+                    return Permit {
+                        limiter: self,
+                        started: Instant::now(),
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// A call succeeded: one more call's worth of limit per limit's worth
+    /// of successes.
+    pub fn succeeded(&self) {
+        let mut s = self.lock();
+        s.limit = (s.limit + 1.0 / s.limit.max(1.0)).min(self.max as f64);
+    }
+
+    /// A call started at `started` was throttled: the limit halves (not
+    /// below 1), once per round of calls.
+    pub fn throttled(&self, started: Instant) {
+        let mut s = self.lock();
+        if s.last_decrease.is_some_and(|at| started < at) {
+            return;
+        }
+        s.limit = (s.limit / 2.0).max(1.0);
+        s.last_decrease = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn back_off_doubles_to_its_cap_with_full_jitter() {
+        let b = Backoff::IN_INVOCATION;
+        let ceilings: Vec<u64> = (0..8).map(|a| b.ceiling(a).as_millis() as u64).collect();
+        assert_eq!(ceilings, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(b.wait_with(3, None, 0.0), Duration::ZERO);
+        assert_eq!(b.wait_with(3, None, 0.5), Duration::from_millis(1000));
+        assert_eq!(b.wait_with(3, None, 1.0), Duration::from_millis(2000));
+        // Retry-After is a floor, whatever the draw.
+        assert_eq!(
+            b.wait_with(0, Some(Duration::from_secs(3)), 0.9),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            b.wait_with(6, Some(Duration::from_secs(1)), 1.0),
+            Duration::from_secs(8)
+        );
+        assert_eq!(b.ceiling(u32::MAX), b.cap, "no overflow");
+        for _ in 0..100 {
+            assert!(b.wait(2, None) <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn a_returned_record_waits_longer_each_receive_up_to_fifteen_minutes() {
+        let full: Vec<u64> = (1..=12)
+            .map(|r| return_delay_with(r, 1.0).as_secs())
+            .collect();
+        assert_eq!(full, [2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]);
+        assert_eq!(return_delay_with(1, 0.0), Duration::from_secs(1));
+        assert_eq!(return_delay_with(0, 1.0), Duration::from_secs(2));
+        assert_eq!(return_delay_with(u32::MAX, 1.0), MAX_RETURN_DELAY);
+        for r in 1..30 {
+            let d = return_delay(r);
+            assert!(
+                d <= MAX_RETURN_DELAY && d >= Duration::from_secs(1),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn throttles_halve_the_limit_once_per_round_and_successes_grow_it_back() {
+        let l = Limiter::new(8);
+        assert_eq!(l.limit(), 8);
+        let before = Instant::now();
+        l.throttled(before);
+        assert_eq!(l.limit(), 4);
+        // A second throttle of a call sent before the halving: no new halving.
+        l.throttled(before);
+        assert_eq!(l.limit(), 4);
+        l.throttled(Instant::now());
+        assert_eq!(l.limit(), 2);
+        for _ in 0..3 {
+            l.throttled(Instant::now());
+        }
+        assert_eq!(l.limit(), 1, "never below one call");
+        // Additive increase: one call per limit's worth of successes.
+        l.succeeded();
+        assert_eq!(l.limit(), 2);
+        // 2 + 1/2 + 1/2.5 = 2.9, + 1/2.9 = 3.24.
+        l.succeeded();
+        l.succeeded();
+        assert_eq!(l.limit(), 2);
+        l.succeeded();
+        assert_eq!(l.limit(), 3);
+        for _ in 0..100 {
+            l.succeeded();
+        }
+        assert_eq!(l.limit(), 8, "never above the maximum");
+        assert_eq!(Limiter::new(0).limit(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_more_calls_than_the_limit_are_in_flight() {
+        let l = Arc::new(Limiter::new(3));
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let (l, now, most) = (Arc::clone(&l), Arc::clone(&now), Arc::clone(&most));
+                tokio::spawn(async move {
+                    let _p = l.acquire().await;
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+        assert_eq!(l.in_flight(), 0);
+
+        // After a throttle, fewer.
+        l.throttled(Instant::now());
+        most.store(0, Ordering::SeqCst);
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (l, now, most) = (Arc::clone(&l), Arc::clone(&now), Arc::clone(&most));
+                tokio::spawn(async move {
+                    let _p = l.acquire().await;
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+    }
+}
