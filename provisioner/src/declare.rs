@@ -45,6 +45,7 @@ pub const WORKER_THROTTLES_ALARM: &str = "alarm.worker_throttles";
 pub const HTTP_ERRORS_ALARM: &str = "alarm.http_errors";
 pub const HTTP_THROTTLES_ALARM: &str = "alarm.http_throttles";
 pub const API_5XX_ALARM: &str = "alarm.api_5xx";
+pub const MODEL_THROTTLES_ALARM: &str = "alarm.model_throttles";
 /// The stack's CloudWatch dashboard.
 pub const DASHBOARD: &str = "dashboard.stack";
 pub const BUCKET: &str = "bucket.images";
@@ -305,19 +306,85 @@ fn http_shift(stack: &Stack) -> Shift {
 /// What every plan of the stack says about its door, whatever the account
 /// holds: an open route, with what the throttle still lets anyone spend.
 pub fn warnings(stack: &Stack) -> Vec<String> {
+    let mut out = Vec::new();
     let h = &stack.http;
-    if h.auth != Auth::None {
-        return Vec::new();
+    if h.auth == Auth::None {
+        let cap = h.reserved_concurrency.map_or(String::new(), |n| {
+            format!(", {n} at a time (http.reserved_concurrency)")
+        });
+        out.push(format!(
+            "{API}: the route {ROUTE_METHOD} {ROUTE_PATH} is open (http.auth: none): anyone with its URL can generate images, each a paid model call; the throttle lets through at most {} an hour ({} at once, then {}/s){cap}. Set http.auth to iam or jwt to close it",
+            h.images_per_hour(),
+            h.burst,
+            h.rate_per_second
+        ));
     }
-    let cap = h.reserved_concurrency.map_or(String::new(), |n| {
-        format!(", {n} at a time (http.reserved_concurrency)")
-    });
-    vec![format!(
-        "{API}: the route {ROUTE_METHOD} {ROUTE_PATH} is open (http.auth: none): anyone with its URL can generate images, each a paid model call; the throttle lets through at most {} an hour ({} at once, then {}/s){cap}. Set http.auth to iam or jwt to close it",
-        h.images_per_hour(),
-        h.burst,
-        h.rate_per_second
-    )]
+    out.extend(capacity_warnings(stack));
+    out
+}
+
+/// What the stack's throughput means for its alarm and its worker: the
+/// prompt-age alarm rings during a burst the stack is sized for when its
+/// threshold is shorter than the drain; a batch that cannot be done within
+/// the worker's timeout at its calls at once returns records unfinished.
+pub fn capacity_warnings(stack: &Stack) -> Vec<String> {
+    let mut out = Vec::new();
+    let c = stack
+        .capacity()
+        .unwrap_or_else(|_| stack.adaptive_capacity());
+    let drain = c.drain_seconds(stack.queue.burst);
+    let threshold = f64::from(stack.alarm.threshold_seconds);
+    if threshold < drain {
+        out.push(format!(
+            "{ALARM}: a burst of {} prompts (queue.burst) takes about {} to drain, and the oldest waits that long: the prompt-age alarm (alarm.threshold_seconds {}) rings during every such burst. Raise the threshold above {:.0} s if that is expected load, or raise the model's capacity",
+            stack.queue.burst,
+            crate::stack::capacity::minutes(drain),
+            stack.alarm.threshold_seconds,
+            drain.ceil()
+        ));
+    }
+    let rounds = stack.worker.batch_size.div_ceil(c.per_instance.max(1));
+    let batch_secs = f64::from(rounds) * c.seconds_per_image;
+    if batch_secs > f64::from(stack.worker.timeout_seconds) {
+        out.push(format!(
+            "{WORKER}: a batch of {} at {} call(s) at a time takes about {:.0} s at {} s an image, longer than worker.timeout_seconds ({}): each invocation returns the records it has no time for (they come back at once, each return a receive). Lower worker.batch_size to {} or raise the timeout",
+            stack.worker.batch_size,
+            c.per_instance,
+            batch_secs,
+            c.seconds_per_image,
+            stack.worker.timeout_seconds,
+            (f64::from(stack.worker.timeout_seconds) / c.seconds_per_image).floor().max(1.0) as u32 * c.per_instance
+        ));
+    }
+    out
+}
+
+/// The alarm name suffix of the model-throttles alarm.
+pub const MODEL_THROTTLES_WHAT: &str = "model-throttles";
+
+/// What the model-throttles alarm watches: Bedrock's own
+/// `InvocationThrottles` for the model (namespace `AWS/Bedrock`, dimension
+/// `ModelId`: bedrock/latest/userguide/monitoring-runtime-metrics.html) when
+/// the model is called in the stack's Region; when it is called in another,
+/// the functions' own count of throttled calls (`ModelThrottles`, same
+/// meaning, in the stack's Region), because a CloudWatch alarm watches
+/// only metrics of its own Region (and its SNS action is the stack's).
+fn model_throttles_metric(stack: &Stack, worker: &Handle<LambdaFunction>) -> Metric {
+    if stack.model.region == stack.region {
+        Metric {
+            namespace: "AWS/Bedrock",
+            name: "InvocationThrottles",
+            dimensions: vec![("ModelId", stack.model.id.as_str().into())],
+            statistic: "Sum",
+        }
+    } else {
+        Metric {
+            namespace: metrics::NAMESPACE,
+            name: metrics::MODEL_THROTTLES,
+            dimensions: vec![(metrics::FUNCTION_NAME, worker.name().into())],
+            statistic: "Sum",
+        }
+    }
 }
 
 /// Everything the stack declares, bound to the clients that read and write it.
@@ -362,7 +429,11 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             sqs_managed_sse: true,
             redrive: Some(Redrive {
                 dead_letter_target_arn: dlq.arn().into(),
-                max_receive_count: stack.queue.max_receive_count,
+                // A safety net for crashed invocations: the worker moves
+                // what it gives up itself, and throttles do not count.
+                max_receive_count: couch_contract::queues::safety_net(
+                    stack.queue.max_receive_count,
+                ),
             }),
             tags: tags.clone(),
         },
@@ -412,10 +483,19 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
         aws(),
     ));
 
-    // The worker: fed by the queue, stores images.
+    // The worker: fed by the queue, stores images, moves what it gives up
+    // to the dead-letter queue itself (with the reason).
+    let capacity = stack
+        .capacity()
+        .unwrap_or_else(|_| stack.adaptive_capacity());
     let mut worker_grants = vec![
         consumer_statement(queue.arn()),
         invoke_statement(&model, &stack.model),
+        Statement::allow(
+            "DeadLetterPrompts",
+            &["sqs:SendMessage"],
+            vec![dlq.arn().into()],
+        ),
     ];
     worker_grants.extend(image_store_statements(&bucket, &stack.images.prefix));
     let (worker_role, worker, worker_alias) = function(
@@ -438,11 +518,22 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             shift: Shift::at_once(),
             // Capped by its trigger's maximum_concurrency instead.
             reserved_concurrency: None,
-            // Its last allowed receive of a prompt records the prompt as failed.
-            environment: [(
-                couch_contract::env::MAX_RECEIVE_COUNT.to_owned(),
-                stack.queue.max_receive_count.to_string(),
-            )]
+            // Its last allowed receive of a prompt dead-letters it; its
+            // share of the model's capacity; where given-up prompts go.
+            environment: [
+                (
+                    couch_contract::env::MAX_RECEIVE_COUNT.to_owned(),
+                    stack.queue.max_receive_count.to_string(),
+                ),
+                (
+                    couch_contract::env::WORKER_CONCURRENCY.to_owned(),
+                    capacity.per_instance.to_string(),
+                ),
+                (
+                    couch_contract::env::DLQ_ARN.to_owned(),
+                    Text::from(dlq.arn()).to_string(),
+                ),
+            ]
             .into(),
         },
     );
@@ -455,7 +546,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             function_name: worker_alias.name().into(),
             batch_size: stack.worker.batch_size,
             function_response_types: vec![REPORT_BATCH_ITEM_FAILURES.into()],
-            maximum_concurrency: stack.worker.max_concurrency,
+            maximum_concurrency: capacity.instances,
             enabled: true,
         },
         aws(),
@@ -648,6 +739,12 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             a.function_throttles,
         ),
         (
+            MODEL_THROTTLES_ALARM,
+            MODEL_THROTTLES_WHAT,
+            model_throttles_metric(stack, &worker),
+            a.model_throttles,
+        ),
+        (
             API_5XX_ALARM,
             API_5XX_WHAT,
             Metric {
@@ -665,6 +762,10 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             DLQ_ALARM => format!(
                 "An image request was lost: more than {threshold} prompt(s) in the dead-letter queue {} (`provisioner redrive` sends them back)",
                 stack.dlq_name()
+            ),
+            MODEL_THROTTLES_ALARM => format!(
+                "More than {threshold} model call(s) throttled in {} s ({} {}): the stack asks more of {} than the account allows; see plan's throughput line",
+                a.period_seconds, metric.namespace, metric.name, stack.model.id
             ),
             FAILED_IMAGES_ALARM => format!(
                 "More than {threshold} failed image attempt(s) in {} s ({} metric {} of {})",
@@ -700,6 +801,8 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
             worker: worker.name().into(),
             http: http.name().into(),
             api_id: api.id().into(),
+            model_id: stack.model.id.clone(),
+            model_region: stack.model.region.clone(),
             alarms: alarm_arns,
         },
         aws(),
@@ -929,7 +1032,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 27);
+        assert_eq!(plan.summary.create, 28);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

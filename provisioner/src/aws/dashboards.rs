@@ -42,6 +42,9 @@ pub struct Board {
     pub worker: Text,
     pub http: Text,
     pub api_id: Text,
+    /// The model, and the Region where Bedrock publishes its metrics.
+    pub model_id: String,
+    pub model_region: String,
     /// Every alarm of the stack, by ARN.
     pub alarms: Vec<Text>,
 }
@@ -149,6 +152,19 @@ impl Board {
             ),
             self.metric_widget("Images made and failed, by reason", failed, "Sum"),
             self.metric_widget("Model latency (ms)", latency, "p50"),
+            // Bedrock's own counts live in the model's Region (a metric's
+            // `region` option: a dashboard shows any Region's metrics); the
+            // functions' count of throttled calls in the stack's.
+            self.metric_widget(
+                "Model: calls, throttled calls",
+                vec![
+                    json!(["AWS/Bedrock", "Invocations", "ModelId", self.model_id, {"region": self.model_region, "label": "calls (Bedrock)"}]),
+                    json!(["AWS/Bedrock", "InvocationThrottles", "ModelId", self.model_id, {"region": self.model_region, "label": "throttled (Bedrock)"}]),
+                    json!([metrics::NAMESPACE, metrics::MODEL_THROTTLES, metrics::FUNCTION_NAME, text(&self.worker), {"label": "throttled (worker)"}]),
+                    json!([metrics::NAMESPACE, metrics::MODEL_THROTTLES, metrics::FUNCTION_NAME, text(&self.http), {"label": "throttled (http)"}]),
+                ],
+                "Sum",
+            ),
             self.metric_widget("Worker function", function(&self.worker), "Sum"),
             self.metric_widget("HTTP function", function(&self.http), "Sum"),
             self.metric_widget(
@@ -362,6 +378,8 @@ mod tests {
 
     fn board() -> Board {
         Board {
+            model_id: "stability.stable-image-core-v1:1".into(),
+            model_region: "us-west-2".into(),
             stack: "couch-prod".into(),
             region: "eu-west-1".into(),
             queue: "couch-prod-prompts".into(),

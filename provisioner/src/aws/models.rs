@@ -427,6 +427,9 @@ mod tests {
             id: id.into(),
             region: "us-west-2".into(),
             routes_to: routes.iter().map(|r| (*r).to_owned()).collect(),
+            max_in_flight: None,
+            images_per_minute: None,
+            seconds_per_image: crate::stack::capacity::DEFAULT_SECONDS_PER_IMAGE,
         }
     }
 

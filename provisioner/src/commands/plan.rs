@@ -74,6 +74,9 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
             println!("Offline plan: compared with an empty account, nothing was read.\n");
         }
         print!("{}", render::text(&plan));
+        if let Ok(c) = session.stack.capacity() {
+            println!("\n{}", c.line(session.stack.queue.burst));
+        }
     }
     report_to_github(&plan);
     if let Some(out) = &args.out {

@@ -19,6 +19,13 @@ pub fn run(path: &Path, inputs: &super::Inputs) -> Result<ExitCode> {
         s.alarm.threshold_seconds,
         s.alarm.email
     );
+    // A valid stack has a capacity (validation checked it).
+    if let Ok(c) = s.capacity() {
+        println!("{}", c.line(s.queue.burst));
+    }
+    for w in crate::declare::capacity_warnings(&s) {
+        println!("warning: {w}");
+    }
     let code = Artifacts::load(&inputs.artifacts);
     for a in [&code.worker, &code.http] {
         match &a.code_sha256 {

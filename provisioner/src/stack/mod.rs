@@ -2,6 +2,7 @@
 //! default filled in and every value checked. Building a [`Stack`] makes no AWS
 //! call, so it can be printed, diffed offline and unit-tested.
 
+pub mod capacity;
 mod locate;
 mod parse;
 mod validate;
@@ -66,6 +67,15 @@ pub struct Model {
     /// invoke policy names the model in each; `plan` checks the list against
     /// `GetInferenceProfile`).
     pub routes_to: Vec<String>,
+    /// The model calls the account allows at once (`model.max_in_flight`):
+    /// the worker's trigger and calls are derived from it ([`capacity`]).
+    pub max_in_flight: Option<u32>,
+    /// The account's requests-per-minute quota for the model
+    /// (`model.images_per_minute`, Service Quotas).
+    pub images_per_minute: Option<u32>,
+    /// A model call's duration, measured (`model.seconds_per_image`), for
+    /// the throughput arithmetic.
+    pub seconds_per_image: f64,
 }
 
 /// The default model: Stability AI's Stable Image Core 1.1, Active on
@@ -79,7 +89,14 @@ pub const DEFAULT_MODEL_REGION: &str = "us-west-2";
 pub struct Queue {
     pub visibility_timeout_seconds: u32,
     pub message_retention_seconds: u32,
+    /// Receives a prompt gets for failures other than throttling; the
+    /// queue's redrive `maxReceiveCount` adds the throttled receives
+    /// (`couch_contract::queues::safety_net`).
     pub max_receive_count: u32,
+    /// The burst of prompts the stack is sized for (`queue.burst`): `plan`
+    /// says how long it takes to drain and warns when the prompt-age
+    /// alarm would ring before.
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,8 +104,17 @@ pub struct Worker {
     pub memory_mb: u32,
     pub timeout_seconds: u32,
     pub batch_size: u32,
+    /// The trigger's maximum concurrency when no model capacity is stated
+    /// (with one, [`Stack::capacity`] derives it).
     pub max_concurrency: u32,
+    /// `worker.max_concurrency` as the file states it (`None`: the default,
+    /// or derived from the model's capacity).
+    pub stated_max_concurrency: Option<u32>,
 }
+
+/// The trigger's maximum concurrency when neither the file nor a model
+/// capacity says.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Http {
@@ -197,6 +223,12 @@ pub struct Alarms {
     pub function_throttles: u32,
     /// The HTTP API stage's `5xx` answers per period.
     pub api_5xx: u32,
+    /// Model calls answered with throttling per period (Bedrock's
+    /// `InvocationThrottles`, or the worker's `ModelThrottles` when the
+    /// model is in another Region). A few are how the worker finds the
+    /// model's capacity when none is stated; many say the stack asks
+    /// more than the account allows.
+    pub model_throttles: u32,
 }
 
 impl Default for Alarms {
@@ -208,6 +240,7 @@ impl Default for Alarms {
             function_errors: 0,
             function_throttles: 0,
             api_5xx: 0,
+            model_throttles: 10,
         }
     }
 }

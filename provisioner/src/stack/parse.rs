@@ -180,6 +180,9 @@ struct RawModel {
     id: String,
     region: String,
     routes_to: Vec<String>,
+    max_in_flight: Option<u32>,
+    images_per_minute: Option<u32>,
+    seconds_per_image: f64,
 }
 
 impl Default for RawModel {
@@ -188,6 +191,9 @@ impl Default for RawModel {
             id: super::DEFAULT_MODEL_ID.into(),
             region: super::DEFAULT_MODEL_REGION.into(),
             routes_to: Vec::new(),
+            max_in_flight: None,
+            images_per_minute: None,
+            seconds_per_image: super::capacity::DEFAULT_SECONDS_PER_IMAGE,
         }
     }
 }
@@ -198,6 +204,7 @@ struct RawQueue {
     visibility_timeout_seconds: u32,
     message_retention_seconds: u32,
     max_receive_count: u32,
+    burst: u32,
 }
 
 impl Default for RawQueue {
@@ -206,6 +213,7 @@ impl Default for RawQueue {
             visibility_timeout_seconds: 180,
             message_retention_seconds: 345_600,
             max_receive_count: 3,
+            burst: super::capacity::DEFAULT_BURST,
         }
     }
 }
@@ -216,7 +224,7 @@ struct RawWorker {
     memory_mb: u32,
     timeout_seconds: u32,
     batch_size: u32,
-    max_concurrency: u32,
+    max_concurrency: Option<u32>,
 }
 
 impl Default for RawWorker {
@@ -225,7 +233,7 @@ impl Default for RawWorker {
             memory_mb: 512,
             timeout_seconds: 30,
             batch_size: 10,
-            max_concurrency: 5,
+            max_concurrency: None,
         }
     }
 }
@@ -319,6 +327,7 @@ struct RawAlarms {
     function_errors: u32,
     function_throttles: u32,
     api_5xx: u32,
+    model_throttles: u32,
 }
 
 impl Default for RawAlarms {
@@ -331,6 +340,7 @@ impl Default for RawAlarms {
             function_errors: d.function_errors,
             function_throttles: d.function_throttles,
             api_5xx: d.api_5xx,
+            model_throttles: d.model_throttles,
         }
     }
 }
@@ -591,17 +601,24 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             id: model.id,
             region: model.region,
             routes_to: model.routes_to,
+            max_in_flight: model.max_in_flight,
+            images_per_minute: model.images_per_minute,
+            seconds_per_image: model.seconds_per_image,
         },
         queue: Queue {
             visibility_timeout_seconds: queue.visibility_timeout_seconds,
             message_retention_seconds: queue.message_retention_seconds,
             max_receive_count: queue.max_receive_count,
+            burst: queue.burst,
         },
         worker: Worker {
             memory_mb: worker.memory_mb,
             timeout_seconds: worker.timeout_seconds,
             batch_size: worker.batch_size,
-            max_concurrency: worker.max_concurrency,
+            max_concurrency: worker
+                .max_concurrency
+                .unwrap_or(super::DEFAULT_MAX_CONCURRENCY),
+            stated_max_concurrency: worker.max_concurrency,
         },
         http: Http {
             memory_mb: http.memory_mb,
@@ -656,6 +673,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             function_errors: alarms.function_errors,
             function_throttles: alarms.function_throttles,
             api_5xx: alarms.api_5xx,
+            model_throttles: alarms.model_throttles,
         },
         deploy: Deploy {
             keep_versions: deploy.keep_versions,

@@ -222,9 +222,16 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         "queue.max_receive_count",
         q.max_receive_count,
         1,
-        1000,
-        "a redrive maxReceiveCount",
+        1000 - couch_contract::queues::THROTTLED_RECEIVES,
+        "the receives for failures other than throttling (SQS's maxReceiveCount, at most 1000, adds the worker's throttled receives)",
     );
+    if q.burst == 0 {
+        out.push((
+            "queue.burst".into(),
+            "0 is out of range: the burst of prompts the stack is sized for must be 1 or more"
+                .into(),
+        ));
+    }
 
     let w = &s.worker;
     range(
@@ -259,6 +266,46 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         1000,
         "an SQS event source maximum concurrency",
     );
+    let m = &s.model;
+    if let Some(n) = m.max_in_flight {
+        range(
+            &mut out,
+            "model.max_in_flight",
+            n,
+            2,
+            100_000,
+            "the model calls the account allows at once (2 or more: the worker alone runs 2)",
+        );
+    }
+    if let Some(n) = m.images_per_minute {
+        range(
+            &mut out,
+            "model.images_per_minute",
+            n,
+            1,
+            1_000_000,
+            "a requests-per-minute quota",
+        );
+    }
+    if !(m.seconds_per_image.is_finite()
+        && m.seconds_per_image > 0.0
+        && m.seconds_per_image <= 900.0)
+    {
+        out.push((
+            "model.seconds_per_image".into(),
+            format!(
+                "{} is out of range: a model call's duration in seconds must be above 0 and at most 900",
+                m.seconds_per_image
+            ),
+        ));
+    }
+    let sane_inputs = out
+        .iter()
+        .all(|(k, _)| !k.starts_with("model.") && k != "worker.batch_size");
+    if sane_inputs && let Err((key, why)) = s.capacity() {
+        out.push((key, why));
+    }
+
     let h = &s.http;
     range(
         &mut out,
@@ -945,8 +992,130 @@ tags:   { team: couch-explorers }
             "queue:",
             "queue:  { max_receive_count: 0 }",
             "queue.max_receive_count",
-            "1..=1000",
+            "1..=950",
         );
+        // SQS's maxReceiveCount (1000 at most) also holds the 50 throttled receives.
+        one_problem(
+            "queue:",
+            "queue:  { max_receive_count: 951 }",
+            "queue.max_receive_count",
+            "1..=950",
+        );
+    }
+
+    /// GOOD with its `model:`, `worker:` and `http:` lines replaced.
+    fn with_lines(model: &str, worker: &str, http: &str) -> String {
+        GOOD.lines()
+            .map(|l| {
+                if l.starts_with("model:") {
+                    model
+                } else if l.starts_with("worker:") {
+                    worker
+                } else if l.starts_with("http:") {
+                    http
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_stated_model_capacity_bounds_the_worker_and_the_http_function_together() {
+        const MODEL: &str = "model:  { id: stability.stable-image-core-v1:1, region: us-west-2, max_in_flight: 9, seconds_per_image: 3 }";
+        const WORKER: &str = "worker: { timeout_seconds: 30, batch_size: 10 }";
+        // 9 calls, 1 reserved for HTTP: the worker gets 8 as 2 instances x 4.
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &with_lines(MODEL, WORKER, "http:   { reserved_concurrency: 1 }"),
+        )
+        .unwrap();
+        let c = s.capacity().unwrap();
+        assert_eq!((c.instances, c.per_instance), (2, 4));
+        assert_eq!(c.images_per_minute(), 160.0);
+        assert_eq!(
+            c.line(1000),
+            "Throughput: at most 160 images a minute (model.max_in_flight 9 less 1 reserved for HTTP: the trigger runs at most 2 worker(s) x 4 call(s), 3 s an image); a burst of 1,000 prompts is drained in about 7 minutes."
+        );
+        // Without a reservation the HTTP function's calls are unbounded.
+        let ps = problems(&with_lines(MODEL, WORKER, "http:   { memory_mb: 512 }"));
+        assert_eq!(ps.len(), 1, "{ps:#?}");
+        assert_eq!(ps[0].path, "http.reserved_concurrency");
+        assert_eq!(ps[0].line, 7, "{}", ps[0]);
+        assert!(ps[0].message.contains("model.max_in_flight"), "{}", ps[0]);
+        // A sum above the capacity: 8 reserved + the worker's 2 > 9.
+        let ps = problems(&with_lines(
+            MODEL,
+            WORKER,
+            "http:   { reserved_concurrency: 8 }",
+        ));
+        assert_eq!(ps.len(), 1, "{ps:#?}");
+        assert_eq!(
+            (ps[0].path.as_str(), ps[0].line),
+            ("model.max_in_flight", 4)
+        );
+        assert!(ps[0].message.contains("10 in all exceed it"), "{}", ps[0]);
+        // Stated instances take the budget as they are: 8 / 3 = 2 calls each.
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &with_lines(
+                MODEL,
+                "worker: { batch_size: 10, max_concurrency: 3 }",
+                "http:   { reserved_concurrency: 1 }",
+            ),
+        )
+        .unwrap();
+        let c = s.capacity().unwrap();
+        assert_eq!((c.instances, c.per_instance), (3, 2));
+        // A requests-per-minute quota sizes the calls by Little's law:
+        // 30 a minute at 4 s an image is 2 in flight.
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &with_lines(
+                "model:  { id: stability.stable-image-core-v1:1, region: us-west-2, images_per_minute: 30, seconds_per_image: 4 }",
+                WORKER,
+                "http:   { reserved_concurrency: 1 }",
+            ),
+        );
+        let ps = match s {
+            Err(crate::stack::StackError::Invalid { problems, .. }) => problems,
+            _ => Vec::new(),
+        };
+        assert_eq!(
+            ps.len(),
+            1,
+            "30 x 4 / 60 = 2 calls, 1 for HTTP, 1 left: the worker needs 2: {ps:#?}"
+        );
+        assert_eq!(ps[0].path, "model.images_per_minute");
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &with_lines(
+                "model:  { id: stability.stable-image-core-v1:1, region: us-west-2, images_per_minute: 60, seconds_per_image: 4 }",
+                WORKER,
+                "http:   { reserved_concurrency: 1 }",
+            ),
+        )
+        .unwrap();
+        let c = s.capacity().unwrap();
+        assert_eq!(
+            (c.model_limit, c.instances, c.per_instance),
+            (Some(4), 3, 1)
+        );
+        assert_eq!(c.images_per_minute(), 45.0);
+        for (line, key) in [
+            ("model:  { max_in_flight: 1 }", "model.max_in_flight"),
+            (
+                "model:  { seconds_per_image: 0 }",
+                "model.seconds_per_image",
+            ),
+            (
+                "model:  { images_per_minute: 0 }",
+                "model.images_per_minute",
+            ),
+        ] {
+            one_problem("model:", line, key, "out of range");
+        }
     }
 
     #[test]
