@@ -4,6 +4,8 @@
 //! and model calls per image, and checks what `tests/volume.rs` checks.
 //! `cargo bench -p provisioner --profile dev --bench volume` (PROMPTS=N to change).
 
+// Each includer uses part of the shared scenario.
+#[allow(dead_code)]
 #[path = "../tests/scenarios/volume.rs"]
 mod volume;
 

@@ -530,6 +530,15 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
                     capacity.per_instance.to_string(),
                 ),
                 (
+                    couch_contract::env::WORKER_PACE.to_owned(),
+                    if capacity.model_limit.is_some() {
+                        "stated"
+                    } else {
+                        "adaptive"
+                    }
+                    .to_owned(),
+                ),
+                (
                     couch_contract::env::DLQ_ARN.to_owned(),
                     Text::from(dlq.arn()).to_string(),
                 ),

@@ -3,9 +3,9 @@
 //! 202 and an id, the prompt is on the prompts queue and its status
 //! `queued`; the real worker code makes the picture, and `GET /images/{id}`
 //! says `done` with the stand-in's bytes in S3. A prompt the model refuses
-//! is `failed` (a reason a user can read) after exactly `max_receive_count`
-//! receives, and is in the dead-letter queue; an unknown id is 404, a
-//! malformed one 400.
+//! is `failed` (a reason a user can read) after one receive, and in the
+//! dead-letter queue with its request id and reason; an unknown id is 404,
+//! a malformed one 400.
 
 mod common;
 
@@ -96,11 +96,23 @@ async fn receive_and_work(f: &Fixture, queue_url: &str, max: u32) -> Vec<(String
         })
         .collect();
     let g = worker(f);
-    let outcomes = image_worker::process_batch(&g, &records, 10).await;
-    image_worker::record_given_up(&g, &records, &outcomes, max).await;
+    let s = f.stack();
+    let queues = image_worker::SqsQueues {
+        client: sqs.clone(),
+        dlq_url: Some(f.queue_url(&s.dlq_name()).await),
+    };
+    let outcomes = image_worker::process_records(
+        &g,
+        &image_worker::Pace::new(10),
+        &image_worker::Rules::unhurried(Some(max)),
+        &records,
+    )
+    .await;
+    let outcomes = image_worker::settle(&g, &queues, &records, outcomes).await;
     let mut seen = Vec::new();
     for (m, o) in got.messages().iter().zip(&outcomes) {
-        let ok = matches!(o, image_worker::Outcome::Stored { .. });
+        // What the trigger deletes: stored, or moved to the DLQ by the worker.
+        let ok = !o.stays_on_the_queue();
         let receives = m
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -220,10 +232,11 @@ async fn a_submitted_prompt_is_queued_then_done_with_the_pictures_bytes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_prompt_fails_after_exactly_max_receive_count_receives_and_is_dead_lettered() {
+async fn a_refused_prompt_fails_at_once_and_is_dead_lettered_with_its_request_id_and_reason() {
     let (f, queue_url) = deployed("img-fail-").await;
     let s = f.stack();
     let max = s.queue.max_receive_count;
+    assert!(max > 1, "the fixture gives failures more than one receive");
     let dlq_url = f.queue_url(&s.dlq_name()).await;
     let (status, _, body) = call(
         &f,
@@ -236,13 +249,9 @@ async fn a_refused_prompt_fails_after_exactly_max_receive_count_receives_and_is_
     let id = body["id"].as_str().unwrap().to_owned();
     let path = format!("/images/{id}");
 
-    for receive in 1..=max {
-        let seen = receive_and_work(&f, &queue_url, max).await;
-        assert_eq!(seen, [(id.clone(), receive, false)], "receive {receive}");
-        let (_, _, body) = call(&f, "GET", &path, None).await;
-        let want = if receive < max { "queued" } else { "failed" };
-        assert_eq!(body["status"], want, "after receive {receive}: {body}");
-    }
+    // Poison: moved by the worker on its first receive (the trigger deletes it).
+    let seen = receive_and_work(&f, &queue_url, max).await;
+    assert_eq!(seen, [(id.clone(), 1, true)]);
     let (status, _, body) = call(&f, "GET", &path, None).await;
     assert_eq!(
         (status, body),
@@ -251,24 +260,41 @@ async fn a_refused_prompt_fails_after_exactly_max_receive_count_receives_and_is_
             json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED})
         )
     );
-    // The next receive finds it gone to the dead-letter queue (SQS's redrive).
     assert!(receive_and_work(&f, &queue_url, max).await.is_empty());
     let dead = f
         .sqs()
         .receive_message()
         .queue_url(&dlq_url)
+        .message_attribute_names("All")
         .wait_time_seconds(2)
         .send()
         .await
         .unwrap();
     assert_eq!(dead.messages().len(), 1, "{dead:?}");
+    let m = &dead.messages()[0];
+    assert_eq!(m.body(), Some(r#"{"prompt":"FILTER a forbidden thing"}"#));
+    let attr = |k: &str| {
+        m.message_attributes()
+            .and_then(|a| a.get(k))
+            .and_then(|v| v.string_value())
+            .map(str::to_owned)
+    };
+    // The request id travels with it: a redrive makes the picture under it.
     assert_eq!(
-        dead.messages()[0].body(),
-        Some(r#"{"prompt":"FILTER a forbidden thing"}"#)
+        attr(couch_contract::queues::REQUEST_ID_ATTRIBUTE),
+        Some(id.clone())
+    );
+    assert_eq!(
+        attr(couch_contract::queues::REASON_ATTRIBUTE).as_deref(),
+        Some(imagegen::status::REASON_FILTERED)
+    );
+    assert_eq!(
+        attr(couch_contract::queues::RECEIVES_ATTRIBUTE).as_deref(),
+        Some("1")
     );
     assert_eq!(
         f.bedrock.call_count(),
-        max as usize,
-        "one model call per receive"
+        1,
+        "one model call, no retry of a refusal"
     );
 }

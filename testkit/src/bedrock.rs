@@ -470,8 +470,8 @@ impl FakeBedrock {
             }
         }
         let _leave = Leave(&self.in_flight);
-        tokio::time::sleep(options.delay).await;
-        self.accepted.fetch_add(1, SeqCst);
+        // The delay is the answer's time: painting is part of it.
+        let answer_by = tokio::time::Instant::now() + options.delay;
         use base64::Engine as _;
         // Painting and deflating a 1024 x 1024 PNG takes milliseconds of CPU:
         // off the runtime's workers, so a busy stand-in never stalls the
@@ -481,6 +481,8 @@ impl FakeBedrock {
         let picture = tokio::task::spawn_blocking(move || picture_for(&paint))
             .await
             .unwrap_or_default();
+        tokio::time::sleep_until(answer_by).await;
+        self.accepted.fetch_add(1, SeqCst);
         let image = base64::engine::general_purpose::STANDARD.encode(picture);
         if stability {
             Response::json(

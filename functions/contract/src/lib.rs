@@ -23,6 +23,10 @@ pub mod env {
     /// The worker's model calls at once per instance: its share of the
     /// stack's `model.max_in_flight` (unset: 10, adapted to throttles).
     pub const WORKER_CONCURRENCY: &str = "WORKER_CONCURRENCY";
+    /// `stated` when the stack states the model's capacity (the worker
+    /// runs its `WORKER_CONCURRENCY` from the start); otherwise the worker
+    /// finds the capacity from throttles, starting at one call.
+    pub const WORKER_PACE: &str = "WORKER_PACE";
     /// The dead-letter queue's ARN: the worker moves the prompts it gives
     /// up there itself, with their reason.
     pub const DLQ_ARN: &str = "DLQ_ARN";

@@ -28,6 +28,8 @@ pub struct Config {
     pub dlq_url: Option<String>,
     /// The worker's model calls at once (`WORKER_CONCURRENCY`, 1 or more).
     pub worker_concurrency: Option<usize>,
+    /// `WORKER_PACE=stated`: the stack states the model's capacity.
+    pub capacity_stated: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -123,6 +125,7 @@ impl Config {
             max_receive_count,
             dlq_url,
             worker_concurrency,
+            capacity_stated: optional(env::WORKER_PACE).as_deref() == Some("stated"),
         })
     }
 }

@@ -130,10 +130,21 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// At most `concurrency` calls at once; a first call is assumed to take 5 s.
+    /// At most `concurrency` calls at once, all from the start (a stated
+    /// capacity); a first call is assumed to take 5 s.
     pub fn new(concurrency: usize) -> Pace {
+        Pace::with(Limiter::new(concurrency))
+    }
+
+    /// At most `concurrency` calls at once, found from throttles starting
+    /// at one (no capacity stated).
+    pub fn adaptive(concurrency: usize) -> Pace {
+        Pace::with(Limiter::adaptive(concurrency))
+    }
+
+    fn with(limiter: Limiter) -> Pace {
         Pace {
-            limiter: Limiter::new(concurrency),
+            limiter,
             estimate: Mutex::new(Duration::from_secs(5)),
         }
     }

@@ -22,12 +22,13 @@ async fn main() -> Result<(), Error> {
     // Configuration now; the AWS clients on the first event (see `Clients`).
     let clients = clients::cold_start()?.model_attempts(1);
     // Kept between invocations: the instance's limit learns from throttles.
-    let pace = Pace::new(
-        clients
-            .config()
-            .worker_concurrency
-            .unwrap_or(DEFAULT_CONCURRENCY),
-    );
+    let config = clients.config();
+    let most = config.worker_concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+    let pace = if config.capacity_stated {
+        Pace::new(most)
+    } else {
+        Pace::adaptive(most)
+    };
     let queues = tokio::sync::OnceCell::new();
     let (clients, pace, queues) = (&clients, &pace, &queues);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {

@@ -8,9 +8,11 @@
 //! https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html);
 //! Bedrock answers what exceeds an account's quota with
 //! `ThrottlingException` (bedrock/latest/userguide/troubleshooting-api-error-codes.html).
-//! The limit is the congestion control TCP uses: halve on a throttle, grow
-//! by one call per limit's worth of successes, never above the stack's
-//! derived share of the model's capacity (`WORKER_CONCURRENCY`).
+//! The limit is the congestion control TCP uses: start at one call and
+//! grow by one per success until the first throttle (slow start), halve on
+//! a throttle, then grow by one call per [`PROBE_ROUNDS`] rounds of
+//! successes; never above the stack's derived share of the model's
+//! capacity (`WORKER_CONCURRENCY`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -79,7 +81,16 @@ struct State {
     /// When the limit was last halved: throttles answered for calls sent
     /// before then do not halve it again.
     last_decrease: Option<Instant>,
+    /// Before the first throttle the limit grows by one call per success
+    /// (it doubles every round, TCP's slow start) from 1; after, by one
+    /// call per [`PROBE_ROUNDS`] rounds of successes.
+    slow_start: bool,
 }
+
+/// Rounds of successes (a round: `limit` calls) per call the limit grows
+/// after the first throttle: each growth past the capacity costs a
+/// throttled call, so probing slowly keeps throttles a small share.
+pub const PROBE_ROUNDS: f64 = 8.0;
 
 /// The calls to the model one instance makes at once: at most `max`, and
 /// fewer after throttles (additive increase, multiplicative decrease).
@@ -109,17 +120,36 @@ impl Drop for Permit<'_> {
 }
 
 impl Limiter {
+    /// At most `max` calls, all of them from the start (the stack's stated
+    /// capacity guarantees they fit); halved on throttles all the same.
     pub fn new(max: usize) -> Limiter {
+        Limiter::starting_at(max, max as f64, false)
+    }
+
+    /// At most `max` calls, starting from one in slow start: for a model
+    /// whose capacity is not stated.
+    pub fn adaptive(max: usize) -> Limiter {
+        Limiter::starting_at(max, 1.0, true)
+    }
+
+    fn starting_at(max: usize, limit: f64, slow_start: bool) -> Limiter {
         let max = max.max(1);
         Limiter {
             max,
             state: Mutex::new(State {
-                limit: max as f64,
+                limit: limit.clamp(1.0, max as f64),
                 in_flight: 0,
                 last_decrease: None,
+                slow_start,
             }),
             freed: Notify::new(),
         }
+    }
+
+    /// The whole calls a fractional limit allows (1 at least; a hair of
+    /// float error does not cost a call).
+    fn whole(&self, limit: f64) -> usize {
+        ((limit + 1e-9).floor() as usize).clamp(1, self.max)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -128,7 +158,7 @@ impl Limiter {
 
     /// The calls allowed at once now (at least 1).
     pub fn limit(&self) -> usize {
-        (self.lock().limit.floor() as usize).clamp(1, self.max)
+        self.whole(self.lock().limit)
     }
 
     pub fn in_flight(&self) -> usize {
@@ -145,7 +175,7 @@ impl Limiter {
             freed.as_mut().enable();
             {
                 let mut s = self.lock();
-                let limit = (s.limit.floor() as usize).clamp(1, self.max);
+                let limit = self.whole(s.limit);
                 if s.in_flight < limit {
                     s.in_flight += 1;
                     return Permit {
@@ -158,11 +188,16 @@ impl Limiter {
         }
     }
 
-    /// A call succeeded: one more call's worth of limit per limit's worth
-    /// of successes.
+    /// A call succeeded: in slow start one more call; after, one more
+    /// call per [`PROBE_ROUNDS`] rounds of successes.
     pub fn succeeded(&self) {
         let mut s = self.lock();
-        s.limit = (s.limit + 1.0 / s.limit.max(1.0)).min(self.max as f64);
+        let step = if s.slow_start {
+            1.0
+        } else {
+            1.0 / (s.limit.max(1.0) * PROBE_ROUNDS)
+        };
+        s.limit = (s.limit + step).min(self.max as f64);
     }
 
     /// A call started at `started` was throttled: the limit halves (not
@@ -172,6 +207,7 @@ impl Limiter {
         if s.last_decrease.is_some_and(|at| started < at) {
             return;
         }
+        s.slow_start = false;
         s.limit = (s.limit / 2.0).max(1.0);
         s.last_decrease = Some(Instant::now());
     }
@@ -226,8 +262,13 @@ mod tests {
 
     #[test]
     fn throttles_halve_the_limit_once_per_round_and_successes_grow_it_back() {
-        let l = Limiter::new(8);
-        assert_eq!(l.limit(), 8);
+        let l = Limiter::adaptive(8);
+        // Slow start: from one call, one more per success.
+        assert_eq!(l.limit(), 1);
+        for _ in 0..20 {
+            l.succeeded();
+        }
+        assert_eq!(l.limit(), 8, "never above the maximum");
         let before = Instant::now();
         l.throttled(before);
         assert_eq!(l.limit(), 4);
@@ -240,16 +281,22 @@ mod tests {
             l.throttled(Instant::now());
         }
         assert_eq!(l.limit(), 1, "never below one call");
-        // Additive increase: one call per limit's worth of successes.
-        l.succeeded();
-        assert_eq!(l.limit(), 2);
-        // 2 + 1/2 + 1/2.5 = 2.9, + 1/2.9 = 3.24.
-        l.succeeded();
-        l.succeeded();
-        assert_eq!(l.limit(), 2);
-        l.succeeded();
-        assert_eq!(l.limit(), 3);
-        for _ in 0..100 {
+        // After a throttle: about one call more per PROBE_ROUNDS rounds
+        // (a round: `limit` successes): 8 x (2² - 1²) / 2 = 12 from one to
+        // two, 8 x (3² - 2²) / 2 = 20 from two to three.
+        let successes_to = |l: &Limiter, target: usize| {
+            let mut n = 0;
+            while l.limit() < target {
+                l.succeeded();
+                n += 1;
+            }
+            n
+        };
+        let to_two = successes_to(&l, 2);
+        assert!((11..=13).contains(&to_two), "{to_two}");
+        let to_three = successes_to(&l, 3);
+        assert!((19..=21).contains(&to_three), "{to_three}");
+        for _ in 0..1000 {
             l.succeeded();
         }
         assert_eq!(l.limit(), 8, "never above the maximum");

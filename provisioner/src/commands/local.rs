@@ -88,11 +88,34 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     .map(|(var, output)| Ok((var.to_owned(), required(&outputs, output)?.to_owned())))
     .collect::<Result<_>>()?;
     let mut function_env = function_env;
-    // The worker's last allowed receive records a prompt as failed (both
-    // functions share cargo lambda watch's environment; the HTTP one ignores it).
+    // The worker's settings as the deployed one has them (both functions
+    // share cargo lambda watch's environment; the HTTP one ignores them):
+    // its last allowed receive dead-letters a prompt, where to, and its
+    // share of the model's capacity.
+    let capacity = session
+        .stack
+        .capacity()
+        .unwrap_or_else(|_| session.stack.adaptive_capacity());
     function_env.insert(
         env::MAX_RECEIVE_COUNT.to_owned(),
         session.stack.queue.max_receive_count.to_string(),
+    );
+    function_env.insert(
+        env::DLQ_ARN.to_owned(),
+        required(&outputs, "dlq_arn")?.to_owned(),
+    );
+    function_env.insert(
+        env::WORKER_CONCURRENCY.to_owned(),
+        capacity.per_instance.to_string(),
+    );
+    function_env.insert(
+        env::WORKER_PACE.to_owned(),
+        if capacity.model_limit.is_some() {
+            "stated"
+        } else {
+            "adaptive"
+        }
+        .to_owned(),
     );
     let region = session.aws.region.clone();
     let process_env: BTreeMap<String, String> = [
@@ -119,7 +142,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
     let mut watch = Watch::start(&WatchConfig {
         cargo_lambda: cargo_lambda(args),
         port: args.lambda_port,
-        concurrency: stack.worker.max_concurrency,
+        concurrency: capacity.instances,
         function_env,
         process_env,
     })
@@ -177,9 +200,10 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         watch.endpoint
     );
     println!(
-        "worker: polling {queue_url} (batches of up to {}, {} at a time){}",
+        "worker: polling {queue_url} (batches of up to {}, {} at a time, {} model call(s) each){}",
         stack.worker.batch_size,
-        stack.worker.max_concurrency,
+        capacity.instances,
+        capacity.per_instance,
         if paused.is_empty() {
             String::new()
         } else {
@@ -200,7 +224,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let outcome = tokio::select! {
-        () = trigger.run(&session.aws.sqs, &worker, stack.worker.max_concurrency) => Ok(()),
+        () = trigger.run(&session.aws.sqs, &worker, capacity.instances) => Ok(()),
         () = Arc::clone(&api).serve(listener) => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
         _ = term.recv() => Ok(()),

@@ -1,11 +1,20 @@
 //! The SQS trigger, played locally: what Lambda's event source mapping does
 //! for the worker, with the batch size and partial-failure rules the stack
 //! declares. Long-poll the queue, invoke the worker with a real SQS event of
-//! up to `batch_size` records, delete exactly the records the worker did not
-//! report in `batchItemFailures`, and leave the failed ones: they come back
-//! after the visibility timeout and, after `max_receive_count` receives, SQS
-//! moves them to the dead-letter queue. A failed invocation fails the whole
-//! batch, as on AWS.
+//! up to `batch_size` records (system and message attributes as Lambda
+//! passes them), delete exactly the records the worker did not report in
+//! `batchItemFailures`, and leave the failed ones: they come back after the
+//! visibility timeout, or after the delay the worker set on them with
+//! `ChangeMessageVisibility` (SQS itself keeps it), and, after the redrive
+//! policy's `maxReceiveCount` receives, SQS moves them to the dead-letter
+//! queue. A failed invocation fails the whole batch, as on AWS. At most the
+//! mapping's maximum concurrency of invocations run at once ([`Trigger::run`]).
+//!
+//! Differences from AWS (README "Running locally"): Lambda's pollers scale
+//! up and down with the queue's depth (AWS documents five at first, then
+//! up to the maximum concurrency); here the maximum polls from the start.
+//! Lambda backs off by itself when invocations are throttled; here an
+//! invocation is never throttled.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -95,12 +104,31 @@ impl Trigger {
                             .collect()
                     })
                     .unwrap_or_default();
+                // Lambda's shape of a message attribute.
+                let message_attrs: serde_json::Map<String, Value> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    json!({
+                                        "stringValue": v.string_value(),
+                                        "stringListValues": [],
+                                        "binaryListValues": [],
+                                        "dataType": v.data_type(),
+                                    }),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 json!({
                     "messageId": m.message_id(),
                     "receiptHandle": m.receipt_handle(),
                     "body": m.body(),
                     "attributes": attrs,
-                    "messageAttributes": {},
+                    "messageAttributes": message_attrs,
                     "md5OfBody": m.md5_of_body(),
                     "eventSource": "aws:sqs",
                     "eventSourceARN": self.queue_arn,
@@ -123,6 +151,7 @@ impl Trigger {
             .max_number_of_messages(i32::try_from(self.batch_size.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(self.wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(|e| call_error("sqs:ReceiveMessage", e))?;
@@ -309,6 +338,27 @@ mod tests {
         assert_eq!(r["eventSource"], "aws:sqs");
         assert_eq!(r["eventSourceARN"], "arn:aws:sqs:eu-west-1:1:q");
         assert_eq!(r["attributes"]["ApproximateReceiveCount"], "2");
+        assert_eq!(r["messageAttributes"], json!({}));
+        let m = Message::builder()
+            .message_id("m2")
+            .body("b")
+            .message_attributes(
+                "couch-request-id",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("6a96454d-ef25-4788-a79c-000000000001")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let e = t.event(&[m]);
+        let parsed: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(e).unwrap();
+        assert_eq!(
+            parsed.records[0].message_attributes["couch-request-id"]
+                .string_value
+                .as_deref(),
+            Some("6a96454d-ef25-4788-a79c-000000000001")
+        );
         // The worker's own event type parses it.
         let parsed: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(e).unwrap();
         assert_eq!(parsed.records[0].message_id.as_deref(), Some("m1"));

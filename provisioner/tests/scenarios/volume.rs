@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use imagegen::{BedrockModel, Generator, S3Store};
 use provisioner::local::trigger::{Invoke, Trigger};
 use serde_json::Value;
@@ -21,7 +21,15 @@ pub struct Settings {
     /// One in `poison_every` prompts is invalid (10%: 10).
     pub poison_every: usize,
     /// The model throttles one call in `throttle_every` (5%: 20).
-    pub throttle_every: u64,
+    pub throttle_every: Option<u64>,
+    /// The model's capacity: calls beyond it at once are throttled.
+    pub max_in_flight: Option<usize>,
+    /// A picture's time at the model.
+    pub latency: Duration,
+    /// Model calls at once per worker invocation (`WORKER_CONCURRENCY`).
+    pub worker_concurrency: usize,
+    /// `WORKER_PACE=stated`: all of them from the start.
+    pub capacity_stated: bool,
     pub max_receive_count: u32,
     /// Longer than the slowest batch (throttled calls back off), or SQS
     /// redelivers a message still in work and the model is called twice.
@@ -40,12 +48,50 @@ impl Settings {
         Settings {
             prompts,
             poison_every: 10,
-            throttle_every: 20,
+            throttle_every: Some(20),
+            max_in_flight: None,
+            latency: Duration::ZERO,
+            worker_concurrency: 10,
+            capacity_stated: false,
             max_receive_count: 2,
             visibility_timeout: 30,
             batch_size: 10,
             pollers: 5,
         }
+    }
+
+    /// Issue 30's burst: `prompts` valid prompts, at most `capacity` model
+    /// calls at once of `latency` each, one receive for failures (a throttle
+    /// must not spend it), and a worker of `pollers` x `worker_concurrency`
+    /// calls: equal to the capacity when the stack states it, or a batch's
+    /// worth each when it does not (the worker must find the capacity).
+    pub fn burst(
+        prompts: usize,
+        capacity: usize,
+        latency: Duration,
+        pollers: u32,
+        worker_concurrency: usize,
+    ) -> Settings {
+        Settings {
+            prompts,
+            poison_every: usize::MAX,
+            throttle_every: None,
+            max_in_flight: Some(capacity),
+            latency,
+            worker_concurrency,
+            capacity_stated: pollers as usize * worker_concurrency <= capacity,
+            max_receive_count: 1,
+            visibility_timeout: 30,
+            batch_size: 10,
+            pollers,
+        }
+    }
+
+    /// The shortest drain the model allows: prompts x latency / capacity.
+    pub fn ideal(&self) -> Duration {
+        let valid = self.prompts - self.prompts / self.poison_every.max(1);
+        self.latency
+            .mul_f64(valid as f64 / self.max_in_flight.unwrap_or(usize::MAX) as f64)
     }
 }
 
@@ -68,11 +114,45 @@ pub struct Report {
     /// Receive counts of the dead-lettered messages.
     pub dlq_receive_counts: BTreeSet<u32>,
     pub lost: Vec<String>,
+    /// From each prompt's send until its picture was seen (polled every 250 ms).
+    pub latencies: Vec<Duration>,
     pub unexpected_images: Vec<String>,
     pub valid_in_dlq: Vec<String>,
 }
 
 impl Report {
+    /// The `q`-quantile of the prompt-to-picture latencies.
+    pub fn latency(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 * q).ceil() as usize).clamp(1, self.latencies.len());
+        self.latencies[i - 1]
+    }
+
+    /// Issue 30's figures for a burst against a model of `s.max_in_flight`.
+    pub fn print_capacity(&self, s: &Settings) {
+        let ideal = s.ideal();
+        let drain = self.images_after;
+        println!(
+            "burst of {} at {} calls x {} ms ({} x {} in the worker): {} images, {} dead-lettered, {} throttled calls ({:.2} per image); drained in {:.1} s vs ideal {:.1} s: throughput {:.2} of capacity; prompt-to-picture p50 {:.1} s, p99 {:.1} s",
+            self.prompts,
+            s.max_in_flight.unwrap_or(0),
+            s.latency.as_millis(),
+            s.pollers,
+            s.worker_concurrency,
+            self.images,
+            self.dead_lettered,
+            self.throttled,
+            self.throttled as f64 / self.images.max(1) as f64,
+            drain.as_secs_f64(),
+            ideal.as_secs_f64(),
+            ideal.as_secs_f64() / drain.as_secs_f64(),
+            self.latency(0.5).as_secs_f64(),
+            self.latency(0.99).as_secs_f64()
+        );
+    }
+
     pub fn print(&self) {
         let secs = self.images_after.as_secs_f64();
         println!(
@@ -102,9 +182,16 @@ impl Report {
     }
 }
 
-/// The worker as Lambda runs it: SQS event in, batch response out.
+/// The worker as Lambda runs it: SQS event in, batch response out; one
+/// instance's pace kept between invocations (as a warm Lambda keeps it).
 struct Worker {
     generator: Generator<BedrockModel, S3Store>,
+    /// One pace per warm instance: an invocation takes a free one (at most
+    /// `pollers` run at once, as many as instances) and gives it back.
+    paces: std::sync::Mutex<Vec<Arc<image_worker::Pace>>>,
+    queues: image_worker::SqsQueues,
+    max_receive_count: u32,
+    timeout: Duration,
     /// Records that failed on the model or S3 (not throttling, not the
     /// prompt): each may have cost a model call before it failed.
     upstream_failures: std::sync::Mutex<Vec<String>>,
@@ -114,7 +201,24 @@ struct Worker {
 impl Invoke for Worker {
     async fn invoke(&self, event: Value) -> Result<Value, String> {
         let event: SqsEvent = serde_json::from_value(event).map_err(|e| e.to_string())?;
-        let outcomes = image_worker::process_batch(&self.generator, &event.records, 10).await;
+        let rules = image_worker::Rules {
+            max_receive_count: Some(self.max_receive_count),
+            deadline: Instant::now() + self.timeout,
+        };
+        let pace = self
+            .paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .ok_or("more invocations at once than instances")?;
+        let outcomes =
+            image_worker::process_records(&self.generator, &pace, &rules, &event.records).await;
+        self.paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pace);
+        let outcomes =
+            image_worker::settle(&self.generator, &self.queues, &event.records, outcomes).await;
         for o in &outcomes {
             if let image_worker::Outcome::Failed(e) = o
                 && e.kind() == imagegen::ErrorKind::Upstream
@@ -155,9 +259,9 @@ async fn image_ids(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
 pub async fn run(s: &Settings) -> Report {
     let (s3, bucket) = testkit::bucket("volume-").await;
     let bedrock = FakeBedrock::start_with(Options {
-        delay: Duration::ZERO,
-        throttle_every: Some(s.throttle_every),
-        ..Options::default()
+        delay: s.latency,
+        throttle_every: s.throttle_every,
+        max_in_flight: s.max_in_flight,
     })
     .await;
     let bconf = testkit::sdk_config(&bedrock.endpoint, provisioner::stack::DEFAULT_MODEL_REGION);
@@ -167,6 +271,8 @@ pub async fn run(s: &Settings) -> Report {
             aws_sdk_bedrockruntime::Client::from_conf(
                 aws_sdk_bedrockruntime::config::Builder::from(&bconf)
                     .interceptor(lost_answers.clone())
+                    // As the worker's: no SDK retry, the worker paces itself.
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
                     .build(),
             ),
             provisioner::stack::DEFAULT_MODEL_ID,
@@ -181,8 +287,12 @@ pub async fn run(s: &Settings) -> Report {
         arn,
         dlq_url,
         ..
-    } = testkit::queues::queue_with_dlq("t-volume-", s.max_receive_count, s.visibility_timeout)
-        .await;
+    } = testkit::queues::queue_with_dlq(
+        "t-volume-",
+        couch_contract::queues::safety_net(s.max_receive_count),
+        s.visibility_timeout,
+    )
+    .await;
     let trigger = Arc::new(Trigger {
         queue_url: url.clone(),
         queue_arn: arn,
@@ -193,6 +303,23 @@ pub async fn run(s: &Settings) -> Report {
     });
     let worker = Arc::new(Worker {
         generator,
+        paces: std::sync::Mutex::new(
+            (0..s.pollers)
+                .map(|_| {
+                    Arc::new(if s.capacity_stated {
+                        image_worker::Pace::new(s.worker_concurrency)
+                    } else {
+                        image_worker::Pace::adaptive(s.worker_concurrency)
+                    })
+                })
+                .collect(),
+        ),
+        queues: image_worker::SqsQueues {
+            client: sqs.clone(),
+            dlq_url: Some(dlq_url.clone()),
+        },
+        max_receive_count: s.max_receive_count,
+        timeout: Duration::from_secs(u64::from(s.visibility_timeout)),
         upstream_failures: std::sync::Mutex::new(Vec::new()),
     });
 
@@ -263,8 +390,14 @@ pub async fn run(s: &Settings) -> Report {
 
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut images_after = None;
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut latencies = Vec::new();
     let settled_after = loop {
         let images = image_ids(&s3, &bucket).await;
+        for id in images.difference(&seen.clone()) {
+            seen.insert(id.clone());
+            latencies.push(started.elapsed());
+        }
         if images_after.is_none() && images.len() >= valid.len() {
             images_after = Some(started.elapsed());
         }
@@ -279,9 +412,10 @@ pub async fn run(s: &Settings) -> Report {
             "not settled: {in_queue} in the queue, {in_dlq} in the DLQ, {} images",
             images.len()
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     };
     running.abort();
+    latencies.sort();
 
     let images = image_ids(&s3, &bucket).await;
     let mut dead = BTreeSet::new();
@@ -291,7 +425,7 @@ pub async fn run(s: &Settings) -> Report {
             .receive_message()
             .queue_url(&dlq_url)
             .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
             .visibility_timeout(600)
             .send()
             .await
@@ -300,11 +434,18 @@ pub async fn run(s: &Settings) -> Report {
             break;
         }
         for m in got.messages() {
-            dead.insert(m.message_id().unwrap().to_owned());
-            if let Some(c) = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-            {
+            // The worker moved it: the request id and receives are attributes.
+            let attr = |k: &str| {
+                m.message_attributes()
+                    .and_then(|a| a.get(k))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_owned)
+            };
+            dead.insert(
+                attr(couch_contract::queues::REQUEST_ID_ATTRIBUTE)
+                    .unwrap_or_else(|| m.message_id().unwrap().to_owned()),
+            );
+            if let Some(c) = attr(couch_contract::queues::RECEIVES_ATTRIBUTE) {
                 dlq_receive_counts.insert(c.parse().unwrap_or(0));
             }
         }
@@ -333,6 +474,7 @@ pub async fn run(s: &Settings) -> Report {
             .filter(|id| !accounted.contains(id))
             .cloned()
             .collect(),
+        latencies,
         unexpected_images: images.difference(&valid).cloned().collect(),
         valid_in_dlq: dead.intersection(&valid).cloned().collect(),
     }
@@ -354,7 +496,7 @@ pub fn check(r: &Report, s: &Settings) {
     assert_eq!(r.images, r.valid, "every valid prompt is exactly one image");
     assert_eq!(r.dead_lettered, r.poison, "every poison message in the DLQ");
     assert!(
-        r.throttled > 0,
+        r.throttled > 0 || s.throttle_every.is_none(),
         "the model stand-in throttled nothing: the transient path was not exercised"
     );
     // Every model call is an image or a transient failure: throttling, a
@@ -369,12 +511,10 @@ pub fn check(r: &Report, s: &Settings) {
         r.lost_answers,
         r.upstream_failures
     );
-    // Moved to the DLQ on the receive after the max_receive_count-th.
+    // Poison is moved by the worker on its first receive, with its receives.
     assert!(
-        r.dlq_receive_counts
-            .iter()
-            .all(|&c| c >= s.max_receive_count),
-        "dead-lettered before max_receive_count receives: {:?}",
+        r.dlq_receive_counts.iter().all(|&c| c == 1),
+        "poison dead-lettered on another receive than the first: {:?}",
         r.dlq_receive_counts
     );
 }
