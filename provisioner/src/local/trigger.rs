@@ -339,6 +339,10 @@ mod tests {
         assert_eq!(r["eventSourceARN"], "arn:aws:sqs:eu-west-1:1:q");
         assert_eq!(r["attributes"]["ApproximateReceiveCount"], "2");
         assert_eq!(r["messageAttributes"], json!({}));
+        // The worker's own event type parses it.
+        let parsed: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(e).unwrap();
+        assert_eq!(parsed.records[0].message_id.as_deref(), Some("m1"));
+        // Message attributes in Lambda's shape: a redriven prompt's request id.
         let m = Message::builder()
             .message_id("m2")
             .body("b")
@@ -359,8 +363,5 @@ mod tests {
                 .as_deref(),
             Some("6a96454d-ef25-4788-a79c-000000000001")
         );
-        // The worker's own event type parses it.
-        let parsed: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(e).unwrap();
-        assert_eq!(parsed.records[0].message_id.as_deref(), Some("m1"));
     }
 }
