@@ -98,10 +98,15 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
         // Each function's own: the worker's receive count, the HTTP function's queue.
         if name == s.worker_name() {
             assert_eq!(env["MAX_RECEIVE_COUNT"], "3");
+            // No model capacity stated: a batch's calls, found from throttles.
+            assert_eq!(env["WORKER_CONCURRENCY"], "10");
+            assert_eq!(env["WORKER_PACE"], "adaptive");
+            assert!(env["DLQ_ARN"].ends_with(&s.dlq_name()), "{env:?}");
+            assert_eq!(env.len(), 8);
         } else {
             assert_eq!(env["QUEUE_ARN"], queue_arn);
+            assert_eq!(env.len(), 5);
         }
-        assert_eq!(env.len(), 5);
         // JSON lines at the stack's level, in the declared log group (moto
         // drops LoggingConfig; scripts/moto_server.py keeps it as Lambda does).
         let logging = c.logging_config().unwrap();
@@ -249,6 +254,7 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     // Roles: Lambda may assume them, nothing else; the policies are exactly the derived grants.
     let bucket = format!("arn:aws:s3:::{}-images", f.name);
     let model = "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1";
+    let dlq_arn = format!("arn:aws:sqs:{REGION}:{account}:{}", s.dlq_name());
     for (role, extra) in [
         (
             s.worker_name(),
@@ -257,6 +263,8 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
                 ("sqs:DeleteMessage", queue_arn.as_str()),
                 ("sqs:GetQueueAttributes", queue_arn.as_str()),
                 ("sqs:ChangeMessageVisibility", queue_arn.as_str()),
+                // What it gives up, it moves to the dead-letter queue itself.
+                ("sqs:SendMessage", dlq_arn.as_str()),
             ],
         ),
         // The HTTP role sends prompts (POST /images) and nothing else on SQS.

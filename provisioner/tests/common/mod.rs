@@ -35,7 +35,7 @@ pub struct Fixture {
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 29] = [
+pub const ALL: [&str; 30] = [
     declare::BUCKET,
     declare::MODEL,
     declare::DLQ,
@@ -62,6 +62,7 @@ pub const ALL: [&str; 29] = [
     declare::WORKER_THROTTLES_ALARM,
     declare::HTTP_ERRORS_ALARM,
     declare::HTTP_THROTTLES_ALARM,
+    declare::MODEL_THROTTLES_ALARM,
     declare::API_5XX_ALARM,
     declare::DASHBOARD,
     declare::BOUNDARY,
@@ -552,7 +553,7 @@ pub const DEPLOYED: Inventory = Inventory {
     queues: 2,
     topics: 1,
     subscriptions: 1,
-    alarms: 8,
+    alarms: 9,
     log_groups: 2,
     roles: 2,
     functions: 2,
