@@ -203,7 +203,7 @@ async fn the_dashboard_is_derived_compared_as_json_and_put_back_when_edited() {
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(alarms, 8, "every alarm of the stack");
+    assert_eq!(alarms, 9, "every alarm of the stack");
     assert!(!f.plan().await.has_changes(), "compared as JSON: no change");
 
     // Someone edits a widget in the console.

@@ -80,7 +80,7 @@ async fn a_dead_lettered_prompt_is_redriven_and_becomes_an_image() {
     .unwrap();
     assert_eq!(json["healthy"], false);
     assert_eq!(json["dead_letter_queue"]["visible"], 1);
-    assert_eq!(json["alarms"].as_array().unwrap().len(), 8);
+    assert_eq!(json["alarms"].as_array().unwrap().len(), 9);
     for function in json["functions"].as_array().unwrap() {
         assert_eq!(function["code_is_local_zip"], true, "{function}");
     }

@@ -198,20 +198,26 @@ async fn attempt<M: ImageModel, S: ImageStore>(
     let received = receives(msg);
     let mut retry = 0u32;
     let mut upstream = 0u32;
+    // The last throttle: a record out of time after one is returned as throttled.
+    let mut last_throttle: Option<GenerateError> = None;
+    let out_of_time = |last: Option<GenerateError>| match last {
+        Some(e) => Outcome::Returned {
+            delay: return_delay(received).max(e.retry_after().unwrap_or_default()),
+            throttled: Some(e),
+        },
+        None => Outcome::Returned {
+            delay: Duration::ZERO,
+            throttled: None,
+        },
+    };
     loop {
         if !rules.time_for(pace, Duration::ZERO) {
-            return Outcome::Returned {
-                delay: Duration::ZERO,
-                throttled: None,
-            };
+            return out_of_time(last_throttle);
         }
         let permit = pace.limiter.acquire().await;
         // The wait for a place may have used the time up.
         if !rules.time_for(pace, Duration::ZERO) {
-            return Outcome::Returned {
-                delay: Duration::ZERO,
-                throttled: None,
-            };
+            return out_of_time(last_throttle);
         }
         let result = generator.generate_once(id, prompt).await;
         let started = permit.started;
@@ -252,6 +258,7 @@ async fn attempt<M: ImageModel, S: ImageStore>(
                 }
                 tokio::time::sleep(wait).await;
                 retry += 1;
+                last_throttle = Some(e);
             }
             ErrorKind::Upstream => {
                 upstream += 1;
