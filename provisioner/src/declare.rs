@@ -538,10 +538,7 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> 
                     }
                     .to_owned(),
                 ),
-                (
-                    couch_contract::env::DLQ_ARN.to_owned(),
-                    Text::from(dlq.arn()).to_string(),
-                ),
+                (couch_contract::env::DLQ_NAME.to_owned(), stack.dlq_name()),
             ]
             .into(),
         },

@@ -99,7 +99,9 @@ async fn receive_and_work(f: &Fixture, queue_url: &str, max: u32) -> Vec<(String
     let s = f.stack();
     let queues = image_worker::SqsQueues {
         client: sqs.clone(),
-        dlq_url: Some(f.queue_url(&s.dlq_name()).await),
+        dlq: Some(image_worker::DeadLetterQueue::Url(
+            f.queue_url(&s.dlq_name()).await,
+        )),
     };
     let outcomes = image_worker::process_records(
         &g,

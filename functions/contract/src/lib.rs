@@ -27,9 +27,11 @@ pub mod env {
     /// runs its `WORKER_CONCURRENCY` from the start); otherwise the worker
     /// finds the capacity from throttles, starting at one call.
     pub const WORKER_PACE: &str = "WORKER_PACE";
-    /// The dead-letter queue's ARN: the worker moves the prompts it gives
-    /// up there itself, with their reason.
-    pub const DLQ_ARN: &str = "DLQ_ARN";
+    /// The dead-letter queue's name: the worker moves the prompts it gives
+    /// up there itself, with their reason (its URL: the record's queue's
+    /// account and Region, this name). A plain name, so the environment is
+    /// known before anything exists (an offline plan shows it).
+    pub const DLQ_NAME: &str = "DLQ_NAME";
 }
 
 /// What the worker and the provisioner agree on about the prompts queue.

@@ -23,9 +23,9 @@ pub struct Config {
     /// The queue's `maxReceiveCount` (`MAX_RECEIVE_COUNT`): set for the
     /// worker, whose last allowed receive of a prompt records it as failed.
     pub max_receive_count: Option<u32>,
-    /// The dead-letter queue's URL, from `DLQ_ARN`: set for the worker,
+    /// The dead-letter queue's name (`DLQ_NAME`): set for the worker,
     /// which moves the prompts it gives up there.
-    pub dlq_url: Option<String>,
+    pub dlq_name: Option<String>,
     /// The worker's model calls at once (`WORKER_CONCURRENCY`, 1 or more).
     pub worker_concurrency: Option<usize>,
     /// `WORKER_PACE=stated`: the stack states the model's capacity.
@@ -88,14 +88,23 @@ impl Config {
                 }
             })?),
         };
-        let dlq_url = match optional(env::DLQ_ARN) {
+        let dlq_name = match optional(env::DLQ_NAME) {
             None => None,
-            Some(arn) => Some(couch_contract::queue_url_of_arn(&arn).ok_or_else(|| {
-                ConfigError::Invalid {
-                    name: env::DLQ_ARN,
-                    why: format!("{arn:?} is not an SQS queue ARN"),
-                }
-            })?),
+            // SQS's rule for a queue name: 1-80 of [A-Za-z0-9_-].
+            Some(name)
+                if name.len() <= 80
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                Some(name)
+            }
+            Some(name) => {
+                return Err(ConfigError::Invalid {
+                    name: env::DLQ_NAME,
+                    why: format!("{name:?} is not an SQS queue name"),
+                });
+            }
         };
         let worker_concurrency = match optional(env::WORKER_CONCURRENCY) {
             None => None,
@@ -123,7 +132,7 @@ impl Config {
                 })?),
             },
             max_receive_count,
-            dlq_url,
+            dlq_name,
             worker_concurrency,
             capacity_stated: optional(env::WORKER_PACE).as_deref() == Some("stated"),
         })
@@ -201,7 +210,7 @@ mod tests {
         more.extend([
             ("QUEUE_ARN", "arn:aws:sqs:eu-west-1:1:q"),
             ("MAX_RECEIVE_COUNT", "3"),
-            ("DLQ_ARN", "arn:aws:sqs:eu-west-1:1:q-dlq"),
+            ("DLQ_NAME", "q-dlq"),
             ("WORKER_CONCURRENCY", "4"),
         ]);
         let c = Config::from_lookup(env(&more)).unwrap();
@@ -210,12 +219,12 @@ mod tests {
             Some("https://sqs.eu-west-1.amazonaws.com/1/q")
         );
         assert_eq!(c.max_receive_count, Some(3));
-        assert_eq!(
-            c.dlq_url.as_deref(),
-            Some("https://sqs.eu-west-1.amazonaws.com/1/q-dlq")
-        );
+        assert_eq!(c.dlq_name.as_deref(), Some("q-dlq"));
         assert_eq!(c.worker_concurrency, Some(4));
-        for (name, bad) in [("WORKER_CONCURRENCY", "0"), ("DLQ_ARN", "q-dlq")] {
+        for (name, bad) in [
+            ("WORKER_CONCURRENCY", "0"),
+            ("DLQ_NAME", "arn:aws:sqs:eu-west-1:1:q-dlq"),
+        ] {
             let mut bad_env = base.to_vec();
             bad_env.push((name, bad));
             assert!(

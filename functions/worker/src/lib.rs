@@ -461,12 +461,33 @@ pub trait Queues: Send + Sync {
 }
 
 /// The real queues: each record's own (from its `eventSourceARN`) and the
-/// dead-letter queue (`DLQ_ARN`).
+/// dead-letter queue (`DLQ_NAME`, beside it).
 pub struct SqsQueues {
     pub client: aws_sdk_sqs::Client,
-    /// `None` when the function has no `DLQ_ARN`: nothing is moved (the
-    /// record stays a failure, for SQS's redrive policy).
-    pub dlq_url: Option<String>,
+    pub dlq: Option<DeadLetterQueue>,
+}
+
+/// Where given-up prompts go. `None` in [`SqsQueues::dlq`]: nothing is
+/// moved (the record stays a failure, for SQS's redrive policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterQueue {
+    /// By name, in the record's queue's account and Region (`DLQ_NAME`).
+    Named(String),
+    /// By URL (tests that made the queue themselves).
+    Url(String),
+}
+
+impl DeadLetterQueue {
+    /// The queue's URL for a record of the queue `source_arn`.
+    pub fn url_for(&self, source_arn: Option<&str>) -> Option<String> {
+        match self {
+            DeadLetterQueue::Url(url) => Some(url.clone()),
+            DeadLetterQueue::Named(name) => {
+                let (account_region, _) = source_arn?.rsplit_once(':')?;
+                couch_contract::queue_url_of_arn(&format!("{account_region}:{name}"))
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -502,7 +523,12 @@ impl Queues for SqsQueues {
         receives: u32,
     ) -> Result<(), String> {
         use aws_sdk_sqs::types::MessageAttributeValue;
-        let url = self.dlq_url.as_deref().ok_or("no DLQ_ARN")?;
+        let url = self
+            .dlq
+            .as_ref()
+            .ok_or("no DLQ_NAME")?
+            .url_for(msg.event_source_arn.as_deref())
+            .ok_or("the record names no queue ARN")?;
         let text = |v: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")
@@ -512,7 +538,7 @@ impl Queues for SqsQueues {
         };
         self.client
             .send_message()
-            .queue_url(url)
+            .queue_url(&url)
             .message_body(msg.body.as_deref().unwrap_or_default())
             .message_attributes(REQUEST_ID_ATTRIBUTE, text(request_id)?)
             .message_attributes(couch_contract::queues::REASON_ATTRIBUTE, text(reason)?)
@@ -932,6 +958,19 @@ mod tests {
             );
         }
         assert_eq!(g.model.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_dead_letter_queue_is_beside_the_records_queue() {
+        let named = DeadLetterQueue::Named("p-prompts-dlq".into());
+        assert_eq!(
+            named.url_for(Some("arn:aws:sqs:eu-west-1:123456789012:p-prompts")),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/p-prompts-dlq".into())
+        );
+        assert_eq!(named.url_for(None), None);
+        assert_eq!(named.url_for(Some("not-an-arn")), None);
+        let url = DeadLetterQueue::Url("http://127.0.0.1:1/1/q".into());
+        assert_eq!(url.url_for(None).as_deref(), Some("http://127.0.0.1:1/1/q"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::SqsEvent;
-use image_worker::{DEFAULT_CONCURRENCY, Pace, Rules, SqsQueues, handle};
+use image_worker::{DEFAULT_CONCURRENCY, DeadLetterQueue, Pace, Rules, SqsQueues, handle};
 use imagegen::clients;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -41,7 +41,11 @@ async fn main() -> Result<(), Error> {
             .get_or_init(|| async {
                 SqsQueues {
                     client: clients.sqs().await,
-                    dlq_url: clients.config().dlq_url.clone(),
+                    dlq: clients
+                        .config()
+                        .dlq_name
+                        .clone()
+                        .map(DeadLetterQueue::Named),
                 }
             })
             .await;

@@ -8,12 +8,12 @@ use serde_json::{Value, json};
 use testkit::bedrock::{FakeBedrock, prompt_text};
 use testkit::runtime_api::{Answer, FakeRuntimeApi, spawn_function};
 
-fn record(id: &str, body: &str) -> Value {
+fn record_of(id: &str, body: &str, queue_arn: &str) -> Value {
     json!({
         "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "x", "ApproximateFirstReceiveTimestamp": "0"},
         "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:couch-test-prompts", "awsRegion": "eu-west-1"
+        "eventSourceARN": queue_arn, "awsRegion": "eu-west-1"
     })
 }
 
@@ -67,6 +67,7 @@ async fn batch_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
     let q = testkit::queues::queue_with_dlq("t-worker-", 1, 30).await;
+    let dlq_name = format!("{}-dlq", q.name);
     // A short timeout: the always-throttled prompt is retried until its
     // time is up, then returned.
     let mut api = FakeRuntimeApi::start_with_timeout(Duration::from_secs(8)).await;
@@ -80,19 +81,19 @@ async fn batch_through_the_loop(model: &str) {
             ("IMAGE_PREFIX", "11"),
             ("MODEL_ID", model),
             ("MAX_RECEIVE_COUNT", "1"),
-            ("DLQ_ARN", &q.dlq_arn),
+            ("DLQ_NAME", &dlq_name),
             ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
         ],
     );
 
     let limit = imagegen::PromptRule::for_model(model).unwrap().max_chars;
     let event = json!({"Records": [
-        record("m-long", &"x".repeat(limit + 1)),
-        record("m-plain", "me at a Parisian café, polaroid filter"),
-        record("m-json", r#"{"prompt": "me on the moon"}"#),
-        record("m-filtered", "FILTER this one"),
-        record("m-empty", "   "),
-        record("m-throttled", "THROTTLE this one"),
+        record_of("m-long", &"x".repeat(limit + 1), &q.arn),
+        record_of("m-plain", "me at a Parisian café, polaroid filter", &q.arn),
+        record_of("m-json", r#"{"prompt": "me on the moon"}"#, &q.arn),
+        record_of("m-filtered", "FILTER this one", &q.arn),
+        record_of("m-empty", "   ", &q.arn),
+        record_of("m-throttled", "THROTTLE this one", &q.arn),
     ]});
     api.invoke("inv-1", event.clone());
     let body = match api.answer(Duration::from_secs(60)).await {
@@ -256,6 +257,7 @@ async fn under_a_model_that_throttles_half_its_calls_every_record_is_stored_or_r
     })
     .await;
     let q = testkit::queues::queue_with_dlq("t-worker-thr-", 1, 30).await;
+    let dlq_name = format!("{}-dlq", q.name);
     let mut api = FakeRuntimeApi::start_with_timeout(Duration::from_secs(15)).await;
     let function = spawn_function(
         env!("CARGO_BIN_EXE_image-worker"),
@@ -268,7 +270,7 @@ async fn under_a_model_that_throttles_half_its_calls_every_record_is_stored_or_r
             ("MODEL_ID", model),
             // One receive for failures: a throttle must not count as one.
             ("MAX_RECEIVE_COUNT", "1"),
-            ("DLQ_ARN", &q.dlq_arn),
+            ("DLQ_NAME", &dlq_name),
             ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
             ("WORKER_CONCURRENCY", "4"),
         ],
@@ -276,7 +278,7 @@ async fn under_a_model_that_throttles_half_its_calls_every_record_is_stored_or_r
     let ids: Vec<String> = (0..8).map(|i| format!("m-{i}")).collect();
     let records: Vec<Value> = ids
         .iter()
-        .map(|id| record(id, &format!("a couch number {id}")))
+        .map(|id| record_of(id, &format!("a couch number {id}"), &q.arn))
         .collect();
     api.invoke("inv-1", json!({ "Records": records }));
     let body = match api.answer(Duration::from_secs(60)).await {

@@ -100,10 +100,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         env::MAX_RECEIVE_COUNT.to_owned(),
         session.stack.queue.max_receive_count.to_string(),
     );
-    function_env.insert(
-        env::DLQ_ARN.to_owned(),
-        required(&outputs, "dlq_arn")?.to_owned(),
-    );
+    function_env.insert(env::DLQ_NAME.to_owned(), session.stack.dlq_name());
     function_env.insert(
         env::WORKER_CONCURRENCY.to_owned(),
         capacity.per_instance.to_string(),

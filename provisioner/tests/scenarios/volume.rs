@@ -316,7 +316,7 @@ pub async fn run(s: &Settings) -> Report {
         ),
         queues: image_worker::SqsQueues {
             client: sqs.clone(),
-            dlq_url: Some(dlq_url.clone()),
+            dlq: Some(image_worker::DeadLetterQueue::Url(dlq_url.clone())),
         },
         max_receive_count: s.max_receive_count,
         timeout: Duration::from_secs(u64::from(s.visibility_timeout)),
