@@ -74,8 +74,10 @@ impl<M: ImageModel, S: ImageStore> Generator<M, S> {
         sync_image_key(&self.prefix, id)
     }
 
-    /// One model call: the PNG, what is recorded beside it, the call's duration.
-    async fn render(
+    /// One model call: the PNG, what is recorded beside it, the call's
+    /// duration (for callers that pace the model calls themselves and store
+    /// with [`Self::store_rendered`]).
+    pub async fn render(
         &self,
         prompt: &Prompt,
     ) -> Result<(Vec<u8>, ImageMetadata, Duration), GenerateError> {
@@ -89,6 +91,35 @@ impl<M: ImageModel, S: ImageStore> Generator<M, S> {
             model: self.model.model_id().to_owned(),
         };
         Ok((png, meta, model_latency))
+    }
+
+    /// Stores a [`Self::render`]ed picture as image `id`.
+    pub async fn store_rendered(
+        &self,
+        id: &str,
+        png: Vec<u8>,
+        meta: ImageMetadata,
+        model_latency: Duration,
+    ) -> Result<Stored, GenerateError> {
+        let key = self.key_for(id);
+        self.store.put(&key, png, &meta).await?;
+        Ok(self.stored(key, meta, model_latency))
+    }
+
+    /// Image `id` as already stored (a redelivered message), or `None`.
+    pub async fn already_stored(&self, id: &str) -> Result<Option<Stored>, GenerateError> {
+        let key = self.key_for(id);
+        if !self.store.exists(&key).await? {
+            return Ok(None);
+        }
+        Ok(Some(Stored {
+            bucket: self.store.bucket().to_owned(),
+            key,
+            seed: None,
+            model: self.model.model_id().to_owned(),
+            reused: true,
+            model_latency: None,
+        }))
     }
 
     fn stored(&self, key: String, meta: ImageMetadata, model_latency: Duration) -> Stored {
@@ -140,16 +171,8 @@ impl<M: ImageModel, S: ImageStore> Generator<M, S> {
     /// Like [`Self::generate`], but does nothing when image `id` already exists:
     /// a redelivered message is not billed twice.
     pub async fn generate_once(&self, id: &str, prompt: &Prompt) -> Result<Stored, GenerateError> {
-        let key = self.key_for(id);
-        if self.store.exists(&key).await? {
-            return Ok(Stored {
-                bucket: self.store.bucket().to_owned(),
-                key,
-                seed: None,
-                model: self.model.model_id().to_owned(),
-                reused: true,
-                model_latency: None,
-            });
+        if let Some(stored) = self.already_stored(id).await? {
+            return Ok(stored);
         }
         self.generate(id, prompt).await
     }

@@ -194,12 +194,9 @@ async fn attempt<M: ImageModel, S: ImageStore>(
     prompt: &Prompt,
     throttled_calls: &mut u32,
 ) -> Outcome {
-    let backoff = Backoff::IN_INVOCATION;
     let received = receives(msg);
-    let mut retry = 0u32;
-    let mut upstream = 0u32;
-    // The last throttle: a record out of time after one is returned as throttled.
-    let mut last_throttle: Option<GenerateError> = None;
+    let mut existence_checked = false;
+    let mut tries = Tries::default();
     let out_of_time = |last: Option<GenerateError>| match last {
         Some(e) => Outcome::Returned {
             delay: return_delay(received).max(e.retry_after().unwrap_or_default()),
@@ -212,71 +209,147 @@ async fn attempt<M: ImageModel, S: ImageStore>(
     };
     loop {
         if !rules.time_for(pace, Duration::ZERO) {
-            return out_of_time(last_throttle);
+            return out_of_time(tries.last_throttle);
         }
+        // A redelivered message whose picture is there: no model call.
+        if !existence_checked {
+            match generator.already_stored(id).await {
+                Ok(Some(stored)) => {
+                    return Outcome::Stored {
+                        key: stored.key,
+                        reused: true,
+                        model_latency: None,
+                    };
+                }
+                Ok(None) => existence_checked = true,
+                Err(e) => {
+                    match after_failure(e, None, &mut tries, pace, rules, received, throttled_calls)
+                        .await
+                    {
+                        Some(done) => return done,
+                        None => continue,
+                    }
+                }
+            }
+        }
+        // The place under the limit is held for the model call only: the
+        // S3 calls before and after do not keep another record's call waiting.
         let permit = pace.limiter.acquire().await;
         // The wait for a place may have used the time up.
         if !rules.time_for(pace, Duration::ZERO) {
-            return out_of_time(last_throttle);
+            return out_of_time(tries.last_throttle);
         }
-        let result = generator.generate_once(id, prompt).await;
+        let rendered = generator.render(prompt).await;
         let started = permit.started;
         drop(permit);
-        let e = match result {
-            Ok(stored) => {
-                pace.limiter.succeeded();
-                if let Some(l) = stored.model_latency {
-                    pace.observe(l);
+        let (png, meta, latency) = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                match after_failure(
+                    e,
+                    Some(started),
+                    &mut tries,
+                    pace,
+                    rules,
+                    received,
+                    throttled_calls,
+                )
+                .await
+                {
+                    Some(done) => return done,
+                    None => continue,
                 }
+            }
+        };
+        pace.limiter.succeeded();
+        pace.observe(latency);
+        // Stored, or retried as the write's failure says (the picture is
+        // rendered again then: an S3 failure after a model call is rare).
+        match generator.store_rendered(id, png, meta, latency).await {
+            Ok(stored) => {
                 return Outcome::Stored {
                     key: stored.key,
-                    reused: stored.reused,
-                    model_latency: stored.model_latency,
+                    reused: false,
+                    model_latency: Some(latency),
                 };
             }
-            Err(e) => e,
-        };
-        match e.kind() {
-            ErrorKind::BadRequest | ErrorKind::Refused => return Outcome::DeadLettered(e),
-            ErrorKind::Throttled => {
-                *throttled_calls += 1;
-                pace.limiter.throttled(started);
-                let wait = backoff.wait(retry, e.retry_after());
-                if received
-                    >= THROTTLED_RECEIVES.saturating_add(rules.max_receive_count.unwrap_or(0))
+            Err(e) => {
+                match after_failure(e, None, &mut tries, pace, rules, received, throttled_calls)
+                    .await
                 {
-                    // The safety net's last receive: SQS would move it
-                    // without a reason; the worker does, with one.
-                    return Outcome::DeadLettered(e);
+                    Some(done) => return done,
+                    None => continue,
                 }
-                if !rules.time_for(pace, wait) {
-                    let delay = return_delay(received).max(e.retry_after().unwrap_or_default());
-                    return Outcome::Returned {
-                        delay,
-                        throttled: Some(e),
-                    };
-                }
-                tokio::time::sleep(wait).await;
-                retry += 1;
-                last_throttle = Some(e);
-            }
-            ErrorKind::Upstream => {
-                upstream += 1;
-                let wait = backoff.wait(retry, None);
-                if upstream < UPSTREAM_TRIES && rules.time_for(pace, wait) {
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                    continue;
-                }
-                return match rules.max_receive_count {
-                    Some(max) if received >= max => Outcome::DeadLettered(e),
-                    _ => Outcome::Failed(e),
-                };
             }
         }
     }
 }
 
+/// What one record's tries have met so far.
+#[derive(Debug, Default)]
+struct Tries {
+    /// Back-off steps taken.
+    retry: u32,
+    /// Failures other than throttling.
+    upstream: u32,
+    /// The last throttle: a record out of time after one is returned as throttled.
+    last_throttle: Option<GenerateError>,
+}
+
+/// After a failed try: `Some` outcome when the record is done with (given
+/// up or returned), `None` after waiting its back-off for the next try.
+/// `model_call`: when the failed call was the model's (a throttle of it
+/// halves the limit; S3's do not).
+async fn after_failure(
+    e: GenerateError,
+    model_call: Option<Instant>,
+    tries: &mut Tries,
+    pace: &Pace,
+    rules: &Rules,
+    received: u32,
+    throttled_calls: &mut u32,
+) -> Option<Outcome> {
+    let backoff = Backoff::IN_INVOCATION;
+    match e.kind() {
+        ErrorKind::BadRequest | ErrorKind::Refused => Some(Outcome::DeadLettered(e)),
+        ErrorKind::Throttled => {
+            *throttled_calls += 1;
+            if let Some(started) = model_call {
+                pace.limiter.throttled(started);
+            }
+            if received >= THROTTLED_RECEIVES.saturating_add(rules.max_receive_count.unwrap_or(0)) {
+                // The safety net's last receive: SQS would move it without
+                // a reason; the worker does, with one.
+                return Some(Outcome::DeadLettered(e));
+            }
+            let wait = backoff.wait(tries.retry, e.retry_after());
+            if !rules.time_for(pace, wait) {
+                let delay = return_delay(received).max(e.retry_after().unwrap_or_default());
+                return Some(Outcome::Returned {
+                    delay,
+                    throttled: Some(e),
+                });
+            }
+            tokio::time::sleep(wait).await;
+            tries.retry += 1;
+            tries.last_throttle = Some(e);
+            None
+        }
+        ErrorKind::Upstream => {
+            tries.upstream += 1;
+            let wait = backoff.wait(tries.retry, None);
+            if tries.upstream < UPSTREAM_TRIES && rules.time_for(pace, wait) {
+                tokio::time::sleep(wait).await;
+                tries.retry += 1;
+                return None;
+            }
+            Some(match rules.max_receive_count {
+                Some(max) if received >= max => Outcome::DeadLettered(e),
+                _ => Outcome::Failed(e),
+            })
+        }
+    }
+}
 async fn process<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     pace: &Pace,

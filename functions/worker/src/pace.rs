@@ -9,9 +9,9 @@
 //! Bedrock answers what exceeds an account's quota with
 //! `ThrottlingException` (bedrock/latest/userguide/troubleshooting-api-error-codes.html).
 //! The limit is the congestion control TCP uses: start at one call and
-//! grow by one per success until the first throttle (slow start), halve on
-//! a throttle, then grow by one call per [`PROBE_ROUNDS`] rounds of
-//! successes; never above the stack's derived share of the model's
+//! grow by one per success until the first throttle (slow start), cut to
+//! [`DECREASE`] of itself on a throttle, then grow by one call per
+//! [`PROBE_ROUNDS`] rounds of successes; never above the stack's derived share of the model's
 //! capacity (`WORKER_CONCURRENCY`).
 
 use std::sync::Mutex;
@@ -90,7 +90,12 @@ struct State {
 /// Rounds of successes (a round: `limit` calls) per call the limit grows
 /// after the first throttle: each growth past the capacity costs a
 /// throttled call, so probing slowly keeps throttles a small share.
-pub const PROBE_ROUNDS: f64 = 8.0;
+pub const PROBE_ROUNDS: f64 = 4.0;
+
+/// What a throttle leaves of the limit: 0.7 (TCP's halving would leave a
+/// worker at half the capacity it just had for many rounds; a gentler cut
+/// keeps it near the capacity and still backs off within a few throttles).
+pub const DECREASE: f64 = 0.7;
 
 /// The calls to the model one instance makes at once: at most `max`, and
 /// fewer after throttles (additive increase, multiplicative decrease).
@@ -208,7 +213,7 @@ impl Limiter {
             return;
         }
         s.slow_start = false;
-        s.limit = (s.limit / 2.0).max(1.0);
+        s.limit = (s.limit * DECREASE).max(1.0);
         s.last_decrease = Some(Instant::now());
     }
 }
@@ -261,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn throttles_halve_the_limit_once_per_round_and_successes_grow_it_back() {
+    fn throttles_cut_the_limit_once_per_round_and_successes_grow_it_back() {
         let l = Limiter::adaptive(8);
         // Slow start: from one call, one more per success.
         assert_eq!(l.limit(), 1);
@@ -271,19 +276,19 @@ mod tests {
         assert_eq!(l.limit(), 8, "never above the maximum");
         let before = Instant::now();
         l.throttled(before);
-        assert_eq!(l.limit(), 4);
-        // A second throttle of a call sent before the halving: no new halving.
+        assert_eq!(l.limit(), 5, "8 x 0.7");
+        // A second throttle of a call sent before the cut: no new cut.
         l.throttled(before);
-        assert_eq!(l.limit(), 4);
+        assert_eq!(l.limit(), 5);
         l.throttled(Instant::now());
-        assert_eq!(l.limit(), 2);
-        for _ in 0..3 {
+        assert_eq!(l.limit(), 3, "5.6 x 0.7");
+        for _ in 0..10 {
             l.throttled(Instant::now());
         }
         assert_eq!(l.limit(), 1, "never below one call");
         // After a throttle: about one call more per PROBE_ROUNDS rounds
-        // (a round: `limit` successes): 8 x (2² - 1²) / 2 = 12 from one to
-        // two, 8 x (3² - 2²) / 2 = 20 from two to three.
+        // (a round: `limit` successes): 4 x (2² - 1²) / 2 = 6 from one to
+        // two, 4 x (3² - 2²) / 2 = 10 from two to three.
         let successes_to = |l: &Limiter, target: usize| {
             let mut n = 0;
             while l.limit() < target {
@@ -293,9 +298,9 @@ mod tests {
             n
         };
         let to_two = successes_to(&l, 2);
-        assert!((11..=13).contains(&to_two), "{to_two}");
+        assert!((5..=7).contains(&to_two), "{to_two}");
         let to_three = successes_to(&l, 3);
-        assert!((19..=21).contains(&to_three), "{to_three}");
+        assert!((9..=11).contains(&to_three), "{to_three}");
         for _ in 0..1000 {
             l.succeeded();
         }
@@ -344,6 +349,6 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(most.load(Ordering::SeqCst), 1);
+        assert_eq!(most.load(Ordering::SeqCst), 2, "3 x 0.7");
     }
 }
