@@ -40,6 +40,15 @@ pub mod queues {
     /// request id it was made under (the id `GET /images/{id}` answers), so
     /// a redriven prompt keeps it.
     pub const REQUEST_ID_ATTRIBUTE: &str = "couch-request-id";
+    /// The message attribute with the token the worker wrote in the given-up
+    /// request's status (`redrive_token`): only a message carrying it may
+    /// name that request id, so no sender can claim another's request.
+    pub const REDRIVE_TOKEN_ATTRIBUTE: &str = "couch-redrive-token";
+    /// The status object's field holding it (never answered by `GET`).
+    pub const REDRIVE_TOKEN: &str = "redrive_token";
+    /// The status object's count of failures other than throttling (the
+    /// worker's, per request; SQS's receive count also counts throttles).
+    pub const FAILURES: &str = "failures";
     /// The message attribute with the reason a prompt was given up.
     pub const REASON_ATTRIBUTE: &str = "couch-reason";
     /// The message attribute with the receives a prompt had when given up.

@@ -2,9 +2,11 @@
 //!
 //! Records of a batch run concurrently, as many model calls at once as the
 //! instance's [`pace::Limiter`] allows (the stack's share of the model's
-//! capacity, halved on throttles). The image id is the request id (the SQS
+//! capacity, cut on throttles). The image id is the request id (the SQS
 //! message id, or the `couch-request-id` attribute of a message the worker
-//! dead-lettered and `redrive` sent back), so a redelivered message writes
+//! dead-lettered and `redrive` sent back, honoured only with the redrive
+//! token written in that request's status: [`request_id`]), so a
+//! redelivered message writes
 //! the same key and, if the image is already there, does not call the model
 //! again. What becomes of each record ([`Outcome`]):
 //! - stored: deleted by the trigger;
@@ -19,9 +21,15 @@
 //! - **poison** (the prompt is invalid, or refused by the content filter):
 //!   moved to the dead-letter queue by the worker at once, with its reason,
 //!   and its `failed` status written;
-//! - another failure (the model or S3 failed): SQS retries it after the
-//!   visibility timeout; on its `max_receive_count`-th receive the worker
-//!   moves it to the dead-letter queue itself, with its reason.
+//! - another failure (the model or S3 failed): tried twice in the
+//!   invocation, then SQS delivers it again after the visibility timeout;
+//!   the failures are counted in the request's status (`failures`: SQS's
+//!   receive count also counts throttled returns), and at
+//!   `max_receive_count` of them the worker moves it to the dead-letter
+//!   queue itself, with its reason.
+//!
+//! A model call never outlives the invocation (it gets the time left but
+//! [`RESERVE`]); the batch's moves and returns run at once.
 
 pub mod pace;
 
@@ -37,7 +45,9 @@ use imagegen::telemetry::{self, ImageEvent};
 use imagegen::{ErrorKind, GenerateError, Generator, ImageModel, ImageStore, Prompt, PromptRule};
 use serde_json::{Value, json};
 
-pub use couch_contract::queues::{REQUEST_ID_ATTRIBUTE, THROTTLED_RECEIVES};
+pub use couch_contract::queues::{
+    FAILURES, REDRIVE_TOKEN, REDRIVE_TOKEN_ATTRIBUTE, REQUEST_ID_ATTRIBUTE, THROTTLED_RECEIVES,
+};
 use pace::{Backoff, Limiter, return_delay};
 
 /// Default bound on model calls at once per instance (a batch is at most 10
@@ -65,18 +75,57 @@ pub fn prompt_of(body: &str, rule: PromptRule) -> Result<Prompt, GenerateError> 
     Ok(Prompt::parse(body, rule)?)
 }
 
-/// The request a record is for: its `couch-request-id` attribute when it is
-/// a well-formed request id (a message the worker dead-lettered carries its
-/// original id there, so a redriven prompt still answers
-/// `GET /images/{id}`), else the message id.
-pub fn request_id(msg: &SqsMessage) -> String {
-    msg.message_attributes
-        .get(REQUEST_ID_ATTRIBUTE)
-        .and_then(|a| a.string_value.as_deref())
-        .filter(|id| couch_contract::status::is_request_id(id))
-        .map(str::to_owned)
-        .or_else(|| msg.message_id.clone())
-        .unwrap_or_default()
+/// The request id a message claims (`couch-request-id`, well-formed) with
+/// the token that proves it (`couch-redrive-token`): what a message the
+/// worker dead-lettered carries, so a redriven prompt still answers
+/// `GET /images/{id}`.
+pub fn claimed_id(msg: &SqsMessage) -> Option<(String, String)> {
+    let attr = |k: &str| {
+        msg.message_attributes
+            .get(k)
+            .and_then(|a| a.string_value.as_deref())
+    };
+    let id = attr(REQUEST_ID_ATTRIBUTE).filter(|id| couch_contract::status::is_request_id(id))?;
+    let token = attr(REDRIVE_TOKEN_ATTRIBUTE).filter(|t| !t.is_empty())?;
+    Some((id.to_owned(), token.to_owned()))
+}
+
+/// The request a record is for: the id it claims when that request's
+/// status is `failed` with the same redrive token (written only by the
+/// worker, in a status object `GET` never answers it from and no client
+/// role may read), else the message id. Anyone allowed to send to the
+/// queue can set attributes; only the worker knows a token, so no sender
+/// can make a picture under another's id.
+pub async fn request_id<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    msg: &SqsMessage,
+) -> String {
+    let own = msg.message_id.clone().unwrap_or_default();
+    let Some((id, token)) = claimed_id(msg) else {
+        return own;
+    };
+    let key = imagegen::status::status_key(&generator.prefix, &id);
+    match generator.store.get_json(&key).await {
+        Ok(Some(bytes)) => {
+            let status: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if status["status"] == imagegen::status::FAILED
+                && status[REDRIVE_TOKEN].as_str() == Some(token.as_str())
+            {
+                return id;
+            }
+            tracing::warn!(
+                message_id = own,
+                claimed = id,
+                "a claimed request id without its token: the message's own id is used"
+            );
+            own
+        }
+        Ok(None) => own,
+        Err(e) => {
+            tracing::warn!(message_id = own, claimed = id, error = %e, "the claimed request's status was not read: the message's own id is used");
+            own
+        }
+    }
 }
 
 /// How many times SQS has delivered the record (`ApproximateReceiveCount`).
@@ -184,8 +233,65 @@ impl Rules {
     }
 }
 
-/// One record: generate with back-off, until stored, given up or out of time.
+/// One record: generate with back-off, until stored, given up or out of
+/// time; a failure other than throttling is counted in the request's
+/// status, and dead-lettered when the count reaches `max_receive_count`
+/// (SQS's receive count would also count the throttled returns).
 async fn attempt<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    pace: &Pace,
+    rules: &Rules,
+    msg: &SqsMessage,
+    id: &str,
+    prompt: &Prompt,
+    throttled_calls: &mut u32,
+) -> Outcome {
+    let outcome = tries_of(generator, pace, rules, msg, id, prompt, throttled_calls).await;
+    let (Outcome::Failed(e), Some(max)) = (&outcome, rules.max_receive_count) else {
+        return outcome;
+    };
+    let failures = match count_failure(generator, id, msg).await {
+        Ok(n) => n,
+        Err(err) => {
+            // Not counted: SQS's receive count decides, as a fallback.
+            tracing::warn!(request_id = id, error = %err, "the failure was not counted in the status");
+            receives(msg)
+        }
+    };
+    if failures >= max {
+        let Outcome::Failed(e) = outcome else {
+            return outcome;
+        };
+        return Outcome::DeadLettered(e);
+    }
+    tracing::info!(request_id = id, failures, max, error = %e, "failed: left for SQS to deliver again");
+    outcome
+}
+
+/// Adds one to request `id`'s count of failures other than throttling (its
+/// status object's `failures`, keeping what else is there and the owner the
+/// message carries); the new count.
+async fn count_failure<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    id: &str,
+    msg: &SqsMessage,
+) -> Result<u32, GenerateError> {
+    let key = imagegen::status::status_key(&generator.prefix, id);
+    let mut status = read_status(generator, &key, msg).await?;
+    let n = status[FAILURES].as_u64().unwrap_or(0).saturating_add(1);
+    status[FAILURES] = json!(n);
+    if status["status"].is_null() {
+        status["status"] = json!(imagegen::status::QUEUED);
+    }
+    generator
+        .store
+        .put_json(&key, status.to_string().into_bytes())
+        .await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// The tries of one record.
+async fn tries_of<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     pace: &Pace,
     rules: &Rules,
@@ -197,15 +303,26 @@ async fn attempt<M: ImageModel, S: ImageStore>(
     let received = receives(msg);
     let mut existence_checked = false;
     let mut tries = Tries::default();
-    let out_of_time = |last: Option<GenerateError>| match last {
-        Some(e) => Outcome::Returned {
-            delay: return_delay(received).max(e.retry_after().unwrap_or_default()),
-            throttled: Some(e),
-        },
-        None => Outcome::Returned {
-            delay: Duration::ZERO,
-            throttled: None,
-        },
+    let out_of_time = |last: Option<GenerateError>| {
+        if received >= THROTTLED_RECEIVES.saturating_add(rules.max_receive_count.unwrap_or(0)) {
+            // The safety net's last receive: given up with a reason by the
+            // worker, not silently by SQS.
+            return Outcome::DeadLettered(last.unwrap_or_else(|| {
+                GenerateError::Model(format!(
+                    "returned unfinished on {received} receives: the model's capacity is too small for the queue"
+                ))
+            }));
+        }
+        match last {
+            Some(e) => Outcome::Returned {
+                delay: return_delay(received).max(e.retry_after().unwrap_or_default()),
+                throttled: Some(e),
+            },
+            None => Outcome::Returned {
+                delay: Duration::ZERO,
+                throttled: None,
+            },
+        }
     };
     loop {
         if !rules.time_for(pace, Duration::ZERO) {
@@ -239,13 +356,25 @@ async fn attempt<M: ImageModel, S: ImageStore>(
         if !rules.time_for(pace, Duration::ZERO) {
             return out_of_time(tries.last_throttle);
         }
-        let rendered = generator.render(prompt).await;
+        // A call that hangs must not outlive the invocation (Lambda would
+        // end it without an answer, and every record of the batch would
+        // spend a receive): it is given what is left but the reserve.
+        let budget = rules
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(RESERVE);
+        let rendered = tokio::time::timeout(budget, generator.render(prompt)).await;
         let started = permit.started;
-        drop(permit);
         let (png, meta, latency) = match rendered {
-            Ok(r) => r,
-            Err(e) => {
-                match after_failure(
+            Ok(Ok(r)) => {
+                // Grown before the place is freed: the next waiter sees it.
+                pace.limiter.succeeded();
+                drop(permit);
+                r
+            }
+            Ok(Err(e)) => {
+                drop(permit);
+                let next = after_failure(
                     e,
                     Some(started),
                     &mut tries,
@@ -253,32 +382,42 @@ async fn attempt<M: ImageModel, S: ImageStore>(
                     rules,
                     received,
                     throttled_calls,
-                )
-                .await
-                {
+                );
+                match next.await {
                     Some(done) => return done,
                     None => continue,
                 }
             }
-        };
-        pace.limiter.succeeded();
-        pace.observe(latency);
-        // Stored, or retried as the write's failure says (the picture is
-        // rendered again then: an S3 failure after a model call is rare).
-        match generator.store_rendered(id, png, meta, latency).await {
-            Ok(stored) => {
-                return Outcome::Stored {
-                    key: stored.key,
-                    reused: false,
-                    model_latency: Some(latency),
-                };
+            Err(_) => {
+                drop(permit);
+                tracing::warn!(
+                    request_id = id,
+                    "the model call outlived the invocation's time: returned"
+                );
+                return out_of_time(tries.last_throttle);
             }
-            Err(e) => {
-                match after_failure(e, None, &mut tries, pace, rules, received, throttled_calls)
-                    .await
-                {
-                    Some(done) => return done,
-                    None => continue,
+        };
+        pace.observe(latency);
+        // Stored; a failed write is retried with the same picture (a
+        // throttled S3 must not cost another model call).
+        loop {
+            match generator
+                .store_rendered(id, png.clone(), meta.clone(), latency)
+                .await
+            {
+                Ok(stored) => {
+                    return Outcome::Stored {
+                        key: stored.key,
+                        reused: false,
+                        model_latency: Some(latency),
+                    };
+                }
+                Err(e) => {
+                    let next =
+                        after_failure(e, None, &mut tries, pace, rules, received, throttled_calls);
+                    if let Some(done) = next.await {
+                        return done;
+                    }
                 }
             }
         }
@@ -299,7 +438,7 @@ struct Tries {
 /// After a failed try: `Some` outcome when the record is done with (given
 /// up or returned), `None` after waiting its back-off for the next try.
 /// `model_call`: when the failed call was the model's (a throttle of it
-/// halves the limit; S3's do not).
+/// cuts the limit; S3's do not).
 async fn after_failure(
     e: GenerateError,
     model_call: Option<Instant>,
@@ -343,10 +482,8 @@ async fn after_failure(
                 tries.retry += 1;
                 return None;
             }
-            Some(match rules.max_receive_count {
-                Some(max) if received >= max => Outcome::DeadLettered(e),
-                _ => Outcome::Failed(e),
-            })
+            // Counted toward max_receive_count by [`attempt`].
+            Some(Outcome::Failed(e))
         }
     }
 }
@@ -357,7 +494,7 @@ async fn process<M: ImageModel, S: ImageStore>(
     msg: &SqsMessage,
 ) -> Outcome {
     let started = Instant::now();
-    let id = request_id(msg);
+    let id = request_id(generator, msg).await;
     let body = msg.body.as_deref().unwrap_or_default();
     let mut throttled_calls = 0u32;
     let (outcome, prompt_chars) = match prompt_of(body, generator.model.prompt_rule()) {
@@ -497,6 +634,19 @@ async fn failed_status<M: ImageModel, S: ImageStore>(
     msg: &SqsMessage,
     reason: String,
 ) -> Result<Value, GenerateError> {
+    let mut status = read_status(generator, key, msg).await?;
+    status["status"] = json!(imagegen::status::FAILED);
+    status["reason"] = json!(reason);
+    Ok(status)
+}
+
+/// The status object at `key` to modify (read, modify, write), with the
+/// request's owner: the status's own, else the one the message carries.
+async fn read_status<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    key: &str,
+    msg: &SqsMessage,
+) -> Result<Value, GenerateError> {
     let mut status = match generator.store.get_json(key).await? {
         Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(v @ Value::Object(_)) => v,
@@ -511,8 +661,6 @@ async fn failed_status<M: ImageModel, S: ImageStore>(
     {
         status[OWNER] = json!(owner.encode());
     }
-    status["status"] = json!(imagegen::status::FAILED);
-    status["reason"] = json!(reason);
     Ok(status)
 }
 
@@ -523,14 +671,19 @@ pub trait Queues: Send + Sync {
     /// `ChangeMessageVisibility` of `msg` on its queue to `delay`.
     async fn return_later(&self, msg: &SqsMessage, delay: Duration) -> Result<(), String>;
     /// `SendMessage` of `msg`'s body to the dead-letter queue, with its
-    /// request id, reason and receives as message attributes.
-    async fn dead_letter(
-        &self,
-        msg: &SqsMessage,
-        request_id: &str,
-        reason: &str,
-        receives: u32,
-    ) -> Result<(), String>;
+    /// request id, the redrive token of its status, the reason and the
+    /// receives as message attributes.
+    async fn dead_letter(&self, msg: &SqsMessage, letter: &DeadLetter<'_>) -> Result<(), String>;
+}
+
+/// What a given-up record's dead-letter copy says of it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLetter<'a> {
+    pub request_id: &'a str,
+    /// The token written in the request's status (`redrive_token`).
+    pub token: &'a str,
+    pub reason: &'a str,
+    pub receives: u32,
 }
 
 /// The real queues: each record's own (from its `eventSourceARN`) and the
@@ -588,13 +741,7 @@ impl Queues for SqsQueues {
             })
     }
 
-    async fn dead_letter(
-        &self,
-        msg: &SqsMessage,
-        request_id: &str,
-        reason: &str,
-        receives: u32,
-    ) -> Result<(), String> {
+    async fn dead_letter(&self, msg: &SqsMessage, letter: &DeadLetter<'_>) -> Result<(), String> {
         use aws_sdk_sqs::types::MessageAttributeValue;
         let url = self
             .dlq
@@ -613,13 +760,17 @@ impl Queues for SqsQueues {
             .send_message()
             .queue_url(&url)
             .message_body(msg.body.as_deref().unwrap_or_default())
-            .message_attributes(REQUEST_ID_ATTRIBUTE, text(request_id)?)
-            .message_attributes(couch_contract::queues::REASON_ATTRIBUTE, text(reason)?)
+            .message_attributes(REQUEST_ID_ATTRIBUTE, text(letter.request_id)?)
+            .message_attributes(REDRIVE_TOKEN_ATTRIBUTE, text(letter.token)?)
+            .message_attributes(
+                couch_contract::queues::REASON_ATTRIBUTE,
+                text(letter.reason)?,
+            )
             .message_attributes(
                 couch_contract::queues::RECEIVES_ATTRIBUTE,
                 MessageAttributeValue::builder()
                     .data_type("Number")
-                    .string_value(receives.to_string())
+                    .string_value(letter.receives.to_string())
                     .build()
                     .map_err(|e| e.to_string())?,
             )
@@ -645,44 +796,68 @@ pub async fn settle<M: ImageModel, S: ImageStore>(
     records: &[SqsMessage],
     outcomes: Vec<Outcome>,
 ) -> Vec<Outcome> {
-    let mut settled = Vec::with_capacity(outcomes.len());
-    for (msg, outcome) in records.iter().zip(outcomes) {
-        let id = request_id(msg);
-        match outcome {
-            Outcome::Returned { delay, throttled } => {
-                if let Err(e) = queues.return_later(msg, delay).await {
-                    // It comes back after the queue's visibility timeout instead.
-                    tracing::warn!(request_id = id, error = %e, "the returned record's delay was not set");
-                }
-                settled.push(Outcome::Returned { delay, throttled });
-            }
-            Outcome::DeadLettered(e) => {
-                let reason = failure_reason(&e);
-                if let Err(err) = queues.dead_letter(msg, &id, &reason, receives(msg)).await {
-                    tracing::error!(request_id = id, error = %err, "not moved to the dead-letter queue: left on the queue");
-                    settled.push(Outcome::Failed(e));
-                    continue;
-                }
-                record_failed(generator, msg, &id, reason).await;
-                settled.push(Outcome::DeadLettered(e));
-            }
-            other => settled.push(other),
-        }
-    }
-    settled
+    // Every record at once: ten moves one after another could outlast the
+    // time kept for them.
+    let settling: Vec<_> = records
+        .iter()
+        .zip(outcomes)
+        .map(|(msg, outcome)| settle_one(generator, queues, msg, outcome))
+        .collect();
+    futures::future::join_all(settling).await
 }
 
-/// Writes request `id`'s `failed` status (with `reason`, keeping its owner);
+async fn settle_one<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    queues: &dyn Queues,
+    msg: &SqsMessage,
+    outcome: Outcome,
+) -> Outcome {
+    match outcome {
+        Outcome::Returned { delay, throttled } => {
+            if let Err(e) = queues.return_later(msg, delay).await {
+                // It comes back after the queue's visibility timeout instead.
+                tracing::warn!(message_id = msg.message_id, error = %e, "the returned record's delay was not set");
+            }
+            Outcome::Returned { delay, throttled }
+        }
+        Outcome::DeadLettered(e) => {
+            let id = request_id(generator, msg).await;
+            let reason = failure_reason(&e);
+            let token = imagegen::new_image_id();
+            let letter = DeadLetter {
+                request_id: &id,
+                token: &token,
+                reason: &reason,
+                receives: receives(msg),
+            };
+            if let Err(err) = queues.dead_letter(msg, &letter).await {
+                tracing::error!(request_id = id, error = %err, "not moved to the dead-letter queue: left on the queue");
+                return Outcome::Failed(e);
+            }
+            record_failed(generator, msg, &id, reason, &token).await;
+            Outcome::DeadLettered(e)
+        }
+        other => other,
+    }
+}
+
+/// Writes request `id`'s `failed` status (with `reason` and the dead-letter
+/// copy's redrive `token`, keeping its owner);
 /// a read or write that fails is logged, not fatal. Whether it was written.
 pub async fn record_failed<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     msg: &SqsMessage,
     id: &str,
     reason: String,
+    token: &str,
 ) -> bool {
     let key = imagegen::status::status_key(&generator.prefix, id);
     let body = match failed_status(generator, &key, msg, reason).await {
-        Ok(b) => b,
+        Ok(mut b) => {
+            // What a redriven copy must show to be made under this id.
+            b[REDRIVE_TOKEN] = json!(token);
+            b
+        }
         Err(err) => {
             tracing::error!(request_id = id, error = %err, "the status was not read: failed not recorded");
             return false;
@@ -865,6 +1040,7 @@ mod tests {
     struct FakeQueues {
         returned: std::sync::Mutex<Vec<(String, Duration)>>,
         dead: std::sync::Mutex<Vec<(String, String, String, u32)>>,
+        tokens: std::sync::Mutex<Vec<String>>,
         fail_dead_letters: bool,
     }
 
@@ -880,19 +1056,18 @@ mod tests {
         async fn dead_letter(
             &self,
             msg: &SqsMessage,
-            request_id: &str,
-            reason: &str,
-            receives: u32,
+            letter: &DeadLetter<'_>,
         ) -> Result<(), String> {
             if self.fail_dead_letters {
                 return Err("sqs:SendMessage: AccessDenied".into());
             }
             self.dead.lock().unwrap().push((
                 msg.message_id.clone().unwrap(),
-                request_id.to_owned(),
-                reason.to_owned(),
-                receives,
+                letter.request_id.to_owned(),
+                letter.reason.to_owned(),
+                letter.receives,
             ));
+            self.tokens.lock().unwrap().push(letter.token.to_owned());
             Ok(())
         }
     }
@@ -904,6 +1079,14 @@ mod tests {
     #[tokio::test]
     async fn poison_goes_to_the_dead_letter_queue_at_once_other_failures_on_their_last_receive() {
         let g = generator(0);
+        // Request 3 failed twice before (its status counts them).
+        g.store
+            .put_json(
+                &imagegen::status::status_key("11", &id(3)),
+                br#"{"status": "queued", "failures": 2}"#.to_vec(),
+            )
+            .await
+            .unwrap();
         let records = [
             received(&id(1), "FILTER me", 1),
             received(&id(2), "BROKEN", 2),
@@ -939,7 +1122,11 @@ mod tests {
             status(1).unwrap(),
             json!({"status": "failed", "reason": imagegen::status::REASON_FILTERED})
         );
-        assert_eq!(status(2), None, "a receive is left");
+        assert_eq!(
+            status(2).unwrap(),
+            json!({"status": "queued", "failures": 1}),
+            "its first failure, counted: two are left"
+        );
         let ours = status(3).unwrap();
         assert_eq!(ours["reason"], imagegen::status::REASON_OURS);
         assert!(!ours.to_string().contains("secret"), "no internals: {ours}");
@@ -1046,23 +1233,95 @@ mod tests {
         assert_eq!(url.url_for(None).as_deref(), Some("http://127.0.0.1:1/1/q"));
     }
 
-    #[test]
-    fn a_redriven_prompt_keeps_its_request_id() {
-        let mut m = msg("new-message-id", "a cat");
-        assert_eq!(request_id(&m), "new-message-id");
-        let mut attr = aws_lambda_events::sqs::SqsMessageAttribute::default();
-        attr.string_value = Some(id(9));
-        m.message_attributes
-            .insert(REQUEST_ID_ATTRIBUTE.into(), attr.clone());
-        assert_eq!(request_id(&m), id(9));
-        // Only a well-formed id is taken (it names S3 keys).
-        attr.string_value = Some("../other".into());
-        m.message_attributes
-            .insert(REQUEST_ID_ATTRIBUTE.into(), attr);
-        assert_eq!(request_id(&m), "new-message-id");
+    fn claiming(message_id: &str, claimed: &str, token: &str) -> SqsMessage {
+        let mut m = received(message_id, "a cat", 1);
+        for (k, v) in [
+            (REQUEST_ID_ATTRIBUTE, claimed),
+            (REDRIVE_TOKEN_ATTRIBUTE, token),
+        ] {
+            let mut attr = aws_lambda_events::sqs::SqsMessageAttribute::default();
+            attr.string_value = Some(v.into());
+            m.message_attributes.insert(k.into(), attr);
+        }
+        m
     }
 
+    #[tokio::test]
+    async fn a_redriven_prompt_keeps_its_request_id_only_with_the_workers_token() {
+        let g = generator(0);
+        // The worker gave request 9 up: its status holds the token its
+        // dead-letter copy carries.
+        let queues = FakeQueues::default();
+        let records = [received(&id(9), "FILTER me", 1)];
+        let outcomes =
+            process_records(&g, &Pace::new(2), &Rules::unhurried(Some(3)), &records).await;
+        settle(&g, &queues, &records, outcomes).await;
+        let token = queues.tokens.lock().unwrap()[0].clone();
+        assert_eq!(
+            raw_status_of(&g, &id(9)).unwrap()[REDRIVE_TOKEN],
+            token.as_str()
+        );
+        // Redriven (a new message id), with the token: made under id 9.
+        assert_eq!(
+            request_id(&g, &claiming(&id(20), &id(9), &token)).await,
+            id(9)
+        );
+        // Anyone else who names id 9: their own message id.
+        assert_eq!(
+            request_id(&g, &claiming(&id(21), &id(9), "guess")).await,
+            id(21)
+        );
+        assert_eq!(
+            request_id(&g, &claiming(&id(22), &id(8), &token)).await,
+            id(22),
+            "no status"
+        );
+        assert_eq!(
+            request_id(&g, &claiming(&id(23), "../other", &token)).await,
+            id(23)
+        );
+        assert_eq!(request_id(&g, &msg("plain", "a cat")).await, "plain");
+        // A picture made under id 9 by the redriven copy.
+        let records = [claiming(&id(20), &id(9), &token)];
+        let outcomes =
+            process_records(&g, &Pace::new(2), &Rules::unhurried(Some(3)), &records).await;
+        assert!(
+            matches!(&outcomes[0], Outcome::Stored { key, .. } if key.ends_with(&format!("{}.png", id(9))))
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_other_than_throttling_are_counted_per_request_not_per_receive() {
+        let g = generator(0);
+        // Receive 5 (four throttled returns before): the first real failure.
+        let records = [received(&id(30), "BROKEN", 5)];
+        let rules = Rules::unhurried(Some(2));
+        let first = process_records(&g, &Pace::new(2), &rules, &records).await;
+        assert!(matches!(first[0], Outcome::Failed(_)), "{:?}", first[0]);
+        assert_eq!(status_of(&g, &id(30)).unwrap()[FAILURES], 1);
+        assert_eq!(status_of(&g, &id(30)).unwrap()["status"], "queued");
+        // The second: max_receive_count 2 reached.
+        let records = [received(&id(30), "BROKEN", 6)];
+        let second = process_records(&g, &Pace::new(2), &rules, &records).await;
+        assert!(
+            matches!(second[0], Outcome::DeadLettered(_)),
+            "{:?}",
+            second[0]
+        );
+    }
+
+    /// Request `id`'s status as a user's answer is made from it: without
+    /// the redrive token (random; [`raw_status_of`] keeps it).
     fn status_of(g: &Generator<FakeModel, FakeStore>, id: &str) -> Option<Value> {
+        raw_status_of(g, id).map(|mut v| {
+            if let Value::Object(m) = &mut v {
+                m.remove(REDRIVE_TOKEN);
+            }
+            v
+        })
+    }
+
+    fn raw_status_of(g: &Generator<FakeModel, FakeStore>, id: &str) -> Option<Value> {
         g.store
             .stored_json(&imagegen::status::status_key("11", id))
             .map(|b| serde_json::from_slice(&b).unwrap())
@@ -1078,6 +1337,14 @@ mod tests {
             .put_json(
                 &imagegen::status::status_key("11", &ids[0]),
                 br#"{"status": "queued", "owner": "jwt:auth0|ana"}"#.to_vec(),
+            )
+            .await
+            .unwrap();
+        // c: failed twice before.
+        g.store
+            .put_json(
+                &imagegen::status::status_key("11", &ids[2]),
+                br#"{"failures": 2}"#.to_vec(),
             )
             .await
             .unwrap();
@@ -1121,7 +1388,7 @@ mod tests {
         let c = status_of(&g, &ids[2]).unwrap();
         assert_eq!(
             c,
-            json!({"status": "failed", "reason": imagegen::status::REASON_OURS})
+            json!({"status": "failed", "reason": imagegen::status::REASON_OURS, "failures": 3})
         );
         assert_eq!(
             status_of(&g, &ids[3]).unwrap()["owner"],

@@ -78,8 +78,8 @@ struct State {
     /// The current limit (fractional: additive increase adds 1/limit).
     limit: f64,
     in_flight: usize,
-    /// When the limit was last halved: throttles answered for calls sent
-    /// before then do not halve it again.
+    /// When the limit was last cut: throttles answered for calls sent
+    /// before then do not cut it again.
     last_decrease: Option<Instant>,
     /// Before the first throttle the limit grows by one call per success
     /// (it doubles every round, TCP's slow start) from 1; after, by one
@@ -110,7 +110,7 @@ pub struct Limiter {
 #[derive(Debug)]
 pub struct Permit<'a> {
     limiter: &'a Limiter,
-    /// When the call started (a throttle it meets halves the limit only if
+    /// When the call started (a throttle it meets cuts the limit only if
     /// no halving happened since).
     pub started: Instant,
 }
@@ -126,7 +126,7 @@ impl Drop for Permit<'_> {
 
 impl Limiter {
     /// At most `max` calls, all of them from the start (the stack's stated
-    /// capacity guarantees they fit); halved on throttles all the same.
+    /// capacity guarantees they fit); cut on throttles all the same.
     pub fn new(max: usize) -> Limiter {
         Limiter::starting_at(max, max as f64, false)
     }
@@ -205,7 +205,7 @@ impl Limiter {
         s.limit = (s.limit + step).min(self.max as f64);
     }
 
-    /// A call started at `started` was throttled: the limit halves (not
+    /// A call started at `started` was throttled: the limit is cut to [`DECREASE`] (not
     /// below 1), once per round of calls.
     pub fn throttled(&self, started: Instant) {
         let mut s = self.lock();

@@ -4,8 +4,12 @@
 //! from the DLQ to the prompts queue), printing its progress from
 //! `ListMessageMoveTasks` until it completes or fails. Ctrl-C cancels the task
 //! (`CancelMessageMoveTask`): what was moved stays moved, the rest stays in the
-//! DLQ, nothing is lost either way. The worker's image key is the message id,
-//! and a redriven prompt is a new message, so it is generated (once) anew.
+//! DLQ, nothing is lost either way. A prompt the worker gave up carries its
+//! request id and the redrive token written in that request's status
+//! (`couch-request-id`, `couch-redrive-token`): redriven, it is made under
+//! the same id, so `GET /images/{id}` answers it. One SQS moved by itself
+//! (an invocation that crashed on every receive) has no such attributes and
+//! is made under its new message id.
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -156,10 +156,33 @@ impl Stack {
         }
     }
 
+    /// A preview's (a pull request's stack): the smallest worker Lambda
+    /// allows, one call per instance, and no reservation for its HTTP
+    /// function (previews reserve none). Bedrock's quotas are per account
+    /// and Region, so a preview draws on production's capacity: this keeps
+    /// it to two of the worker's calls (README, "Throughput").
+    fn preview_capacity(&self) -> Capacity {
+        Capacity {
+            instances: MIN_TRIGGER_CONCURRENCY,
+            per_instance: 1,
+            model_limit: self
+                .model
+                .max_in_flight
+                .or(self.model.images_per_minute)
+                .map(|_| MIN_TRIGGER_CONCURRENCY),
+            http_reserved: None,
+            seconds_per_image: self.model.seconds_per_image,
+            images_per_minute_quota: None,
+        }
+    }
+
     /// The capacity the stack derives ([`split`]); a stack that passed
     /// validation always has one (validation reports the problems of one
     /// that does not).
     pub fn capacity(&self) -> Result<Capacity, (String, String)> {
+        if self.preview_of.is_some() {
+            return Ok(self.preview_capacity());
+        }
         let m = &self.model;
         let w = &self.worker;
         let spi = m.seconds_per_image;
@@ -238,6 +261,23 @@ mod tests {
         // Stated instances: the calls each follow.
         assert_eq!(split(12, 10, Some(3)), Some((3, 4)));
         assert_eq!(split(2, 10, Some(3)), None);
+    }
+
+    #[test]
+    fn a_preview_takes_two_calls_of_the_accounts_capacity_whatever_the_file_says() {
+        let text = "name: couch-prod\nimages: { bucket: b-1, prefix: \"11\" }\nmodel: { max_in_flight: 10 }\nhttp: { reserved_concurrency: 2 }\nalarm: { email: t@example.com }\n";
+        let path = std::path::Path::new("stacks/t.yaml");
+        let prod = crate::stack::parse(path, text).unwrap().capacity().unwrap();
+        assert_eq!((prod.instances, prod.per_instance), (2, 4));
+        // A pull request's stack of the same file: no reservation (previews
+        // reserve none), and still valid.
+        let preview = crate::stack::parse_named(path, text, Some("couch-prod-pr-7")).unwrap();
+        assert_eq!(preview.http.reserved_concurrency, None);
+        let c = preview.capacity().unwrap();
+        assert_eq!(
+            (c.instances, c.per_instance, c.model_limit),
+            (2, 1, Some(2))
+        );
     }
 
     #[test]
