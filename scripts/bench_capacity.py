@@ -66,6 +66,9 @@ def main() -> int:
         dead = int(attrs["ApproximateNumberOfMessages"])
         time.sleep(0.25)
     drain = max(done.values(), default=started) - started
+    if not done:
+        print(f"no picture made: {dead} prompts dead-lettered", file=sys.stderr)
+        return 1
     after = json.load(urllib.request.urlopen(a.model + "/_standin/stats"))
     throttled = after["throttled"] - before["throttled"]
     # What the stack lets the worker use: its pollers x calls each, from

@@ -27,6 +27,9 @@ pub mod env {
     /// runs its `WORKER_CONCURRENCY` from the start); otherwise the worker
     /// finds the capacity from throttles, starting at one call.
     pub const WORKER_PACE: &str = "WORKER_PACE";
+    /// The worker's timeout where the runtime gives no real deadline
+    /// (`provisioner local`: cargo lambda watch's is fixed in 1970).
+    pub const WORKER_TIMEOUT_SECONDS: &str = "WORKER_TIMEOUT_SECONDS";
     /// The dead-letter queue's name: the worker moves the prompts it gives
     /// up there itself, with their reason (its URL: the record's queue's
     /// account and Region, this name). A plain name, so the environment is

@@ -209,6 +209,20 @@ impl Pace {
     }
 }
 
+/// The time an invocation has, from Lambda's deadline
+/// (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch) at `now_ms`.
+/// A deadline not in the future is no real one (Lambda hands an event out
+/// before its deadline; cargo lambda watch sends a fixed 600000, i.e. 1970:
+/// crates/cargo-lambda-watch/src/runtime/functions_router.rs): then
+/// `fallback`, the function's timeout (`WORKER_TIMEOUT_SECONDS`, which
+/// `provisioner local` sets; else 30 s).
+pub fn time_left(deadline_ms: u64, now_ms: u64, fallback: Duration) -> Duration {
+    if deadline_ms <= now_ms {
+        return fallback;
+    }
+    Duration::from_millis(deadline_ms - now_ms)
+}
+
 /// The rules of one batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
@@ -944,6 +958,19 @@ mod tests {
             FakeStore::default(),
             "11",
         )
+    }
+
+    #[test]
+    fn the_time_left_is_lambdas_deadline_or_the_timeout_when_it_is_none() {
+        let now = 1_796_598_213_000;
+        let thirty = Duration::from_secs(30);
+        assert_eq!(
+            time_left(now + 12_500, now, thirty),
+            Duration::from_millis(12_500)
+        );
+        // cargo lambda watch's fixed 600000 (1970), and a deadline just passed.
+        assert_eq!(time_left(600_000, now, thirty), thirty);
+        assert_eq!(time_left(now, now, thirty), thirty);
     }
 
     #[test]

@@ -3,18 +3,20 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::SqsEvent;
-use image_worker::{DEFAULT_CONCURRENCY, DeadLetterQueue, Pace, Rules, SqsQueues, handle};
+use image_worker::{
+    DEFAULT_CONCURRENCY, DeadLetterQueue, Pace, Rules, SqsQueues, handle, time_left,
+};
 use imagegen::clients;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-/// Lambda's deadline (milliseconds since the epoch) as an instant.
-fn deadline(deadline_ms: u64) -> Instant {
+/// Lambda's deadline as an instant ([`time_left`]).
+fn deadline(deadline_ms: u64, fallback: Duration) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default();
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    Instant::now() + time_left(deadline_ms, now_ms, fallback)
 }
 
 #[tokio::main]
@@ -30,6 +32,12 @@ async fn main() -> Result<(), Error> {
         Pace::adaptive(most)
     };
     let queues = tokio::sync::OnceCell::new();
+    let fallback = Duration::from_secs(
+        std::env::var(couch_contract::env::WORKER_TIMEOUT_SECONDS)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
+    );
     let (clients, pace, queues) = (&clients, &pace, &queues);
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| async move {
         if let Some(answer) = clients.health_answer(&ev.payload).await {
@@ -51,7 +59,7 @@ async fn main() -> Result<(), Error> {
             .await;
         let rules = Rules {
             max_receive_count: clients.config().max_receive_count,
-            deadline: deadline(ev.context.deadline),
+            deadline: deadline(ev.context.deadline, fallback),
         };
         let response = handle(generator, pace, &rules, queues, &event.records).await;
         Ok(serde_json::to_value(response)?)

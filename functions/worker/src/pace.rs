@@ -85,7 +85,18 @@ struct State {
     /// (it doubles every round, TCP's slow start) from 1; after, by one
     /// call per [`PROBE_ROUNDS`] rounds of successes.
     slow_start: bool,
+    /// Below one call at once, the limit paces: after a call of duration
+    /// d, the next starts no sooner than d x (1/limit - 1) later.
+    next_start: Option<Instant>,
 }
+
+/// The lowest limit: one call every ten calls' time. A stack whose trigger
+/// runs more instances than the model has places (no capacity stated) needs
+/// each below one call at once, or one of them is always throttled.
+pub const MIN_LIMIT: f64 = 0.1;
+
+/// What a success adds to a paced limit (below one call at once).
+pub const PACED_STEP: f64 = 0.05;
 
 /// Rounds of successes (a round: `limit` calls) per call the limit grows
 /// after the first throttle: each growth past the capacity costs a
@@ -119,6 +130,10 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut s = self.limiter.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
+        if s.limit < 1.0 {
+            let took = self.started.elapsed();
+            s.next_start = Some(Instant::now() + took.mul_f64(1.0 / s.limit - 1.0));
+        }
         drop(s);
         self.limiter.freed.notify_waiters();
     }
@@ -146,6 +161,7 @@ impl Limiter {
                 in_flight: 0,
                 last_decrease: None,
                 slow_start,
+                next_start: None,
             }),
             freed: Notify::new(),
         }
@@ -161,9 +177,14 @@ impl Limiter {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The calls allowed at once now (at least 1).
+    /// The calls allowed at once now (at least 1; below one, paced).
     pub fn limit(&self) -> usize {
         self.whole(self.lock().limit)
+    }
+
+    /// The fractional limit (below 1: one call, paced).
+    pub fn pace(&self) -> f64 {
+        self.lock().limit
     }
 
     pub fn in_flight(&self) -> usize {
@@ -178,18 +199,34 @@ impl Limiter {
             // Registered before the check: a release between the check and
             // the wait still wakes this waiter.
             freed.as_mut().enable();
-            {
+            let wait_until = {
                 let mut s = self.lock();
                 let limit = self.whole(s.limit);
-                if s.in_flight < limit {
-                    s.in_flight += 1;
-                    return Permit {
-                        limiter: self,
-                        started: Instant::now(),
-                    };
+                let now = Instant::now();
+                match s.next_start {
+                    Some(at) if s.limit < 1.0 && now < at => Some(at),
+                    _ if s.in_flight < limit => {
+                        s.in_flight += 1;
+                        s.next_start = None;
+                        return Permit {
+                            limiter: self,
+                            started: now,
+                        };
+                    }
+                    _ => None,
                 }
+            };
+            match wait_until {
+                // Paced: until the next start, or a release (which may
+                // change the pace).
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = freed => {}
+                    }
+                }
+                None => freed.await,
             }
-            freed.await;
         }
     }
 
@@ -199,21 +236,26 @@ impl Limiter {
         let mut s = self.lock();
         let step = if s.slow_start {
             1.0
+        } else if s.limit < 1.0 {
+            // Paced: back toward one call at once by a twentieth of a call
+            // per success (instances sharing too few places probe slowly).
+            PACED_STEP
         } else {
-            1.0 / (s.limit.max(1.0) * PROBE_ROUNDS)
+            1.0 / (s.limit * PROBE_ROUNDS)
         };
         s.limit = (s.limit + step).min(self.max as f64);
     }
 
-    /// A call started at `started` was throttled: the limit is cut to [`DECREASE`] (not
-    /// below 1), once per round of calls.
+    /// A call started at `started` was throttled: the limit is cut to
+    /// [`DECREASE`] of itself (not below [`MIN_LIMIT`]: under one, calls
+    /// are paced), once per round of calls.
     pub fn throttled(&self, started: Instant) {
         let mut s = self.lock();
         if s.last_decrease.is_some_and(|at| started < at) {
             return;
         }
         s.slow_start = false;
-        s.limit = (s.limit * DECREASE).max(1.0);
+        s.limit = (s.limit * DECREASE).max(MIN_LIMIT);
         s.last_decrease = Some(Instant::now());
     }
 }
@@ -297,6 +339,12 @@ mod tests {
             }
             n
         };
+        // Ten cuts took it below one (paced); back to one call at once
+        // first, then about 6 more from one to two.
+        assert!(l.pace() < 1.0, "{}", l.pace());
+        while l.pace() < 1.0 {
+            l.succeeded();
+        }
         let to_two = successes_to(&l, 2);
         assert!((5..=7).contains(&to_two), "{to_two}");
         let to_three = successes_to(&l, 3);
@@ -306,6 +354,34 @@ mod tests {
         }
         assert_eq!(l.limit(), 8, "never above the maximum");
         assert_eq!(Limiter::new(0).limit(), 1);
+    }
+
+    #[tokio::test]
+    async fn below_one_call_the_calls_are_paced() {
+        let l = Limiter::new(1);
+        // Two cuts: 0.49 of a call: after a call of d, d x (1/0.49 - 1) idle.
+        l.throttled(Instant::now());
+        l.throttled(Instant::now());
+        assert!((l.pace() - 0.49).abs() < 1e-9, "{}", l.pace());
+        let p = l.acquire().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(p);
+        let freed = Instant::now();
+        let _p = l.acquire().await;
+        let idle = freed.elapsed();
+        assert!(
+            idle >= Duration::from_millis(100) && idle < Duration::from_millis(300),
+            "{idle:?}"
+        );
+        // Successes bring it back toward one call at once, a twentieth each.
+        for _ in 0..11 {
+            l.succeeded();
+        }
+        assert!(l.pace() >= 1.0, "{}", l.pace());
+        for _ in 0..40 {
+            l.throttled(Instant::now());
+        }
+        assert!((l.pace() - MIN_LIMIT).abs() < 1e-9);
     }
 
     #[tokio::test]

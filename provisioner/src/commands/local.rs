@@ -101,6 +101,12 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         session.stack.queue.max_receive_count.to_string(),
     );
     function_env.insert(env::DLQ_NAME.to_owned(), session.stack.dlq_name());
+    // cargo lambda watch gives no real deadline; the worker's budget is the
+    // timeout the local trigger holds it to.
+    function_env.insert(
+        env::WORKER_TIMEOUT_SECONDS.to_owned(),
+        session.stack.worker.timeout_seconds.to_string(),
+    );
     function_env.insert(
         env::WORKER_CONCURRENCY.to_owned(),
         capacity.per_instance.to_string(),
