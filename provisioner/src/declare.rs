@@ -332,12 +332,6 @@ pub fn capacity_warnings(stack: &Stack) -> Vec<String> {
     let c = stack
         .capacity()
         .unwrap_or_else(|_| stack.adaptive_capacity());
-    if c.model_limit.is_none() {
-        out.push(format!(
-            "{MODEL}: no capacity stated (model.max_in_flight, model.images_per_minute): the worker finds the model's capacity from its throttles; a model with fewer calls at once than the trigger's {} worker(s) is met by throttles and paced calls (about half the capacity measured, docs/benchmarks.md). State what the account allows (Service Quotas) and the stack is sized to it",
-            c.instances
-        ));
-    }
     let drain = c.drain_seconds(stack.queue.burst);
     let threshold = f64::from(stack.alarm.threshold_seconds);
     if threshold < drain {

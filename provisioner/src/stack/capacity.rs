@@ -99,7 +99,7 @@ impl Capacity {
                 self.per_instance
             ),
             None => format!(
-                "no model capacity stated: at most {} worker(s) x {} call(s), fewer while the model throttles",
+                "no model capacity stated (model.max_in_flight): at most {} worker(s) x {} call(s), fewer while the model throttles; with fewer places than workers about half the capacity, docs/benchmarks.md",
                 self.instances, self.per_instance
             ),
         };
