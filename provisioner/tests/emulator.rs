@@ -520,6 +520,31 @@ async fn offline_plan_and_validate_make_no_aws_call() {
     assert_ok(&out);
 }
 
+#[test]
+fn a_plan_of_the_prod_stack_prints_its_throughput_ceiling() {
+    let prod = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/prod.yaml");
+    for verb in [&["plan", "--offline"][..], &["validate"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+            .args(verb)
+            .arg("--stack")
+            .arg(&prod)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        // 5 workers x a batch of 10 calls, 5 s an image: 600 a minute.
+        assert!(
+            text.contains("Throughput: at most 600 images a minute (no model capacity stated (model.max_in_flight): at most 5 worker(s) x 10 call(s)"),
+            "{verb:?}: {text}{}",
+            stderr(&out)
+        );
+        assert!(
+            text.contains("a burst of 1,000 prompts is drained in about 100 s."),
+            "{verb:?}: {text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn invalid_stack_is_rejected_with_file_and_line_before_any_call() {
     let f = Fixture::new("t-invalid-").await;
