@@ -93,6 +93,49 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> usize {
     .sum()
 }
 
+/// One message taken off a dead-letter queue: its body, message id and
+/// string message attributes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeadLetter {
+    pub body: String,
+    pub message_id: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// Every message of `url` (received until none is left, each hidden for 10
+/// minutes so none is read twice), with its message attributes; sorted.
+pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<DeadLetter> {
+    let mut got = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(600)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            got.push(DeadLetter {
+                body: m.body().unwrap_or_default().to_owned(),
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                attributes: m
+                    .message_attributes()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_owned())))
+                    .collect(),
+            });
+        }
+    }
+    got.sort();
+    got
+}
+
 /// Sends each body as one message.
 pub async fn send_all(sqs: &aws_sdk_sqs::Client, url: &str, bodies: &[&str]) {
     for body in bodies {

@@ -255,12 +255,11 @@ async fn attempt<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     pace: &Pace,
     rules: &Rules,
-    msg: &SqsMessage,
-    id: &str,
-    prompt: &Prompt,
+    job: Job<'_>,
     throttled_calls: &mut u32,
 ) -> Outcome {
-    let outcome = tries_of(generator, pace, rules, msg, id, prompt, throttled_calls).await;
+    let Job { msg, id, .. } = job;
+    let outcome = tries_of(generator, pace, rules, job, throttled_calls).await;
     let (Outcome::Failed(e), Some(max)) = (&outcome, rules.max_receive_count) else {
         return outcome;
     };
@@ -304,16 +303,23 @@ async fn count_failure<M: ImageModel, S: ImageStore>(
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// One record to make: its message, request id and prompt.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    msg: &'a SqsMessage,
+    id: &'a str,
+    prompt: &'a Prompt,
+}
+
 /// The tries of one record.
 async fn tries_of<M: ImageModel, S: ImageStore>(
     generator: &Generator<M, S>,
     pace: &Pace,
     rules: &Rules,
-    msg: &SqsMessage,
-    id: &str,
-    prompt: &Prompt,
+    job: Job<'_>,
     throttled_calls: &mut u32,
 ) -> Outcome {
+    let Job { msg, id, prompt } = job;
     let received = receives(msg);
     let mut existence_checked = false;
     let mut tries = Tries::default();
@@ -517,9 +523,11 @@ async fn process<M: ImageModel, S: ImageStore>(
                 generator,
                 pace,
                 rules,
-                msg,
-                &id,
-                &prompt,
+                Job {
+                    msg,
+                    id: &id,
+                    prompt: &prompt,
+                },
                 &mut throttled_calls,
             )
             .await,

@@ -384,47 +384,35 @@ mod tests {
         assert!((l.pace() - MIN_LIMIT).abs() < 1e-9);
     }
 
+    /// The most calls `n` tasks had under `l` at once.
+    async fn most_at_once(l: &Arc<Limiter>, n: usize) -> usize {
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let (l, now, most) = (Arc::clone(l), Arc::clone(&now), Arc::clone(&most));
+                tokio::spawn(async move {
+                    let _p = l.acquire().await;
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        most.load(Ordering::SeqCst)
+    }
+
     #[tokio::test]
     async fn no_more_calls_than_the_limit_are_in_flight() {
         let l = Arc::new(Limiter::new(3));
-        let now = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..12)
-            .map(|_| {
-                let (l, now, most) = (Arc::clone(&l), Arc::clone(&now), Arc::clone(&most));
-                tokio::spawn(async move {
-                    let _p = l.acquire().await;
-                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(n, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    now.fetch_sub(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(most.load(Ordering::SeqCst), 3);
+        assert_eq!(most_at_once(&l, 12).await, 3);
         assert_eq!(l.in_flight(), 0);
-
         // After a throttle, fewer.
         l.throttled(Instant::now());
-        most.store(0, Ordering::SeqCst);
-        let tasks: Vec<_> = (0..6)
-            .map(|_| {
-                let (l, now, most) = (Arc::clone(&l), Arc::clone(&now), Arc::clone(&most));
-                tokio::spawn(async move {
-                    let _p = l.acquire().await;
-                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(n, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    now.fetch_sub(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(most.load(Ordering::SeqCst), 2, "3 x 0.7");
+        assert_eq!(most_at_once(&l, 6).await, 2, "3 x 0.7");
     }
 }

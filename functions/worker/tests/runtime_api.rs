@@ -29,62 +29,58 @@ async fn sqs_batch_through_the_runtime_loop_reports_exactly_the_failures_for_eac
 
 /// The dead-letter queue's messages: (body, request id attribute, reason attribute).
 async fn dead_letters(q: &testkit::queues::QueueWithDlq) -> Vec<(String, String, String)> {
-    let mut got = Vec::new();
-    loop {
-        let out = q
-            .sqs
-            .receive_message()
-            .queue_url(&q.dlq_url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .visibility_timeout(600)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            break;
-        }
-        for m in out.messages() {
-            let attr = |k: &str| {
-                m.message_attributes()
-                    .and_then(|a| a.get(k))
-                    .and_then(|v| v.string_value())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            got.push((
-                m.body().unwrap_or_default().to_owned(),
+    testkit::queues::drain(&q.sqs, &q.dlq_url)
+        .await
+        .into_iter()
+        .map(|m| {
+            let attr = |k: &str| m.attributes.get(k).cloned().unwrap_or_default();
+            (
+                m.body.clone(),
                 attr(image_worker::REQUEST_ID_ATTRIBUTE),
                 attr(couch_contract::queues::REASON_ATTRIBUTE),
-            ));
-        }
-    }
-    got.sort();
-    got
+            )
+        })
+        .collect()
+}
+
+/// The worker binary in its runtime loop, with a stand-in model, S3 and
+/// SQS on moto, the test queue's DLQ, and `extra` variables.
+fn worker(
+    api: &FakeRuntimeApi,
+    bedrock: &FakeBedrock,
+    bucket: &str,
+    model: &str,
+    q: &testkit::queues::QueueWithDlq,
+    extra: &[(&str, &str)],
+) -> testkit::runtime_api::RunningFunction {
+    let dlq_name = format!("{}-dlq", q.name);
+    let mut env = vec![
+        ("IMAGE_BUCKET", bucket),
+        ("IMAGE_PREFIX", "11"),
+        ("MODEL_ID", model),
+        // One receive for failures: a throttle must not count as one.
+        ("MAX_RECEIVE_COUNT", "1"),
+        ("DLQ_NAME", dlq_name.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
+    ];
+    env.extend_from_slice(extra);
+    spawn_function(
+        env!("CARGO_BIN_EXE_image-worker"),
+        api,
+        "couch-test-image-worker",
+        &bedrock.endpoint,
+        &env,
+    )
 }
 
 async fn batch_through_the_loop(model: &str) {
     let (s3, bucket) = testkit::bucket("worker-images-").await;
     let bedrock = FakeBedrock::start(Duration::from_millis(50)).await;
     let q = testkit::queues::queue_with_dlq("t-worker-", 1, 30).await;
-    let dlq_name = format!("{}-dlq", q.name);
     // A short timeout: the always-throttled prompt is retried until its
     // time is up, then returned.
     let mut api = FakeRuntimeApi::start_with_timeout(Duration::from_secs(8)).await;
-    let function = spawn_function(
-        env!("CARGO_BIN_EXE_image-worker"),
-        &api,
-        "couch-test-image-worker",
-        &bedrock.endpoint,
-        &[
-            ("IMAGE_BUCKET", &bucket),
-            ("IMAGE_PREFIX", "11"),
-            ("MODEL_ID", model),
-            ("MAX_RECEIVE_COUNT", "1"),
-            ("DLQ_NAME", &dlq_name),
-            ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
-        ],
-    );
+    let function = worker(&api, &bedrock, &bucket, model, &q, &[]);
 
     let limit = imagegen::PromptRule::for_model(model).unwrap().max_chars;
     let event = json!({"Records": [
@@ -257,23 +253,14 @@ async fn under_a_model_that_throttles_half_its_calls_every_record_is_stored_or_r
     })
     .await;
     let q = testkit::queues::queue_with_dlq("t-worker-thr-", 1, 30).await;
-    let dlq_name = format!("{}-dlq", q.name);
     let mut api = FakeRuntimeApi::start_with_timeout(Duration::from_secs(15)).await;
-    let function = spawn_function(
-        env!("CARGO_BIN_EXE_image-worker"),
+    let function = worker(
         &api,
-        "couch-test-image-worker",
-        &bedrock.endpoint,
-        &[
-            ("IMAGE_BUCKET", &bucket),
-            ("IMAGE_PREFIX", "11"),
-            ("MODEL_ID", model),
-            // One receive for failures: a throttle must not count as one.
-            ("MAX_RECEIVE_COUNT", "1"),
-            ("DLQ_NAME", &dlq_name),
-            ("AWS_ENDPOINT_URL_SQS", testkit::moto_endpoint()),
-            ("WORKER_CONCURRENCY", "4"),
-        ],
+        &bedrock,
+        &bucket,
+        model,
+        &q,
+        &[("WORKER_CONCURRENCY", "4")],
     );
     let ids: Vec<String> = (0..8).map(|i| format!("m-{i}")).collect();
     let records: Vec<Value> = ids

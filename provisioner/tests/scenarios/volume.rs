@@ -420,34 +420,16 @@ pub async fn run(s: &Settings) -> Report {
     let images = image_ids(&s3, &bucket).await;
     let mut dead = BTreeSet::new();
     let mut dlq_receive_counts = BTreeSet::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&dlq_url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .visibility_timeout(600)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            break;
-        }
-        for m in got.messages() {
-            // The worker moved it: the request id and receives are attributes.
-            let attr = |k: &str| {
-                m.message_attributes()
-                    .and_then(|a| a.get(k))
-                    .and_then(|v| v.string_value())
-                    .map(str::to_owned)
-            };
-            dead.insert(
-                attr(couch_contract::queues::REQUEST_ID_ATTRIBUTE)
-                    .unwrap_or_else(|| m.message_id().unwrap().to_owned()),
-            );
-            if let Some(c) = attr(couch_contract::queues::RECEIVES_ATTRIBUTE) {
-                dlq_receive_counts.insert(c.parse().unwrap_or(0));
-            }
+    for m in testkit::queues::drain(&sqs, &dlq_url).await {
+        // The worker moved it: the request id and receives are attributes.
+        dead.insert(
+            m.attributes
+                .get(couch_contract::queues::REQUEST_ID_ATTRIBUTE)
+                .cloned()
+                .unwrap_or(m.message_id),
+        );
+        if let Some(c) = m.attributes.get(couch_contract::queues::RECEIVES_ATTRIBUTE) {
+            dlq_receive_counts.insert(c.parse().unwrap_or(0));
         }
     }
     let accounted: BTreeSet<&String> = images.iter().chain(dead.iter()).collect();
