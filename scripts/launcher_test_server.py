@@ -1,6 +1,7 @@
 """One scripts/moto_server.py on a free 127.0.0.1 port for a Python test
 module of the launcher's own additions (test_moto_*.py): `start()` in
-setUpModule, `stop()` in tearDownModule."""
+setUpModule, `stop()` in tearDownModule (`module_fixtures()` gives both),
+and `client()` for boto3 clients of it."""
 
 from __future__ import annotations
 
@@ -47,6 +48,28 @@ class Launcher:
                         f"moto_server.py did not start:\n{self.log.read().decode(errors='replace')}"
                     )
                 time.sleep(0.1)
+
+    def module_fixtures(self) -> tuple[Any, Any]:
+        """unittest's setUpModule and tearDownModule for this launcher."""
+        return (lambda: self.start(), lambda: self.stop())
+
+    def client(self, service: str, region: str, keys: dict[str, str] | None = None) -> Any:
+        """A boto3 client of the server: dummy keys unless `keys` (Credentials
+        of STS, or a user's); path-style S3, one attempt (a test sees every
+        answer)."""
+        import boto3
+        from botocore.config import Config
+
+        keys = keys or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=keys["AccessKeyId"],
+            aws_secret_access_key=keys["SecretAccessKey"],
+            aws_session_token=keys.get("SessionToken"),
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
 
     def stop(self) -> None:
         if self.server is not None:

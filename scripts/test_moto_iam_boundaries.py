@@ -23,8 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 ACCOUNT = "123456789012"
@@ -36,16 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launcher_test_server import Launcher  # noqa: E402
 
 _launcher = Launcher()
-ENDPOINT = ""
-
-
-def setUpModule() -> None:
-    global ENDPOINT
-    ENDPOINT = _launcher.start()
-
-
-def tearDownModule() -> None:
-    _launcher.stop()
+setUpModule, tearDownModule = _launcher.module_fixtures()
 
 
 def enforce(on: bool) -> None:
@@ -53,7 +42,7 @@ def enforce(on: bool) -> None:
     body = b"0" if on else b"inf"
     # A JSON content type: a form's body would be parsed away from request.data.
     request = urllib.request.Request(
-        f"{ENDPOINT}/moto-api/reset-auth", data=body, method="POST", headers={"Content-Type": "application/json"}
+        f"{_launcher.endpoint}/moto-api/reset-auth", data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
@@ -61,16 +50,7 @@ def enforce(on: bool) -> None:
 
 def client(service: str, keys: dict[str, str] | None = None) -> Any:
     """A boto3 client for the server; dummy keys unless `keys` (Credentials of STS, or a user's)."""
-    keys = keys or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
-    return boto3.client(
-        service,
-        endpoint_url=ENDPOINT,
-        region_name=REGION,
-        aws_access_key_id=keys["AccessKeyId"],
-        aws_secret_access_key=keys["SecretAccessKey"],
-        aws_session_token=keys.get("SessionToken"),
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+    return _launcher.client(service, REGION, keys)
 
 
 def doc(*statements: dict[str, Any]) -> str:

@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 
 REGION = "eu-west-1"
 
@@ -26,26 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from launcher_test_server import Launcher  # noqa: E402
 
 _launcher = Launcher()
-ENDPOINT = ""
-
-
-def setUpModule() -> None:
-    global ENDPOINT
-    ENDPOINT = _launcher.start()
-
-
-def tearDownModule() -> None:
-    _launcher.stop()
+setUpModule, tearDownModule = _launcher.module_fixtures()
 
 
 def client(service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=ENDPOINT,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return _launcher.client(service, REGION)
 
 
 def code(tag: str) -> bytes:
