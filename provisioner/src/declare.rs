@@ -300,6 +300,7 @@ fn http_shift(stack: &Stack) -> Shift {
         steps: d.steps(),
         interval: std::time::Duration::from_secs(u64::from(d.interval_seconds)),
         alarms,
+        named: d.alarms.clone(),
     }
 }
 

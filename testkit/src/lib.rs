@@ -9,6 +9,8 @@
 //!   real `lambda_runtime` loop;
 //! - [`proxy`]: a proxy in front of moto that adds network delay and can
 //!   answer or rewrite where moto differs from AWS;
+//! - [`races`]: AWS's documented races and eventual consistency, played in
+//!   front of moto (conflicts, propagation, transitional states, paging);
 //! - [`zips`]: small valid zips standing in for the function artifacts.
 //!
 //! Nothing here talks to anything but 127.0.0.1.
@@ -20,6 +22,7 @@ pub mod moto;
 pub mod png;
 pub mod proxy;
 pub mod queues;
+pub mod races;
 pub mod runtime_api;
 pub mod sigv4;
 pub mod zips;

@@ -48,7 +48,8 @@ pub fn generator_with(
         S3Store::new(
             aws_sdk_s3::Client::from_conf(s3_conf),
             config.bucket.clone(),
-        ),
+        )
+        .signed_by(base.credentials_provider()),
         config.prefix.clone(),
     )
 }

@@ -80,6 +80,10 @@ pub trait ImageStore: Send + Sync {
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// The credentials the client signs with, when known: a presigned link
+    /// lasts no longer than they do ([`link_lifetime`]). (The S3 client's
+    /// own `credentials_provider()` always answers `None`.)
+    signer: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
 }
 
 impl S3Store {
@@ -87,7 +91,17 @@ impl S3Store {
         S3Store {
             client,
             bucket: bucket.into(),
+            signer: None,
         }
+    }
+
+    /// The same, knowing the credentials `client` signs with.
+    pub fn signed_by(
+        mut self,
+        provider: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
+    ) -> Self {
+        self.signer = provider;
+        self
     }
 }
 
@@ -257,6 +271,20 @@ impl ImageStore for S3Store {
     }
 
     async fn presigned_url(&self, key: &str, ttl: Duration) -> Result<String, GenerateError> {
+        use aws_sdk_s3::config::ProvideCredentials;
+        // A link signed with temporary credentials ends when they do,
+        // "even if the URL was created with a later expiration time" (S3
+        // user guide, "Download and upload objects with presigned URLs",
+        // expiration): never promise more than they last.
+        let expiry = match &self.signer {
+            Some(provider) => provider
+                .provide_credentials()
+                .await
+                .map_err(|e| storage("credentials for presigning", e))?
+                .expiry(),
+            None => None,
+        };
+        let ttl = link_lifetime(ttl, expiry, std::time::SystemTime::now());
         let config =
             PresigningConfig::expires_in(ttl).map_err(|e| storage("presigning config", e))?;
         let req = self
@@ -271,9 +299,47 @@ impl ImageStore for S3Store {
     }
 }
 
+/// How long a link signed now may say it works: `wanted`, but no longer
+/// than the signing credentials (`expiry`, when they have one) less a
+/// minute of clock skew, and at least a second (S3 refuses 0).
+pub fn link_lifetime(
+    wanted: Duration,
+    expiry: Option<std::time::SystemTime>,
+    now: std::time::SystemTime,
+) -> Duration {
+    const SKEW: Duration = Duration::from_secs(60);
+    let left = expiry.map(|e| {
+        e.duration_since(now)
+            .unwrap_or_default()
+            .saturating_sub(SKEW)
+    });
+    left.map_or(wanted, |l| wanted.min(l))
+        .max(Duration::from_secs(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_lasts_no_longer_than_the_credentials_that_signed_it() {
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Duration::from_secs(3600);
+        // Long-term credentials (no expiry): the declared hour.
+        assert_eq!(link_lifetime(hour, None, now), hour);
+        // A session with 20 minutes left: 19 (a minute of skew).
+        let twenty = now + Duration::from_secs(1200);
+        assert_eq!(
+            link_lifetime(hour, Some(twenty), now),
+            Duration::from_secs(1140)
+        );
+        // A session with a day left: the declared hour.
+        let day = now + Duration::from_secs(86_400);
+        assert_eq!(link_lifetime(hour, Some(day), now), hour);
+        // An expired session still gives a valid (if useless) lifetime.
+        let past = now - Duration::from_secs(5);
+        assert_eq!(link_lifetime(hour, Some(past), now), Duration::from_secs(1));
+    }
 
     #[test]
     fn keys_stay_under_the_prefix() {

@@ -280,3 +280,44 @@ fn a_model_id_chooses_its_family_and_prompt_rule() {
     assert_eq!(rule(STABILITY), Some(PromptRule::STABILITY));
     assert!(BedrockModel::new(client, "meta.llama3-8b-instruct-v1:0").is_err());
 }
+
+/// Signed with a session that ends in ten minutes, a link asked for an hour
+/// says it lasts at most what the session has left (less a minute of skew):
+/// S3 would end it with the session anyway.
+#[tokio::test]
+async fn a_presigned_link_ends_no_later_than_the_session_that_signed_it() {
+    use aws_sdk_s3::config::Credentials;
+    let (s3, bucket) = testkit::bucket("images-").await;
+    let ends = std::time::SystemTime::now() + Duration::from_secs(600);
+    let session = aws_sdk_s3::config::SharedCredentialsProvider::new(Credentials::new(
+        "testing",
+        "testing",
+        Some("session-token".into()),
+        Some(ends),
+        "a role session",
+    ));
+    let client = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .credentials_provider(session.clone())
+            .build(),
+    );
+    let url = S3Store::new(client, bucket)
+        .signed_by(Some(session))
+        .presigned_url("11/images/x.png", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let expires: u64 = url
+        .split("X-Amz-Expires=")
+        .nth(1)
+        .and_then(|v| v.split('&').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no X-Amz-Expires in {url}"));
+    assert!((530..=540).contains(&expires), "{expires} s: {url}");
+    // Long-term credentials keep the hour.
+    let url = S3Store::new(s3, "b")
+        .presigned_url("11/images/x.png", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(url.contains("X-Amz-Expires=3600"), "{url}");
+}

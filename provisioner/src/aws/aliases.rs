@@ -31,10 +31,11 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::{Deserialize, Serialize};
 
-use super::{ARN, Aws, NAME, aws_error, deleted, error_code, read_back};
+use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back};
+use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
-    fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Finding, Handle, Live, Ref, Resource, ResourceError,
+    Text, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant, account_arn};
@@ -61,8 +62,13 @@ pub struct Shift {
     pub steps: Vec<u32>,
     /// How long each step but the last is watched.
     pub interval: Duration,
-    /// The alarms (names) whose going into ALARM rolls the shift back.
+    /// The alarms (names, metric or composite) whose going into ALARM
+    /// rolls the shift back.
     pub alarms: Vec<String>,
+    /// Of those, the ones the stack file names (`deploy.alarms`): they must
+    /// exist, else the plan has a problem (a misspelt name would otherwise
+    /// watch nothing).
+    pub named: Vec<String>,
 }
 
 impl Shift {
@@ -71,6 +77,7 @@ impl Shift {
             steps: vec![100],
             interval: Duration::ZERO,
             alarms: Vec::new(),
+            named: Vec::new(),
         }
     }
     fn gradual(&self) -> bool {
@@ -128,55 +135,156 @@ impl FunctionAlias {
         let weights = weighted
             .map(|(v, percent)| BTreeMap::from([(v.to_owned(), f64::from(percent) / 100.0)]))
             .unwrap_or_default();
-        self.aws
-            .lambda
-            .update_alias()
-            .function_name(&self.function_name)
-            .name(LIVE)
-            .function_version(version)
-            .routing_config(routing(&weights))
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("UpdateAlias"), e))?;
-        Ok(())
+        retry::call(|| async {
+            self.aws
+                .lambda
+                .update_alias()
+                .function_name(&self.function_name)
+                .name(LIVE)
+                .function_version(version)
+                .routing_config(routing(&weights))
+                .send()
+                .await
+                .done(&self.what("UpdateAlias"))
+        })
+        .await
     }
 
-    /// Watches the shift's alarms for `time`; the first that went into ALARM
-    /// after `since`, with its reason.
+    /// The shift's alarms as CloudWatch has them, metric and composite alike
+    /// (`DescribeAlarms` returns only metric alarms unless `AlarmTypes`
+    /// names both: CloudWatch API reference, DescribeAlarms): name, state,
+    /// reason and when the state last changed.
+    async fn alarm_states(&self) -> Result<Vec<AlarmState>, ResourceError> {
+        use aws_sdk_cloudwatch::types::AlarmType;
+        let mut out = Vec::new();
+        // DescribeAlarms takes at most 100 names per call.
+        for names in self.shift.alarms.chunks(100) {
+            let mut pages = self
+                .aws
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(names.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| {
+                    aws_error(
+                        &format!("cloudwatch:DescribeAlarms for {}", self.declared.name),
+                        e,
+                    )
+                })?;
+                for a in page.metric_alarms() {
+                    out.push(AlarmState {
+                        name: a.alarm_name().unwrap_or_default().to_owned(),
+                        alarm: a.state_value()
+                            == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm),
+                        reason: a.state_reason().unwrap_or_default().to_owned(),
+                        changed: a
+                            .state_transitioned_timestamp()
+                            .or(a.state_updated_timestamp())
+                            .map(|t| t.secs()),
+                    });
+                }
+                for a in page.composite_alarms() {
+                    out.push(AlarmState {
+                        name: a.alarm_name().unwrap_or_default().to_owned(),
+                        alarm: a.state_value()
+                            == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm),
+                        reason: a.state_reason().unwrap_or_default().to_owned(),
+                        changed: a
+                            .state_transitioned_timestamp()
+                            .or(a.state_updated_timestamp())
+                            .map(|t| t.secs()),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Errors of version `version` itself since `since`: Lambda publishes
+    /// an alias's invocations with the `ExecutedVersion` dimension (with
+    /// `FunctionName` and `Resource` = `function:alias`; Lambda developer
+    /// guide, "Types of metrics for Lambda functions": "ExecutedVersion ...
+    /// only for alias invocations"), so a canary's errors are not diluted by
+    /// the old version's traffic as they are in a `FunctionName` alarm.
+    async fn version_errors(&self, version: &str, since: SystemTime) -> Result<f64, ResourceError> {
+        use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+        let end = SystemTime::now() + Duration::from_secs(60);
+        let start = since - Duration::from_secs(60);
+        let out = self
+            .aws
+            .cloudwatch
+            .get_metric_statistics()
+            .namespace("AWS/Lambda")
+            .metric_name("Errors")
+            .dimensions(
+                Dimension::builder()
+                    .name("FunctionName")
+                    .value(&self.function_name)
+                    .build(),
+            )
+            .dimensions(
+                Dimension::builder()
+                    .name("Resource")
+                    .value(&self.declared.name)
+                    .build(),
+            )
+            .dimensions(
+                Dimension::builder()
+                    .name("ExecutedVersion")
+                    .value(version)
+                    .build(),
+            )
+            .start_time(aws_smithy_types::DateTime::from(start))
+            .end_time(aws_smithy_types::DateTime::from(end))
+            .period(60)
+            .statistics(Statistic::Sum)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!("cloudwatch:GetMetricStatistics for {}", self.declared.name),
+                    e,
+                )
+            })?;
+        let since = aws_smithy_types::DateTime::from(since).secs();
+        Ok(out
+            .datapoints()
+            .iter()
+            // A point's timestamp is the start of its period.
+            .filter(|p| p.timestamp().is_some_and(|t| t.secs() + 60 > since))
+            .filter_map(|p| p.sum())
+            .sum())
+    }
+
+    /// Watches the shift for `time`: the new version's own errors, and the
+    /// shift's alarms; the first that went into ALARM after `since` (or the
+    /// version's errors), with its reason.
     async fn watch(
         &self,
+        new: &str,
         since: SystemTime,
         time: Duration,
     ) -> Result<Option<(String, String)>, ResourceError> {
         let end = tokio::time::Instant::now() + time;
-        let since = aws_smithy_types::DateTime::from(since);
+        let since_secs = aws_smithy_types::DateTime::from(since).secs();
         loop {
+            let errors = self.version_errors(new, since).await?;
+            if errors > 0.0 {
+                return Ok(Some((
+                    format!("AWS/Lambda Errors of version {new}"),
+                    format!(
+                        "{errors} error(s) of version {new} itself (ExecutedVersion={new}) during the shift"
+                    ),
+                )));
+            }
             if !self.shift.alarms.is_empty() {
-                let out = self
-                    .aws
-                    .cloudwatch
-                    .describe_alarms()
-                    .set_alarm_names(Some(self.shift.alarms.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        aws_error(
-                            &format!("cloudwatch:DescribeAlarms for {}", self.declared.name),
-                            e,
-                        )
-                    })?;
-                for a in out.metric_alarms() {
-                    let changed = a
-                        .state_transitioned_timestamp()
-                        .or(a.state_updated_timestamp())
-                        .is_some_and(|t| t.secs() >= since.secs());
-                    if a.state_value() == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm)
-                        && changed
-                    {
-                        return Ok(Some((
-                            a.alarm_name().unwrap_or_default().to_owned(),
-                            a.state_reason().unwrap_or_default().to_owned(),
-                        )));
+                for a in self.alarm_states().await? {
+                    if a.alarm && a.changed.is_some_and(|t| t >= since_secs) {
+                        return Ok(Some((a.name, a.reason)));
                     }
                 }
             }
@@ -221,7 +329,7 @@ impl FunctionAlias {
                 i + 1,
                 span(self.shift.interval)
             );
-            if let Some((alarm, reason)) = self.watch(started, self.shift.interval).await? {
+            if let Some((alarm, reason)) = self.watch(new, started, self.shift.interval).await? {
                 self.route(old, None).await?;
                 tracing::info!("{}: rolled back to version {old}", self.declared.address);
                 return Err(ResourceError::new(format!(
@@ -237,6 +345,41 @@ impl FunctionAlias {
     fn what(&self, call: &str) -> String {
         format!("lambda:{call} {}", self.declared.name)
     }
+
+    /// A problem for each `deploy.alarms` name that is neither a metric nor
+    /// a composite alarm in the stack's Region: a shift would watch nothing.
+    async fn missing_alarms(&self) -> Result<Vec<Finding>, ResourceError> {
+        if self.shift.named.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: BTreeSet<String> = self
+            .alarm_states()
+            .await?
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        Ok(self
+            .shift
+            .named
+            .iter()
+            .filter(|n| !found.contains(*n))
+            .map(|n| {
+                Finding::Problem(format!(
+                    "deploy.alarms names {n}, which is neither a metric alarm nor a composite alarm in {}: a gradual deploy would watch nothing under that name (create the alarm, or correct the name)",
+                    self.aws.region
+                ))
+            })
+            .collect())
+    }
+}
+
+/// One alarm as `DescribeAlarms` gives it.
+struct AlarmState {
+    name: String,
+    alarm: bool,
+    reason: String,
+    /// When its state last changed (seconds since the epoch).
+    changed: Option<i64>,
 }
 
 /// `4m 10s`, `30s`.
@@ -288,6 +431,10 @@ impl Resource for FunctionAlias {
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
         super::functions::predict_arn(&self.aws, &self.declared).await
+    }
+
+    async fn check(&self) -> Result<Vec<Finding>, ResourceError> {
+        self.missing_alarms().await
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {

@@ -2,13 +2,18 @@
 //!
 //! - `CreateFunction` right after the role was created fails with "The role
 //!   defined for the function cannot be assumed by Lambda" until IAM has
-//!   propagated it: retried with backoff for up to [`ROLE_PROPAGATION`].
+//!   propagated it: classified `Propagating`, and retried by the engine's
+//!   policy (`engine::retry`).
 //! - A new function is `Pending` before it is `Active`; `create` returns only
 //!   once it is, so what uses it (trigger, permission, integration) never
 //!   sees a function that is not ready.
 //! - Configuration and code updates never overlap: each waits for
 //!   `LastUpdateStatus = Successful` first, and `ResourceConflictException`
-//!   (an update still in progress) is retried.
+//!   (an update still in progress) is retried by the engine's policy.
+//! - A published version is `Pending` for a moment: `publish` returns once it
+//!   is `Active` (the SDK's `published-version-active` waiter; Lambda
+//!   developer guide, "Lambda function states"), so neither the health
+//!   check's invoke nor the alias ever meets a version that is not ready.
 //!
 //! The code is compared by `CodeSha256`, shown shortened; the zip's bytes are
 //! read only when they are uploaded.
@@ -34,11 +39,11 @@ use aws_sdk_lambda::types::{
     LoggingConfig, Runtime, State, SystemLogLevel,
 };
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::artifacts::{Artifact, short};
+use crate::engine::retry;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     fields_of, spec_of,
@@ -47,8 +52,6 @@ use crate::kind::export::{CodeLocation, Export, Part, Upload, object, tag_list};
 use crate::kind::{Access, Grant, own};
 use aws_sdk_lambda::types::FunctionConfiguration;
 
-/// How long `CreateFunction` is retried while the new role propagates.
-pub const ROLE_PROPAGATION: Duration = Duration::from_secs(60);
 /// How long a function may stay `Pending` or `InProgress`.
 pub const READY_WITHIN: Duration = Duration::from_secs(300);
 
@@ -179,34 +182,22 @@ impl LambdaFunction {
             .map_err(|e| aws_error(&self.what("GetFunctionConfiguration"), e))
     }
 
-    /// Polls until `ready` says so (or fails), backing off up to 5 s.
+    /// Polls the configuration until `ready` says so (or fails).
     async fn wait_for(
         &self,
         what: &str,
         ready: impl Fn(&GetFunctionConfigurationOutput) -> Result<bool, String>,
     ) -> Result<(), ResourceError> {
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(250);
-        loop {
+        let name = &self.declared.name;
+        retry::wait_until(&format!("{name} is {what}"), READY_WITHIN, || async {
             let conf = self.configuration().await?;
             match ready(&conf) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(why) => {
-                    return Err(ResourceError::new(format!("{}: {why}", self.declared.name)));
-                }
+                Ok(true) => Ok(Some(())),
+                Ok(false) => Ok(None),
+                Err(why) => Err(ResourceError::new(format!("{name}: {why}"))),
             }
-            if start.elapsed() > READY_WITHIN {
-                return Err(ResourceError::new(format!(
-                    "{}: still not {what} after {} s",
-                    self.declared.name,
-                    READY_WITHIN.as_secs()
-                )));
-            }
-            tracing::info!(function = %self.declared.name, "waiting until {what}");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
+        })
+        .await
     }
 
     /// Until `State = Active` (a new function).
@@ -238,7 +229,7 @@ impl LambdaFunction {
     }
 
     async fn update_configuration(&self, spec: &FunctionSpec) -> Result<(), ResourceError> {
-        retry_conflicts(&self.declared.name, || async {
+        retry::call(|| async {
             self.aws
                 .lambda
                 .update_function_configuration()
@@ -252,15 +243,14 @@ impl LambdaFunction {
                 .logging_config(logging(spec))
                 .send()
                 .await
-                .map(|_| ())
+                .done(&self.what("UpdateFunctionConfiguration"))
         })
         .await
-        .map_err(|e| aws_error(&self.what("UpdateFunctionConfiguration"), e))
     }
 
     async fn update_code(&self) -> Result<(), ResourceError> {
         let zip = self.zip()?;
-        retry_conflicts(&self.declared.name, || async {
+        retry::call(|| async {
             self.aws
                 .lambda
                 .update_function_code()
@@ -269,10 +259,9 @@ impl LambdaFunction {
                 .architectures(Architecture::Arm64)
                 .send()
                 .await
-                .map(|_| ())
+                .done(&self.what("UpdateFunctionCode"))
         })
         .await
-        .map_err(|e| aws_error(&self.what("UpdateFunctionCode"), e))
     }
 }
 
@@ -305,43 +294,71 @@ impl LambdaFunction {
     async fn publish(&self) -> Result<String, ResourceError> {
         self.wait_updated().await?;
         let sha = self.code.code_sha256.clone().ok();
-        let version = std::sync::Mutex::new(String::new());
-        let version_ref = &version;
-        let sha = &sha;
-        retry_conflicts(&self.declared.name, || async move {
-            let out = self
-                .aws
+        let version = retry::call(|| async {
+            self.aws
                 .lambda
                 .publish_version()
                 .function_name(&self.declared.name)
                 .set_code_sha256(sha.clone())
                 .send()
-                .await?;
-            *version_ref.lock().unwrap_or_else(|p| p.into_inner()) =
-                out.version().unwrap_or_default().to_owned();
-            Ok(())
+                .await
+                .map(|out| out.version().unwrap_or_default().to_owned())
+                .map_err(|e| aws_error(&self.what("PublishVersion"), e))
         })
-        .await
-        .map_err(|e| aws_error(&self.what("PublishVersion"), e))?;
-        let version = version.into_inner().unwrap_or_else(|p| p.into_inner());
+        .await?;
+        self.wait_version_active(&version).await?;
         tracing::info!(function = %self.declared.name, %version, "published");
         self.prune().await?;
         Ok(version)
     }
 
+    /// Until version `version` is `Active` (the `published-version-active`
+    /// waiter: `GetFunctionConfiguration` with the version as qualifier).
+    async fn wait_version_active(&self, version: &str) -> Result<(), ResourceError> {
+        let name = &self.declared.name;
+        retry::wait_until(
+            &format!("version {version} of {name} is Active"),
+            READY_WITHIN,
+            || async {
+                let conf = self
+                    .aws
+                    .lambda
+                    .get_function_configuration()
+                    .function_name(name)
+                    .qualifier(version)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("GetFunctionConfiguration"), e))?;
+                match conf.state() {
+                    Some(State::Active) | None => Ok(Some(())),
+                    Some(State::Pending) => Ok(None),
+                    Some(other) => Err(ResourceError::new(format!(
+                        "{name}: version {version} is {} ({})",
+                        other.as_str(),
+                        conf.state_reason().unwrap_or("no reason given")
+                    ))),
+                }
+            },
+        )
+        .await
+    }
+
     /// Deletes versions beyond the newest `keep_versions`, except those an
     /// alias points at or weights.
     async fn prune(&self) -> Result<(), ResourceError> {
-        let aliases = self
+        let mut aliases = Vec::new();
+        let mut pages = self
             .aws
             .lambda
             .list_aliases()
             .function_name(&self.declared.name)
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("ListAliases"), e))?;
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error(&self.what("ListAliases"), e))?;
+            aliases.extend(page.aliases.unwrap_or_default());
+        }
         let in_use: BTreeSet<String> = aliases
-            .aliases()
             .iter()
             .flat_map(|a| {
                 a.function_version().map(str::to_owned).into_iter().chain(
@@ -431,46 +448,6 @@ fn environment(spec: &FunctionSpec) -> Environment {
     Environment::builder()
         .set_variables(Some(spec.environment.clone().into_iter().collect()))
         .build()
-}
-
-/// Whether a failed `CreateFunction` is IAM propagation (the new role is not
-/// assumable yet), which only waiting fixes.
-pub fn is_role_propagation(code: Option<&str>, message: Option<&str>) -> bool {
-    code == Some("InvalidParameterValueException")
-        && message.is_some_and(|m| m.contains("cannot be assumed"))
-}
-
-/// Retries `call` while Lambda answers `ResourceConflictException` (another
-/// update of the function is in progress), up to [`READY_WITHIN`].
-async fn retry_conflicts<F, Fut, E, R>(
-    name: &str,
-    call: F,
-) -> Result<(), aws_smithy_runtime_api::client::result::SdkError<E, R>>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<
-            Output = Result<(), aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-        >,
-    E: aws_sdk_lambda::error::ProvideErrorMetadata,
-{
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(250);
-    loop {
-        match call().await {
-            Err(e)
-                if error_code(&e) == Some("ResourceConflictException")
-                    && start.elapsed() < READY_WITHIN =>
-            {
-                tracing::warn!(
-                    "{name}: an update is still in progress (ResourceConflictException); retrying in {} ms",
-                    pause.as_millis()
-                );
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Live fields from a function's configuration and tags.
@@ -598,10 +575,11 @@ impl Resource for LambdaFunction {
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         let spec: FunctionSpec = spec_of(&self.declared.address, desired)?;
         let zip = self.zip()?;
-        let start = Instant::now();
-        let mut pause = Duration::from_secs(1);
-        loop {
-            let created = self
+        // Transient answers (the role not assumable yet, a conflicting
+        // update) are the engine's to wait out; a function that exists is
+        // one an interrupted run created: converge on it.
+        let exists = retry::call(|| async {
+            match self
                 .aws
                 .lambda
                 .create_function()
@@ -622,44 +600,34 @@ impl Resource for LambdaFunction {
                 .code(FunctionCode::builder().zip_file(zip.clone()).build())
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
                 .send()
-                .await;
-            match created {
-                Ok(_) => break,
-                Err(e)
-                    if is_role_propagation(
-                        error_code(&e),
-                        e.as_service_error()
-                            .and_then(aws_sdk_lambda::error::ProvideErrorMetadata::message),
-                    ) && start.elapsed() + pause <= ROLE_PROPAGATION =>
-                {
-                    tracing::warn!(
-                        "{}: the role cannot be assumed by Lambda yet (IAM propagation); retrying in {} s ({} s elapsed)",
-                        self.declared.name,
-                        pause.as_secs(),
-                        start.elapsed().as_secs()
-                    );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(10));
+                .await
+            {
+                Ok(_) => Ok(false),
+                Err(e) => {
+                    let e = aws_error(&self.what("CreateFunction"), e);
+                    if e.code.as_deref() == Some("ResourceConflictException") && !e.kind.transient()
+                    {
+                        Ok(true)
+                    } else {
+                        Err(e)
+                    }
                 }
-                // Created by an interrupted run: converge on it.
-                Err(e) if error_code(&e) == Some("ResourceConflictException") => {
-                    let live = self.read().await?.ok_or_else(|| {
-                        ResourceError::new(format!(
-                            "function {} exists and vanished",
-                            self.declared.name
-                        ))
-                    })?;
-                    self.wait_updated().await?;
-                    let changed: BTreeSet<String> =
-                        crate::engine::diff::diff(desired, &[], &live.fields)
-                            .iter()
-                            .map(|f| f.field().to_owned())
-                            .collect();
-                    self.update(&live, desired, &changed).await?;
-                    break;
-                }
-                Err(e) => return Err(aws_error(&self.what("CreateFunction"), e)),
             }
+        })
+        .await?;
+        if exists {
+            let live = self.read().await?.ok_or_else(|| {
+                ResourceError::new(format!(
+                    "function {} exists and vanished",
+                    self.declared.name
+                ))
+            })?;
+            self.wait_updated().await?;
+            let changed: BTreeSet<String> = crate::engine::diff::diff(desired, &[], &live.fields)
+                .iter()
+                .map(|f| f.field().to_owned())
+                .collect();
+            self.update(&live, desired, &changed).await?;
         }
         self.wait_active().await?;
         if spec.reserved_concurrency.is_some() {
@@ -986,22 +954,5 @@ mod tests {
         assert_eq!(f["application_log_level"], json!("INFO"));
         assert_eq!(f["system_log_level"], json!("INFO"));
         assert_eq!(f["log_group"], json!("/aws/lambda/s-worker"));
-    }
-
-    #[test]
-    fn role_propagation_is_recognised_by_code_and_message() {
-        let msg = "The role defined for the function cannot be assumed by Lambda.";
-        assert!(is_role_propagation(
-            Some("InvalidParameterValueException"),
-            Some(msg)
-        ));
-        assert!(!is_role_propagation(
-            Some("InvalidParameterValueException"),
-            Some("Invalid handler")
-        ));
-        assert!(!is_role_propagation(
-            Some("AccessDeniedException"),
-            Some(msg)
-        ));
     }
 }

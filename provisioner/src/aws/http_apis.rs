@@ -27,12 +27,33 @@ use super::tags::Tags;
 use super::{
     ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, error_code, read_back, tags,
 };
+use crate::engine::retry;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
     spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant};
+
+/// Every page of a `Get*` list of one API (`items`, `nextToken`).
+macro_rules! all_pages {
+    ($request:expr) => {{
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            match $request.set_next_token(token.take()).send().await {
+                Ok(page) => {
+                    items.extend(page.items().iter().cloned());
+                    match page.next_token() {
+                        Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                        _ => break Ok(items),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
 
 const ENDPOINT: &str = "endpoint";
 const EXECUTION_ARN: &str = "execution_arn";
@@ -193,10 +214,10 @@ impl HttpApi {
     ) -> Result<Option<Parts>, ResourceError> {
         let apigw = &self.aws.apigw;
         let (integrations, routes, stages, authorizers) = tokio::join!(
-            apigw.get_integrations().api_id(api_id).send(),
-            apigw.get_routes().api_id(api_id).send(),
-            apigw.get_stages().api_id(api_id).send(),
-            apigw.get_authorizers().api_id(api_id).send(),
+            async { all_pages!(apigw.get_integrations().api_id(api_id)) },
+            async { all_pages!(apigw.get_routes().api_id(api_id)) },
+            async { all_pages!(apigw.get_stages().api_id(api_id)) },
+            async { all_pages!(apigw.get_authorizers().api_id(api_id)) },
         );
         let gone = |code: Option<&str>| code == Some("NotFoundException");
         if gone(integrations.as_ref().err().and_then(error_code))
@@ -210,7 +231,7 @@ impl HttpApi {
         let routes = routes.map_err(|e| aws_error(&self.what("GetRoutes"), e))?;
         let stages = stages.map_err(|e| aws_error(&self.what("GetStages"), e))?;
         let authorizers = authorizers.map_err(|e| aws_error(&self.what("GetAuthorizers"), e))?;
-        let mut authorizers: Vec<_> = authorizers.items().to_vec();
+        let mut authorizers = authorizers;
         authorizers.sort_by(|a, b| a.name().cmp(&b.name()));
         let authorizer = authorizers
             .iter()
@@ -233,10 +254,9 @@ impl HttpApi {
                 )
             });
         let integration = integrations
-            .items()
             .iter()
             .find(|i| i.integration_uri() == Some(spec.integration.uri.as_str()))
-            .or_else(|| integrations.items().first())
+            .or_else(|| integrations.first())
             .map(|i| {
                 (
                     i.integration_id().unwrap_or_default().to_owned(),
@@ -262,7 +282,6 @@ impl HttpApi {
             .as_ref()
             .map(|(id, _)| format!("integrations/{id}"));
         let routes = routes
-            .items()
             .iter()
             .map(|r| {
                 let kind = r
@@ -294,7 +313,6 @@ impl HttpApi {
             })
             .collect();
         let stage = stages
-            .items()
             .iter()
             .find(|s| s.stage_name() == Some(spec.stage.name.as_str()))
             .map(|s| Stage {
@@ -340,17 +358,20 @@ impl HttpApi {
         .await?;
         // Only once no route uses it (AWS refuses to delete an authorizer in use).
         if let (Some(id), None) = (old_authorizer, &spec.authorizer) {
-            deleted(
-                self.aws
-                    .apigw
-                    .delete_authorizer()
-                    .api_id(api_id)
-                    .authorizer_id(id)
-                    .send()
-                    .await,
-                "NotFoundException",
-                &self.what("DeleteAuthorizer"),
-            )?;
+            retry::write(&parent(api_id), || async {
+                deleted(
+                    self.aws
+                        .apigw
+                        .delete_authorizer()
+                        .api_id(api_id)
+                        .authorizer_id(&id)
+                        .send()
+                        .await,
+                    "NotFoundException",
+                    &self.what("DeleteAuthorizer"),
+                )
+            })
+            .await?;
         }
         Ok(())
     }
@@ -373,31 +394,37 @@ impl HttpApi {
         Ok(Some(match have {
             Some((id, have)) if have == *want => id,
             Some((id, _)) => {
+                retry::write(&parent(api_id), || async {
+                    apigw
+                        .update_authorizer()
+                        .api_id(api_id)
+                        .authorizer_id(&id)
+                        .name(&want.name)
+                        .authorizer_type(AuthorizerType::Jwt)
+                        .set_identity_source(Some(want.identity_source.clone()))
+                        .jwt_configuration(jwt.clone())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(&self.what("UpdateAuthorizer"), e))
+                })
+                .await?;
+                id
+            }
+            None => retry::write(&parent(api_id), || async {
                 apigw
-                    .update_authorizer()
+                    .create_authorizer()
                     .api_id(api_id)
-                    .authorizer_id(&id)
                     .name(&want.name)
                     .authorizer_type(AuthorizerType::Jwt)
                     .set_identity_source(Some(want.identity_source.clone()))
-                    .jwt_configuration(jwt)
+                    .jwt_configuration(jwt.clone())
                     .send()
                     .await
-                    .map_err(|e| aws_error(&self.what("UpdateAuthorizer"), e))?;
-                id
-            }
-            None => apigw
-                .create_authorizer()
-                .api_id(api_id)
-                .name(&want.name)
-                .authorizer_type(AuthorizerType::Jwt)
-                .set_identity_source(Some(want.identity_source.clone()))
-                .jwt_configuration(jwt)
-                .send()
-                .await
-                .map_err(|e| aws_error(&self.what("CreateAuthorizer"), e))?
-                .authorizer_id
-                .unwrap_or_default(),
+                    .map_err(|e| aws_error(&self.what("CreateAuthorizer"), e))
+            })
+            .await?
+            .authorizer_id
+            .unwrap_or_default(),
         }))
     }
 
@@ -410,45 +437,51 @@ impl HttpApi {
         let apigw = &self.aws.apigw;
         let want = &spec.integration;
         let timeout = i32::try_from(want.timeout_ms).unwrap_or(i32::MAX);
+        let what = self.what("CreateIntegration");
         Ok(match have {
             Some((id, have)) if have == *want => id,
             Some((id, _)) => {
-                apigw
-                    .update_integration()
-                    .api_id(api_id)
-                    .integration_id(&id)
-                    .integration_type(IntegrationType::from(want.kind.as_str()))
-                    .integration_uri(want.uri.as_str())
-                    .payload_format_version(&want.payload_format_version)
-                    .timeout_in_millis(timeout)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&self.what("UpdateIntegration"), e))?;
-                id
-            }
-            // A repeated call makes a second integration: at most once.
-            None => match create_once(
-                &self.what("CreateIntegration"),
-                || {
+                retry::write(&parent(api_id), || async {
                     apigw
-                        .create_integration()
+                        .update_integration()
                         .api_id(api_id)
+                        .integration_id(&id)
                         .integration_type(IntegrationType::from(want.kind.as_str()))
                         .integration_uri(want.uri.as_str())
                         .payload_format_version(&want.payload_format_version)
                         .timeout_in_millis(timeout)
-                        .customize()
-                        .config_override(no_retries())
                         .send()
-                },
-                || async {
-                    Ok(self
-                        .parts(api_id, spec)
-                        .await?
-                        .integration
-                        .map(|(id, _)| id))
-                },
-            )
+                        .await
+                        .map_err(|e| aws_error(&self.what("UpdateIntegration"), e))
+                })
+                .await?;
+                id
+            }
+            // A repeated call makes a second integration: at most once.
+            None => match retry::write(&parent(api_id), || {
+                create_once(
+                    &what,
+                    || {
+                        apigw
+                            .create_integration()
+                            .api_id(api_id)
+                            .integration_type(IntegrationType::from(want.kind.as_str()))
+                            .integration_uri(want.uri.as_str())
+                            .payload_format_version(&want.payload_format_version)
+                            .timeout_in_millis(timeout)
+                            .customize()
+                            .config_override(no_retries())
+                            .send()
+                    },
+                    || async {
+                        Ok(self
+                            .parts(api_id, spec)
+                            .await?
+                            .integration
+                            .map(|(id, _)| id))
+                    },
+                )
+            })
             .await?
             {
                 Created::New(i) => i.integration_id.unwrap_or_default(),
@@ -478,17 +511,20 @@ impl HttpApi {
                 "{}: deleting route {key}, which is not declared",
                 self.declared.name
             );
-            deleted(
-                self.aws
-                    .apigw
-                    .delete_route()
-                    .api_id(api_id)
-                    .route_id(route_id)
-                    .send()
-                    .await,
-                "NotFoundException",
-                &self.what("DeleteRoute"),
-            )
+            retry::write(&parent(api_id), || async {
+                deleted(
+                    self.aws
+                        .apigw
+                        .delete_route()
+                        .api_id(api_id)
+                        .route_id(&route_id)
+                        .send()
+                        .await,
+                    "NotFoundException",
+                    &self.what("DeleteRoute"),
+                )
+            })
+            .await
         });
         futures::future::try_join_all(undeclared).await?;
         Ok(())
@@ -511,33 +547,39 @@ impl HttpApi {
         match have {
             Some((_, have)) if have == *want => {}
             Some((route_id, _)) => {
-                apigw
-                    .update_route()
-                    .api_id(api_id)
-                    .route_id(route_id)
-                    .target(&target)
-                    .authorization_type(kind)
-                    .authorizer_id(authorizer)
-                    .set_authorization_scopes(Some(want.authorization_scopes.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&self.what("UpdateRoute"), e))?;
+                retry::write(&parent(api_id), || async {
+                    apigw
+                        .update_route()
+                        .api_id(api_id)
+                        .route_id(&route_id)
+                        .target(&target)
+                        .authorization_type(kind.clone())
+                        .authorizer_id(authorizer)
+                        .set_authorization_scopes(Some(want.authorization_scopes.clone()))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(&self.what("UpdateRoute"), e))
+                })
+                .await?;
             }
             None => {
-                apigw
-                    .create_route()
-                    .api_id(api_id)
-                    .route_key(key)
-                    .target(&target)
-                    .authorization_type(kind)
-                    .set_authorizer_id(authorizer_id.map(str::to_owned))
-                    .set_authorization_scopes(
-                        (!want.authorization_scopes.is_empty())
-                            .then(|| want.authorization_scopes.clone()),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&self.what("CreateRoute"), e))?;
+                retry::write(&parent(api_id), || async {
+                    apigw
+                        .create_route()
+                        .api_id(api_id)
+                        .route_key(key)
+                        .target(&target)
+                        .authorization_type(kind.clone())
+                        .set_authorizer_id(authorizer_id.map(str::to_owned))
+                        .set_authorization_scopes(
+                            (!want.authorization_scopes.is_empty())
+                                .then(|| want.authorization_scopes.clone()),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(&self.what("CreateRoute"), e))
+                })
+                .await?;
             }
         }
         Ok(())
@@ -559,26 +601,32 @@ impl HttpApi {
         if have.as_ref() != Some(&spec.stage) {
             if have.is_some() {
                 // In place: the stage keeps its deployments and invoke URL.
+                retry::write(&parent(api_id), || async {
+                    apigw
+                        .update_stage()
+                        .api_id(api_id)
+                        .stage_name(&spec.stage.name)
+                        .auto_deploy(spec.stage.auto_deploy)
+                        .set_default_route_settings(settings.clone())
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(&self.what("UpdateStage"), e))
+                })
+                .await?;
+                return Ok(());
+            }
+            retry::write(&parent(api_id), || async {
                 apigw
-                    .update_stage()
+                    .create_stage()
                     .api_id(api_id)
                     .stage_name(&spec.stage.name)
                     .auto_deploy(spec.stage.auto_deploy)
-                    .set_default_route_settings(settings)
+                    .set_default_route_settings(settings.clone())
                     .send()
                     .await
-                    .map_err(|e| aws_error(&self.what("UpdateStage"), e))?;
-                return Ok(());
-            }
-            apigw
-                .create_stage()
-                .api_id(api_id)
-                .stage_name(&spec.stage.name)
-                .auto_deploy(spec.stage.auto_deploy)
-                .set_default_route_settings(settings)
-                .send()
-                .await
-                .map_err(|e| aws_error(&self.what("CreateStage"), e))?;
+                    .map_err(|e| aws_error(&self.what("CreateStage"), e))
+            })
+            .await?;
         }
         Ok(())
     }
@@ -590,6 +638,14 @@ impl HttpApi {
             self.aws.region
         )
     }
+}
+
+/// The parent every write to an API's parts goes through: API Gateway
+/// answers concurrent writes to one API with `409 ConflictException:
+/// Unable to complete operation due to concurrent modification` (apigatewayv2
+/// API reference, "Common errors"; terraform-provider-aws #18018, #37897).
+fn parent(api_id: &str) -> String {
+    format!("apigateway/{api_id}")
 }
 
 /// Whether `tags` carry every ownership tag in `declared` (managed-by, stack).

@@ -31,7 +31,7 @@ pub(crate) use crate::kind::{ARN, ID, NAME, URL};
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use crate::engine::ResourceError;
+use crate::engine::{ErrorKind, ResourceError};
 
 /// The AWS error code of a failed call, if the service answered.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
@@ -106,21 +106,122 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Renders a failed call for a person: what was attempted, AWS's code and message,
-/// or the transport problem (e.g. connection refused) with its causes.
+/// or the transport problem (e.g. connection refused) with its causes; and
+/// classifies it ([`classify`]) for the engine's retry policy.
 pub fn aws_error<E, R>(what: &str, err: SdkError<E, R>) -> ResourceError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let detail = match &err {
+    match &err {
         SdkError::ServiceError(e) => {
             let code = e.err().code().unwrap_or("UnknownError");
             let msg = e.err().message().unwrap_or("(no message)");
-            format!("{code}: {msg}")
+            let status = status_of(e.raw());
+            if let Some(region) = redirected_to(e.raw()) {
+                return ResourceError::answered(
+                    format!(
+                        "{what}: the bucket is in {region}, and S3 answers requests signed for another Region with 301 PermanentRedirect (the SDK does not follow it): use a bucket in the stack's Region"
+                    ),
+                    ErrorKind::Invalid,
+                    Some("PermanentRedirect"),
+                );
+            }
+            ResourceError::answered(
+                format!("{what}: {code}: {msg}"),
+                classify(status, code, msg),
+                Some(code),
+            )
         }
-        _ => causes(&err),
-    };
-    ResourceError::new(format!("{what}: {detail}"))
+        _ => ResourceError::new(format!("{what}: {}", causes(&err))),
+    }
+}
+
+/// The HTTP status of a raw answer (the SDKs' `R`), when it is one.
+fn status_of<R: std::fmt::Debug + 'static>(raw: &R) -> u16 {
+    (raw as &dyn std::any::Any)
+        .downcast_ref::<aws_smithy_runtime_api::http::Response>()
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// The Region S3 redirects to (a 301 with `x-amz-bucket-region`: S3 API
+/// reference, HeadBucket), when the answer is one.
+fn redirected_to<R: std::fmt::Debug + 'static>(raw: &R) -> Option<String> {
+    let raw =
+        (raw as &dyn std::any::Any).downcast_ref::<aws_smithy_runtime_api::http::Response>()?;
+    if raw.status().as_u16() != 301 {
+        return None;
+    }
+    raw.headers().get("x-amz-bucket-region").map(str::to_owned)
+}
+
+/// What kind of failure AWS's answer is, from its status, code and message.
+/// The codes are each service's documented errors: API Gateway's
+/// `ConflictException` ("concurrent modification", apigatewayv2 API
+/// reference, Common errors), Lambda's `ResourceConflictException` ("another
+/// operation is in progress") and `ResourceInUseException` ("an event source
+/// mapping in the CREATING state", Lambda API reference), IAM's
+/// `ConcurrentModification`, S3's `OperationAborted`, SQS's
+/// `QueueDeletedRecently` ("wait 60 seconds after deleting a queue",
+/// `CreateQueue`), and Lambda's `InvalidParameterValueException` for a role
+/// it cannot use yet (Lambda developer guide, execution role: "it can take
+/// a few seconds for IAM changes to propagate").
+pub fn classify(status: u16, code: &str, message: &str) -> ErrorKind {
+    let code = code
+        .trim_start_matches("AWS.SimpleQueueService.")
+        .rsplit('#')
+        .next()
+        .unwrap_or(code);
+    let lower = message.to_ascii_lowercase();
+    // A create whose name is taken: the kind converges on it; waiting never helps.
+    let exists = lower.contains("already exist");
+    match code {
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "SlowDown"
+        | "RequestThrottled" => ErrorKind::Throttled,
+        "ConflictException"
+        | "ResourceConflictException"
+        | "ResourceInUseException"
+        | "ConcurrentModification"
+        | "ConcurrentModificationException"
+        | "OperationAborted"
+        | "OperationAbortedException"
+        | "QueueDeletedRecently"
+        | "TooManyUpdates"
+            if !exists =>
+        {
+            ErrorKind::Conflict
+        }
+        "InvalidParameterValueException"
+            if lower.contains("cannot be assumed")
+                || lower.contains("execution role does not have permissions") =>
+        {
+            ErrorKind::Propagating
+        }
+        "ResourceNotFoundException"
+        | "NotFoundException"
+        | "NoSuchEntity"
+        | "NoSuchBucket"
+        | "NoSuchKey"
+        | "NonExistentQueue"
+        | "QueueDoesNotExist"
+        | "NotFound" => ErrorKind::NotFound,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "AuthorizationError"
+        | "ExpiredToken"
+        | "InvalidClientTokenId" => ErrorKind::Denied,
+        _ if status == 429 => ErrorKind::Throttled,
+        _ if status == 404 => ErrorKind::NotFound,
+        _ if status == 403 => ErrorKind::Denied,
+        _ if (400..500).contains(&status) => ErrorKind::Invalid,
+        _ if exists => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    }
 }
 
 /// Whether a failed call may have been carried out anyway: its answer was
@@ -217,6 +318,94 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
     struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn answers_are_classified_by_their_documented_codes() {
+        use super::classify;
+        use crate::engine::ErrorKind::*;
+        let cases = [
+            (
+                409,
+                "ConflictException",
+                "Unable to complete operation due to concurrent modification. Please try again later.",
+                Conflict,
+            ),
+            (
+                409,
+                "ResourceConflictException",
+                "The operation cannot be performed at this time. An update is in progress for resource",
+                Conflict,
+            ),
+            (
+                409,
+                "ResourceConflictException",
+                "Function already exist: f",
+                Invalid,
+            ),
+            (
+                409,
+                "ResourceConflictException",
+                "The statement id (s) provided already exists.",
+                Invalid,
+            ),
+            (
+                400,
+                "ResourceInUseException",
+                "Cannot update the event source mapping because it is in use.",
+                Conflict,
+            ),
+            (
+                400,
+                "AWS.SimpleQueueService.QueueDeletedRecently",
+                "You must wait 60 seconds after deleting a queue before you can create another with the same name.",
+                Conflict,
+            ),
+            (
+                400,
+                "com.amazonaws.sqs#QueueDeletedRecently",
+                "wait 60 seconds",
+                Conflict,
+            ),
+            (
+                400,
+                "InvalidParameterValueException",
+                "The role defined for the function cannot be assumed by Lambda.",
+                Propagating,
+            ),
+            (
+                400,
+                "InvalidParameterValueException",
+                "The provided execution role does not have permissions to call ReceiveMessage on SQS",
+                Propagating,
+            ),
+            (
+                400,
+                "InvalidParameterValueException",
+                "Unsupported runtime",
+                Invalid,
+            ),
+            (429, "TooManyRequestsException", "Rate exceeded", Throttled),
+            (400, "Throttling", "Rate exceeded", Throttled),
+            (
+                404,
+                "NotFoundException",
+                "Invalid API identifier specified",
+                NotFound,
+            ),
+            (
+                404,
+                "NoSuchEntity",
+                "The role with name r cannot be found.",
+                NotFound,
+            ),
+            (403, "AccessDeniedException", "not authorized", Denied),
+            (400, "BadRequestException", "Invalid route key", Invalid),
+            (500, "ServiceException", "internal", Other),
+        ];
+        for (status, code, message, kind) in cases {
+            assert_eq!(classify(status, code, message), kind, "{code}: {message}");
+        }
+    }
 
     #[test]
     fn causes_are_joined_once_each() {

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Aws, aws_error, error_code};
+use super::{Aws, Done, aws_error, error_code};
 use crate::engine::permission_changes::Condition;
+use crate::engine::retry;
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Live, Permission, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -57,38 +58,54 @@ impl InvokePermission {
         format!("lambda:{call} {}", self.declared.name)
     }
 
+    /// The policy this statement lives in: Lambda refuses overlapping
+    /// `AddPermission`/`RemovePermission` on one function and qualifier
+    /// (`ResourceConflictException`), and Terraform serialises them per
+    /// function for the same reason, so every write to it goes through the
+    /// engine's lock for that policy.
+    fn policy(function: &str) -> String {
+        let (name, qualifier) = split_qualifier(function);
+        format!("lambda-policy/{name}:{}", qualifier.unwrap_or_default())
+    }
+
     async fn add(&self, spec: &PermissionSpec) -> Result<(), ResourceError> {
         let (function, qualifier) = split_qualifier(spec.function_name.as_str());
-        self.aws
-            .lambda
-            .add_permission()
-            .function_name(function)
-            .set_qualifier(qualifier)
-            .statement_id(&self.statement_id)
-            .action(&spec.action)
-            .principal(&spec.principal)
-            .source_arn(spec.source_arn.as_str())
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("AddPermission"), e))?;
-        Ok(())
+        retry::write(&Self::policy(spec.function_name.as_str()), || async {
+            self.aws
+                .lambda
+                .add_permission()
+                .function_name(function)
+                .set_qualifier(qualifier.clone())
+                .statement_id(&self.statement_id)
+                .action(&spec.action)
+                .principal(&spec.principal)
+                .source_arn(spec.source_arn.as_str())
+                .send()
+                .await
+                .done(&self.what("AddPermission"))
+        })
+        .await
     }
 
     async fn remove(&self) -> Result<(), ResourceError> {
-        match self
-            .aws
-            .lambda
-            .remove_permission()
-            .function_name(split_qualifier(&self.function_name).0)
-            .set_qualifier(split_qualifier(&self.function_name).1)
-            .statement_id(&self.statement_id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
-            Err(e) => Err(aws_error(&self.what("RemovePermission"), e)),
-        }
+        let (function, qualifier) = split_qualifier(&self.function_name);
+        retry::write(&Self::policy(&self.function_name), || async {
+            match self
+                .aws
+                .lambda
+                .remove_permission()
+                .function_name(function)
+                .set_qualifier(qualifier.clone())
+                .statement_id(&self.statement_id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+                Err(e) => Err(aws_error(&self.what("RemovePermission"), e)),
+            }
+        })
+        .await
     }
 }
 

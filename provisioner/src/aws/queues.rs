@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
+use crate::engine::retry;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
 };
@@ -245,34 +246,40 @@ impl Resource for SqsQueue {
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         // Tags are set in the same call, so an interrupted apply never leaves an
         // untagged (and so "not owned") queue behind.
-        let created = self
-            .aws
-            .sqs
-            .create_queue()
-            .queue_name(&self.declared.name)
-            .set_attributes(Some(attributes_of(desired, None)))
-            .set_tags(Some(tags::of(desired).into_iter().collect()))
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            // Exists with other attributes (created concurrently): converge by updating.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_queue_name_exists()) =>
+        // A name deleted less than 60 s ago answers QueueDeletedRecently
+        // (SQS API reference, CreateQueue): the engine's policy waits it out.
+        let created = retry::call(|| async {
+            match self
+                .aws
+                .sqs
+                .create_queue()
+                .queue_name(&self.declared.name)
+                .set_attributes(Some(attributes_of(desired, None)))
+                .set_tags(Some(tags::of(desired).into_iter().collect()))
+                .send()
+                .await
             {
-                let live = self.read().await?.ok_or_else(|| {
-                    ResourceError::new(format!("{} exists and vanished", self.declared.name))
-                })?;
-                let all: BTreeSet<String> = desired.keys().cloned().collect();
-                self.update(&live, desired, &all).await?;
-            }
-            Err(e) => {
-                return Err(aws_error(
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_queue_name_exists()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(aws_error(
                     &format!("sqs:CreateQueue {}", self.declared.name),
                     e,
-                ));
+                )),
             }
+        })
+        .await?;
+        // Exists with other attributes (created concurrently): converge by updating.
+        if !created {
+            let live = self.read().await?.ok_or_else(|| {
+                ResourceError::new(format!("{} exists and vanished", self.declared.name))
+            })?;
+            let all: BTreeSet<String> = desired.keys().cloned().collect();
+            self.update(&live, desired, &all).await?;
         }
         read_back(self.read().await?, &format!("queue {}", self.declared.name))
     }

@@ -272,8 +272,26 @@ impl Resource for IamRole {
                 .role_name(name)
                 .policy_name(POLICY_NAME)
                 .send(),
-            iam.list_role_policies().role_name(name).send(),
-            iam.list_attached_role_policies().role_name(name).send(),
+            // Every page (IAM pages at 100 by default, and may cut shorter:
+            // IAM API reference, ListRolePolicies "IsTruncated").
+            async {
+                iam.list_role_policies()
+                    .role_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<String>, _>>()
+                    .await
+            },
+            async {
+                iam.list_attached_role_policies()
+                    .role_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+            },
         );
         let gone = |code: Option<&str>| code == Some("NoSuchEntity");
         let role = match role {
@@ -288,17 +306,12 @@ impl Resource for IamRole {
             Err(e) => return Err(aws_error(&self.what("GetRolePolicy"), e)),
         };
         let inline: Vec<String> = match inline {
-            Ok(l) => l.policy_names,
+            Ok(l) => l,
             Err(e) if gone(error_code(&e)) => return Ok(None),
             Err(e) => return Err(aws_error(&self.what("ListRolePolicies"), e)),
         };
         let attached: Vec<String> = match attached {
-            Ok(a) => a
-                .attached_policies
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| p.policy_arn)
-                .collect(),
+            Ok(a) => a.into_iter().filter_map(|p| p.policy_arn).collect(),
             Err(e) if gone(error_code(&e)) => return Ok(None),
             Err(e) => return Err(aws_error(&self.what("ListAttachedRolePolicies"), e)),
         };

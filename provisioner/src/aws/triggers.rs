@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::aliases::LIVE;
 use super::policies::Statement;
-use super::{Aws, ID, aws_error, create_once, deleted, error_code, read_back};
+use super::{Aws, Done, ID, aws_error, create_once, deleted, error_code, read_back};
+use crate::engine::retry;
 use crate::engine::{
     Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
     spec_of,
@@ -228,32 +229,41 @@ impl Resource for QueueTrigger {
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
         // Lambda makes a second mapping for a repeated call: at most once.
-        create_once(
-            &self.what("CreateEventSourceMapping"),
-            || {
-                self.aws
-                    .lambda
-                    .create_event_source_mapping()
-                    .event_source_arn(spec.event_source_arn.as_str())
-                    .function_name(spec.function_name.as_str())
-                    .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
-                    .set_function_response_types(Some(response_types(&spec)))
-                    .scaling_config(scaling(&spec))
-                    .enabled(spec.enabled)
-                    .customize()
-                    .config_override(
-                        aws_sdk_lambda::config::Builder::default()
-                            .retry_config(RetryConfig::disabled()),
-                    )
-                    .send()
-            },
-            || async { Ok(self.read().await?.map(|_| ())) },
-        )
+        // Right after the worker's policy changed, Lambda may not see it yet
+        // ("the provided execution role does not have permissions",
+        // `Propagating`): the engine's policy waits it out, as Terraform
+        // does (terraform-provider-aws #19831).
+        let what = self.what("CreateEventSourceMapping");
+        retry::call(|| {
+            create_once(
+                &what,
+                || {
+                    self.aws
+                        .lambda
+                        .create_event_source_mapping()
+                        .event_source_arn(spec.event_source_arn.as_str())
+                        .function_name(spec.function_name.as_str())
+                        .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
+                        .set_function_response_types(Some(response_types(&spec)))
+                        .scaling_config(scaling(&spec))
+                        .enabled(spec.enabled)
+                        .customize()
+                        .config_override(
+                            aws_sdk_lambda::config::Builder::default()
+                                .retry_config(RetryConfig::disabled()),
+                        )
+                        .send()
+                },
+                || async { Ok(self.read().await?.map(|_| ())) },
+            )
+        })
         .await?;
-        read_back(
+        let live = read_back(
             self.read().await?,
             &format!("trigger {}", self.declared.name),
-        )
+        )?;
+        self.settled(&live).await?;
+        Ok(live)
     }
 
     async fn update(
@@ -264,34 +274,73 @@ impl Resource for QueueTrigger {
     ) -> Result<(), ResourceError> {
         let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
         let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
-        self.aws
-            .lambda
-            .update_event_source_mapping()
-            .uuid(&uuid)
-            .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
-            .set_function_response_types(Some(response_types(&spec)))
-            .scaling_config(scaling(&spec))
-            .enabled(spec.enabled)
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("UpdateEventSourceMapping"), e))?;
-        Ok(())
+        // A mapping still `Creating`/`Updating` answers ResourceInUseException.
+        retry::call(|| async {
+            self.aws
+                .lambda
+                .update_event_source_mapping()
+                .uuid(&uuid)
+                .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
+                .set_function_response_types(Some(response_types(&spec)))
+                .scaling_config(scaling(&spec))
+                .enabled(spec.enabled)
+                .send()
+                .await
+                .done(&self.what("UpdateEventSourceMapping"))
+        })
+        .await?;
+        self.settled(live).await
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
-        deleted(
-            self.aws
-                .lambda
-                .delete_event_source_mapping()
-                .uuid(&uuid)
-                .send()
-                .await,
-            "ResourceNotFoundException",
-            &self.what("DeleteEventSourceMapping"),
-        )
+        retry::call(|| async {
+            deleted(
+                self.aws
+                    .lambda
+                    .delete_event_source_mapping()
+                    .uuid(&uuid)
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                &self.what("DeleteEventSourceMapping"),
+            )
+        })
+        .await
     }
 }
+
+impl QueueTrigger {
+    /// Until the mapping has left its transitional states (`Creating`,
+    /// `Updating`, `Enabling`, `Disabling`: Lambda API reference,
+    /// EventSourceMappingConfiguration `State`), so that nothing after
+    /// this apply meets `ResourceInUseException`.
+    async fn settled(&self, live: &Live) -> Result<(), ResourceError> {
+        let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
+        retry::wait_until(
+            &format!("trigger {} is Enabled", self.declared.name),
+            SETTLED_WITHIN,
+            || async {
+                let m = self
+                    .aws
+                    .lambda
+                    .get_event_source_mapping()
+                    .uuid(&uuid)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&self.what("GetEventSourceMapping"), e))?;
+                Ok(match m.state() {
+                    Some("Creating" | "Updating" | "Enabling" | "Disabling") => None,
+                    _ => Some(()),
+                })
+            },
+        )
+        .await
+    }
+}
+
+/// How long a mapping may stay in a transitional state.
+const SETTLED_WITHIN: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Export for QueueTrigger {
     fn cloudformation(&self, _code: &CodeLocation) -> Result<Vec<Part>, ResourceError> {

@@ -99,9 +99,11 @@ pub fn print_event(e: Event) {
             address,
             action,
             elapsed,
+            note,
         } => {
+            let note = note.map(|n| format!(" ({n})")).unwrap_or_default();
             println!(
-                "{address}: Still {}... [{}s elapsed]",
+                "{address}: Still {}... [{}s elapsed]{note}",
                 verb(action).0.to_lowercase(),
                 elapsed.as_secs()
             )

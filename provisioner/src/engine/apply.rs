@@ -27,6 +27,9 @@ pub enum Event {
         address: String,
         action: Action,
         elapsed: Duration,
+        /// What it is waiting for, if not its call: `ConflictException,
+        /// retrying`, `waiting until Active` ([`super::retry`]).
+        note: Option<String>,
     },
     Finished {
         address: String,
@@ -199,17 +202,30 @@ async fn run_with_heartbeat(
         address: c.address.clone(),
         action: c.action,
     });
-    let work = run(c, resource, live, attrs, report);
+    let (progress, mut notes) = super::retry::Progress::new();
+    let work = super::retry::scoped(progress, run(c, resource, live, attrs, report));
     tokio::pin!(work);
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut noted: Option<String> = None;
+    let still = |note: Option<String>| Event::StillRunning {
+        address: c.address.clone(),
+        action: c.action,
+        elapsed: start.elapsed(),
+        note,
+    };
     let id = loop {
         tokio::select! {
             r = &mut work => break r?,
-            _ = beat.tick() => report(Event::StillRunning {
-                address: c.address.clone(),
-                action: c.action,
-                elapsed: start.elapsed(),
-            }),
+            _ = beat.tick() => report(still(notes.borrow().clone())),
+            Ok(()) = notes.changed() => {
+                // A new reason to wait is shown at once; its repeats and its
+                // end wait for the heartbeat.
+                let now = notes.borrow_and_update().clone();
+                if now.is_some() && now != noted {
+                    report(still(now.clone()));
+                }
+                noted = now;
+            }
         }
     };
     report(Event::Finished {

@@ -7,6 +7,7 @@
 //! - [`apply`]: executing a plan as a dependency graph.
 //! - [`permission_changes`]: the plan's permission section and broadening.
 //! - [`render`]: a plan as text, JSON or Markdown.
+//! - [`retry`]: the one retry-and-wait policy for AWS's transient answers.
 
 pub mod apply;
 pub mod diff;
@@ -15,6 +16,7 @@ pub mod plan;
 pub mod refs;
 pub mod render;
 pub mod resource;
+pub mod retry;
 pub mod saved;
 
 pub use apply::{ApplyError, Event, execute};
@@ -22,8 +24,8 @@ pub use permission_changes::{Permission, PermissionChange};
 pub use plan::{Action, Change, Mode, Plan, PlanOptions, Snapshot, Summary, compute, read_all};
 pub use refs::{Handle, Ref, Text};
 pub use resource::{
-    Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, fields_of,
-    spec_of,
+    Attrs, Declared, DeleteOutcome, ErrorKind, Fields, Finding, Live, Resource, ResourceError,
+    fields_of, spec_of,
 };
 
 #[cfg(test)]

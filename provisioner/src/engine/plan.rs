@@ -125,6 +125,8 @@ pub struct Snapshot {
     pub live: HashMap<String, Option<Live>>,
     /// Attributes of resources that do not exist yet, as AWS will derive them.
     pub predicted: HashMap<String, Attrs>,
+    /// What each resource's [`Resource::check`] found, whether it exists or not.
+    pub checked: HashMap<String, Vec<Finding>>,
 }
 
 impl Snapshot {
@@ -160,15 +162,27 @@ pub async fn read_all(
     resources: &[Arc<dyn Resource>],
 ) -> Result<Snapshot, Vec<(String, ResourceError)>> {
     let reads = resources.iter().map(|r| async move {
-        let read = match r.read().await {
-            Ok(None) => r.predict().await.map(|p| (None, Some(p))),
-            other => other.map(|live| (live, None)),
-        };
-        (r.address().to_owned(), read)
+        let (read, checked) = tokio::join!(
+            async {
+                match r.read().await {
+                    Ok(None) => r.predict().await.map(|p| (None, Some(p))),
+                    other => other.map(|live| (live, None)),
+                }
+            },
+            r.check()
+        );
+        (r.address().to_owned(), read, checked)
     });
     let mut snapshot = Snapshot::default();
     let mut errors = Vec::new();
-    for (address, result) in join_all(reads).await {
+    for (address, result, checked) in join_all(reads).await {
+        match checked {
+            Ok(found) if !found.is_empty() => {
+                snapshot.checked.insert(address.clone(), found);
+            }
+            Ok(_) => {}
+            Err(e) => errors.push((address.clone(), e)),
+        }
         match result {
             Ok((live, predicted)) => {
                 if let Some(p) = predicted {
@@ -274,7 +288,9 @@ fn compute_knowing(
         }
         let live = snapshot.get(r.address());
         if opts.mode == Mode::Apply {
-            for finding in live.map(|l| l.findings.as_slice()).unwrap_or_default() {
+            let checked = snapshot.checked.get(r.address()).map(Vec::as_slice);
+            let found = live.map(|l| l.findings.as_slice()).unwrap_or_default();
+            for finding in found.iter().chain(checked.unwrap_or_default()) {
                 match finding {
                     Finding::Problem(m) => problems.push(format!("{}: {m}", r.address())),
                     Finding::Warning(m) => warnings.push(format!("{}: {m}", r.address())),

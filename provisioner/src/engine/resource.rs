@@ -66,18 +66,69 @@ pub enum DeleteOutcome {
     Skipped(String),
 }
 
+/// What kind of failure an AWS answer was: the engine's retry policy
+/// ([`super::retry`]) decides on it, and no kind needs to know AWS's codes
+/// for another service. Kinds classify (`crate::aws::aws_error`), the engine
+/// decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// The thing is not there (read as absent, or already deleted).
+    NotFound,
+    /// The service asked to slow down; nothing was done.
+    Throttled,
+    /// Another change of the same thing is in progress (409 Conflict,
+    /// `ResourceConflictException`, `ResourceInUseException`,
+    /// `QueueDeletedRecently`); nothing was done, and the same call succeeds
+    /// once the other change ends.
+    Conflict,
+    /// A change made moments ago has not reached every AWS endpoint yet (a
+    /// role not assumable, a policy not yet effective); nothing was done.
+    Propagating,
+    /// Not allowed to the caller.
+    Denied,
+    /// The request is wrong; repeating it gives the same answer.
+    Invalid,
+    /// Anything else (transport failures the SDK already retried, 5xx).
+    #[default]
+    Other,
+}
+
+impl ErrorKind {
+    /// Whether the same call, repeated later, can succeed.
+    pub fn transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Throttled | ErrorKind::Conflict | ErrorKind::Propagating
+        )
+    }
+}
+
 /// A failed AWS operation, already rendered for a person: the AWS error code and
-/// message, and what was being attempted.
+/// message, and what was being attempted; its [`ErrorKind`] and AWS's code.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ResourceError {
     pub message: String,
+    pub kind: ErrorKind,
+    /// AWS's error code (`ConflictException`), when AWS answered.
+    pub code: Option<String>,
 }
 
 impl ResourceError {
     pub fn new(message: impl Into<String>) -> Self {
         ResourceError {
             message: message.into(),
+            kind: ErrorKind::Other,
+            code: None,
+        }
+    }
+
+    /// An AWS answer with its code, classified.
+    pub fn answered(message: impl Into<String>, kind: ErrorKind, code: Option<&str>) -> Self {
+        ResourceError {
+            message: message.into(),
+            kind,
+            code: code.map(str::to_owned),
         }
     }
 
@@ -184,6 +235,12 @@ pub trait Resource: Send + Sync {
     /// show them. Only what AWS invents (ids, chosen URLs) stays unknown.
     async fn predict(&self) -> Result<Attrs, ResourceError> {
         Ok(self.declared().known.clone())
+    }
+    /// What the plan must know whether or not the resource exists (e.g.
+    /// that the alarms a deploy will watch exist): read with `read`, shown
+    /// like [`Live::findings`].
+    async fn check(&self) -> Result<Vec<Finding>, ResourceError> {
+        Ok(Vec::new())
     }
     /// The live form, or `None` when it does not exist.
     async fn read(&self) -> Result<Option<Live>, ResourceError>;
