@@ -9,11 +9,14 @@
 //! parallel (the time is the SDK's back-off, not work). At 20% the SDK's
 //! retries (five attempts) hide every fault; a second test at 35% makes runs
 //! fail and checks how failures are reported and that re-runs converge.
+//! Behind the fault proxy, AWS's races are played too (testkit::races, short
+//! windows): conflicts, propagation, transitional states and pages.
 
 mod common;
 
 use common::*;
 use testkit::faults::{self, Faults};
+use testkit::races::{Races, Windows};
 
 const RATE: f64 = 0.2;
 const LANES: u64 = 10;
@@ -85,7 +88,9 @@ async fn one_seed(seed: u64, rate: f64) -> usize {
     let f = Fixture::new(&format!("t-fault{seed}-")).await;
     // The stack name is unique per run: left out, the seed alone decides.
     let faults = Faults::ignoring(seed, rate, &[&f.name]);
-    let proxy = faults::start(testkit::moto_endpoint(), faults.clone()).await;
+    let races = Races::with_windows(seed, Windows::quick());
+    let racing = races.start(testkit::moto_endpoint()).await;
+    let proxy = faults::start(&racing, faults.clone()).await;
 
     let failed = converge(
         &f,
@@ -118,9 +123,10 @@ async fn one_seed(seed: u64, rate: f64) -> usize {
     let injected = faults.injected();
     let after = injected.iter().filter(|i| i.after_upstream).count();
     println!(
-        "seed {seed}: {} requests, {} faults ({after} after the emulator acted); failed runs: apply {failed}, update {failed_update}, destroy {failed_destroy}",
+        "seed {seed}: {} requests, {} faults ({after} after the emulator acted); failed runs: apply {failed}, update {failed_update}, destroy {failed_destroy}; races: {}",
         faults.requests(),
-        injected.len()
+        injected.len(),
+        races.played.summary()
     );
     assert!(!injected.is_empty(), "seed {seed}: no fault was injected");
     failed + failed_update + failed_destroy

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use provisioner::engine::Action;
+use testkit::races::{Races, Windows};
 
 const LANES: u64 = 5;
 /// Changes in a full apply or destroy of the stack.
@@ -67,7 +68,11 @@ fn run_killed(f: &Fixture, args: &[&str], (k, delay): (u64, Duration)) -> bool {
 }
 
 async fn one_seed(seed: u64) {
-    let f = Fixture::new(&format!("t-kill{seed}-")).await;
+    let races = Races::with_windows(seed, Windows::quick());
+    let racing = races.start(testkit::moto_endpoint()).await;
+    let mut f = Fixture::new(&format!("t-kill{seed}-")).await;
+    // The binary goes through the races; the test's own reads go to moto.
+    f.endpoint = racing;
     let at = moment(seed);
     let killed = tokio::task::block_in_place(|| {
         run_killed(&f, &["apply", "--yes", "--approve-broadening"], at)
@@ -100,7 +105,7 @@ async fn one_seed(seed: u64) {
         "seed {seed}: left after destroy"
     );
     println!(
-        "seed {seed}: apply and destroy killed after {} changes + {} ms{}{}",
+        "seed {seed}: apply and destroy killed after {} changes + {} ms{}{}; races: {}",
         at.0,
         at.1.as_millis(),
         if killed { "" } else { " (apply had finished)" },
@@ -109,6 +114,7 @@ async fn one_seed(seed: u64) {
         } else {
             " (destroy had finished)"
         },
+        races.played.summary()
     );
 }
 

@@ -77,6 +77,12 @@ pub async fn serve_on(port: u16, handler: Handler) -> SocketAddr {
                 let (read, mut write) = stream.into_split();
                 let mut reader = BufReader::new(read);
                 while let Some(req) = read_request(&mut reader).await {
+                    // A client that asked to close (the proxies' `forward`
+                    // reads to the end) gets the connection closed after
+                    // the answer, as HTTP/1.1 says (RFC 9112, 9.6).
+                    let close = req
+                        .header("connection")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
                     let resp = handler(req).await;
                     if resp.status == DROP_CONNECTION {
                         return; // closes the connection without an answer
@@ -92,7 +98,7 @@ pub async fn serve_on(port: u16, handler: Handler) -> SocketAddr {
                     head.push_str("\r\n");
                     let mut out = head.into_bytes();
                     out.extend_from_slice(&resp.body);
-                    if write.write_all(&out).await.is_err() {
+                    if write.write_all(&out).await.is_err() || close {
                         return;
                     }
                 }
