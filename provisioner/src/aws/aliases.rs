@@ -557,10 +557,22 @@ impl Access for FunctionAlias {
     /// Lambda authorises alias calls on the function's ARN (the Service
     /// Authorization Reference's `function` resource type).
     fn read_access(&self) -> Vec<Grant> {
-        vec![Grant::on(
+        let mut grants = vec![Grant::on(
             &["lambda:GetAlias"],
             vec![account_arn("lambda", "function:").then(self.function_name.as_str())],
-        )]
+        )];
+        // The plan checks that the alarms the stack file names exist.
+        if !self.shift.named.is_empty() {
+            grants.push(Grant::on(
+                &["cloudwatch:DescribeAlarms"],
+                self.shift
+                    .alarms
+                    .iter()
+                    .map(|a| account_arn("cloudwatch", "alarm:").then(a.as_str()))
+                    .collect(),
+            ));
+        }
+        grants
     }
 
     fn write_access(&self) -> Vec<Grant> {
@@ -596,6 +608,10 @@ impl Access for FunctionAlias {
                     .map(|a| account_arn("cloudwatch", "alarm:").then(a.as_str()))
                     .collect(),
             ));
+        }
+        // And the new version's own errors (authorised on no resource type).
+        if self.shift.gradual() {
+            grants.push(Grant::unscoped(&["cloudwatch:GetMetricStatistics"]));
         }
         grants
     }

@@ -394,6 +394,12 @@ impl Access for QueueTrigger {
                 "lambda:FunctionArn",
                 vec![function_arn.clone()],
             ),
+            // Waiting for a mapping to leave Creating/Updating (conditioned
+            // on tags only: Service Authorization Reference).
+            Grant::on(
+                &["lambda:GetEventSourceMapping"],
+                vec![account_arn("lambda", "event-source-mapping:*")],
+            ),
             Grant::on(
                 &[
                     "lambda:UpdateEventSourceMapping",
