@@ -135,10 +135,11 @@ from moto.awslambda.models import LambdaFunction, LambdaStorage
 from moto.awslambda.responses import LambdaResponse
 from moto.moto_api._internal import urls as moto_api_urls
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.common_models import CloudFormationModel
 from moto.server import main
 from moto.sns.models import Topic, sns_backends
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import unix_time
 from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFound
 from moto.logs.responses import LogsResponse
@@ -680,6 +681,35 @@ def _set_concurrency_quota(request: Any, full_url: str, headers: Any) -> tuple[i
 
 
 LambdaResponse.get_account_settings = _get_account_settings  # type: ignore[attr-defined]
+
+
+# CloudWatch PutCompositeAlarm (AmazonCloudWatch/latest/APIReference/
+# API_PutCompositeAlarm.html): moto models a composite alarm as an alarm with
+# a rule (DescribeAlarms lists it under CompositeAlarms) but serves no call
+# that makes one. Name, rule, description, actions and tags, as AWS takes them.
+def _put_composite_alarm(self: Any) -> Any:
+    self.cloudwatch_backend.put_metric_alarm(
+        name=self._get_param("AlarmName"),
+        namespace=None,
+        metric_name=None,
+        comparison_operator=None,
+        evaluation_periods=None,
+        period=None,
+        threshold=None,
+        statistic=None,
+        description=self._get_param("AlarmDescription"),
+        dimensions=[],
+        alarm_actions=self._get_param("AlarmActions", []),
+        ok_actions=self._get_param("OKActions", []),
+        insufficient_data_actions=self._get_param("InsufficientDataActions", []),
+        actions_enabled=self._get_bool_param("ActionsEnabled", True),
+        rule=self._get_param("AlarmRule"),
+        tags=self._get_param("Tags", []),
+    )
+    return EmptyResult()
+
+
+CloudWatchResponse.put_composite_alarm = _put_composite_alarm  # type: ignore[attr-defined]
 # With its trailing slash, as the SDKs send it (moto's path conversion drops a `/?`).
 lambda_urls.url_paths[r"{0}/(?P<api_version>[^/]+)/account-settings/$"] = LambdaResponse.dispatch
 moto_api_urls.url_paths["{0}/moto-api/couch/lambda-concurrency-quota"] = _set_concurrency_quota

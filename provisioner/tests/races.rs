@@ -22,6 +22,19 @@ async fn layer(seed: u64) -> (Arc<Races>, String) {
     (races, endpoint)
 }
 
+/// The layer, each write in progress for 300 ms.
+async fn held(seed: u64) -> (Arc<Races>, String) {
+    let races = Races::with_windows(
+        seed,
+        Windows {
+            hold: Duration::from_millis(300),
+            ..Windows::default()
+        },
+    );
+    let endpoint = races.start(testkit::moto_endpoint()).await;
+    (races, endpoint)
+}
+
 fn conf(endpoint: &str) -> aws_types::SdkConfig {
     testkit::sdk_config(endpoint, REGION)
 }
@@ -73,7 +86,8 @@ fn code<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
 /// modification" (409 ConflictException); one write at a time gets through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_to_one_api_conflict() {
-    let (races, endpoint) = layer(1).await;
+    // A write in progress for 300 ms: the second surely overlaps it.
+    let (races, endpoint) = held(1).await;
     let moto = aws_sdk_apigatewayv2::Client::new(&conf(testkit::moto_endpoint()));
     let api = moto
         .create_api()
@@ -99,6 +113,7 @@ async fn concurrent_writes_to_one_api_conflict() {
     assert_eq!(e.kind, provisioner::engine::ErrorKind::Conflict, "{e}");
     assert!(e.message.contains("concurrent modification"), "{e}");
     assert_eq!(races.played.api_conflicts.load(SeqCst), 1);
+    assert_eq!(races.played.overlaps.load(SeqCst), 1);
     // Alone, after the API has settled, a write gets through.
     tokio::time::sleep(races.windows.settle + Duration::from_millis(50)).await;
     route("GET /c").await.expect("a write on its own");
@@ -108,7 +123,7 @@ async fn concurrent_writes_to_one_api_conflict() {
 /// answered ResourceConflictException.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_permission_changes_on_one_policy_conflict() {
-    let (races, endpoint) = layer(2).await;
+    let (races, endpoint) = held(2).await;
     let (name, _) = function("t-race-perm-").await;
     let lambda = aws_sdk_lambda::Client::new(&conf(&endpoint));
     let add = |sid: &str| {
@@ -450,6 +465,7 @@ const SEEDS: [u64; 3] = [11, 12, 13];
 /// run through the layer: exit 0, the declared inventory, no change left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_from_empty_and_destroy_then_apply_converge_in_one_run() {
+    let mut conflicts = 0;
     for seed in SEEDS {
         let (races, endpoint) = layer(seed).await;
         let f = Fixture::new(&format!("t-race{seed}-")).await;
@@ -475,6 +491,11 @@ async fn apply_from_empty_and_destroy_then_apply_converge_in_one_run() {
         );
         let played = &races.played;
         println!("seed {seed}: {}", played.summary());
+        // Writes to one API or one function policy never overlapped (the
+        // engine serialises them); the conflicts met were the moments
+        // after a write, waited out.
+        assert_eq!(played.overlaps.load(SeqCst), 0, "seed {seed}");
+        conflicts += played.api_conflicts.load(SeqCst) + played.permission_conflicts.load(SeqCst);
         // The races were played, and apply waited them out.
         assert!(played.version_pending.load(SeqCst) >= 2, "seed {seed}");
         assert!(played.mapping_transitions.load(SeqCst) >= 2, "seed {seed}");
@@ -487,6 +508,11 @@ async fn apply_from_empty_and_destroy_then_apply_converge_in_one_run() {
             println!("{text}");
         }
     }
+    assert!(
+        conflicts > 0,
+        "no conflict was played in {} seeds",
+        SEEDS.len()
+    );
 }
 
 /// Two declared routes gone and a stray one added out of band: one apply
@@ -528,6 +554,7 @@ async fn two_routes_added_at_once_and_a_stray_beyond_the_first_page_deleted() {
         );
         let (_, keys) = f.routes(&api).await;
         assert_eq!(keys, declared, "seed {seed}");
+        assert_eq!(races.played.overlaps.load(SeqCst), 0, "seed {seed}");
         assert!(changing(&f.plan().await).is_empty(), "seed {seed}");
         println!(
             "seed {seed}: {} (conflicts in the second apply: {})",
@@ -684,4 +711,42 @@ async fn apply_says_what_it_waits_for() {
         "{text}"
     );
     assert!(races.played.role_not_propagated.load(SeqCst) >= 1);
+}
+
+/// An alarm `deploy.alarms` names must exist, as a metric or a composite
+/// alarm: otherwise the plan has a problem naming it (a misspelt name would
+/// watch nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_alarms_that_do_not_exist_are_a_plan_problem() {
+    let f = Fixture::new("t-race-named-").await;
+    let named = format!("{}-team-slo", f.name);
+    f.append_yaml(&format!(
+        "deploy: {{ strategy: canary, percent: 10, interval_seconds: 20, alarms: [{named}] }}"
+    ));
+    let plan = f.plan().await;
+    assert!(
+        plan.problems
+            .iter()
+            .any(|p| p.contains(&named)
+                && p.contains("neither a metric alarm nor a composite alarm")),
+        "{:?}",
+        plan.problems
+    );
+    // A composite alarm of that name (over one of the stack's own) is found.
+    aws_sdk_cloudwatch::Client::new(&f.conf)
+        .put_composite_alarm()
+        .alarm_name(&named)
+        .alarm_rule(format!(
+            "ALARM(\"{}\")",
+            f.stack().alarm_name_for("http-errors")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let plan = f.plan().await;
+    assert!(
+        !plan.problems.iter().any(|p| p.contains(&named)),
+        "{:?}",
+        plan.problems
+    );
 }

@@ -22,7 +22,9 @@
 //!   `Creating` for a while, an updated one `Updating`; meanwhile updates and
 //!   deletes answer `ResourceInUseException` (Lambda API reference,
 //!   UpdateEventSourceMapping / DeleteEventSourceMapping: "you tried to
-//!   update an event source mapping in the CREATING state").
+//!   update an event source mapping in the CREATING state"). A deleted
+//!   mapping is still read and listed, `Deleting`, for a while (the
+//!   `State` values of EventSourceMappingConfiguration).
 //! - **Versions**: `PublishVersion` gives a version that is `Pending` for a
 //!   moment (Lambda developer guide, "Lambda function states": invocations
 //!   of a Pending function fail; the `published-version-active` waiter);
@@ -103,6 +105,10 @@ impl Windows {
 /// How many times each race was played.
 #[derive(Debug, Default)]
 pub struct Played {
+    /// Writes refused because another write to the same API or function
+    /// policy was in progress (a client that serialises its writes makes
+    /// none; the rest of the conflicts below are "moments after one").
+    pub overlaps: AtomicUsize,
     pub api_conflicts: AtomicUsize,
     pub permission_conflicts: AtomicUsize,
     pub role_not_propagated: AtomicUsize,
@@ -117,7 +123,8 @@ pub struct Played {
 impl Played {
     pub fn summary(&self) -> String {
         format!(
-            "api 409 {}, permission 409 {}, role not propagated {}, mapping in use {}, mapping transitions {}, version pending {}, queue deleted recently {}, bucket 301 {}, extra pages {}",
+            "overlapping writes {}, api 409 {}, permission 409 {}, role not propagated {}, mapping in use {}, mapping transitions {}, version pending {}, queue deleted recently {}, bucket 301 {}, extra pages {}",
+            self.overlaps.load(SeqCst),
             self.api_conflicts.load(SeqCst),
             self.permission_conflicts.load(SeqCst),
             self.role_not_propagated.load(SeqCst),
@@ -139,6 +146,8 @@ struct State {
     function_role: HashMap<String, String>,
     /// Mapping UUID -> (state, until).
     mappings: HashMap<String, (&'static str, Instant)>,
+    /// Deleted mappings still listed as `Deleting`: UUID -> (mapping, until).
+    deleting: HashMap<String, (serde_json::Value, Instant)>,
     /// (function, version) -> Pending until.
     versions: HashMap<(String, String), Instant>,
     deleted_queues: HashMap<String, Instant>,
@@ -329,6 +338,9 @@ impl Races {
             let settling = entry.1.is_some_and(|until| Instant::now() < until);
             if entry.0 > 0 || settling {
                 counter.fetch_add(1, SeqCst);
+                if entry.0 > 0 {
+                    self.played.overlaps.fetch_add(1, SeqCst);
+                }
                 return conflict();
             }
             entry.0 += 1;
@@ -424,9 +436,24 @@ impl Races {
                 .await
             }
             ("POST", ["event-source-mappings"]) => self.create_mapping(upstream, req, &body).await,
-            ("GET", ["event-source-mappings"]) | ("GET", ["event-source-mappings", _]) => {
+            ("GET", ["event-source-mappings"]) => {
+                let function = query_param(&req.path, "FunctionName");
                 let answer = self.pass(upstream, req).await;
-                self.mapping_states(answer)
+                let answer = self.mapping_states(answer);
+                self.with_deleting(answer, function.as_deref())
+            }
+            ("GET", ["event-source-mappings", id]) => {
+                let deleting = self
+                    .state()
+                    .deleting
+                    .get(*id)
+                    .filter(|(_, until)| Instant::now() < *until)
+                    .map(|(m, _)| m.clone());
+                let answer = self.pass(upstream, req).await;
+                match deleting {
+                    Some(m) if answer.status == 404 => Response::json(200, &m),
+                    _ => self.mapping_states(answer),
+                }
             }
             ("PUT", ["event-source-mappings", id]) | ("DELETE", ["event-source-mappings", id]) => {
                 let id = (*id).to_owned();
@@ -445,6 +472,19 @@ impl Races {
                 }
                 let put = req.method == "PUT";
                 let answer = self.pass(upstream, req).await;
+                if !put
+                    && answer.status < 300
+                    && let Ok(mut m) = serde_json::from_slice::<serde_json::Value>(&answer.body)
+                {
+                    // Deleting takes a while: still read and listed, `Deleting`.
+                    m["State"] = "Deleting".into();
+                    let until = Instant::now() + self.windows.mapping;
+                    self.state().deleting.insert(id, (m.clone(), until));
+                    self.played.mapping_transitions.fetch_add(1, SeqCst);
+                    let mut answer = answer;
+                    answer.body = m.to_string().into_bytes();
+                    return answer;
+                }
                 if put && answer.status < 300 {
                     let until = Instant::now() + self.windows.mapping;
                     self.state().mappings.insert(id, ("Updating", until));
@@ -569,6 +609,50 @@ impl Races {
             self.played.mapping_transitions.fetch_add(1, SeqCst);
         }
         self.mapping_states(answer)
+    }
+
+    /// A list of mappings with the deleted ones still `Deleting` for
+    /// `function` (a name, maybe qualified, as `ListEventSourceMappings`
+    /// filters: the mapping's function ARN ends with it).
+    fn with_deleting(&self, mut answer: Response, function: Option<&str>) -> Response {
+        let Some(function) = function else {
+            return answer;
+        };
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
+            return answer;
+        };
+        let now = Instant::now();
+        let name = decode(function);
+        let wanted = if name.contains(":function:") {
+            name
+        } else {
+            format!(":function:{name}")
+        };
+        let gone: Vec<serde_json::Value> = self
+            .state()
+            .deleting
+            .values()
+            .filter(|(m, until)| {
+                now < *until
+                    && m["FunctionArn"]
+                        .as_str()
+                        .is_some_and(|a| a.ends_with(&wanted))
+            })
+            .map(|(m, _)| m.clone())
+            .collect();
+        if let Some(list) = v["EventSourceMappings"].as_array_mut() {
+            let listed: Vec<String> = list
+                .iter()
+                .filter_map(|m| m["UUID"].as_str().map(str::to_owned))
+                .collect();
+            list.extend(gone.into_iter().filter(|m| {
+                m["UUID"]
+                    .as_str()
+                    .is_some_and(|u| !listed.iter().any(|l| l == u))
+            }));
+        }
+        answer.body = v.to_string().into_bytes();
+        answer
     }
 
     /// A mapping answer (one or a list) with each transitional mapping's state.

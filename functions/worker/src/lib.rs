@@ -844,6 +844,18 @@ async fn settle_one<M: ImageModel, S: ImageStore>(
         }
         Outcome::DeadLettered(e) => {
             let id = request_id(generator, msg).await;
+            // A delivery already moved (SQS delivers at least once: the
+            // same message again, e.g. its visibility timeout ran out while
+            // the batch was still settling) is not moved twice: its status
+            // names the message it was moved for.
+            if moved_already(generator, msg, &id).await {
+                tracing::info!(
+                    request_id = id,
+                    message_id = msg.message_id,
+                    "this delivery was dead-lettered already: not moved again"
+                );
+                return Outcome::DeadLettered(e);
+            }
             let reason = failure_reason(&e);
             let token = imagegen::new_image_id();
             let letter = DeadLetter {
@@ -863,6 +875,29 @@ async fn settle_one<M: ImageModel, S: ImageStore>(
     }
 }
 
+/// The status field naming the SQS message a `failed` request was moved to
+/// the dead-letter queue for.
+const MOVED_MESSAGE: &str = "dead_lettered_message";
+
+/// Whether this very message (not a redriven copy: that is a new message)
+/// was moved to the dead-letter queue before.
+async fn moved_already<M: ImageModel, S: ImageStore>(
+    generator: &Generator<M, S>,
+    msg: &SqsMessage,
+    id: &str,
+) -> bool {
+    let Some(message_id) = msg.message_id.as_deref() else {
+        return false;
+    };
+    let key = imagegen::status::status_key(&generator.prefix, id);
+    match generator.store.get_json(&key).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| {
+            v["status"] == imagegen::status::FAILED && v[MOVED_MESSAGE] == message_id
+        }),
+        _ => false,
+    }
+}
+
 /// Writes request `id`'s `failed` status (with `reason` and the dead-letter
 /// copy's redrive `token`, keeping its owner);
 /// a read or write that fails is logged, not fatal. Whether it was written.
@@ -878,6 +913,8 @@ pub async fn record_failed<M: ImageModel, S: ImageStore>(
         Ok(mut b) => {
             // What a redriven copy must show to be made under this id.
             b[REDRIVE_TOKEN] = json!(token);
+            // Which delivery was moved (a redelivery of it is not moved again).
+            b[MOVED_MESSAGE] = json!(msg.message_id);
             b
         }
         Err(err) => {
@@ -1168,6 +1205,41 @@ mod tests {
         assert_eq!(status(4), None, "stored, not failed");
     }
 
+    /// SQS delivers at least once: the same poison message delivered again
+    /// (its visibility ran out while its batch settled) is moved once; a
+    /// redriven copy (a new message) would be moved again.
+    #[tokio::test]
+    async fn a_redelivered_message_is_dead_lettered_once() {
+        let g = generator(0);
+        let queues = FakeQueues::default();
+        for receives in [1, 2] {
+            let records = [received(&id(1), "FILTER me", receives)];
+            let outcomes =
+                process_records(&g, &Pace::new(1), &Rules::unhurried(Some(3)), &records).await;
+            let outcomes = settle(&g, &queues, &records, outcomes).await;
+            assert!(matches!(outcomes[0], Outcome::DeadLettered(_)));
+            assert!(
+                batch_response(&records, &outcomes)
+                    .batch_item_failures
+                    .is_empty()
+            );
+        }
+        assert_eq!(queues.dead.lock().unwrap().len(), 1, "moved once");
+        assert_eq!(raw_status_of(&g, &id(1)).unwrap()[MOVED_MESSAGE], id(1));
+        // Another message for the same request (as a redriven copy is) is moved.
+        let mut copy = received(&id(2), "FILTER me", 1);
+        copy.message_id = Some(id(9));
+        let outcomes = process_records(
+            &g,
+            &Pace::new(1),
+            &Rules::unhurried(Some(3)),
+            std::slice::from_ref(&copy),
+        )
+        .await;
+        settle(&g, &queues, std::slice::from_ref(&copy), outcomes).await;
+        assert_eq!(queues.dead.lock().unwrap().len(), 2);
+    }
+
     #[tokio::test]
     async fn a_dead_letter_move_that_fails_leaves_the_record_on_the_queue_and_no_status() {
         let g = generator(0);
@@ -1351,6 +1423,7 @@ mod tests {
         raw_status_of(g, id).map(|mut v| {
             if let Value::Object(m) = &mut v {
                 m.remove(REDRIVE_TOKEN);
+                m.remove(MOVED_MESSAGE);
             }
             v
         })

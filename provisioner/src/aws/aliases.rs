@@ -468,25 +468,38 @@ impl Resource for FunctionAlias {
     async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
         let spec: AliasSpec = spec_of(&self.declared.address, desired)?;
         self.pre_traffic(spec.function_version.as_str()).await?;
-        let created = self
-            .aws
-            .lambda
-            .create_alias()
-            .function_name(&self.function_name)
-            .name(LIVE)
-            .function_version(spec.function_version.as_str())
-            .routing_config(routing(&spec.weights))
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            // Created by an interrupted run: point it where it belongs.
-            Err(e) if error_code(&e) == Some("ResourceConflictException") => {
-                let live = read_back(self.read().await?, &self.declared.name)?;
-                let all: BTreeSet<String> = desired.keys().cloned().collect();
-                self.update(&live, desired, &all).await?;
+        let exists = retry::call(|| async {
+            match self
+                .aws
+                .lambda
+                .create_alias()
+                .function_name(&self.function_name)
+                .name(LIVE)
+                .function_version(spec.function_version.as_str())
+                .routing_config(routing(&spec.weights))
+                .send()
+                .await
+            {
+                Ok(_) => Ok(false),
+                Err(e) => {
+                    let e = aws_error(&self.what("CreateAlias"), e);
+                    // "Alias already exists": converge on it; an update in
+                    // progress: the policy waits.
+                    if e.code.as_deref() == Some("ResourceConflictException") && !e.kind.transient()
+                    {
+                        Ok(true)
+                    } else {
+                        Err(e)
+                    }
+                }
             }
-            Err(e) => return Err(aws_error(&self.what("CreateAlias"), e)),
+        })
+        .await?;
+        if exists {
+            // Created by an interrupted run: point it where it belongs.
+            let live = read_back(self.read().await?, &self.declared.name)?;
+            let all: BTreeSet<String> = desired.keys().cloned().collect();
+            self.update(&live, desired, &all).await?;
         }
         read_back(self.read().await?, &format!("alias {}", self.declared.name))
     }
@@ -518,17 +531,20 @@ impl Resource for FunctionAlias {
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        deleted(
-            self.aws
-                .lambda
-                .delete_alias()
-                .function_name(&self.function_name)
-                .name(LIVE)
-                .send()
-                .await,
-            "ResourceNotFoundException",
-            &self.what("DeleteAlias"),
-        )
+        retry::call(|| async {
+            deleted(
+                self.aws
+                    .lambda
+                    .delete_alias()
+                    .function_name(&self.function_name)
+                    .name(LIVE)
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                &self.what("DeleteAlias"),
+            )
+        })
+        .await
     }
 }
 

@@ -675,22 +675,28 @@ impl Resource for LambdaFunction {
                 &live.fields,
                 desired,
                 |set| async move {
-                    lambda
-                        .tag_resource()
-                        .resource(arn)
-                        .set_tags(Some(set.into_iter().collect()))
-                        .send()
-                        .await
-                        .done(&format!("lambda:TagResource {name}"))
+                    retry::call(|| async {
+                        lambda
+                            .tag_resource()
+                            .resource(arn)
+                            .set_tags(Some(set.clone().into_iter().collect()))
+                            .send()
+                            .await
+                            .done(&format!("lambda:TagResource {name}"))
+                    })
+                    .await
                 },
                 |keys| async move {
-                    lambda
-                        .untag_resource()
-                        .resource(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("lambda:UntagResource {name}"))
+                    retry::call(|| async {
+                        lambda
+                            .untag_resource()
+                            .resource(arn)
+                            .set_tag_keys(Some(keys.clone()))
+                            .send()
+                            .await
+                            .done(&format!("lambda:UntagResource {name}"))
+                    })
+                    .await
                 },
             )
             .await?;
@@ -707,16 +713,19 @@ impl Resource for LambdaFunction {
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        deleted(
-            self.aws
-                .lambda
-                .delete_function()
-                .function_name(&self.declared.name)
-                .send()
-                .await,
-            "ResourceNotFoundException",
-            &self.what("DeleteFunction"),
-        )
+        retry::call(|| async {
+            deleted(
+                self.aws
+                    .lambda
+                    .delete_function()
+                    .function_name(&self.declared.name)
+                    .send()
+                    .await,
+                "ResourceNotFoundException",
+                &self.what("DeleteFunction"),
+            )
+        })
+        .await
     }
 }
 
@@ -752,23 +761,26 @@ impl LambdaFunction {
     async fn reserve(&self, executions: Option<u32>) -> Result<(), ResourceError> {
         let lambda = &self.aws.lambda;
         let name = &self.declared.name;
-        match executions {
-            Some(n) => lambda
-                .put_function_concurrency()
-                .function_name(name)
-                .reserved_concurrent_executions(int(n))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error(&self.what("PutFunctionConcurrency"), e)),
-            None => lambda
-                .delete_function_concurrency()
-                .function_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error(&self.what("DeleteFunctionConcurrency"), e)),
-        }
+        // Right after a code or configuration update Lambda may answer
+        // ResourceConflictException ("an update is in progress").
+        retry::call(|| async {
+            match executions {
+                Some(n) => lambda
+                    .put_function_concurrency()
+                    .function_name(name)
+                    .reserved_concurrent_executions(int(n))
+                    .send()
+                    .await
+                    .done(&self.what("PutFunctionConcurrency")),
+                None => lambda
+                    .delete_function_concurrency()
+                    .function_name(name)
+                    .send()
+                    .await
+                    .done(&self.what("DeleteFunctionConcurrency")),
+            }
+        })
+        .await
     }
 
     fn code_hex(&self) -> Result<String, ResourceError> {

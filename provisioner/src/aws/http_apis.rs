@@ -25,7 +25,8 @@ use serde_json::Value;
 
 use super::tags::Tags;
 use super::{
-    ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, error_code, read_back, tags,
+    ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, error_code, made_already,
+    read_back, tags,
 };
 use crate::engine::retry;
 use crate::engine::{
@@ -458,30 +459,33 @@ impl HttpApi {
                 id
             }
             // A repeated call makes a second integration: at most once.
-            None => match retry::write(&parent(api_id), || {
-                create_once(
-                    &what,
-                    || {
-                        apigw
-                            .create_integration()
-                            .api_id(api_id)
-                            .integration_type(IntegrationType::from(want.kind.as_str()))
-                            .integration_uri(want.uri.as_str())
-                            .payload_format_version(&want.payload_format_version)
-                            .timeout_in_millis(timeout)
-                            .customize()
-                            .config_override(no_retries())
-                            .send()
-                    },
-                    || async {
-                        Ok(self
-                            .parts(api_id, spec)
-                            .await?
-                            .integration
-                            .map(|(id, _)| id))
-                    },
-                )
-            })
+            // One write to the API at a time: the lock is held for each
+            // attempt only, not while the policy waits or looks for a lost
+            // answer's result.
+            None => match create_once(
+                &what,
+                || async {
+                    let _turn = retry::serial(&parent(api_id)).await;
+                    apigw
+                        .create_integration()
+                        .api_id(api_id)
+                        .integration_type(IntegrationType::from(want.kind.as_str()))
+                        .integration_uri(want.uri.as_str())
+                        .payload_format_version(&want.payload_format_version)
+                        .timeout_in_millis(timeout)
+                        .customize()
+                        .config_override(no_retries())
+                        .send()
+                        .await
+                },
+                || async {
+                    Ok(self
+                        .parts(api_id, spec)
+                        .await?
+                        .integration
+                        .map(|(id, _)| id))
+                },
+            )
             .await?
             {
                 Created::New(i) => i.integration_id.unwrap_or_default(),
@@ -577,7 +581,8 @@ impl HttpApi {
                         )
                         .send()
                         .await
-                        .map_err(|e| aws_error(&self.what("CreateRoute"), e))
+                        .map(|_| ())
+                        .or_else(|e| made_already(aws_error(&self.what("CreateRoute"), e)))
                 })
                 .await?;
             }
@@ -624,7 +629,8 @@ impl HttpApi {
                     .set_default_route_settings(settings.clone())
                     .send()
                     .await
-                    .map_err(|e| aws_error(&self.what("CreateStage"), e))
+                    .map(|_| ())
+                    .or_else(|e| made_already(aws_error(&self.what("CreateStage"), e)))
             })
             .await?;
         }
@@ -844,26 +850,33 @@ impl Resource for HttpApi {
             let arn = self.api_arn(&api_id);
             let arn = &arn;
             let name = &self.declared.name;
+            let api = &parent(&api_id);
             tags::sync(
                 &live.fields,
                 desired,
                 |set: BTreeMap<String, String>| async move {
-                    apigw
-                        .tag_resource()
-                        .resource_arn(arn)
-                        .set_tags(Some(set.into_iter().collect()))
-                        .send()
-                        .await
-                        .done(&format!("apigateway:TagResource {name}"))
+                    retry::write(api, || async {
+                        apigw
+                            .tag_resource()
+                            .resource_arn(arn)
+                            .set_tags(Some(set.clone().into_iter().collect()))
+                            .send()
+                            .await
+                            .done(&format!("apigateway:TagResource {name}"))
+                    })
+                    .await
                 },
                 |keys| async move {
-                    apigw
-                        .untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("apigateway:UntagResource {name}"))
+                    retry::write(api, || async {
+                        apigw
+                            .untag_resource()
+                            .resource_arn(arn)
+                            .set_tag_keys(Some(keys.clone()))
+                            .send()
+                            .await
+                            .done(&format!("apigateway:UntagResource {name}"))
+                    })
+                    .await
                 },
             )
             .await?;
@@ -873,11 +886,14 @@ impl Resource for HttpApi {
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
-        deleted(
-            self.aws.apigw.delete_api().api_id(&api_id).send().await,
-            "NotFoundException",
-            &self.what("DeleteApi"),
-        )
+        retry::write(&parent(&api_id), || async {
+            deleted(
+                self.aws.apigw.delete_api().api_id(&api_id).send().await,
+                "NotFoundException",
+                &self.what("DeleteApi"),
+            )
+        })
+        .await
     }
 }
 

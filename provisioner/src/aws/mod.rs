@@ -83,6 +83,19 @@ where
     }
 }
 
+/// A create that AWS answered "already exists": the SDK's own retry of a
+/// create whose first answer was lost (the name or statement id is ours, so
+/// it is what that attempt made), converged on; the next plan compares it.
+/// Any other error stays an error.
+pub fn made_already(e: ResourceError) -> Result<(), ResourceError> {
+    if e.kind == ErrorKind::Invalid && e.message.to_ascii_lowercase().contains("already exist") {
+        tracing::info!("{}: taken as made by this run", e.message);
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 /// A resource read back right after its creation; absent means AWS lost it.
 pub fn read_back(
     live: Option<crate::engine::Live>,
@@ -191,6 +204,9 @@ pub fn classify(status: u16, code: &str, message: &str) -> ErrorKind {
         | "OperationAbortedException"
         | "QueueDeletedRecently"
         | "TooManyUpdates"
+        | "ConcurrentAccess"
+        | "ConcurrentAccessException"
+        | "DeleteConflict"
             if !exists =>
         {
             ErrorKind::Conflict
@@ -267,10 +283,12 @@ pub enum Created<O, T> {
 
 /// A create AWS does not deduplicate (no client token: a repeated call makes
 /// a second event source mapping, HTTP API or integration). `create` must turn
-/// the SDK's own retries off for the call; here a throttled attempt is
-/// repeated, and after an attempt that may have been carried out (see
-/// [`maybe_done`]) `find` looks for its result before any new attempt, so a
-/// lost answer never becomes a duplicate.
+/// the SDK's own retries off for the call. Each attempt goes through the
+/// engine's policy (`engine::retry::call`): throttling, conflicts and
+/// propagation are waited out; an attempt that may have been carried out
+/// (see [`maybe_done`]) is `ErrorKind::Lost`, and once any attempt was, every
+/// later attempt (whatever ended the one before) first looks for its result
+/// with `find`, so a lost answer never becomes a duplicate.
 pub async fn create_once<O, E, T, C, CF, F, FF>(
     what: &str,
     create: C,
@@ -283,32 +301,31 @@ where
     FF: std::future::Future<Output = Result<Option<T>, ResourceError>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let attempts = clients::MAX_ATTEMPTS;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let err = match create().await {
-            Ok(o) => return Ok(Created::New(o)),
-            Err(e) => e,
-        };
-        let ambiguous = maybe_done(&err);
-        // Neither possibly done nor throttled (or throttled too often): a plain failure.
-        if !(ambiguous || throttled(&err) && attempt < attempts) {
-            return Err(aws_error(what, err));
-        }
-        if ambiguous {
-            if let Some(found) = find().await? {
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    let lost = AtomicU32::new(0);
+    crate::engine::retry::call(|| {
+        let (lost, create, find) = (&lost, &create, &find);
+        async move {
+            if lost.load(SeqCst) > 0
+                && let Some(found) = find().await?
+            {
                 tracing::info!("{what}: the answer was lost, but the call had been carried out");
                 return Ok(Created::Found(found));
             }
-            if attempt >= attempts {
-                return Err(aws_error(what, err));
+            match create().await {
+                Ok(o) => Ok(Created::New(o)),
+                Err(e) => {
+                    let ambiguous = maybe_done(&e);
+                    let mut err = aws_error(what, e);
+                    if ambiguous && lost.fetch_add(1, SeqCst) + 1 < clients::MAX_ATTEMPTS {
+                        err.kind = ErrorKind::Lost;
+                    }
+                    Err(err)
+                }
             }
         }
-        let backoff = std::time::Duration::from_millis(200 << attempt.min(5));
-        tracing::warn!("{what}: {}; trying again in {backoff:?}", causes(&err));
-        tokio::time::sleep(backoff).await;
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

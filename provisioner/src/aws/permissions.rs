@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Aws, Done, aws_error, error_code};
+use super::{Aws, Done, aws_error, error_code, made_already};
 use crate::engine::permission_changes::Condition;
 use crate::engine::retry;
 use crate::engine::{
@@ -83,6 +83,7 @@ impl InvokePermission {
                 .send()
                 .await
                 .done(&self.what("AddPermission"))
+                .or_else(made_already)
         })
         .await
     }

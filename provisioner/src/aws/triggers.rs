@@ -125,6 +125,9 @@ impl QueueTrigger {
                     .filter(|m| {
                         m.event_source_arn()
                             .is_some_and(|a| a.ends_with(&format!(":{}", self.queue_name)))
+                            // Being deleted: gone as far as a plan goes (a
+                            // new one may be created beside it).
+                            && m.state() != Some("Deleting")
                     }),
             );
         }
@@ -234,29 +237,27 @@ impl Resource for QueueTrigger {
         // `Propagating`): the engine's policy waits it out, as Terraform
         // does (terraform-provider-aws #19831).
         let what = self.what("CreateEventSourceMapping");
-        retry::call(|| {
-            create_once(
-                &what,
-                || {
-                    self.aws
-                        .lambda
-                        .create_event_source_mapping()
-                        .event_source_arn(spec.event_source_arn.as_str())
-                        .function_name(spec.function_name.as_str())
-                        .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
-                        .set_function_response_types(Some(response_types(&spec)))
-                        .scaling_config(scaling(&spec))
-                        .enabled(spec.enabled)
-                        .customize()
-                        .config_override(
-                            aws_sdk_lambda::config::Builder::default()
-                                .retry_config(RetryConfig::disabled()),
-                        )
-                        .send()
-                },
-                || async { Ok(self.read().await?.map(|_| ())) },
-            )
-        })
+        create_once(
+            &what,
+            || {
+                self.aws
+                    .lambda
+                    .create_event_source_mapping()
+                    .event_source_arn(spec.event_source_arn.as_str())
+                    .function_name(spec.function_name.as_str())
+                    .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
+                    .set_function_response_types(Some(response_types(&spec)))
+                    .scaling_config(scaling(&spec))
+                    .enabled(spec.enabled)
+                    .customize()
+                    .config_override(
+                        aws_sdk_lambda::config::Builder::default()
+                            .retry_config(RetryConfig::disabled()),
+                    )
+                    .send()
+            },
+            || async { Ok(self.read().await?.map(|_| ())) },
+        )
         .await?;
         let live = read_back(
             self.read().await?,
@@ -294,7 +295,7 @@ impl Resource for QueueTrigger {
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
-        retry::call(|| async {
+        let outcome = retry::call(|| async {
             deleted(
                 self.aws
                     .lambda
@@ -306,7 +307,29 @@ impl Resource for QueueTrigger {
                 &self.what("DeleteEventSourceMapping"),
             )
         })
-        .await
+        .await?;
+        // `Deleting` for a while: done once Lambda no longer knows it, so
+        // what it fed (the function, the queue) is deleted after it.
+        retry::wait_until(
+            &format!("trigger {} is deleted", self.declared.name),
+            SETTLED_WITHIN,
+            || async {
+                match self
+                    .aws
+                    .lambda
+                    .get_event_source_mapping()
+                    .uuid(&uuid)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(None),
+                    Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(Some(())),
+                    Err(e) => Err(aws_error(&self.what("GetEventSourceMapping"), e)),
+                }
+            },
+        )
+        .await?;
+        Ok(outcome)
     }
 }
 

@@ -191,16 +191,22 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
     let (queue, dlq, alarms, metrics, configs) = tokio::join!(
         queue_state(aws, &queue_name),
         queue_state(aws, &dlq_name),
+        // Every page of each (DescribeAlarms pages at 50, GetMetricData by
+        // data points).
         aws.cloudwatch
             .describe_alarms()
             .set_alarm_names(Some(alarm_names.clone()))
-            .send(),
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
         aws.cloudwatch
             .get_metric_data()
             .set_metric_data_queries(Some(queries))
             .start_time(DateTime::from(since))
             .end_time(DateTime::from(now))
-            .send(),
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
         futures::future::join_all(
             functions
                 .iter()
@@ -215,17 +221,17 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
     let metrics = metrics.map_err(|e| anyhow!(aws_error("cloudwatch:GetMetricData", e)))?;
     let value = |id: &str| -> Option<f64> {
         metrics
-            .metric_data_results()
             .iter()
-            .find(|r| r.id() == Some(id))
+            .flat_map(|page| page.metric_data_results())
+            .find(|r| r.id() == Some(id) && !r.values().is_empty())
             .and_then(|r| r.values().first().copied())
     };
     let alarms: Vec<AlarmStatus> = alarm_names
         .iter()
         .map(|name| {
             let found = alarms
-                .metric_alarms()
                 .iter()
+                .flat_map(|page| page.metric_alarms())
                 .find(|a| a.alarm_name() == Some(name.as_str()));
             AlarmStatus {
                 name: name.clone(),

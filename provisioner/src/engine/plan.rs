@@ -176,12 +176,12 @@ pub async fn read_all(
     let mut snapshot = Snapshot::default();
     let mut errors = Vec::new();
     for (address, result, checked) in join_all(reads).await {
-        match checked {
-            Ok(found) if !found.is_empty() => {
-                snapshot.checked.insert(address.clone(), found);
-            }
-            Ok(_) => {}
-            Err(e) => errors.push((address.clone(), e)),
+        // A check that could not be made stops an apply (it is a problem),
+        // not a destroy or a read, which do not need it.
+        let found = checked
+            .unwrap_or_else(|e| vec![Finding::Problem(format!("could not be checked: {e}"))]);
+        if !found.is_empty() {
+            snapshot.checked.insert(address.clone(), found);
         }
         match result {
             Ok((live, predicted)) => {

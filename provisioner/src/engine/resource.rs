@@ -88,6 +88,10 @@ pub enum ErrorKind {
     Denied,
     /// The request is wrong; repeating it gives the same answer.
     Invalid,
+    /// The answer of a create AWS does not deduplicate was lost after the
+    /// request may have been carried out: repeated only after looking for
+    /// its result (`aws::create_once`, the only source of this kind).
+    Lost,
     /// Anything else (transport failures the SDK already retried, 5xx).
     #[default]
     Other,
@@ -98,7 +102,7 @@ impl ErrorKind {
     pub fn transient(self) -> bool {
         matches!(
             self,
-            ErrorKind::Throttled | ErrorKind::Conflict | ErrorKind::Propagating
+            ErrorKind::Throttled | ErrorKind::Conflict | ErrorKind::Propagating | ErrorKind::Lost
         )
     }
 }

@@ -39,6 +39,7 @@ pub fn budget(kind: ErrorKind) -> Duration {
         ErrorKind::Throttled => Duration::from_secs(120),
         ErrorKind::Conflict => Duration::from_secs(120),
         ErrorKind::Propagating => Duration::from_secs(180),
+        ErrorKind::Lost => Duration::from_secs(60),
         _ => Duration::ZERO,
     }
 }

@@ -266,14 +266,16 @@ pub async fn pause_emulator_mappings(
         format!("{function}:{}", crate::aws::aliases::LIVE),
         function.to_owned(),
     ] {
-        let listed = lambda
+        let mut pages = lambda
             .list_event_source_mappings()
             .function_name(name)
             .event_source_arn(queue_arn)
-            .send()
-            .await
-            .map_err(|e| call_error("lambda:ListEventSourceMappings", e))?;
-        mappings.extend(listed.event_source_mappings.unwrap_or_default());
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| call_error("lambda:ListEventSourceMappings", e))?;
+            mappings.extend(page.event_source_mappings.unwrap_or_default());
+        }
     }
     let mut paused = Vec::new();
     for m in &mappings {
