@@ -459,109 +459,132 @@ fn ok(out: &std::process::Output, what: &str) -> String {
     text
 }
 
-const SEEDS: [u64; 3] = [11, 12, 13];
-
 /// Apply from empty, then destroy followed at once by apply, each in one
 /// run through the layer: exit 0, the declared inventory, no change left.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_from_empty_and_destroy_then_apply_converge_in_one_run() {
-    let mut conflicts = 0;
-    for seed in SEEDS {
-        let (races, endpoint) = layer(seed).await;
-        let f = Fixture::new(&format!("t-race{seed}-")).await;
-        let text = ok(
-            &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
-            "apply",
-        );
-        assert_eq!(f.inventory().await, DEPLOYED, "seed {seed}: after apply");
-        assert!(
-            changing(&f.plan().await).is_empty(),
-            "seed {seed}: not converged"
-        );
-        ok(&run(&f, &endpoint, &["destroy", "--yes"]), "destroy");
-        assert_eq!(f.inventory().await, Inventory::default(), "seed {seed}");
-        let again = ok(
-            &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
-            "apply after destroy",
-        );
-        assert_eq!(f.inventory().await, DEPLOYED, "seed {seed}: after re-apply");
-        assert!(
-            changing(&f.plan().await).is_empty(),
-            "seed {seed}: not converged"
-        );
-        let played = &races.played;
-        println!("seed {seed}: {}", played.summary());
-        // Writes to one API or one function policy never overlapped (the
-        // engine serialises them); the conflicts met were the moments
-        // after a write, waited out.
-        assert_eq!(played.overlaps.load(SeqCst), 0, "seed {seed}");
-        conflicts += played.api_conflicts.load(SeqCst) + played.permission_conflicts.load(SeqCst);
-        // The races were played, and apply waited them out.
-        assert!(played.version_pending.load(SeqCst) >= 2, "seed {seed}");
-        assert!(played.mapping_transitions.load(SeqCst) >= 2, "seed {seed}");
-        assert!(
-            played.queue_deleted_recently.load(SeqCst) >= 1,
-            "seed {seed}: {again}"
-        );
-        assert!(played.pages.load(SeqCst) >= 1, "seed {seed}");
-        if seed == SEEDS[0] {
-            println!("{text}");
-        }
-    }
-    assert!(
-        conflicts > 0,
-        "no conflict was played in {} seeds",
-        SEEDS.len()
+/// One test per seed (they run side by side).
+async fn apply_then_destroy_then_apply(seed: u64) {
+    let (races, endpoint) = layer(seed).await;
+    let f = Fixture::new(&format!("t-race{seed}-")).await;
+    let text = ok(
+        &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
+        "apply",
     );
+    assert_eq!(f.inventory().await, DEPLOYED, "seed {seed}: after apply");
+    assert!(
+        changing(&f.plan().await).is_empty(),
+        "seed {seed}: not converged"
+    );
+    ok(&run(&f, &endpoint, &["destroy", "--yes"]), "destroy");
+    assert_eq!(f.inventory().await, Inventory::default(), "seed {seed}");
+    let again = ok(
+        &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
+        "apply after destroy",
+    );
+    assert_eq!(f.inventory().await, DEPLOYED, "seed {seed}: after re-apply");
+    assert!(
+        changing(&f.plan().await).is_empty(),
+        "seed {seed}: not converged"
+    );
+    let played = &races.played;
+    println!("seed {seed}: {}", played.summary());
+    // Writes to one API or one function policy never overlapped (the
+    // engine serialises them); the conflicts met were the moments after a
+    // write, waited out.
+    assert_eq!(played.overlaps.load(SeqCst), 0, "seed {seed}");
+    assert!(
+        played.api_conflicts.load(SeqCst) + played.permission_conflicts.load(SeqCst) > 0,
+        "seed {seed}: no conflict was played"
+    );
+    // The other races were played, and apply waited them out.
+    assert!(played.version_pending.load(SeqCst) >= 2, "seed {seed}");
+    assert!(
+        played.mapping_transitions.load(SeqCst) >= 3,
+        "seed {seed}: create, delete, create"
+    );
+    assert!(
+        played.queue_deleted_recently.load(SeqCst) >= 1,
+        "seed {seed}: {again}"
+    );
+    assert!(played.pages.load(SeqCst) >= 1, "seed {seed}");
+    if seed == 11 {
+        println!("{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_destroy_apply_seed_11() {
+    apply_then_destroy_then_apply(11).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_destroy_apply_seed_12() {
+    apply_then_destroy_then_apply(12).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_destroy_apply_seed_13() {
+    apply_then_destroy_then_apply(13).await;
 }
 
 /// Two declared routes gone and a stray one added out of band: one apply
 /// adds both at once and deletes the stray, which the reader meets only by
 /// following the pages.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_routes_added_at_once_and_a_stray_beyond_the_first_page_deleted() {
-    for seed in SEEDS {
-        let (races, endpoint) = layer(seed + 100).await;
-        let f = Fixture::new(&format!("t-race-routes{seed}-")).await;
-        ok(
-            &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
-            "apply",
-        );
-        let api = f.live_attr(provisioner::declare::API, "id").await;
-        let (routes, declared) = f.routes(&api).await;
-        assert_eq!(routes.len(), 3);
-        let apigw = f.apigw();
-        for r in routes.iter().take(2) {
-            apigw
-                .delete_route()
-                .api_id(&api)
-                .route_id(r.route_id().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+async fn two_routes_and_a_stray(seed: u64) {
+    let (races, endpoint) = layer(seed + 100).await;
+    let f = Fixture::new(&format!("t-race-routes{seed}-")).await;
+    ok(
+        &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
+        "apply",
+    );
+    let api = f.live_attr(provisioner::declare::API, "id").await;
+    let (routes, declared) = f.routes(&api).await;
+    assert_eq!(routes.len(), 3);
+    let apigw = f.apigw();
+    for r in routes.iter().take(2) {
         apigw
-            .create_route()
+            .delete_route()
             .api_id(&api)
-            .route_key("GET /zz-stray")
+            .route_id(r.route_id().unwrap())
             .send()
             .await
             .unwrap();
-        let before = races.played.api_conflicts.load(SeqCst);
-        ok(
-            &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
-            "apply",
-        );
-        let (_, keys) = f.routes(&api).await;
-        assert_eq!(keys, declared, "seed {seed}");
-        assert_eq!(races.played.overlaps.load(SeqCst), 0, "seed {seed}");
-        assert!(changing(&f.plan().await).is_empty(), "seed {seed}");
-        println!(
-            "seed {seed}: {} (conflicts in the second apply: {})",
-            races.played.summary(),
-            races.played.api_conflicts.load(SeqCst) - before
-        );
     }
+    apigw
+        .create_route()
+        .api_id(&api)
+        .route_key("GET /zz-stray")
+        .send()
+        .await
+        .unwrap();
+    let before = races.played.api_conflicts.load(SeqCst);
+    ok(
+        &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
+        "apply",
+    );
+    let (_, keys) = f.routes(&api).await;
+    assert_eq!(keys, declared, "seed {seed}");
+    assert_eq!(races.played.overlaps.load(SeqCst), 0, "seed {seed}");
+    assert!(changing(&f.plan().await).is_empty(), "seed {seed}");
+    println!(
+        "seed {seed}: {} (conflicts in the second apply: {})",
+        races.played.summary(),
+        races.played.api_conflicts.load(SeqCst) - before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routes_added_at_once_and_a_stray_deleted_seed_11() {
+    two_routes_and_a_stray(11).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routes_added_at_once_and_a_stray_deleted_seed_12() {
+    two_routes_and_a_stray(12).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_routes_added_at_once_and_a_stray_deleted_seed_13() {
+    two_routes_and_a_stray(13).await;
 }
 
 /// A canary whose own version errs (AWS/Lambda Errors with ExecutedVersion

@@ -89,15 +89,15 @@ impl Default for Windows {
 
 impl Windows {
     /// Short windows, for suites that play every race many times (the fault
-    /// and interruption suites): the same states, a third of the wait.
+    /// and interruption suites): the same states, a fifth of the wait.
     pub fn quick() -> Windows {
         Windows {
-            settle: Duration::from_millis(50),
-            hold: Duration::from_millis(5),
-            propagation: Duration::from_millis(500),
-            mapping: Duration::from_millis(500),
-            version: Duration::from_millis(300),
-            queue_name: Duration::from_secs(2),
+            settle: Duration::from_millis(40),
+            hold: Duration::from_millis(2),
+            propagation: Duration::from_millis(300),
+            mapping: Duration::from_millis(250),
+            version: Duration::from_millis(150),
+            queue_name: Duration::from_secs(1),
         }
     }
 }

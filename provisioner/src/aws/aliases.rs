@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::{Deserialize, Serialize};
 
-use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back};
+use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, exists_already, read_back};
 use crate::engine::retry;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Handle, Live, Ref, Resource, ResourceError,
@@ -175,30 +175,23 @@ impl FunctionAlias {
                         e,
                     )
                 })?;
-                for a in page.metric_alarms() {
-                    out.push(AlarmState {
-                        name: a.alarm_name().unwrap_or_default().to_owned(),
-                        alarm: a.state_value()
-                            == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm),
-                        reason: a.state_reason().unwrap_or_default().to_owned(),
-                        changed: a
-                            .state_transitioned_timestamp()
-                            .or(a.state_updated_timestamp())
-                            .map(|t| t.secs()),
-                    });
+                // Metric and composite alarms: two types, the same fields.
+                macro_rules! state_of {
+                    ($a:expr) => {
+                        AlarmState {
+                            name: $a.alarm_name().unwrap_or_default().to_owned(),
+                            alarm: $a.state_value()
+                                == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm),
+                            reason: $a.state_reason().unwrap_or_default().to_owned(),
+                            changed: $a
+                                .state_transitioned_timestamp()
+                                .or($a.state_updated_timestamp())
+                                .map(|t| t.secs()),
+                        }
+                    };
                 }
-                for a in page.composite_alarms() {
-                    out.push(AlarmState {
-                        name: a.alarm_name().unwrap_or_default().to_owned(),
-                        alarm: a.state_value()
-                            == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm),
-                        reason: a.state_reason().unwrap_or_default().to_owned(),
-                        changed: a
-                            .state_transitioned_timestamp()
-                            .or(a.state_updated_timestamp())
-                            .map(|t| t.secs()),
-                    });
-                }
+                out.extend(page.metric_alarms().iter().map(|a| state_of!(a)));
+                out.extend(page.composite_alarms().iter().map(|a| state_of!(a)));
             }
         }
         Ok(out)
@@ -481,17 +474,9 @@ impl Resource for FunctionAlias {
                 .await
             {
                 Ok(_) => Ok(false),
-                Err(e) => {
-                    let e = aws_error(&self.what("CreateAlias"), e);
-                    // "Alias already exists": converge on it; an update in
-                    // progress: the policy waits.
-                    if e.code.as_deref() == Some("ResourceConflictException") && !e.kind.transient()
-                    {
-                        Ok(true)
-                    } else {
-                        Err(e)
-                    }
-                }
+                // "Alias already exists": converge on it; an update in
+                // progress: the policy waits.
+                Err(e) => exists_already(aws_error(&self.what("CreateAlias"), e)),
             }
         })
         .await?;

@@ -41,7 +41,9 @@ use aws_sdk_lambda::types::{
 use serde::{Deserialize, Serialize};
 
 use super::tags::Tags;
-use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use super::{
+    ARN, Aws, Done, NAME, aws_error, deleted, error_code, exists_already, read_back, tags, with_arn,
+};
 use crate::artifacts::{Artifact, short};
 use crate::engine::retry;
 use crate::engine::{
@@ -603,15 +605,7 @@ impl Resource for LambdaFunction {
                 .await
             {
                 Ok(_) => Ok(false),
-                Err(e) => {
-                    let e = aws_error(&self.what("CreateFunction"), e);
-                    if e.code.as_deref() == Some("ResourceConflictException") && !e.kind.transient()
-                    {
-                        Ok(true)
-                    } else {
-                        Err(e)
-                    }
-                }
+                Err(e) => exists_already(aws_error(&self.what("CreateFunction"), e)),
             }
         })
         .await?;

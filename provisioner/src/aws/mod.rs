@@ -88,9 +88,16 @@ where
 /// it is what that attempt made), converged on; the next plan compares it.
 /// Any other error stays an error.
 pub fn made_already(e: ResourceError) -> Result<(), ResourceError> {
+    exists_already(e).map(|_| ())
+}
+
+/// `Ok(true)` for a create AWS answered "already exists" (`classify` makes
+/// it `Invalid`, never a conflict to wait out): the caller converges on what
+/// exists (made by an interrupted run, or by a lost attempt of this one).
+pub fn exists_already(e: ResourceError) -> Result<bool, ResourceError> {
     if e.kind == ErrorKind::Invalid && e.message.to_ascii_lowercase().contains("already exist") {
-        tracing::info!("{}: taken as made by this run", e.message);
-        Ok(())
+        tracing::info!("{}: converging on it", e.message);
+        Ok(true)
     } else {
         Err(e)
     }

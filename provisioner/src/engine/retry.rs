@@ -48,11 +48,36 @@ const FIRST: Duration = Duration::from_millis(250);
 const CAP: Duration = Duration::from_secs(8);
 const FLOOR: Duration = Duration::from_millis(100);
 
-/// The pause before retry number `n` (from 0): full jitter, at least [`FLOOR`].
+/// The numbers of the policy: AWS's ([`Policy::AWS`]) everywhere; tests of
+/// this module use smaller ones, on the real clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub budget: fn(ErrorKind) -> Duration,
+    pub first: Duration,
+    pub cap: Duration,
+    pub floor: Duration,
+}
+
+impl Policy {
+    pub const AWS: Policy = Policy {
+        budget,
+        first: FIRST,
+        cap: CAP,
+        floor: FLOOR,
+    };
+
+    /// The pause before retry number `n` (from 0): full jitter within
+    /// `min(cap, first x 2^n)`, at least `floor`.
+    pub fn pause(&self, n: u32) -> Duration {
+        let ceiling = self.first.saturating_mul(1 << n.min(10)).min(self.cap);
+        let drawn = rand::rng().random_range(0..=ceiling.as_millis() as u64);
+        Duration::from_millis(drawn).max(self.floor)
+    }
+}
+
+/// The pause before retry number `n` (from 0) under [`Policy::AWS`].
 pub fn pause(n: u32) -> Duration {
-    let ceiling = FIRST.saturating_mul(1 << n.min(10)).min(CAP);
-    let drawn = rand::rng().random_range(0..=ceiling.as_millis() as u64);
-    Duration::from_millis(drawn).max(FLOOR)
+    Policy::AWS.pause(n)
 }
 
 /// What a running change is doing besides its call: the note on its
@@ -91,11 +116,21 @@ fn note(text: Option<String>) {
 }
 
 /// Runs `op` until it succeeds, fails for good, or its error's budget is spent.
-pub async fn call<T, F, Fut>(mut op: F) -> Result<T, ResourceError>
+pub async fn call<T, F, Fut>(op: F) -> Result<T, ResourceError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ResourceError>>,
 {
+    call_with(&Policy::AWS, op).await
+}
+
+/// [`call`] under `policy`.
+pub async fn call_with<T, F, Fut>(policy: &Policy, mut op: F) -> Result<T, ResourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ResourceError>>,
+{
+    let budget = policy.budget;
     let start = Instant::now();
     let mut n = 0;
     loop {
@@ -108,7 +143,7 @@ where
             }
             Err(e) if e.kind.transient() && start.elapsed() < budget(e.kind) => {
                 let left = budget(e.kind).saturating_sub(start.elapsed());
-                let wait = pause(n).min(left).max(Duration::from_millis(1));
+                let wait = policy.pause(n).min(left).max(Duration::from_millis(1));
                 let why = e.code.clone().unwrap_or_else(|| format!("{:?}", e.kind));
                 tracing::info!(
                     "{}; retrying in {} ms ({} s elapsed)",
@@ -169,6 +204,20 @@ where
 pub async fn wait_until<T, F, Fut>(
     what: &str,
     within: Duration,
+    ready: F,
+) -> Result<T, ResourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ResourceError>>,
+{
+    wait_with(&Policy::AWS, what, within, ready).await
+}
+
+/// [`wait_until`] under `policy` (polls from `first`, doubling to 5 s).
+pub async fn wait_with<T, F, Fut>(
+    policy: &Policy,
+    what: &str,
+    within: Duration,
     mut ready: F,
 ) -> Result<T, ResourceError>
 where
@@ -176,10 +225,10 @@ where
     Fut: Future<Output = Result<Option<T>, ResourceError>>,
 {
     let start = Instant::now();
-    let mut every = FIRST;
+    let mut every = policy.first;
     let mut waited = false;
     let result = loop {
-        match call(&mut ready).await {
+        match call_with(policy, &mut ready).await {
             Ok(Some(v)) => break Ok(v),
             Ok(None) if start.elapsed() < within => {
                 if !waited {
@@ -193,7 +242,7 @@ where
             Ok(None) => {
                 break Err(ResourceError::new(format!(
                     "still not {what} after {} s",
-                    within.as_secs()
+                    within.as_secs_f64()
                 )));
             }
             Err(e) => break Err(e),
@@ -210,6 +259,14 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// The policy's shape, at a hundredth of the scale, on the real clock.
+    const SMALL: Policy = Policy {
+        budget: |kind| budget(kind) / 400,
+        first: Duration::from_millis(2),
+        cap: Duration::from_millis(40),
+        floor: Duration::from_millis(1),
+    };
+
     fn conflict() -> ResourceError {
         ResourceError::answered(
             "apigateway:CreateRoute x: ConflictException: concurrent modification",
@@ -218,13 +275,13 @@ mod tests {
         )
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_transient_error_is_retried_until_the_call_succeeds() {
         let tries = AtomicUsize::new(0);
         let (progress, mut seen) = Progress::new();
         let got = scoped(
             Arc::clone(&progress),
-            call(|| async {
+            call_with(&SMALL, || async {
                 if tries.fetch_add(1, Ordering::SeqCst) < 3 {
                     Err(conflict())
                 } else {
@@ -240,11 +297,11 @@ mod tests {
         assert_eq!(*seen.borrow_and_update(), None);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_lasting_conflict_fails_when_its_budget_is_spent() {
         let start = Instant::now();
         let tries = AtomicUsize::new(0);
-        let err = call(|| async {
+        let err = call_with(&SMALL, || async {
             tries.fetch_add(1, Ordering::SeqCst);
             Err::<(), _>(conflict())
         })
@@ -252,12 +309,13 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict);
         let took = start.elapsed();
-        assert!(took >= budget(ErrorKind::Conflict), "{took:?}");
-        assert!(took < budget(ErrorKind::Conflict) + CAP, "{took:?}");
-        assert!(tries.load(Ordering::SeqCst) > 10);
+        let limit = (SMALL.budget)(ErrorKind::Conflict);
+        assert!(took >= limit, "{took:?}");
+        assert!(took < limit + SMALL.cap * 5, "{took:?}");
+        assert!(tries.load(Ordering::SeqCst) > 5);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_final_error_is_not_retried() {
         let tries = AtomicUsize::new(0);
         let err = call(|| async {
@@ -287,14 +345,18 @@ mod tests {
         assert!(draws.len() > 10, "not jittered: {draws:?}");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn writes_to_one_parent_never_overlap() {
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let writes = (0..6).map(|i| {
             let running = Arc::clone(&running);
             let most = Arc::clone(&most);
-            let parent = if i % 2 == 0 { "api-a" } else { "api-b" };
+            let parent = if i % 2 == 0 {
+                "test-api-a"
+            } else {
+                "test-api-b"
+            };
             async move {
                 write(parent, || {
                     let running = Arc::clone(&running);
@@ -302,7 +364,7 @@ mod tests {
                     async move {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         running.fetch_sub(1, Ordering::SeqCst);
                         Ok::<_, ResourceError>(())
                     }
@@ -315,22 +377,22 @@ mod tests {
         assert_eq!(most.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_wait_ends_when_ready_or_fails_naming_what_it_waited_for() {
         let polls = AtomicUsize::new(0);
-        let v = wait_until("Active", Duration::from_secs(60), || async {
+        let v = wait_with(&SMALL, "Active", Duration::from_secs(2), || async {
             Ok((polls.fetch_add(1, Ordering::SeqCst) >= 3).then_some("ok"))
         })
         .await
         .unwrap();
         assert_eq!(v, "ok");
-        let err = wait_until("Enabled", Duration::from_secs(10), || async {
+        let err = wait_with(&SMALL, "Enabled", Duration::from_millis(50), || async {
             Ok::<Option<()>, _>(None)
         })
         .await
         .unwrap_err();
         assert!(
-            err.message.contains("still not Enabled after 10 s"),
+            err.message.contains("still not Enabled after 0.05 s"),
             "{err}"
         );
     }
