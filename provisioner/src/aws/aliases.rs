@@ -554,6 +554,20 @@ impl Export for FunctionAlias {
     }
 }
 
+impl FunctionAlias {
+    /// `DescribeAlarms` on the shift's alarms (resource type `alarm`).
+    fn read_alarms(&self) -> Grant {
+        Grant::on(
+            &["cloudwatch:DescribeAlarms"],
+            self.shift
+                .alarms
+                .iter()
+                .map(|a| account_arn("cloudwatch", "alarm:").then(a.as_str()))
+                .collect(),
+        )
+    }
+}
+
 impl Access for FunctionAlias {
     /// Lambda authorises alias calls on the function's ARN (the Service
     /// Authorization Reference's `function` resource type).
@@ -564,14 +578,7 @@ impl Access for FunctionAlias {
         )];
         // The plan checks that the alarms the stack file names exist.
         if !self.shift.named.is_empty() {
-            grants.push(Grant::on(
-                &["cloudwatch:DescribeAlarms"],
-                self.shift
-                    .alarms
-                    .iter()
-                    .map(|a| account_arn("cloudwatch", "alarm:").then(a.as_str()))
-                    .collect(),
-            ));
+            grants.push(self.read_alarms());
         }
         grants
     }
@@ -601,14 +608,7 @@ impl Access for FunctionAlias {
         ];
         // A gradual shift reads its alarms (resource type `alarm`).
         if self.shift.gradual() && !self.shift.alarms.is_empty() {
-            grants.push(Grant::on(
-                &["cloudwatch:DescribeAlarms"],
-                self.shift
-                    .alarms
-                    .iter()
-                    .map(|a| account_arn("cloudwatch", "alarm:").then(a.as_str()))
-                    .collect(),
-            ));
+            grants.push(self.read_alarms());
         }
         // And the new version's own errors (authorised on no resource type).
         if self.shift.gradual() {

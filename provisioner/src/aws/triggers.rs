@@ -313,20 +313,7 @@ impl Resource for QueueTrigger {
         retry::wait_until(
             &format!("trigger {} is deleted", self.declared.name),
             SETTLED_WITHIN,
-            || async {
-                match self
-                    .aws
-                    .lambda
-                    .get_event_source_mapping()
-                    .uuid(&uuid)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(None),
-                    Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(Some(())),
-                    Err(e) => Err(aws_error(&self.what("GetEventSourceMapping"), e)),
-                }
-            },
+            || async { Ok(self.state_of(&uuid).await?.is_none().then_some(())) },
         )
         .await?;
         Ok(outcome)
@@ -334,6 +321,22 @@ impl Resource for QueueTrigger {
 }
 
 impl QueueTrigger {
+    /// Mapping `uuid`'s `State`, `None` once Lambda no longer knows it.
+    async fn state_of(&self, uuid: &str) -> Result<Option<String>, ResourceError> {
+        match self
+            .aws
+            .lambda
+            .get_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+        {
+            Ok(m) => Ok(Some(m.state().unwrap_or_default().to_owned())),
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(aws_error(&self.what("GetEventSourceMapping"), e)),
+        }
+    }
+
     /// Until the mapping has left its transitional states (`Creating`,
     /// `Updating`, `Enabling`, `Disabling`: Lambda API reference,
     /// EventSourceMappingConfiguration `State`), so that nothing after
@@ -344,15 +347,8 @@ impl QueueTrigger {
             &format!("trigger {} is Enabled", self.declared.name),
             SETTLED_WITHIN,
             || async {
-                let m = self
-                    .aws
-                    .lambda
-                    .get_event_source_mapping()
-                    .uuid(&uuid)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&self.what("GetEventSourceMapping"), e))?;
-                Ok(match m.state() {
+                let state = self.state_of(&uuid).await?;
+                Ok(match state.as_deref() {
                     Some("Creating" | "Updating" | "Enabling" | "Disabling") => None,
                     _ => Some(()),
                 })
