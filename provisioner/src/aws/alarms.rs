@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
-    fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Grant, own};
@@ -54,15 +53,9 @@ pub struct MetricAlarmResource {
     aws: Arc<Aws>,
 }
 
-/// Attributes an alarm exports.
-impl Handle<MetricAlarmResource> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+// Attributes an alarm exports.
+impl crate::kind::HasArn for MetricAlarmResource {}
+impl crate::kind::HasName for MetricAlarmResource {}
 
 impl MetricAlarmResource {
     pub fn new(address: &str, name: String, spec: &AlarmSpec, aws: Arc<Aws>) -> Self {

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, exists_already, read_back};
 use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Finding, Handle, Live, Ref, Resource, ResourceError,
-    Text, fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, Text,
+    fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant, account_arn};
@@ -95,17 +95,11 @@ pub struct FunctionAlias {
     aws: Arc<Aws>,
 }
 
-/// Attributes an alias exports.
-impl Handle<FunctionAlias> {
-    /// `arn:aws:lambda:{region}:{account}:function:{name}:live`.
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    /// `{function}:live`, the alias-qualified name Lambda's calls accept.
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+// Attributes an alias exports.
+/// `arn:aws:lambda:{region}:{account}:function:{name}:live`.
+impl crate::kind::HasArn for FunctionAlias {}
+/// `{function}:live`, the alias-qualified name Lambda's calls accept.
+impl crate::kind::HasName for FunctionAlias {}
 
 impl FunctionAlias {
     /// The `live` alias of the function named `function_name`.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error};
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Finding, Handle, Live, Ref, Resource, ResourceError, Text,
+    Declared, DeleteOutcome, Fields, Finding, Handle, Live, Resource, ResourceError, Text,
 };
 use crate::kind::export::{CodeLocation, Export, Part};
 use crate::kind::{Access, Grant, own};
@@ -22,14 +22,8 @@ pub struct ReferencedBucket {
 }
 
 /// Attributes the referenced bucket exports; both follow from its name.
-impl Handle<ReferencedBucket> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+impl crate::kind::HasArn for ReferencedBucket {}
+impl crate::kind::HasName for ReferencedBucket {}
 
 /// What a function that stores images under `{prefix}/images/` may do in the
 /// bucket: put and get objects there, and list only that prefix (without

@@ -118,17 +118,17 @@ pub struct LambdaFunction {
     aws: Arc<Aws>,
 }
 
-/// Attributes a function exports.
-impl Handle<LambdaFunction> {
-    /// `arn:aws:lambda:{region}:{account}:function:{name}`.
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
+// Attributes a function exports.
+/// `arn:aws:lambda:{region}:{account}:function:{name}`.
+impl crate::kind::HasArn for LambdaFunction {}
+impl crate::kind::HasName for LambdaFunction {}
+/// What a `LambdaFunction` exports beyond the common attributes.
+pub trait FunctionAttrs {
     /// The newest published version with the declared code and configuration.
-    pub fn version(&self) -> Ref {
+    fn version(&self) -> Ref;
+}
+impl FunctionAttrs for Handle<LambdaFunction> {
+    fn version(&self) -> Ref {
         self.attr(VERSION)
     }
 }
@@ -489,7 +489,7 @@ pub fn normalise(
                 .and_then(|l| l.log_group())
                 .map(str::to_owned)
                 .unwrap_or_else(|| {
-                    crate::stack::Stack::log_group_name(conf.function_name().unwrap_or_default())
+                    super::log_groups::of_function(conf.function_name().unwrap_or_default())
                 }),
         ),
         // Lambda answers Text when no format was set, and levels only with JSON.

@@ -131,16 +131,19 @@ pub struct HttpApi {
 }
 
 /// Attributes an HTTP API exports (all chosen by AWS: known after apply).
-impl Handle<HttpApi> {
-    pub fn id(&self) -> Ref {
-        self.attr(ID)
-    }
+impl crate::kind::HasId for HttpApi {}
+/// What a `HttpApi` exports beyond the common attributes.
+pub trait ApiAttrs {
     /// `https://{id}.execute-api.{region}.amazonaws.com`.
-    pub fn endpoint(&self) -> Ref {
+    fn endpoint(&self) -> Ref;
+    /// `arn:aws:execute-api:{region}:{account}:{id}`: what invoke permissions scope to.
+    fn execution_arn(&self) -> Ref;
+}
+impl ApiAttrs for Handle<HttpApi> {
+    fn endpoint(&self) -> Ref {
         self.attr(ENDPOINT)
     }
-    /// `arn:aws:execute-api:{region}:{account}:{id}`: what invoke permissions scope to.
-    pub fn execution_arn(&self) -> Ref {
+    fn execution_arn(&self) -> Ref {
         self.attr(EXECUTION_ARN)
     }
 }
@@ -656,7 +659,7 @@ fn parent(api_id: &str) -> String {
 
 /// Whether `tags` carry every ownership tag in `declared` (managed-by, stack).
 fn owned(tags: Option<&std::collections::HashMap<String, String>>, declared: &Tags) -> bool {
-    use crate::stack::{MANAGED_BY_KEY, STACK_KEY};
+    use crate::engine::plan::{MANAGED_BY_KEY, STACK_KEY};
     let tags = tags.cloned().unwrap_or_default();
     [MANAGED_BY_KEY, STACK_KEY]
         .iter()
@@ -1039,7 +1042,7 @@ impl Access for HttpApi {
         let stack = self
             .spec()
             .ok()
-            .and_then(|s| s.tags.get(crate::stack::STACK_KEY).cloned())
+            .and_then(|s| s.tags.get(crate::engine::plan::STACK_KEY).cloned())
             .unwrap_or_default();
         let ours = vec![Text::literal(stack)];
         vec![
@@ -1085,7 +1088,7 @@ pub fn route_suffix(key: &str) -> String {
     std::iter::once("Route".to_owned()).chain(words).collect()
 }
 
-/// The condition keys of the ownership tag `stack` ([`crate::stack::STACK_KEY`]).
+/// The condition keys of the ownership tag `stack` ([`crate::engine::plan::STACK_KEY`]).
 const REQUEST_STACK_TAG: &str = "aws:RequestTag/stack";
 const RESOURCE_STACK_TAG: &str = "aws:ResourceTag/stack";
 

@@ -11,8 +11,8 @@ use super::policies::Statement;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
-    fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Resource, ResourceError, Text, fields_of,
+    spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Grant, own};
@@ -24,22 +24,22 @@ pub struct LogGroupSpec {
     pub tags: Tags,
 }
 
+/// The log group Lambda writes a function's logs to (Lambda developer guide,
+/// "Sending Lambda function logs to CloudWatch Logs": `/aws/lambda/<function name>`).
+pub fn of_function(function: &str) -> String {
+    format!("/aws/lambda/{function}")
+}
+
 pub struct LogGroup {
     declared: Declared,
     aws: Arc<Aws>,
 }
 
-/// Attributes a log group exports.
-impl Handle<LogGroup> {
-    /// `arn:aws:logs:{region}:{account}:log-group:{name}` (without the `:*`
-    /// that DescribeLogGroups appends; policies add `:*` for its streams).
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+// Attributes a log group exports.
+/// `arn:aws:logs:{region}:{account}:log-group:{name}` (without the `:*`
+/// that DescribeLogGroups appends; policies add `:*` for its streams).
+impl crate::kind::HasArn for LogGroup {}
+impl crate::kind::HasName for LogGroup {}
 
 /// What a function may do in its own log group: create streams and write events.
 pub fn writer_statement(group: &Handle<LogGroup>) -> Statement {

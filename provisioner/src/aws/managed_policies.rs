@@ -29,8 +29,8 @@ use super::roles::iam_tags;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Finding, Handle, Live, Permission, Ref, Resource,
-    ResourceError, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Permission, Resource, ResourceError,
+    spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Document, DocumentType, Grant, own};
@@ -55,13 +55,9 @@ pub struct ManagedPolicy {
     aws: Arc<Aws>,
 }
 
-/// Attributes a managed policy exports.
-impl Handle<ManagedPolicy> {
-    /// `arn:aws:iam::{account}:policy/{name}`.
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-}
+// Attributes a managed policy exports.
+/// `arn:aws:iam::{account}:policy/{name}`.
+impl crate::kind::HasArn for ManagedPolicy {}
 
 impl ManagedPolicy {
     pub fn new(address: &str, name: String, spec: &ManagedPolicySpec, aws: Arc<Aws>) -> Self {

@@ -36,11 +36,32 @@ use super::clients::partition_of;
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error, error_code};
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Finding, Handle, Live, Ref, Resource, ResourceError, Text,
+    Declared, DeleteOutcome, Fields, Finding, Handle, Live, Resource, ResourceError, Text,
 };
 use crate::kind::export::{CodeLocation, Export, Part};
 use crate::kind::{Access, Grant};
-use crate::stack::Model;
+
+/// The Bedrock image model the functions call: a foundation model id, or a
+/// cross-Region inference profile id (`us.…`) with the Regions it routes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub id: String,
+    /// Where the functions call Bedrock (the profile's source Region).
+    pub region: String,
+    /// For an inference profile only: the Regions it routes requests to (the
+    /// invoke policy names the model in each; `plan` checks the list against
+    /// `GetInferenceProfile`).
+    pub routes_to: Vec<String>,
+    /// The model calls the account allows at once (`model.max_in_flight`):
+    /// the worker's trigger and calls are derived from it (`stack::capacity`).
+    pub max_in_flight: Option<u32>,
+    /// The account's requests-per-minute quota for the model
+    /// (`model.images_per_minute`, Service Quotas).
+    pub images_per_minute: Option<u32>,
+    /// A model call's duration, measured (`model.seconds_per_image`), for
+    /// the throughput arithmetic.
+    pub seconds_per_image: f64,
+}
 
 pub struct ReferencedModel {
     declared: Declared,
@@ -50,11 +71,7 @@ pub struct ReferencedModel {
 
 /// The model's ARN: the foundation model's (known from the declaration) or
 /// the inference profile's (read from Bedrock: it carries the account).
-impl Handle<ReferencedModel> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-}
+impl crate::kind::HasArn for ReferencedModel {}
 
 /// `arn:{partition}:bedrock:{region}::foundation-model/{id}`.
 pub fn foundation_model_arn(region: &str, id: &str) -> String {
@@ -429,7 +446,7 @@ mod tests {
             routes_to: routes.iter().map(|r| (*r).to_owned()).collect(),
             max_in_flight: None,
             images_per_minute: None,
-            seconds_per_image: crate::stack::capacity::DEFAULT_SECONDS_PER_IMAGE,
+            seconds_per_image: 5.0,
         }
     }
 

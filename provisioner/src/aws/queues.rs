@@ -15,9 +15,7 @@ use serde_json::Value;
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
 use crate::engine::retry;
-use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
-};
+use crate::engine::{Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text};
 use crate::kind::{Access, Grant, own};
 
 /// A queue as declared.
@@ -45,19 +43,11 @@ pub struct Redrive {
     pub max_receive_count: u32,
 }
 
-/// Attributes a queue exports.
-impl Handle<SqsQueue> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    /// Chosen by SQS: known only once the queue exists.
-    pub fn url(&self) -> Ref {
-        self.attr(URL)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+// Attributes a queue exports.
+impl crate::kind::HasArn for SqsQueue {}
+/// Chosen by SQS: known only once the queue exists.
+impl crate::kind::HasUrl for SqsQueue {}
+impl crate::kind::HasName for SqsQueue {}
 
 #[derive(Clone, Copy)]
 enum Encoding {

@@ -19,8 +19,8 @@ use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Permission, Ref, Resource, ResourceError,
-    Text, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Live, Permission, Resource, ResourceError, Text,
+    spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Document, DocumentType, Grant, own};
@@ -75,16 +75,10 @@ pub struct IamRole {
     aws: Arc<Aws>,
 }
 
-/// Attributes a role exports.
-impl Handle<IamRole> {
-    /// `arn:aws:iam::{account}:role/{name}`.
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+// Attributes a role exports.
+/// `arn:aws:iam::{account}:role/{name}`.
+impl crate::kind::HasArn for IamRole {}
+impl crate::kind::HasName for IamRole {}
 
 /// Tags as IAM takes them (roles and managed policies alike).
 pub(super) fn iam_tags(

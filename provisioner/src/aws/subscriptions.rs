@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ARN, Aws, aws_error, deleted, error_code};
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
-    spec_of,
+    Declared, DeleteOutcome, Fields, Live, Ref, Resource, ResourceError, Text, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant};
@@ -32,11 +31,7 @@ pub struct SubscriptionSpec {
 }
 
 /// Attributes a subscription exports (`PendingConfirmation` until confirmed).
-impl Handle<EmailSubscription> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-}
+impl crate::kind::HasArn for EmailSubscription {}
 
 /// What SNS reports instead of an ARN for an unconfirmed subscription.
 pub const PENDING: &str = "PendingConfirmation";

@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, tags, with_arn};
 use crate::engine::spec_of;
-use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
-};
+use crate::engine::{Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Grant, own};
 
@@ -27,15 +25,9 @@ pub struct SnsTopic {
     aws: Arc<Aws>,
 }
 
-/// Attributes a topic exports.
-impl Handle<SnsTopic> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-    pub fn name(&self) -> Ref {
-        self.attr(NAME)
-    }
-}
+// Attributes a topic exports.
+impl crate::kind::HasArn for SnsTopic {}
+impl crate::kind::HasName for SnsTopic {}
 
 impl SnsTopic {
     pub fn new(address: &str, name: String, spec: &TopicSpec, aws: Arc<Aws>) -> Self {

@@ -16,8 +16,7 @@ use super::policies::Statement;
 use super::{Aws, Done, ID, aws_error, create_once, deleted, error_code, read_back};
 use crate::engine::retry;
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text, fields_of,
-    spec_of,
+    Declared, DeleteOutcome, Fields, Live, Ref, Resource, ResourceError, Text, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant, account_arn};
@@ -63,13 +62,9 @@ pub struct QueueTrigger {
     aws: Arc<Aws>,
 }
 
-/// Attributes a trigger exports.
-impl Handle<QueueTrigger> {
-    /// The mapping's UUID, chosen by Lambda.
-    pub fn id(&self) -> Ref {
-        self.attr(ID)
-    }
-}
+// Attributes a trigger exports.
+/// The mapping's UUID, chosen by Lambda.
+impl crate::kind::HasId for QueueTrigger {}
 
 impl QueueTrigger {
     /// A trigger from the queue named `queue_name` to the function named

@@ -11,21 +11,15 @@ use serde_json::json;
 
 use super::{AUDIENCE, GITHUB_OIDC_HOST};
 use crate::aws::{ARN, Aws, Done, aws_error, error_code};
-use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError,
-};
+use crate::engine::{Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
 
 /// Its address in bootstrap's plan.
 pub const ADDRESS: &str = "oidc_provider.github";
 /// Whether the provider accepts tokens minted for STS.
 const AUDIENCE_FIELD: &str = "accepts_sts_audience";
 
-/// Attributes the provider exports.
-impl Handle<GithubOidcProvider> {
-    pub fn arn(&self) -> Ref {
-        self.attr(ARN)
-    }
-}
+// Attributes the provider exports.
+impl crate::kind::HasArn for GithubOidcProvider {}
 
 pub struct GithubOidcProvider {
     declared: Declared,

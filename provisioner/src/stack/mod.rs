@@ -56,27 +56,7 @@ pub struct Images {
     pub prefix: String,
 }
 
-/// The Bedrock image model the functions call: a foundation model id, or a
-/// cross-Region inference profile id (`us.…`) with the Regions it routes to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Model {
-    pub id: String,
-    /// Where the functions call Bedrock (the profile's source Region).
-    pub region: String,
-    /// For an inference profile only: the Regions it routes requests to (the
-    /// invoke policy names the model in each; `plan` checks the list against
-    /// `GetInferenceProfile`).
-    pub routes_to: Vec<String>,
-    /// The model calls the account allows at once (`model.max_in_flight`):
-    /// the worker's trigger and calls are derived from it ([`capacity`]).
-    pub max_in_flight: Option<u32>,
-    /// The account's requests-per-minute quota for the model
-    /// (`model.images_per_minute`, Service Quotas).
-    pub images_per_minute: Option<u32>,
-    /// A model call's duration, measured (`model.seconds_per_image`), for
-    /// the throughput arithmetic.
-    pub seconds_per_image: f64,
-}
+pub use crate::aws::models::Model;
 
 /// The default model: Stability AI's Stable Image Core 1.1, Active on
 /// Bedrock's lifecycle page (bedrock/latest/userguide/model-lifecycle.html,
@@ -333,11 +313,8 @@ pub const LOG_RETENTION_DAYS: &[u32] = &[
     3288, 3653,
 ];
 
-/// The tag every resource the provisioner creates carries, with this value.
-pub const MANAGED_BY_KEY: &str = "managed-by";
-pub const MANAGED_BY_VALUE: &str = "couch-provisioner";
-/// The tag that names the owning stack.
-pub const STACK_KEY: &str = "stack";
+/// The ownership tags: what the engine's plan reads ownership from.
+pub use crate::engine::plan::{MANAGED_BY_KEY, MANAGED_BY_VALUE, STACK_KEY};
 
 /// Retention of the dead-letter queue: the SQS maximum, 14 days.
 pub const DLQ_RETENTION_SECONDS: u32 = 1_209_600;
@@ -370,7 +347,7 @@ impl Stack {
     }
     /// Where Lambda writes a function's logs.
     pub fn log_group_name(function: &str) -> String {
-        format!("/aws/lambda/{function}")
+        crate::aws::log_groups::of_function(function)
     }
     pub fn api_name(&self) -> String {
         format!("{}-api", self.name)

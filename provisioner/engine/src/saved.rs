@@ -55,8 +55,8 @@ pub fn stale_reasons(saved: &Value, fresh: &Plan) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::diff::FieldChange;
-    use crate::engine::plan::{Action, Change, Summary};
+    use crate::diff::FieldChange;
+    use crate::plan::{Action, Change, Summary};
     use serde_json::json;
 
     fn plan(action: Action, after: i64) -> Plan {

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::engine::{Resource, ResourceError};
+use crate::{Resource, ResourceError};
 
 /// A checkov check a resource skips, and why (written into the template's
 /// `Metadata.checkov.skip`, where security reviewers read it).

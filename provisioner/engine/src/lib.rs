@@ -1,4 +1,6 @@
-//! The engine: generic over resource kinds and knows no AWS.
+//! The provisioner's engine, and the contract its resource kinds implement.
+//! It is generic over kinds and knows no AWS: this crate depends on no SDK and
+//! no stack type, so the boundary is the compiler's, not a convention.
 //!
 //! - [`resource`]: the [`Resource`] trait every kind implements, and [`Live`].
 //! - [`refs`]: `${address.attr}` references between resources.
@@ -18,6 +20,9 @@ pub mod render;
 pub mod resource;
 pub mod retry;
 pub mod saved;
+
+/// The kind contract (what a kind says beyond the engine: CloudFormation, IAM).
+pub mod kind;
 
 pub use apply::{ApplyError, Event, execute};
 pub use permission_changes::{Permission, PermissionChange};

@@ -623,16 +623,16 @@ fn json_rendering_follows_the_documented_schema() {
         },
         problems: vec![],
         warnings: vec![],
-        permission_changes: crate::engine::permission_changes::changes(
+        permission_changes: crate::permission_changes::changes(
             "role.worker",
             &[],
-            &[crate::engine::Permission {
+            &[crate::Permission {
                 document: "inline policy".into(),
                 effect: "Allow".into(),
                 actions: vec!["sqs:ReceiveMessage".into()],
                 resources: vec!["arn:aws:sqs:eu-west-1:1:q".into()],
                 principals: vec![],
-                conditions: vec![crate::engine::permission_changes::Condition {
+                conditions: vec![crate::permission_changes::Condition {
                     operator: "StringEquals".into(),
                     key: "aws:RequestedRegion".into(),
                     values: vec!["eu-west-1".into()],

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{Fields, Resource, Text};
+use crate::{Fields, Resource, Text};
 
 /// Some IAM actions on some resources, optionally under conditions.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ pub fn account_arn(service: &str, rest: impl Into<Text>) -> Text {
 
 /// A resource's own attribute, as a reference the policy lookup resolves.
 pub fn own(resource: &(impl Resource + ?Sized), attr: &str) -> Text {
-    Text::from(crate::engine::refs::reference(resource.address(), attr))
+    Text::from(crate::refs::reference(resource.address(), attr))
 }
 
 /// What a kind's SDK calls need from IAM. Implemented next to each kind's

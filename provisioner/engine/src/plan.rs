@@ -12,7 +12,6 @@ use super::diff::{FieldChange, diff};
 use super::permission_changes::{self, PermissionChange};
 use super::refs::{dependencies, resolve};
 use super::resource::{Attrs, Fields, Finding, Live, Resource, ResourceError};
-use crate::stack::{MANAGED_BY_KEY, MANAGED_BY_VALUE, STACK_KEY};
 
 /// What happens to one resource. Everything else (symbols, JSON, scheduling)
 /// is a function of this value.
@@ -199,6 +198,12 @@ pub async fn read_all(
         Err(errors)
     }
 }
+
+/// The tag every resource the provisioner creates carries, with this value.
+pub const MANAGED_BY_KEY: &str = "managed-by";
+pub const MANAGED_BY_VALUE: &str = "couch-provisioner";
+/// The tag that names the owning stack.
+pub const STACK_KEY: &str = "stack";
 
 /// Whether a live resource carries this stack's ownership tags.
 pub fn owned_by(resource: &dyn Resource, live: &Live, stack: &str) -> bool {
