@@ -20,7 +20,7 @@ use imagegen::{Generator, ImageModel, ImageStore, PromptQueue};
 use serde_json::{Value, json};
 
 use crate::event::{Caller, Request};
-use crate::handler::{Reply, URL_TTL, error, prompt_of};
+use crate::reply::{Reply, URL_TTL, error, prompt_of};
 
 /// What an id never submitted gets, and what anyone gets for a request that
 /// is not theirs: the same status and the same body.

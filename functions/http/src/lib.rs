@@ -5,5 +5,7 @@
 pub mod event;
 pub mod handler;
 pub mod images;
+pub mod reply;
 
-pub use handler::{Reply, handle, respond, route};
+pub use handler::{handle, respond, route};
+pub use reply::Reply;

@@ -3,9 +3,9 @@
 use aws_config::{BehaviorVersion, Region};
 
 use crate::config::Config;
+use crate::families::BedrockModel;
 use crate::generate::Generator;
 use crate::health::{self, Invoked};
-use crate::model::BedrockModel;
 use crate::queue::SqsPrompts;
 use crate::store::S3Store;
 

@@ -22,8 +22,9 @@ pub mod telemetry;
 
 pub use config::Config;
 pub use error::{ErrorKind, GenerateError};
+pub use families::{BedrockModel, UnknownModel};
 pub use generate::{Generator, NEW_KEY_ATTEMPTS, Stored, new_image_id};
-pub use model::{BedrockModel, ImageModel, UnknownModel};
+pub use model::ImageModel;
 pub use prompt::{Prompt, PromptError, PromptRule};
 pub use queue::{PromptQueue, SqsPrompts};
 pub use store::{ImageMetadata, ImageStore, S3Store, image_key};

@@ -1,5 +1,6 @@
-//! The image model: a trait, and its Bedrock implementation in the family
-//! the model id names (`families/`).
+//! The image model: the trait every model implements, and the Bedrock call
+//! and error classification the families (`families/`) share. Which family
+//! serves a model id is decided in `families/`; this module knows none of them.
 
 use async_trait::async_trait;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
@@ -8,11 +9,9 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use couch_contract::model::{Family, KNOWN_PREFIXES, PromptRule, family_of};
+use couch_contract::model::PromptRule;
 
 use crate::error::GenerateError;
-use crate::families::amazon::AmazonImageModel;
-use crate::families::stability::StabilityModel;
 use crate::prompt::Prompt;
 
 /// Generates one PNG for a prompt and seed.
@@ -22,67 +21,6 @@ pub trait ImageModel: Send + Sync {
     /// The longest prompt this model accepts (callers check before calling).
     fn prompt_rule(&self) -> PromptRule;
     async fn generate(&self, prompt: &Prompt, seed: u32) -> Result<Vec<u8>, GenerateError>;
-}
-
-/// A model id of no family this code speaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("model {0:?} is of no known family; known: {KNOWN_PREFIXES}")]
-pub struct UnknownModel(pub String);
-
-/// The Bedrock model a stack declares, in the family its id names: the one
-/// place where a model id chooses its request and response shape.
-pub enum BedrockModel {
-    Amazon(AmazonImageModel),
-    Stability(StabilityModel),
-}
-
-impl BedrockModel {
-    pub fn new(
-        client: aws_sdk_bedrockruntime::Client,
-        model_id: impl Into<String>,
-    ) -> Result<Self, UnknownModel> {
-        let model_id = model_id.into();
-        let (Some(family), Some(rule)) = (family_of(&model_id), PromptRule::for_model(&model_id))
-        else {
-            return Err(UnknownModel(model_id));
-        };
-        Ok(BedrockModel::of_family(client, model_id, family, rule))
-    }
-
-    /// For an id whose family and rule are already known (a checked [`crate::Config`]).
-    pub fn of_family(
-        client: aws_sdk_bedrockruntime::Client,
-        model_id: String,
-        family: Family,
-        rule: PromptRule,
-    ) -> Self {
-        match family {
-            Family::AmazonTextImage => {
-                BedrockModel::Amazon(AmazonImageModel::new(client, model_id, rule))
-            }
-            Family::Stability => BedrockModel::Stability(StabilityModel::new(client, model_id)),
-        }
-    }
-
-    fn inner(&self) -> &dyn ImageModel {
-        match self {
-            BedrockModel::Amazon(m) => m,
-            BedrockModel::Stability(m) => m,
-        }
-    }
-}
-
-#[async_trait]
-impl ImageModel for BedrockModel {
-    fn model_id(&self) -> &str {
-        self.inner().model_id()
-    }
-    fn prompt_rule(&self) -> PromptRule {
-        self.inner().prompt_rule()
-    }
-    async fn generate(&self, prompt: &Prompt, seed: u32) -> Result<Vec<u8>, GenerateError> {
-        self.inner().generate(prompt, seed).await
-    }
 }
 
 /// `InvokeModel` with a JSON body; the answer's body, or the classified error.
