@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     // Warm-up: moto loads each service on first use.
     let warm = fresh(&conf, &model, &zips).await?;
     let (plan, snapshot) = warm.plan(Mode::Apply, false).await?;
-    execute(&plan, &warm.resources, &snapshot, &|_| {}).await?;
+    execute(&plan, &warm.resources(), &snapshot, &|_| {}).await?;
 
     let mut walls = Vec::new();
     let mut chains = Vec::new();
@@ -90,11 +90,11 @@ async fn main() -> anyhow::Result<()> {
 
         // Concurrent apply from empty.
         let session = fresh(&conf, &model, &zips).await?;
-        resources = session.resources.len();
+        resources = session.resources().len();
         let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
         session.aws.calls.clear();
         let start = Instant::now();
-        execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+        execute(&plan, &session.resources(), &snapshot, &|_| {}).await?;
         walls.push(start.elapsed());
         chains.push(stats(&session.aws.calls.snapshot()).sequential);
         let (after, _) = session.plan(Mode::Apply, false).await?;
@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         // Concurrent destroy of what was just applied.
         let (plan, snapshot) = session.plan(Mode::Destroy, false).await?;
         let start = Instant::now();
-        execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+        execute(&plan, &session.resources(), &snapshot, &|_| {}).await?;
         dwalls.push(start.elapsed());
         let (after, _) = session.plan(Mode::Destroy, false).await?;
         anyhow::ensure!(!after.has_changes(), "destroy did not converge");
@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
             plan.changes.retain(|c| c.address == change.address);
             session.aws.calls.clear();
             let start = Instant::now();
-            execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+            execute(&plan, &session.resources(), &snapshot, &|_| {}).await?;
             serial += start.elapsed();
             let n = stats(&session.aws.calls.snapshot()).sequential;
             own.insert(change.address.clone(), n);
@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
             plan.changes.retain(|c| c.address == change.address);
             session.aws.calls.clear();
             let start = Instant::now();
-            execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+            execute(&plan, &session.resources(), &snapshot, &|_| {}).await?;
             dserial += start.elapsed();
             let n = stats(&session.aws.calls.snapshot()).sequential;
             let after = deletes

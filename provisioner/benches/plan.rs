@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let session = Session::new(s, &artifacts, Arc::new(aws));
     testkit::create_bucket(&session.aws.s3, &bucket).await;
     let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
-    provisioner::engine::execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+    provisioner::engine::execute(&plan, &session.resources(), &snapshot, &|_| {}).await?;
     // Warm-up: moto loads each service on first use.
     session.plan(Mode::Apply, false).await?;
 
@@ -95,11 +95,11 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..ROUNDS {
         let start = Instant::now();
         let mut snap = Snapshot::default();
-        for r in &session.resources {
+        for r in &session.resources() {
             snap.live.insert(r.address().to_owned(), r.read().await?);
         }
         let plan = compute(
-            &session.resources,
+            &session.resources(),
             &snap,
             &session.options(Mode::Apply, false),
         );
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     sequential.sort();
     println!(
         "plan benchmark: {} resources, no changes, moto on 127.0.0.1 behind a proxy adding {} ms per request, median of {ROUNDS}",
-        session.resources.len(),
+        session.resources().len(),
         LATENCY.as_millis()
     );
     println!("  plan wall time            {:>8.2} ms", ms(wall));

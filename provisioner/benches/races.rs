@@ -41,7 +41,7 @@ async fn apply(endpoint: &str, model: &str, zips: &Artifacts) -> anyhow::Result<
     let (plan, snapshot) = session.plan(Mode::Apply, false).await?;
     session.aws.calls.clear();
     let start = Instant::now();
-    execute(&plan, &session.resources, &snapshot, &|_| {}).await?;
+    execute(&plan, &session.resources(), &snapshot, &|_| {}).await?;
     let wall = start.elapsed();
     let calls = session.aws.calls.snapshot().len();
     let (after, _) = session.plan(Mode::Apply, false).await?;

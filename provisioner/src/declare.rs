@@ -102,6 +102,14 @@ pub fn arn_path(path: &str) -> String {
         .join("/")
 }
 
+/// Kinds as the engine takes them (each `Kind` is a `Resource`).
+pub fn resources(kinds: &[Arc<dyn Kind>]) -> Vec<Arc<dyn Resource>> {
+    kinds
+        .iter()
+        .map(|k| Arc::clone(k) as Arc<dyn Resource>)
+        .collect()
+}
+
 /// A CloudWatch metric an alarm watches.
 struct Metric {
     namespace: &'static str,
@@ -112,9 +120,8 @@ struct Metric {
 
 /// The declared resources, in declaration order, and the stack's outputs.
 pub struct Declaration {
-    pub resources: Vec<Arc<dyn Resource>>,
-    /// The same resources, with what they mean outside the engine:
-    /// CloudFormation (`export`) and IAM (`bootstrap`).
+    /// Each resource as the engine drives it ([`Resource`]) and with what it
+    /// means outside the engine: CloudFormation (`export`) and IAM (`bootstrap`).
     pub kinds: Vec<Arc<dyn Kind>>,
     /// Output name → value (a reference into a resource, or fixed text).
     pub outputs: Vec<(&'static str, Text)>,
@@ -130,11 +137,13 @@ impl Declaration {
     /// Adds a resource; its handle is how others reference it.
     fn add<K: Kind + 'static>(&mut self, resource: K) -> Handle<K> {
         let handle = Handle::new(resource.address());
-        let resource = Arc::new(resource);
-        self.resources
-            .push(Arc::clone(&resource) as Arc<dyn Resource>);
-        self.kinds.push(resource);
+        self.kinds.push(Arc::new(resource));
         handle
+    }
+
+    /// The same list, as the engine takes it.
+    pub fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        resources(&self.kinds)
     }
 
     fn output(&mut self, name: &'static str, value: impl Into<Text>) {
@@ -391,7 +400,6 @@ fn model_throttles_metric(stack: &Stack, worker: &Handle<LambdaFunction>) -> Met
 /// Everything the stack declares, bound to the clients that read and write it.
 pub fn declare(stack: &Stack, artifacts: &Artifacts, aws_clients: &Arc<Aws>) -> Declaration {
     let mut d = Declaration {
-        resources: Vec::new(),
         kinds: Vec::new(),
         outputs: Vec::new(),
         boundary: PolicyDocument::new(Vec::new()),
@@ -1009,7 +1017,7 @@ mod tests {
     #[test]
     fn references_make_the_dependency_graph() {
         let aws = Arc::new(Aws::offline("eu-west-1"));
-        let rs = declare(&stack(), &no_code(), &aws).resources;
+        let rs = declare(&stack(), &no_code(), &aws).resources();
         let deps = |a: &str| {
             depends_on(rs.iter().find(|r| r.address() == a).unwrap().as_ref())
                 .into_iter()
@@ -1031,7 +1039,7 @@ mod tests {
         let s = stack();
         let aws = Arc::new(Aws::offline("eu-west-1"));
         let plan = compute(
-            &declare(&s, &no_code(), &aws).resources,
+            &declare(&s, &no_code(), &aws).resources(),
             &Snapshot::default(),
             &PlanOptions {
                 stack: s.name.clone(),

@@ -110,7 +110,7 @@ async fn converge_in(s: &Session, mode: Mode) -> BTreeSet<String> {
     s.locked("apply", async {
         let (plan, snapshot) = s.plan(mode, false).await.expect("plan");
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
-        execute(&plan, &s.resources, &snapshot, &|_| {})
+        execute(&plan, &s.resources(), &snapshot, &|_| {})
             .await
             .expect("apply");
         let (after, _) = s.plan(mode, false).await.expect("plan");
@@ -331,6 +331,9 @@ async fn the_derived_policies_allow_exactly_what_plan_apply_update_and_destroy_c
         .unwrap();
     let s = session(&f, &f.artifacts);
     let args = provisioner::commands::redrive::Args {
+        file: provisioner::commands::StackFile {
+            stack: f.file.clone(),
+        },
         max_per_second: Some(50),
         yes: true,
     };

@@ -386,7 +386,7 @@ async fn interrupted_apply_converges_on_rerun() {
     partial
         .changes
         .retain(|c| c.address == declare::DLQ || c.address == declare::TOPIC);
-    execute(&partial, &session.resources, &snapshot, &|_| {})
+    execute(&partial, &session.resources(), &snapshot, &|_| {})
         .await
         .unwrap();
 
@@ -591,7 +591,7 @@ async fn plan_reads_are_concurrent() {
     session.aws.calls.clear();
     let snapshot = session.read().await.unwrap();
     let plan = compute(
-        &session.resources,
+        &session.resources(),
         &snapshot,
         &session.options(Mode::Apply, false),
     );

@@ -463,7 +463,18 @@ fn ok(out: &std::process::Output, what: &str) -> String {
 /// run through the layer: exit 0, the declared inventory, no change left.
 /// One test per seed (they run side by side).
 async fn apply_then_destroy_then_apply(seed: u64) {
-    let (races, endpoint) = layer(seed).await;
+    // The deleted queues' names stay taken for 15 s (60 s on AWS): long
+    // enough that the second apply, a new process reading the account
+    // first, meets them even on a loaded machine (with 5 s, a CI run under
+    // three test lanes came after the window, and nothing was played).
+    let races = Races::with_windows(
+        seed,
+        Windows {
+            queue_name: Duration::from_secs(15),
+            ..Windows::default()
+        },
+    );
+    let endpoint = races.start(testkit::moto_endpoint()).await;
     let f = Fixture::new(&format!("t-race{seed}-")).await;
     let text = ok(
         &run(&f, &endpoint, &["apply", "--yes", "--approve-broadening"]),
@@ -715,8 +726,10 @@ async fn a_bucket_in_another_region_is_refused_by_plan() {
 async fn apply_says_what_it_waits_for() {
     let races = Races::with_windows(
         41,
+        // Longer than the role's creation to the trigger's on a loaded
+        // machine (function, version, alias: 4.5 s under three test lanes).
         Windows {
-            propagation: Duration::from_secs(4),
+            propagation: Duration::from_secs(12),
             ..Windows::default()
         },
     );

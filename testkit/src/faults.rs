@@ -34,6 +34,10 @@ pub struct Injected {
     pub after_upstream: bool,
 }
 
+/// How many times in a row a request in an outage fails: more than the SDK's
+/// attempts (the provisioner's clients make at most 5).
+pub const OUTAGE_ATTEMPTS: u64 = 8;
+
 pub struct Faults {
     seed: u64,
     /// Text replaced before hashing (a test's unique stack name), so the same
@@ -41,6 +45,10 @@ pub struct Faults {
     ignore: Vec<String>,
     /// Share of requests faulted, in 1/10,000.
     per_10k: u64,
+    /// Share of requests (by identity, not occurrence) that fail with a 500
+    /// on each of their first [`OUTAGE_ATTEMPTS`] occurrences: more than any
+    /// client's retries hide, so a run fails; the next run's repeat passes.
+    outage_per_10k: u64,
     seen: Mutex<HashMap<u64, u64>>,
     injected: Mutex<Vec<Injected>>,
     requests: std::sync::atomic::AtomicU64,
@@ -92,10 +100,18 @@ impl Faults {
     /// Like [`Faults::new`], with `ignore` (e.g. a unique stack name) left
     /// out of the request identity.
     pub fn ignoring(seed: u64, rate: f64, ignore: &[&str]) -> Arc<Faults> {
+        Faults::with_outages(seed, rate, 0.0, ignore)
+    }
+
+    /// Like [`Faults::ignoring`], and a share `outages` of requests fails on
+    /// each of its first [`OUTAGE_ATTEMPTS`] occurrences (a 500 before the
+    /// emulator): the failures no retry hides.
+    pub fn with_outages(seed: u64, rate: f64, outages: f64, ignore: &[&str]) -> Arc<Faults> {
         Arc::new(Faults {
             seed,
             ignore: ignore.iter().map(|s| (*s).to_owned()).collect(),
             per_10k: (rate.clamp(0.0, 1.0) * 10_000.0) as u64,
+            outage_per_10k: (outages.clamp(0.0, 1.0) * 10_000.0) as u64,
             seen: Mutex::default(),
             injected: Mutex::default(),
             requests: std::sync::atomic::AtomicU64::new(0),
@@ -125,6 +141,9 @@ impl Faults {
             *n += 1;
             *n
         };
+        if mix(h ^ 0x07a6e) % 10_000 < self.outage_per_10k && occurrence <= OUTAGE_ATTEMPTS {
+            return Some((Fault::ServerError(500), false));
+        }
         let draw = mix(h ^ mix(occurrence));
         if draw % 10_000 >= self.per_10k {
             return None;

@@ -10,6 +10,7 @@
 //! - [`permission_changes`]: the plan's permission section and broadening.
 //! - [`render`]: a plan as text, JSON or Markdown.
 //! - [`retry`]: the one retry-and-wait policy for AWS's transient answers.
+//! - [`typed`]: the typed kind adapter every kind implements ([`TypedKind`]).
 
 pub mod apply;
 pub mod diff;
@@ -20,6 +21,7 @@ pub mod render;
 pub mod resource;
 pub mod retry;
 pub mod saved;
+pub mod typed;
 
 /// The kind contract (what a kind says beyond the engine: CloudFormation, IAM).
 pub mod kind;
@@ -32,6 +34,7 @@ pub use resource::{
     Attrs, Declared, DeleteOutcome, ErrorKind, Fields, Finding, Live, Resource, ResourceError,
     fields_of, spec_of,
 };
+pub use typed::{Field, TAGS, Tagging, Tags, TypedKind, Update};
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use super::resource::{Attrs, Fields, Finding, Live, Resource, ResourceError};
 
 /// What happens to one resource. Everything else (symbols, JSON, scheduling)
 /// is a function of this value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     NoOp,
@@ -210,7 +210,7 @@ pub fn owned_by(resource: &dyn Resource, live: &Live, stack: &str) -> bool {
     if !resource.taggable() {
         return true;
     }
-    let Some(Value::Object(tags)) = live.fields.get("tags") else {
+    let Some(Value::Object(tags)) = live.fields.get(crate::typed::TAGS) else {
         return false;
     };
     tags.get(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY_VALUE)

@@ -157,8 +157,15 @@ fn permission_row(c: &PermissionChange) -> String {
 }
 
 /// The JSON schema documented in the README.
+/// The JSON plan's format version: a saved plan of another version is
+/// refused (`saved::SavedPlan::parse`). Raise it when a key changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The JSON plan (`plan --json`, `plan --out`): its keys are documented in
+/// README ("The JSON plan").
 pub fn json(plan: &Plan) -> Value {
     json!({
+        "format_version": FORMAT_VERSION,
         "stack": plan.stack,
         "changes": plan.changes,
         "summary": plan.summary,

@@ -1,5 +1,6 @@
 //! What the engine needs from a resource kind: read its live form, and create,
-//! update or delete it. One implementation per kind, under `crate::aws`.
+//! update or delete it. Kinds implement it through the typed adapter
+//! ([`crate::typed::TypedKind`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -208,8 +209,8 @@ pub trait Resource: Send + Sync {
         self.declared().fields.clone()
     }
     /// Top-level fields whose change needs a new resource (create, then delete the old one).
-    fn replace_on(&self) -> &'static [&'static str] {
-        &[]
+    fn replace_on(&self) -> Vec<&'static str> {
+        Vec::new()
     }
     /// Whether the kind carries tags (and so ownership tags). Untaggable kinds
     /// (e.g. subscriptions) belong to whoever owns what they hang from.

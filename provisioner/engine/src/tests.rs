@@ -82,8 +82,8 @@ impl Resource for Fake {
     fn kind(&self) -> &'static str {
         "fake"
     }
-    fn replace_on(&self) -> &'static [&'static str] {
-        self.replace_on
+    fn replace_on(&self) -> Vec<&'static str> {
+        self.replace_on.to_vec()
     }
     fn volatile(&self) -> &'static [&'static str] {
         &["revision"]
@@ -644,6 +644,7 @@ fn json_rendering_follows_the_documented_schema() {
     assert_eq!(
         v,
         json!({
+            "format_version": 1,
             "stack": "couch-prod",
             "changes": [{"address": "queue.prompts", "kind": "sqs-queue", "name": "couch-prod-prompts", "action": "update",
                          "fields": [{"path": "visibility_timeout_seconds", "before": 30, "after": 180}]}],

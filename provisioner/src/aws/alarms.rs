@@ -5,17 +5,17 @@
 //! `PutMetricAlarm` replaces the whole definition, so an update re-puts every
 //! field; tags only apply on creation through it and are updated separately.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, Statistic, Tag};
 use serde::{Deserialize, Serialize};
 
-use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
+use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text, fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Tagging, Tags, Text,
+    TypedKind, Update, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Grant, own};
@@ -108,15 +108,14 @@ pub fn normalise(a: &MetricAlarm) -> Fields {
     f
 }
 
-fn cw_tags(tags: BTreeMap<String, String>) -> Vec<Tag> {
+fn cw_tags(tags: Tags) -> Vec<Tag> {
     tags.into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
 
 impl MetricAlarmResource {
-    async fn put(&self, desired: &Fields, with_tags: bool) -> Result<(), ResourceError> {
-        let spec: AlarmSpec = spec_of(&self.declared.address, desired)?;
+    async fn put(&self, spec: &AlarmSpec, with_tags: bool) -> Result<(), ResourceError> {
         let dims = spec
             .dimensions
             .iter()
@@ -148,25 +147,28 @@ impl MetricAlarmResource {
             .set_alarm_actions(Some(strings(&spec.alarm_actions)))
             .set_ok_actions(Some(strings(&spec.ok_actions)));
         if with_tags {
-            req = req.set_tags(Some(cw_tags(spec.tags)));
+            req = req.set_tags(Some(cw_tags(spec.tags.clone())));
         }
-        req.send().await.map_err(|e| {
-            aws_error(
-                &format!("cloudwatch:PutMetricAlarm {}", self.declared.name),
-                e,
-            )
-        })?;
-        Ok(())
+        retry::call(|| async {
+            req.clone()
+                .send()
+                .await
+                .done(&format!("cloudwatch:PutMetricAlarm {}", self.declared.name))
+        })
+        .await
     }
 }
 
 #[async_trait]
-impl Resource for MetricAlarmResource {
+impl TypedKind for MetricAlarmResource {
+    type Spec = AlarmSpec;
+    const KIND: &'static str = "cloudwatch-alarm";
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "cloudwatch-alarm"
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
@@ -235,63 +237,55 @@ impl Resource for MetricAlarmResource {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        self.put(desired, true).await?;
-        read_back(self.read().await?, &format!("alarm {}", self.declared.name))
+    async fn create(&self, spec: &AlarmSpec, _: &Fields) -> Result<Live, ResourceError> {
+        self.put(spec, true).await?;
+        read_back(
+            Resource::read(self).await?,
+            &format!("alarm {}", self.declared.name),
+        )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        if changed.iter().any(|c| c != tags::FIELD) {
-            self.put(desired, false).await?;
-        }
-        if changed.contains(tags::FIELD) {
-            let cw = &self.aws.cloudwatch;
-            let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
-            let arn = &arn;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set| async move {
-                    cw.tag_resource()
-                        .resource_arn(arn)
-                        .set_tags(Some(cw_tags(set)))
-                        .send()
-                        .await
-                        .done(&format!("cloudwatch:TagResource {}", self.declared.name))
-                },
-                |keys| async move {
-                    cw.untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("cloudwatch:UntagResource {}", self.declared.name))
-                },
-            )
-            .await?;
-        }
-        Ok(())
+    /// `PutMetricAlarm` replaces the whole definition: every field is re-put.
+    async fn update(&self, change: &Update<'_, AlarmSpec>) -> Result<(), ResourceError> {
+        self.put(change.spec, false).await
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
+        retry::call(|| async {
+            self.aws
+                .cloudwatch
+                .delete_alarms()
+                .alarm_names(&self.declared.name)
+                .send()
+                .await
+                .done(&format!("cloudwatch:DeleteAlarms {}", self.declared.name))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[async_trait]
+impl Tagging for MetricAlarmResource {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
         self.aws
             .cloudwatch
-            .delete_alarms()
-            .alarm_names(&self.declared.name)
+            .tag_resource()
+            .resource_arn(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tags(Some(cw_tags(set)))
             .send()
             .await
-            .map_err(|e| {
-                aws_error(
-                    &format!("cloudwatch:DeleteAlarms {}", self.declared.name),
-                    e,
-                )
-            })?;
-        Ok(DeleteOutcome::Deleted)
+            .done(&format!("cloudwatch:TagResource {}", self.declared.name))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .cloudwatch
+            .untag_resource()
+            .resource_arn(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&format!("cloudwatch:UntagResource {}", self.declared.name))
     }
 }
 

@@ -31,11 +31,11 @@ use async_trait::async_trait;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use serde::{Deserialize, Serialize};
 
-use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, exists_already, read_back};
+use super::{ARN, Aws, Done, NAME, aws_error, exists_already, read_back};
 use crate::engine::retry;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, Text,
-    fields_of, spec_of,
+    TypedKind, Update, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant, account_arn};
@@ -54,6 +54,9 @@ pub struct AliasSpec {
     /// share of invocations it gets (declared: none).
     pub weights: BTreeMap<String, f64>,
 }
+crate::engine::fields!(AliasSpec {
+    FUNCTION_VERSION: function_version
+});
 
 /// How the alias moves to a new version (`deploy:` in the stack file).
 #[derive(Debug, Clone, PartialEq)]
@@ -404,12 +407,12 @@ pub fn normalise(
 }
 
 #[async_trait]
-impl Resource for FunctionAlias {
+impl TypedKind for FunctionAlias {
+    type Spec = AliasSpec;
+    const KIND: &'static str = "lambda-alias";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "lambda-alias"
     }
     /// Aliases have no tags: the alias belongs to its function.
     fn taggable(&self) -> bool {
@@ -425,7 +428,8 @@ impl Resource for FunctionAlias {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        let out = match self
+        // No alias (or no function): NotFound, read as absent.
+        let out = self
             .aws
             .lambda
             .get_alias()
@@ -433,11 +437,7 @@ impl Resource for FunctionAlias {
             .name(LIVE)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(aws_error(&self.what("GetAlias"), e)),
-        };
+            .map_err(|e| aws_error(&self.what("GetAlias"), e))?;
         let mut live = Live {
             fields: normalise(
                 &self.function_name,
@@ -452,8 +452,7 @@ impl Resource for FunctionAlias {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: AliasSpec = spec_of(&self.declared.address, desired)?;
+    async fn create(&self, spec: &AliasSpec, desired: &Fields) -> Result<Live, ResourceError> {
         self.pre_traffic(spec.function_version.as_str()).await?;
         let exists = retry::call(|| async {
             match self
@@ -476,25 +475,24 @@ impl Resource for FunctionAlias {
         .await?;
         if exists {
             // Created by an interrupted run: point it where it belongs.
-            let live = read_back(self.read().await?, &self.declared.name)?;
+            let live = read_back(Resource::read(self).await?, &self.declared.name)?;
             let all: BTreeSet<String> = desired.keys().cloned().collect();
-            self.update(&live, desired, &all).await?;
+            Resource::update(self, &live, desired, &all).await?;
         }
-        read_back(self.read().await?, &format!("alias {}", self.declared.name))
+        read_back(
+            Resource::read(self).await?,
+            &format!("alias {}", self.declared.name),
+        )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        _changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: AliasSpec = spec_of(&self.declared.address, desired)?;
+    async fn update(&self, change: &Update<'_, AliasSpec>) -> Result<(), ResourceError> {
+        let spec = change.spec;
         let new = spec.function_version.as_str();
         // The version it serves now (an interrupted shift: still the old one).
-        let old = live
+        let old = change
+            .live
             .fields
-            .get("function_version")
+            .get(AliasSpec::FUNCTION_VERSION.name())
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default()
             .to_owned();
@@ -511,19 +509,17 @@ impl Resource for FunctionAlias {
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
         retry::call(|| async {
-            deleted(
-                self.aws
-                    .lambda
-                    .delete_alias()
-                    .function_name(&self.function_name)
-                    .name(LIVE)
-                    .send()
-                    .await,
-                "ResourceNotFoundException",
-                &self.what("DeleteAlias"),
-            )
+            self.aws
+                .lambda
+                .delete_alias()
+                .function_name(&self.function_name)
+                .name(LIVE)
+                .send()
+                .await
+                .done(&self.what("DeleteAlias"))
         })
-        .await
+        .await?;
+        Ok(DeleteOutcome::Deleted)
     }
 }
 

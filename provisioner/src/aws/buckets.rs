@@ -1,16 +1,13 @@
 //! The images bucket: referenced by the stack, never created or deleted by it.
 //! `read` only checks that it exists.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error};
-use crate::engine::{
-    Declared, DeleteOutcome, Fields, Finding, Handle, Live, Resource, ResourceError, Text,
-};
+use crate::engine::{Declared, Fields, Finding, Handle, Live, ResourceError, Text, TypedKind};
 use crate::kind::export::{CodeLocation, Export, Part};
 use crate::kind::{Access, Grant, own};
 
@@ -72,19 +69,16 @@ impl ReferencedBucket {
             aws,
         }
     }
-
-    fn refuse(&self) -> ResourceError {
-        ResourceError::referenced(&self.declared.address)
-    }
 }
 
 #[async_trait]
-impl Resource for ReferencedBucket {
+impl TypedKind for ReferencedBucket {
+    /// Referenced: nothing to create, so no spec beyond its fields.
+    type Spec = Fields;
+    const KIND: &'static str = "s3-bucket";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "s3-bucket"
     }
     fn managed(&self) -> bool {
         false
@@ -125,21 +119,6 @@ impl Resource for ReferencedBucket {
             )));
         }
         Ok(Some(live))
-    }
-
-    async fn create(&self, _desired: &Fields) -> Result<Live, ResourceError> {
-        Err(self.refuse())
-    }
-    async fn update(
-        &self,
-        _: &Live,
-        _: &Fields,
-        _: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        Err(self.refuse())
-    }
-    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        Err(self.refuse())
     }
 }
 

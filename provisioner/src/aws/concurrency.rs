@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Aws, aws_error, error_code};
-use crate::engine::{Declared, Finding, Live, Resource, ResourceError, Text, spec_of};
+use crate::engine::{Declared, Fields, Finding, Live, ResourceError, Text, TypedKind, spec_of};
 use crate::kind::export::{CodeLocation, Export, Part};
 use crate::kind::{Access, Grant, account_arn};
 
@@ -102,12 +102,13 @@ pub fn findings(
 }
 
 #[async_trait]
-impl Resource for AccountConcurrency {
+impl TypedKind for AccountConcurrency {
+    /// Referenced: nothing to create, so no spec beyond its fields.
+    type Spec = Fields;
+    const KIND: &'static str = "lambda-account-concurrency";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "lambda-account-concurrency"
     }
     fn managed(&self) -> bool {
         false
@@ -141,21 +142,6 @@ impl Resource for AccountConcurrency {
             findings: findings(quota, unreserved, &reservations),
             ..Live::default()
         }))
-    }
-
-    async fn create(&self, _: &crate::engine::Fields) -> Result<Live, ResourceError> {
-        Err(ResourceError::referenced(&self.declared.address))
-    }
-    async fn update(
-        &self,
-        _: &Live,
-        _: &crate::engine::Fields,
-        _: &std::collections::BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        Err(ResourceError::referenced(&self.declared.address))
-    }
-    async fn delete(&self, _: &Live) -> Result<crate::engine::DeleteOutcome, ResourceError> {
-        Err(ResourceError::referenced(&self.declared.address))
     }
 }
 

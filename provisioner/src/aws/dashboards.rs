@@ -9,7 +9,6 @@
 //! carries a text widget naming the stack, and a same-named dashboard without
 //! it is reported before apply replaces its body.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,9 +16,10 @@ use couch_contract::metrics;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ARN, Aws, NAME, aws_error, deleted, error_code, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, with_arn};
+use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, Text,
+    Attrs, Declared, DeleteOutcome, Fields, Finding, Live, ResourceError, Text, TypedKind, Update,
     fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
@@ -218,22 +218,24 @@ impl Dashboard {
         ))
     }
 
-    async fn put(&self, desired: &Fields) -> Result<(), ResourceError> {
-        let spec: DashboardSpec = spec_of(&self.declared.address, desired)?;
-        let out = self
-            .aws
-            .cloudwatch
-            .put_dashboard()
-            .dashboard_name(&self.declared.name)
-            .dashboard_body(spec.body.to_string())
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error(
-                    &format!("cloudwatch:PutDashboard {}", self.declared.name),
-                    e,
-                )
-            })?;
+    async fn put(&self, spec: &DashboardSpec) -> Result<(), ResourceError> {
+        let body = spec.body.to_string();
+        let out = retry::call(|| async {
+            self.aws
+                .cloudwatch
+                .put_dashboard()
+                .dashboard_name(&self.declared.name)
+                .dashboard_body(&body)
+                .send()
+                .await
+                .map_err(|e| {
+                    aws_error(
+                        &format!("cloudwatch:PutDashboard {}", self.declared.name),
+                        e,
+                    )
+                })
+        })
+        .await?;
         // CloudWatch stores a body with warnings but says what it did not like.
         for m in out.dashboard_validation_messages() {
             tracing::warn!(
@@ -248,12 +250,12 @@ impl Dashboard {
 }
 
 #[async_trait]
-impl Resource for Dashboard {
+impl TypedKind for Dashboard {
+    type Spec = DashboardSpec;
+    const KIND: &'static str = "cloudwatch-dashboard";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "cloudwatch-dashboard"
     }
     fn taggable(&self) -> bool {
         false
@@ -264,23 +266,20 @@ impl Resource for Dashboard {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        let got = match self
+        // ResourceNotFound reads as absent.
+        let got = self
             .aws
             .cloudwatch
             .get_dashboard()
             .dashboard_name(&self.declared.name)
             .send()
             .await
-        {
-            Ok(g) => g,
-            Err(e) if error_code(&e) == Some("ResourceNotFound") => return Ok(None),
-            Err(e) => {
-                return Err(aws_error(
+            .map_err(|e| {
+                aws_error(
                     &format!("cloudwatch:GetDashboard {}", self.declared.name),
                     e,
-                ));
-            }
-        };
+                )
+            })?;
         let raw = got.dashboard_body().unwrap_or_default();
         let body: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
         let mut live = Live {
@@ -301,8 +300,8 @@ impl Resource for Dashboard {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        self.put(desired).await?;
+    async fn create(&self, spec: &DashboardSpec, desired: &Fields) -> Result<Live, ResourceError> {
+        self.put(spec).await?;
         let mut live = Live {
             fields: desired.clone(),
             ..Live::default()
@@ -312,26 +311,26 @@ impl Resource for Dashboard {
         Ok(live)
     }
 
-    async fn update(
-        &self,
-        _live: &Live,
-        desired: &Fields,
-        _changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        self.put(desired).await
+    /// `PutDashboard` replaces the whole body.
+    async fn update(&self, change: &Update<'_, DashboardSpec>) -> Result<(), ResourceError> {
+        self.put(change.spec).await
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        deleted(
+        retry::call(|| async {
             self.aws
                 .cloudwatch
                 .delete_dashboards()
                 .dashboard_names(&self.declared.name)
                 .send()
-                .await,
-            "ResourceNotFound",
-            &format!("cloudwatch:DeleteDashboards {}", self.declared.name),
-        )
+                .await
+                .done(&format!(
+                    "cloudwatch:DeleteDashboards {}",
+                    self.declared.name
+                ))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
     }
 }
 
@@ -375,6 +374,7 @@ impl Access for Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn board() -> Board {
         Board {

@@ -40,15 +40,12 @@ use aws_sdk_lambda::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::tags::Tags;
-use super::{
-    ARN, Aws, Done, NAME, aws_error, deleted, error_code, exists_already, read_back, tags, with_arn,
-};
+use super::{ARN, Aws, Done, NAME, aws_error, error_code, exists_already, read_back, with_arn};
 use crate::artifacts::{Artifact, short};
 use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
-    fields_of, spec_of,
+    Attrs, Declared, DeleteOutcome, Field, Fields, Handle, Live, Ref, Resource, ResourceError,
+    Tagging, Tags, Text, TypedKind, Update, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, Upload, object, tag_list};
 use crate::kind::{Access, Grant, own};
@@ -90,24 +87,38 @@ pub struct FunctionSpec {
     pub tags: Tags,
 }
 
-/// The field of [`FunctionSpec::reserved_concurrency`].
-const RESERVED_CONCURRENCY: &str = "reserved_concurrency";
-
 /// The attribute naming the published version the alias should serve.
 pub const VERSION: &str = "version";
 
+crate::engine::fields!(FunctionSpec {
+    RUNTIME: runtime,
+    HANDLER: handler,
+    MEMORY_SIZE: memory_size,
+    TIMEOUT: timeout,
+    ENVIRONMENT: environment,
+    ROLE: role,
+    LOG_GROUP: log_group,
+    LOG_FORMAT: log_format,
+    APPLICATION_LOG_LEVEL: application_log_level,
+    SYSTEM_LOG_LEVEL: system_log_level,
+    CODE_SHA256: code_sha256,
+    ARCHITECTURES: architectures,
+    PUBLISHED: published,
+    RESERVED_CONCURRENCY: reserved_concurrency,
+});
+
 /// Fields that `UpdateFunctionConfiguration` changes.
-const CONFIGURATION: &[&str] = &[
-    "runtime",
-    "handler",
-    "memory_size",
-    "timeout",
-    "environment",
-    "role",
-    "log_group",
-    "log_format",
-    "application_log_level",
-    "system_log_level",
+const CONFIGURATION: &[Field<FunctionSpec>] = &[
+    FunctionSpec::RUNTIME,
+    FunctionSpec::HANDLER,
+    FunctionSpec::MEMORY_SIZE,
+    FunctionSpec::TIMEOUT,
+    FunctionSpec::ENVIRONMENT,
+    FunctionSpec::ROLE,
+    FunctionSpec::LOG_GROUP,
+    FunctionSpec::LOG_FORMAT,
+    FunctionSpec::APPLICATION_LOG_LEVEL,
+    FunctionSpec::SYSTEM_LOG_LEVEL,
 ];
 
 pub struct LambdaFunction {
@@ -519,15 +530,16 @@ pub fn normalise(
 }
 
 #[async_trait]
-impl Resource for LambdaFunction {
+impl TypedKind for LambdaFunction {
+    type Spec = FunctionSpec;
+    const KIND: &'static str = "lambda-function";
+    const VOLATILE: &'static [&'static str] = &[VERSION];
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "lambda-function"
-    }
-    fn volatile(&self) -> &'static [&'static str] {
-        &[VERSION]
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
@@ -535,18 +547,15 @@ impl Resource for LambdaFunction {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        let out = match self
+        // ResourceNotFoundException reads as absent.
+        let out = self
             .aws
             .lambda
             .get_function()
             .function_name(&self.declared.name)
             .send()
             .await
-        {
-            Ok(out) => out,
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(aws_error(&self.what("GetFunction"), e)),
-        };
+            .map_err(|e| aws_error(&self.what("GetFunction"), e))?;
         let Some(conf) = out.configuration() else {
             return Ok(None);
         };
@@ -555,7 +564,7 @@ impl Resource for LambdaFunction {
             ..Live::default()
         };
         live.fields.insert(
-            RESERVED_CONCURRENCY.into(),
+            FunctionSpec::RESERVED_CONCURRENCY.name().into(),
             serde_json::json!(
                 out.concurrency()
                     .and_then(|c| c.reserved_concurrent_executions())
@@ -567,15 +576,16 @@ impl Resource for LambdaFunction {
         );
         live.attrs.insert(NAME.into(), self.declared.name.clone());
         if let Some(version) = serving_version(conf, &self.versions().await?) {
-            live.fields
-                .insert("published".into(), serde_json::Value::Bool(true));
+            live.fields.insert(
+                FunctionSpec::PUBLISHED.name().into(),
+                serde_json::Value::Bool(true),
+            );
             live.attrs.insert(VERSION.into(), version);
         }
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: FunctionSpec = spec_of(&self.declared.address, desired)?;
+    async fn create(&self, spec: &FunctionSpec, desired: &Fields) -> Result<Live, ResourceError> {
         let zip = self.zip()?;
         // Transient answers (the role not assumable yet, a conflicting
         // update) are the engine's to wait out; a function that exists is
@@ -597,8 +607,8 @@ impl Resource for LambdaFunction {
                 .memory_size(int(spec.memory_size))
                 .timeout(int(spec.timeout))
                 .role(spec.role.as_str())
-                .environment(environment(&spec))
-                .logging_config(logging(&spec))
+                .environment(environment(spec))
+                .logging_config(logging(spec))
                 .code(FunctionCode::builder().zip_file(zip.clone()).build())
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
                 .send()
@@ -610,7 +620,7 @@ impl Resource for LambdaFunction {
         })
         .await?;
         if exists {
-            let live = self.read().await?.ok_or_else(|| {
+            let live = Resource::read(self).await?.ok_or_else(|| {
                 ResourceError::new(format!(
                     "function {} exists and vanished",
                     self.declared.name
@@ -621,14 +631,14 @@ impl Resource for LambdaFunction {
                 .iter()
                 .map(|f| f.field().to_owned())
                 .collect();
-            self.update(&live, desired, &changed).await?;
+            Resource::update(self, &live, desired, &changed).await?;
         }
         self.wait_active().await?;
         if spec.reserved_concurrency.is_some() {
             self.reserve(spec.reserved_concurrency).await?;
         }
         let live = read_back(
-            self.read().await?,
+            Resource::read(self).await?,
             &format!("function {}", self.declared.name),
         )?;
         if live.attrs.contains_key(VERSION) {
@@ -637,70 +647,26 @@ impl Resource for LambdaFunction {
         }
         self.publish().await?;
         read_back(
-            self.read().await?,
+            Resource::read(self).await?,
             &format!("function {}", self.declared.name),
         )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: FunctionSpec = spec_of(&self.declared.address, desired)?;
-        if changed.iter().any(|c| CONFIGURATION.contains(&c.as_str())) {
+    async fn update(&self, change: &Update<'_, FunctionSpec>) -> Result<(), ResourceError> {
+        if change.any(CONFIGURATION) {
             self.wait_updated().await?;
-            self.update_configuration(&spec).await?;
+            self.update_configuration(change.spec).await?;
         }
-        if changed.contains("code_sha256") || changed.contains("architectures") {
+        if change.any(&[FunctionSpec::CODE_SHA256, FunctionSpec::ARCHITECTURES]) {
             self.wait_updated().await?;
             self.update_code().await?;
         }
-        if changed.contains(RESERVED_CONCURRENCY) {
-            self.reserve(spec.reserved_concurrency).await?;
+        if change.has(FunctionSpec::RESERVED_CONCURRENCY) {
+            self.reserve(change.spec.reserved_concurrency).await?;
         }
-        if changed.contains(tags::FIELD) {
-            let lambda = &self.aws.lambda;
-            let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
-            let arn = &arn;
-            let name = &self.declared.name;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set| async move {
-                    retry::call(|| async {
-                        lambda
-                            .tag_resource()
-                            .resource(arn)
-                            .set_tags(Some(set.clone().into_iter().collect()))
-                            .send()
-                            .await
-                            .done(&format!("lambda:TagResource {name}"))
-                    })
-                    .await
-                },
-                |keys| async move {
-                    retry::call(|| async {
-                        lambda
-                            .untag_resource()
-                            .resource(arn)
-                            .set_tag_keys(Some(keys.clone()))
-                            .send()
-                            .await
-                            .done(&format!("lambda:UntagResource {name}"))
-                    })
-                    .await
-                },
-            )
-            .await?;
-        }
-        // A new version for anything but tags and reserved concurrency (a
-        // version has neither of its own).
-        if changed
-            .iter()
-            .any(|c| c != tags::FIELD && c != RESERVED_CONCURRENCY)
-        {
+        // A new version for anything but reserved concurrency (and tags,
+        // which the engine syncs): a version has neither of its own.
+        if change.other_than(&[FunctionSpec::RESERVED_CONCURRENCY]) {
             self.publish().await?;
         }
         self.wait_updated().await
@@ -708,18 +674,40 @@ impl Resource for LambdaFunction {
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
         retry::call(|| async {
-            deleted(
-                self.aws
-                    .lambda
-                    .delete_function()
-                    .function_name(&self.declared.name)
-                    .send()
-                    .await,
-                "ResourceNotFoundException",
-                &self.what("DeleteFunction"),
-            )
+            self.aws
+                .lambda
+                .delete_function()
+                .function_name(&self.declared.name)
+                .send()
+                .await
+                .done(&self.what("DeleteFunction"))
         })
-        .await
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[async_trait]
+impl Tagging for LambdaFunction {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
+        self.aws
+            .lambda
+            .tag_resource()
+            .resource(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .done(&self.what("TagResource"))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .lambda
+            .untag_resource()
+            .resource(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&self.what("UntagResource"))
     }
 }
 

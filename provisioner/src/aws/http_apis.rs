@@ -12,7 +12,7 @@
 //! ownership tags are ours: two of them is an error naming both ids, never a
 //! silent pick. Same-named APIs without the tags are not ours.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,15 +23,14 @@ use aws_sdk_apigatewayv2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::tags::Tags;
 use super::{
     ARN, Aws, Created, Done, ID, NAME, aws_error, create_once, deleted, error_code, made_already,
     read_back, tags,
 };
 use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Ref, Resource, ResourceError, Text,
-    spec_of,
+    Declared, DeleteOutcome, Field, Fields, Handle, Live, Ref, Resource, ResourceError, Tagging,
+    Tags, Text, TypedKind, Update, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant};
@@ -71,6 +70,9 @@ pub struct HttpApiSpec {
     pub stage: Stage,
     pub tags: Tags,
 }
+crate::engine::fields!(HttpApiSpec {
+    PROTOCOL_TYPE: protocol_type
+});
 
 /// A JWT authorizer: API Gateway checks the bearer token's signature (keys
 /// from the issuer's OpenID configuration), `iss`, `aud` and expiry.
@@ -672,19 +674,16 @@ fn no_retries() -> aws_sdk_apigatewayv2::config::Builder {
 }
 
 #[async_trait]
-impl Resource for HttpApi {
+impl TypedKind for HttpApi {
+    type Spec = HttpApiSpec;
+    const KIND: &'static str = "http-api";
+    const REPLACE_ON: &'static [Field<HttpApiSpec>] = &[HttpApiSpec::PROTOCOL_TYPE];
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "http-api"
-    }
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["protocol_type"]
-    }
-
-    async fn predict(&self) -> Result<Attrs, ResourceError> {
-        Ok(self.declared.known.clone())
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -788,8 +787,7 @@ impl Resource for HttpApi {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: HttpApiSpec = spec_of(&self.declared.address, desired)?;
+    async fn create(&self, spec: &HttpApiSpec, _: &Fields) -> Result<Live, ResourceError> {
         // API Gateway makes a second same-named API for a repeated call: at most once.
         let created = create_once(
             &self.what("CreateApi"),
@@ -825,78 +823,70 @@ impl Resource for HttpApi {
                 },
             ),
             Created::Found(id) => {
-                let parts = self.parts(&id, &spec).await?;
+                let parts = self.parts(&id, spec).await?;
                 (id, parts)
             }
         };
-        self.converge_parts(&api_id, &spec, parts).await?;
+        self.converge_parts(&api_id, spec, parts).await?;
         read_back(
-            self.read().await?,
+            Resource::read(self).await?,
             &format!("HTTP API {}", self.declared.name),
         )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: HttpApiSpec = spec_of(&self.declared.address, desired)?;
-        let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
-        if changed.iter().any(|c| c != tags::FIELD) {
-            let parts = self.parts(&api_id, &spec).await?;
-            self.converge_parts(&api_id, &spec, parts).await?;
-        }
-        if changed.contains(tags::FIELD) {
-            let apigw = &self.aws.apigw;
-            let arn = self.api_arn(&api_id);
-            let arn = &arn;
-            let name = &self.declared.name;
-            let api = &parent(&api_id);
-            tags::sync(
-                &live.fields,
-                desired,
-                |set: BTreeMap<String, String>| async move {
-                    retry::write(api, || async {
-                        apigw
-                            .tag_resource()
-                            .resource_arn(arn)
-                            .set_tags(Some(set.clone().into_iter().collect()))
-                            .send()
-                            .await
-                            .done(&format!("apigateway:TagResource {name}"))
-                    })
-                    .await
-                },
-                |keys| async move {
-                    retry::write(api, || async {
-                        apigw
-                            .untag_resource()
-                            .resource_arn(arn)
-                            .set_tag_keys(Some(keys.clone()))
-                            .send()
-                            .await
-                            .done(&format!("apigateway:UntagResource {name}"))
-                    })
-                    .await
-                },
-            )
-            .await?;
-        }
-        Ok(())
+    /// The integration, authorizer, routes and stage, each brought to what is declared.
+    async fn update(&self, change: &Update<'_, HttpApiSpec>) -> Result<(), ResourceError> {
+        let api_id = api_id_of(change.live);
+        let parts = self.parts(api_id, change.spec).await?;
+        self.converge_parts(api_id, change.spec, parts).await
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        let api_id = live.attrs.get(ID).cloned().unwrap_or_default();
-        retry::write(&parent(&api_id), || async {
-            deleted(
-                self.aws.apigw.delete_api().api_id(&api_id).send().await,
-                "NotFoundException",
-                &self.what("DeleteApi"),
-            )
+        let api_id = api_id_of(live);
+        retry::write(&parent(api_id), || async {
+            self.aws
+                .apigw
+                .delete_api()
+                .api_id(api_id)
+                .send()
+                .await
+                .done(&self.what("DeleteApi"))
         })
-        .await
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+fn api_id_of(live: &Live) -> &str {
+    live.attrs.get(ID).map_or("", String::as_str)
+}
+
+/// Tag writes are writes to the API: one at a time with its other writes.
+#[async_trait]
+impl Tagging for HttpApi {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
+        let api_id = api_id_of(live);
+        let _held = retry::serial(&parent(api_id)).await;
+        self.aws
+            .apigw
+            .tag_resource()
+            .resource_arn(self.api_arn(api_id))
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .done(&self.what("TagResource"))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        let api_id = api_id_of(live);
+        let _held = retry::serial(&parent(api_id)).await;
+        self.aws
+            .apigw
+            .untag_resource()
+            .resource_arn(self.api_arn(api_id))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&self.what("UntagResource"))
     }
 }
 

@@ -1,18 +1,17 @@
 //! CloudWatch Logs groups for the functions, created before them so Lambda
 //! never creates an unmanaged group that keeps logs forever.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::policies::Statement;
-use super::tags::Tags;
-use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, error_code, exists_already, read_back, with_arn};
+use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Resource, ResourceError, Text, fields_of,
-    spec_of,
+    Attrs, Declared, DeleteOutcome, Fields, Handle, Live, Resource, ResourceError, Tagging, Tags,
+    Text, TypedKind, Update, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Grant, own};
@@ -23,6 +22,9 @@ pub struct LogGroupSpec {
     pub retention_in_days: u32,
     pub tags: Tags,
 }
+crate::engine::fields!(LogGroupSpec {
+    RETENTION: retention_in_days
+});
 
 /// The log group Lambda writes a function's logs to (Lambda developer guide,
 /// "Sending Lambda function logs to CloudWatch Logs": `/aws/lambda/<function name>`).
@@ -62,30 +64,30 @@ impl LogGroup {
     }
 
     async fn put_retention(&self, days: u32) -> Result<(), ResourceError> {
-        self.aws
-            .logs
-            .put_retention_policy()
-            .log_group_name(&self.declared.name)
-            .retention_in_days(i32::try_from(days).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| {
-                aws_error(
-                    &format!("logs:PutRetentionPolicy {}", self.declared.name),
-                    e,
-                )
-            })?;
-        Ok(())
+        retry::call(|| async {
+            self.aws
+                .logs
+                .put_retention_policy()
+                .log_group_name(&self.declared.name)
+                .retention_in_days(i32::try_from(days).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .done(&format!("logs:PutRetentionPolicy {}", self.declared.name))
+        })
+        .await
     }
 }
 
 #[async_trait]
-impl Resource for LogGroup {
+impl TypedKind for LogGroup {
+    type Spec = LogGroupSpec;
+    const KIND: &'static str = "log-group";
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "log-group"
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
@@ -145,85 +147,72 @@ impl Resource for LogGroup {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: LogGroupSpec = spec_of(&self.declared.address, desired)?;
-        let created = self
-            .aws
-            .logs
-            .create_log_group()
-            .log_group_name(&self.declared.name)
-            .set_tags(Some(spec.tags.clone().into_iter().collect()))
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            // Created meanwhile (or by Lambda): converge on it.
-            Err(e) if error_code(&e) == Some("ResourceAlreadyExistsException") => {}
-            Err(e) => {
-                return Err(aws_error(
-                    &format!("logs:CreateLogGroup {}", self.declared.name),
-                    e,
-                ));
-            }
+    async fn create(&self, spec: &LogGroupSpec, _: &Fields) -> Result<Live, ResourceError> {
+        let created = retry::call(|| async {
+            self.aws
+                .logs
+                .create_log_group()
+                .log_group_name(&self.declared.name)
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .done(&format!("logs:CreateLogGroup {}", self.declared.name))
+        })
+        .await;
+        // Created meanwhile (or by Lambda): converge on it.
+        if let Err(e) = created {
+            exists_already(e)?;
         }
         self.put_retention(spec.retention_in_days).await?;
         read_back(
-            self.read().await?,
+            Resource::read(self).await?,
             &format!("log group {}", self.declared.name),
         )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: LogGroupSpec = spec_of(&self.declared.address, desired)?;
-        if changed.contains("retention_in_days") {
-            self.put_retention(spec.retention_in_days).await?;
-        }
-        if changed.contains(tags::FIELD) {
-            let logs = &self.aws.logs;
-            let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
-            let arn = &arn;
-            let name = &self.declared.name;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set: BTreeMap<String, String>| async move {
-                    logs.tag_resource()
-                        .resource_arn(arn)
-                        .set_tags(Some(set.into_iter().collect()))
-                        .send()
-                        .await
-                        .done(&format!("logs:TagResource {name}"))
-                },
-                |keys| async move {
-                    logs.untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("logs:UntagResource {name}"))
-                },
-            )
-            .await?;
+    async fn update(&self, change: &Update<'_, LogGroupSpec>) -> Result<(), ResourceError> {
+        if change.has(LogGroupSpec::RETENTION) {
+            self.put_retention(change.spec.retention_in_days).await?;
         }
         Ok(())
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        deleted(
+        retry::call(|| async {
             self.aws
                 .logs
                 .delete_log_group()
                 .log_group_name(&self.declared.name)
                 .send()
-                .await,
-            "ResourceNotFoundException",
-            &format!("logs:DeleteLogGroup {}", self.declared.name),
-        )
+                .await
+                .done(&format!("logs:DeleteLogGroup {}", self.declared.name))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[async_trait]
+impl Tagging for LogGroup {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
+        self.aws
+            .logs
+            .tag_resource()
+            .resource_arn(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .done(&format!("logs:TagResource {}", self.declared.name))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .logs
+            .untag_resource()
+            .resource_arn(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&format!("logs:UntagResource {}", self.declared.name))
     }
 }
 

@@ -26,11 +26,13 @@ use serde_json::Value;
 
 use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::roles::iam_tags;
-use super::tags::Tags;
-use super::{ARN, Aws, Done, NAME, aws_error, error_code, read_back, tags, with_arn};
+use super::{
+    ARN, Aws, Done, NAME, aws_error, error_code, exists_already, read_back, tags, with_arn,
+};
+use crate::engine::retry;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Permission, Resource, ResourceError,
-    spec_of,
+    Tagging, Tags, TypedKind, Update, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Document, DocumentType, Grant, own};
@@ -47,6 +49,7 @@ pub struct ManagedPolicySpec {
     pub document: PolicyDocument,
     pub tags: Tags,
 }
+crate::engine::fields!(ManagedPolicySpec { DOCUMENT: document });
 
 pub struct ManagedPolicy {
     declared: Declared,
@@ -145,12 +148,15 @@ impl ManagedPolicy {
 }
 
 #[async_trait]
-impl Resource for ManagedPolicy {
+impl TypedKind for ManagedPolicy {
+    type Spec = ManagedPolicySpec;
+    const KIND: &'static str = "iam-managed-policy";
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "iam-managed-policy"
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
     fn managed(&self) -> bool {
         self.referenced.is_none()
@@ -222,105 +228,74 @@ impl Resource for ManagedPolicy {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        if self.referenced.is_some() {
-            return Err(ResourceError::referenced(&self.declared.address));
-        }
-        let spec: ManagedPolicySpec = spec_of(&self.declared.address, desired)?;
-        let created = self
-            .aws
-            .iam
-            .create_policy()
-            .policy_name(&self.declared.name)
-            .policy_document(Self::json(&spec.document)?)
-            .description("Permissions boundary of a Couch Explorers stack's roles; managed by couch-provisioner")
-            .set_tags(Some(iam_tags(spec.tags.clone())?))
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            // Made by an interrupted run (or by bootstrap meanwhile): converge on it.
-            Err(e) if error_code(&e) == Some("EntityAlreadyExists") => {
-                let live = self.read().await?.ok_or_else(|| {
-                    ResourceError::new(format!("policy {} exists and vanished", self.declared.name))
-                })?;
-                let all: BTreeSet<String> = desired.keys().cloned().collect();
-                self.update(&live, desired, &all).await?;
-            }
-            Err(e) => return Err(aws_error(&self.what("CreatePolicy"), e)),
+    async fn create(
+        &self,
+        spec: &ManagedPolicySpec,
+        desired: &Fields,
+    ) -> Result<Live, ResourceError> {
+        let created = retry::call(|| async {
+            self.aws
+                .iam
+                .create_policy()
+                .policy_name(&self.declared.name)
+                .policy_document(Self::json(&spec.document)?)
+                .description("Permissions boundary of a Couch Explorers stack's roles; managed by couch-provisioner")
+                .set_tags(Some(iam_tags(spec.tags.clone())?))
+                .send()
+                .await
+                .done(&self.what("CreatePolicy"))
+        })
+        .await;
+        // Made by an interrupted run (or by bootstrap meanwhile): converge on it.
+        let existed = match created {
+            Ok(()) => false,
+            Err(e) => exists_already(e)?,
+        };
+        if existed {
+            let live = Resource::read(self).await?.ok_or_else(|| {
+                ResourceError::new(format!("policy {} exists and vanished", self.declared.name))
+            })?;
+            let all: BTreeSet<String> = desired.keys().cloned().collect();
+            Resource::update(self, &live, desired, &all).await?;
         }
         read_back(
-            self.read().await?,
+            Resource::read(self).await?,
             &format!("policy {}", self.declared.name),
         )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        if self.referenced.is_some() {
-            return Err(ResourceError::referenced(&self.declared.address));
+    async fn update(&self, change: &Update<'_, ManagedPolicySpec>) -> Result<(), ResourceError> {
+        if !change.has(ManagedPolicySpec::DOCUMENT) {
+            return Ok(());
         }
-        let spec: ManagedPolicySpec = spec_of(&self.declared.address, desired)?;
         let arn = self.arn().await?;
-        if changed.contains("document") {
-            let versions = self.versions(&arn).await?;
-            if versions.len() >= MAX_VERSIONS
-                && let Some((oldest, _)) = versions.iter().find(|(_, default)| !default)
-            {
-                self.delete_version(&arn, oldest).await?;
-            }
+        let versions = self.versions(&arn).await?;
+        if versions.len() >= MAX_VERSIONS
+            && let Some((oldest, _)) = versions.iter().find(|(_, default)| !default)
+        {
+            self.delete_version(&arn, oldest).await?;
+        }
+        let document = Self::json(&change.spec.document)?;
+        retry::call(|| async {
             self.aws
                 .iam
                 .create_policy_version()
                 .policy_arn(&arn)
-                .policy_document(Self::json(&spec.document)?)
+                .policy_document(&document)
                 .set_as_default(true)
                 .send()
                 .await
-                .map_err(|e| aws_error(&self.what("CreatePolicyVersion"), e))?;
-        }
-        if changed.contains(tags::FIELD) {
-            let iam = &self.aws.iam;
-            let arn = &arn;
-            let name = &self.declared.name;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set| async move {
-                    iam.tag_policy()
-                        .policy_arn(arn)
-                        .set_tags(Some(iam_tags(set)?))
-                        .send()
-                        .await
-                        .done(&format!("iam:TagPolicy {name}"))
-                },
-                |keys| async move {
-                    iam.untag_policy()
-                        .policy_arn(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("iam:UntagPolicy {name}"))
-                },
-            )
-            .await?;
-        }
-        Ok(())
+                .done(&self.what("CreatePolicyVersion"))
+        })
+        .await
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        if self.referenced.is_some() {
-            return Err(ResourceError::referenced(&self.declared.address));
-        }
         let arn = self.arn().await?;
         // IAM deletes a policy only without its non-default versions.
         let versions = match self.versions(&arn).await {
             Ok(v) => v,
-            Err(_) if self.read().await?.is_none() => return Ok(DeleteOutcome::Deleted),
+            Err(_) if Resource::read(self).await?.is_none() => return Ok(DeleteOutcome::Deleted),
             Err(e) => return Err(e),
         };
         for (id, default) in versions {
@@ -328,11 +303,42 @@ impl Resource for ManagedPolicy {
                 self.delete_version(&arn, &id).await?;
             }
         }
-        super::deleted(
-            self.aws.iam.delete_policy().policy_arn(&arn).send().await,
-            "NoSuchEntity",
-            &self.what("DeletePolicy"),
-        )
+        // DeleteConflict (still attached to a role being deleted) is waited out.
+        retry::call(|| async {
+            self.aws
+                .iam
+                .delete_policy()
+                .policy_arn(&arn)
+                .send()
+                .await
+                .done(&self.what("DeletePolicy"))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[async_trait]
+impl Tagging for ManagedPolicy {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
+        self.aws
+            .iam
+            .tag_policy()
+            .policy_arn(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tags(Some(iam_tags(set)?))
+            .send()
+            .await
+            .done(&format!("iam:TagPolicy {}", self.declared.name))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .iam
+            .untag_policy()
+            .policy_arn(live.attrs.get(ARN).map_or("", String::as_str))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&format!("iam:UntagPolicy {}", self.declared.name))
     }
 }
 

@@ -95,11 +95,23 @@ pub fn made_already(e: ResourceError) -> Result<(), ResourceError> {
 /// it `Invalid`, never a conflict to wait out): the caller converges on what
 /// exists (made by an interrupted run, or by a lost attempt of this one).
 pub fn exists_already(e: ResourceError) -> Result<bool, ResourceError> {
-    if e.kind == ErrorKind::Invalid && e.message.to_ascii_lowercase().contains("already exist") {
+    let code = e.code.as_deref().unwrap_or_default();
+    let named = code.ends_with("AlreadyExists") || code.ends_with("AlreadyExistsException");
+    if e.kind == ErrorKind::Invalid
+        && (named || e.message.to_ascii_lowercase().contains("already exist"))
+    {
         tracing::info!("{}: converging on it", e.message);
         Ok(true)
     } else {
         Err(e)
+    }
+}
+
+/// A delete or detach of a part AWS answered "not found": already done.
+pub fn gone_already(result: Result<(), ResourceError>) -> Result<(), ResourceError> {
+    match result {
+        Err(e) if e.kind != ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -194,7 +206,9 @@ pub fn classify(status: u16, code: &str, message: &str) -> ErrorKind {
         .unwrap_or(code);
     let lower = message.to_ascii_lowercase();
     // A create whose name is taken: the kind converges on it; waiting never helps.
-    let exists = lower.contains("already exist");
+    let exists = lower.contains("already exist")
+        || code.ends_with("AlreadyExists")
+        || code.ends_with("AlreadyExistsException");
     match code {
         "Throttling"
         | "ThrottlingException"
@@ -231,7 +245,8 @@ pub fn classify(status: u16, code: &str, message: &str) -> ErrorKind {
         | "NoSuchKey"
         | "NonExistentQueue"
         | "QueueDoesNotExist"
-        | "NotFound" => ErrorKind::NotFound,
+        | "NotFound"
+        | "ResourceNotFound" => ErrorKind::NotFound,
         "AccessDenied"
         | "AccessDeniedException"
         | "UnauthorizedOperation"

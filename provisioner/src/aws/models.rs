@@ -35,9 +35,7 @@ use couch_contract::model::{base_model_id, is_inference_profile};
 use super::clients::partition_of;
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error, error_code};
-use crate::engine::{
-    Declared, DeleteOutcome, Fields, Finding, Handle, Live, Resource, ResourceError, Text,
-};
+use crate::engine::{Declared, Fields, Finding, Handle, Live, ResourceError, Text, TypedKind};
 use crate::kind::export::{CodeLocation, Export, Part};
 use crate::kind::{Access, Grant};
 
@@ -118,10 +116,6 @@ impl ReferencedModel {
 
     fn region(&self) -> aws_sdk_bedrock::config::Builder {
         aws_sdk_bedrock::config::Builder::default().region(Region::new(self.model.region.clone()))
-    }
-
-    fn refuse(&self) -> ResourceError {
-        ResourceError::referenced(&self.declared.address)
     }
 
     /// Where to look for another model, for messages.
@@ -254,12 +248,13 @@ fn not_found(code: Option<&str>) -> bool {
 }
 
 #[async_trait]
-impl Resource for ReferencedModel {
+impl TypedKind for ReferencedModel {
+    /// Referenced: nothing to create, so no spec beyond its fields.
+    type Spec = Fields;
+    const KIND: &'static str = "bedrock-model";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "bedrock-model"
     }
     fn managed(&self) -> bool {
         false
@@ -360,21 +355,6 @@ impl Resource for ReferencedModel {
         }
         Ok(Some(live))
     }
-
-    async fn create(&self, _desired: &Fields) -> Result<Live, ResourceError> {
-        Err(self.refuse())
-    }
-    async fn update(
-        &self,
-        _: &Live,
-        _: &Fields,
-        _: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        Err(self.refuse())
-    }
-    async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        Err(self.refuse())
-    }
 }
 
 /// Referenced, not managed: not in the template. A foundation model's ARN is
@@ -459,7 +439,7 @@ mod tests {
         assert_eq!(st.resource, [Text::from("${model.image.arn}")]);
         let r = ReferencedModel::new("model.image", &m, Arc::new(Aws::offline("eu-west-1")));
         assert_eq!(
-            r.declared().known[ARN],
+            crate::engine::Resource::declared(&r).known[ARN],
             "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1"
         );
     }

@@ -4,7 +4,6 @@
 //! statement id in `GetPolicy`. Lambda cannot change a statement in place:
 //! an update removes and re-adds it.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,8 +14,8 @@ use super::{Aws, Done, aws_error, error_code, made_already};
 use crate::engine::permission_changes::Condition;
 use crate::engine::retry;
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Live, Permission, Resource, ResourceError, Text, fields_of,
-    spec_of,
+    Declared, DeleteOutcome, Fields, Live, Permission, ResourceError, Text, TypedKind, Update,
+    fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Document, DocumentType, Grant};
@@ -142,12 +141,12 @@ pub fn statement_fields(policy: &str, sid: &str, function_name: &str) -> Option<
 }
 
 #[async_trait]
-impl Resource for InvokePermission {
+impl TypedKind for InvokePermission {
+    type Spec = PermissionSpec;
+    const KIND: &'static str = "lambda-permission";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "lambda-permission"
     }
 
     /// The statement this adds to the function's resource policy, as Lambda
@@ -172,7 +171,8 @@ impl Resource for InvokePermission {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        let policy = match self
+        // No function, or a function without a policy: NotFound, read as absent.
+        let policy = self
             .aws
             .lambda
             .get_policy()
@@ -180,12 +180,9 @@ impl Resource for InvokePermission {
             .set_qualifier(split_qualifier(&self.function_name).1)
             .send()
             .await
-        {
-            Ok(out) => out.policy.unwrap_or_default(),
-            // No function, or a function without a policy.
-            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => return Ok(None),
-            Err(e) => return Err(aws_error(&self.what("GetPolicy"), e)),
-        };
+            .map_err(|e| aws_error(&self.what("GetPolicy"), e))?
+            .policy
+            .unwrap_or_default();
         Ok(
             statement_fields(&policy, &self.statement_id, &self.function_name).map(|fields| Live {
                 fields,
@@ -194,24 +191,18 @@ impl Resource for InvokePermission {
         )
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: PermissionSpec = spec_of(&self.declared.address, desired)?;
-        self.add(&spec).await?;
+    async fn create(&self, spec: &PermissionSpec, desired: &Fields) -> Result<Live, ResourceError> {
+        self.add(spec).await?;
         Ok(Live {
             fields: desired.clone(),
             ..Live::default()
         })
     }
 
-    async fn update(
-        &self,
-        _live: &Live,
-        desired: &Fields,
-        _changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: PermissionSpec = spec_of(&self.declared.address, desired)?;
+    /// Lambda changes no statement in place: remove it, add it again.
+    async fn update(&self, change: &Update<'_, PermissionSpec>) -> Result<(), ResourceError> {
         self.remove().await?;
-        self.add(&spec).await
+        self.add(change.spec).await
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {

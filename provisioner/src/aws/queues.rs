@@ -12,10 +12,12 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::tags::Tags;
 use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
 use crate::engine::retry;
-use crate::engine::{Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Text};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Tagging, Tags, Text,
+    TypedKind, Update,
+};
 use crate::kind::{Access, Grant, own};
 
 /// A queue as declared.
@@ -157,12 +159,15 @@ pub fn normalise(
 }
 
 #[async_trait]
-impl Resource for SqsQueue {
+impl TypedKind for SqsQueue {
+    type Spec = QueueSpec;
+    const KIND: &'static str = "sqs-queue";
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "sqs-queue"
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
@@ -173,27 +178,17 @@ impl Resource for SqsQueue {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
+        let name = &self.declared.name;
         let sqs = &self.aws.sqs;
-        let url = match sqs
+        // QueueDoesNotExist (here, or when deleted between the calls) reads as absent.
+        let url = sqs
             .get_queue_url()
-            .queue_name(&self.declared.name)
+            .queue_name(name)
             .send()
             .await
-        {
-            Ok(out) => out.queue_url.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(aws_error(
-                    &format!("sqs:GetQueueUrl {}", self.declared.name),
-                    e,
-                ));
-            }
-        };
+            .map_err(|e| aws_error(&format!("sqs:GetQueueUrl {name}"), e))?
+            .queue_url
+            .unwrap_or_default();
         let (attrs, queue_tags) = tokio::join!(
             sqs.get_queue_attributes()
                 .queue_url(&url)
@@ -201,24 +196,12 @@ impl Resource for SqsQueue {
                 .send(),
             sqs.list_queue_tags().queue_url(&url).send(),
         );
-        let attrs = match attrs {
-            Ok(a) => a.attributes.unwrap_or_default(),
-            // Deleted between the two calls.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(aws_error(
-                    &format!("sqs:GetQueueAttributes {}", self.declared.name),
-                    e,
-                ));
-            }
-        };
+        let attrs = attrs
+            .map_err(|e| aws_error(&format!("sqs:GetQueueAttributes {name}"), e))?
+            .attributes
+            .unwrap_or_default();
         let queue_tags = queue_tags
-            .map_err(|e| aws_error(&format!("sqs:ListQueueTags {}", self.declared.name), e))?
+            .map_err(|e| aws_error(&format!("sqs:ListQueueTags {name}"), e))?
             .tags
             .unwrap_or_default();
         let mut live = Live {
@@ -226,14 +209,14 @@ impl Resource for SqsQueue {
             ..Live::default()
         };
         live.attrs.insert(URL.into(), url);
-        live.attrs.insert(NAME.into(), self.declared.name.clone());
+        live.attrs.insert(NAME.into(), name.clone());
         if let Some(arn) = attrs.get(&QueueAttributeName::QueueArn) {
             live.attrs.insert(ARN.into(), arn.clone());
         }
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+    async fn create(&self, _spec: &QueueSpec, desired: &Fields) -> Result<Live, ResourceError> {
         // Tags are set in the same call, so an interrupted apply never leaves an
         // untagged (and so "not owned") queue behind.
         // A name deleted less than 60 s ago answers QueueDeletedRecently
@@ -265,78 +248,74 @@ impl Resource for SqsQueue {
         .await?;
         // Exists with other attributes (created concurrently): converge by updating.
         if !created {
-            let live = self.read().await?.ok_or_else(|| {
+            let live = Resource::read(self).await?.ok_or_else(|| {
                 ResourceError::new(format!("{} exists and vanished", self.declared.name))
             })?;
             let all: BTreeSet<String> = desired.keys().cloned().collect();
-            self.update(&live, desired, &all).await?;
+            Resource::update(self, &live, desired, &all).await?;
         }
-        read_back(self.read().await?, &format!("queue {}", self.declared.name))
+        read_back(
+            Resource::read(self).await?,
+            &format!("queue {}", self.declared.name),
+        )
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let url = live.attrs.get(URL).cloned().unwrap_or_default();
-        let attrs = attributes_of(desired, Some(changed));
-        if !attrs.is_empty() {
+    async fn update(&self, change: &Update<'_, QueueSpec>) -> Result<(), ResourceError> {
+        let attrs = attributes_of(change.desired, Some(change.names()));
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        let url = url_of(change.live);
+        retry::call(|| async {
             self.aws
                 .sqs
                 .set_queue_attributes()
-                .queue_url(&url)
-                .set_attributes(Some(attrs))
+                .queue_url(url)
+                .set_attributes(Some(attrs.clone()))
                 .send()
                 .await
-                .map_err(|e| {
-                    aws_error(&format!("sqs:SetQueueAttributes {}", self.declared.name), e)
-                })?;
-        }
-        if changed.contains(tags::FIELD) {
-            let sqs = &self.aws.sqs;
-            let url = &url;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set| async move {
-                    sqs.tag_queue()
-                        .queue_url(url)
-                        .set_tags(Some(set.into_iter().collect()))
-                        .send()
-                        .await
-                        .done(&format!("sqs:TagQueue {}", self.declared.name))
-                },
-                |keys| async move {
-                    sqs.untag_queue()
-                        .queue_url(url)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("sqs:UntagQueue {}", self.declared.name))
-                },
-            )
-            .await?;
-        }
-        Ok(())
+                .done(&format!("sqs:SetQueueAttributes {}", self.declared.name))
+        })
+        .await
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        let url = live.attrs.get(URL).cloned().unwrap_or_default();
-        match self.aws.sqs.delete_queue().queue_url(&url).send().await {
-            Ok(_) => Ok(DeleteOutcome::Deleted),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
-            {
-                Ok(DeleteOutcome::Deleted)
-            }
-            Err(e) => Err(aws_error(
-                &format!("sqs:DeleteQueue {}", self.declared.name),
-                e,
-            )),
-        }
+        self.aws
+            .sqs
+            .delete_queue()
+            .queue_url(url_of(live))
+            .send()
+            .await
+            .done(&format!("sqs:DeleteQueue {}", self.declared.name))?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+fn url_of(live: &Live) -> &str {
+    live.attrs.get(URL).map_or("", String::as_str)
+}
+
+#[async_trait]
+impl Tagging for SqsQueue {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
+        self.aws
+            .sqs
+            .tag_queue()
+            .queue_url(url_of(live))
+            .set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .done(&format!("sqs:TagQueue {}", self.declared.name))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .sqs
+            .untag_queue()
+            .queue_url(url_of(live))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&format!("sqs:UntagQueue {}", self.declared.name))
     }
 }
 

@@ -16,11 +16,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::policies::{PolicyDocument, parse_document, permissions_in};
-use super::tags::Tags;
-use super::{ARN, Aws, Done, NAME, aws_error, deleted, error_code, read_back, tags, with_arn};
+use super::{
+    ARN, Aws, Done, NAME, aws_error, error_code, exists_already, gone_already, read_back, tags,
+    with_arn,
+};
+use crate::engine::retry;
 use crate::engine::{
-    Attrs, Declared, DeleteOutcome, Fields, Live, Permission, Resource, ResourceError, Text,
-    spec_of,
+    Attrs, Declared, DeleteOutcome, Field, Fields, Live, Permission, Resource, ResourceError,
+    Tagging, Tags, Text, TypedKind, Update, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Document, DocumentType, Grant, own};
@@ -48,6 +51,13 @@ pub struct RoleSpec {
     pub permissions_boundary: Option<Text>,
     pub tags: Tags,
 }
+crate::engine::fields!(RoleSpec {
+    TRUST: assume_role_policy,
+    POLICY: policy,
+    OTHER_INLINE: other_inline_policies,
+    MANAGED: managed_policies,
+    BOUNDARY: permissions_boundary,
+});
 
 /// The documents of a role, as the plan's permission section names them.
 pub const PERMISSIONS_BOUNDARY: &str = "permissions boundary";
@@ -143,59 +153,62 @@ impl IamRole {
     }
 
     async fn put_policy(&self, doc: &PolicyDocument) -> Result<(), ResourceError> {
-        self.aws
-            .iam
-            .put_role_policy()
-            .role_name(&self.declared.name)
-            .policy_name(POLICY_NAME)
-            .policy_document(json(doc)?)
-            .send()
-            .await
-            .map_err(|e| aws_error(&self.what("PutRolePolicy"), e))?;
-        Ok(())
+        let document = json(doc)?;
+        retry::call(|| async {
+            self.aws
+                .iam
+                .put_role_policy()
+                .role_name(&self.declared.name)
+                .policy_name(POLICY_NAME)
+                .policy_document(&document)
+                .send()
+                .await
+                .done(&self.what("PutRolePolicy"))
+        })
+        .await
     }
 
+    /// Deletes inline policies; one already gone is done.
     async fn delete_inline(&self, names: &[String]) -> Result<(), ResourceError> {
         for policy in names {
-            match self
-                .aws
-                .iam
-                .delete_role_policy()
-                .role_name(&self.declared.name)
-                .policy_name(policy)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if error_code(&e) == Some("NoSuchEntity") => {}
-                Err(e) => return Err(aws_error(&self.what("DeleteRolePolicy"), e)),
-            }
+            let deleted = retry::call(|| async {
+                self.aws
+                    .iam
+                    .delete_role_policy()
+                    .role_name(&self.declared.name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .done(&self.what("DeleteRolePolicy"))
+            })
+            .await;
+            gone_already(deleted)?;
         }
         Ok(())
     }
 
+    /// Detaches managed policies; one already detached is done.
     async fn detach(&self, arns: &[String]) -> Result<(), ResourceError> {
         for arn in arns {
-            match self
-                .aws
-                .iam
-                .detach_role_policy()
-                .role_name(&self.declared.name)
-                .policy_arn(arn)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if error_code(&e) == Some("NoSuchEntity") => {}
-                Err(e) => return Err(aws_error(&self.what("DetachRolePolicy"), e)),
-            }
+            let detached = retry::call(|| async {
+                self.aws
+                    .iam
+                    .detach_role_policy()
+                    .role_name(&self.declared.name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .done(&self.what("DetachRolePolicy"))
+            })
+            .await;
+            gone_already(detached)?;
         }
         Ok(())
     }
 
-    fn strings(live: &Live, field: &str) -> Vec<String> {
+    fn strings(live: &Live, field: Field<RoleSpec>) -> Vec<String> {
         live.fields
-            .get(field)
+            .get(field.name())
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
@@ -207,12 +220,15 @@ impl IamRole {
 }
 
 #[async_trait]
-impl Resource for IamRole {
+impl TypedKind for IamRole {
+    type Spec = RoleSpec;
+    const KIND: &'static str = "iam-role";
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "iam-role"
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     /// Who may assume it, what its inline policy allows, and what is attached.
@@ -342,143 +358,153 @@ impl Resource for IamRole {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: RoleSpec = spec_of(&self.declared.address, desired)?;
-        let created = self
-            .aws
-            .iam
-            .create_role()
-            .role_name(&self.declared.name)
-            .assume_role_policy_document(json(&spec.assume_role_policy)?)
-            .description(
-                "Execution role of a Couch Explorers function; managed by couch-provisioner",
-            )
-            .set_permissions_boundary(
-                spec.permissions_boundary
-                    .as_ref()
-                    .map(|b| b.as_str().to_owned()),
-            )
-            .set_tags(Some(iam_tags(spec.tags.clone())?))
-            .send()
-            .await;
-        match created {
-            Ok(_) => self.put_policy(&spec.policy).await?,
-            // Created by an interrupted run: converge on it.
-            Err(e) if error_code(&e) == Some("EntityAlreadyExists") => {
-                let live = self.read().await?.ok_or_else(|| {
-                    ResourceError::new(format!("role {} exists and vanished", self.declared.name))
-                })?;
-                let all: BTreeSet<String> = desired.keys().cloned().collect();
-                self.update(&live, desired, &all).await?;
-            }
-            Err(e) => return Err(aws_error(&self.what("CreateRole"), e)),
-        }
-        read_back(self.read().await?, &format!("role {}", self.declared.name))
-    }
-
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: RoleSpec = spec_of(&self.declared.address, desired)?;
-        // First: every later write to the role is allowed (to CI) only once
-        // the role carries its boundary.
-        if changed.contains("permissions_boundary") {
-            let name = &self.declared.name;
-            match &spec.permissions_boundary {
-                Some(arn) => self
-                    .aws
-                    .iam
-                    .put_role_permissions_boundary()
-                    .role_name(name)
-                    .permissions_boundary(arn.as_str())
-                    .send()
-                    .await
-                    .done(&self.what("PutRolePermissionsBoundary"))?,
-                None => self
-                    .aws
-                    .iam
-                    .delete_role_permissions_boundary()
-                    .role_name(name)
-                    .send()
-                    .await
-                    .done(&self.what("DeleteRolePermissionsBoundary"))?,
-            }
-        }
-        if changed.contains("assume_role_policy") {
+    async fn create(&self, spec: &RoleSpec, desired: &Fields) -> Result<Live, ResourceError> {
+        let trust = json(&spec.assume_role_policy)?;
+        let created = retry::call(|| async {
             self.aws
                 .iam
-                .update_assume_role_policy()
+                .create_role()
                 .role_name(&self.declared.name)
-                .policy_document(json(&spec.assume_role_policy)?)
+                .assume_role_policy_document(&trust)
+                .description(
+                    "Execution role of a Couch Explorers function; managed by couch-provisioner",
+                )
+                .set_permissions_boundary(
+                    spec.permissions_boundary
+                        .as_ref()
+                        .map(|b| b.as_str().to_owned()),
+                )
+                .set_tags(Some(iam_tags(spec.tags.clone())?))
                 .send()
                 .await
-                .map_err(|e| aws_error(&self.what("UpdateAssumeRolePolicy"), e))?;
-        }
-        if changed.contains("policy") {
+                .done(&self.what("CreateRole"))
+        })
+        .await;
+        let existed = match created {
+            Ok(()) => false,
+            Err(e) => exists_already(e)?,
+        };
+        if existed {
+            // Created by an interrupted run: converge on it.
+            let live = Resource::read(self).await?.ok_or_else(|| {
+                ResourceError::new(format!("role {} exists and vanished", self.declared.name))
+            })?;
+            let all: BTreeSet<String> = desired.keys().cloned().collect();
+            Resource::update(self, &live, desired, &all).await?;
+        } else {
             self.put_policy(&spec.policy).await?;
         }
-        if changed.contains("other_inline_policies") {
-            let extra: Vec<String> = IamRole::strings(live, "other_inline_policies")
+        read_back(
+            Resource::read(self).await?,
+            &format!("role {}", self.declared.name),
+        )
+    }
+
+    async fn update(&self, change: &Update<'_, RoleSpec>) -> Result<(), ResourceError> {
+        let (spec, live) = (change.spec, change.live);
+        let name = &self.declared.name;
+        // First: every later write to the role is allowed (to CI) only once
+        // the role carries its boundary.
+        if change.has(RoleSpec::BOUNDARY) {
+            retry::call(|| async {
+                match &spec.permissions_boundary {
+                    Some(arn) => self
+                        .aws
+                        .iam
+                        .put_role_permissions_boundary()
+                        .role_name(name)
+                        .permissions_boundary(arn.as_str())
+                        .send()
+                        .await
+                        .done(&self.what("PutRolePermissionsBoundary")),
+                    None => self
+                        .aws
+                        .iam
+                        .delete_role_permissions_boundary()
+                        .role_name(name)
+                        .send()
+                        .await
+                        .done(&self.what("DeleteRolePermissionsBoundary")),
+                }
+            })
+            .await?;
+        }
+        if change.has(RoleSpec::TRUST) {
+            let trust = json(&spec.assume_role_policy)?;
+            retry::call(|| async {
+                self.aws
+                    .iam
+                    .update_assume_role_policy()
+                    .role_name(name)
+                    .policy_document(&trust)
+                    .send()
+                    .await
+                    .done(&self.what("UpdateAssumeRolePolicy"))
+            })
+            .await?;
+        }
+        if change.has(RoleSpec::POLICY) {
+            self.put_policy(&spec.policy).await?;
+        }
+        if change.has(RoleSpec::OTHER_INLINE) {
+            let extra: Vec<String> = IamRole::strings(live, RoleSpec::OTHER_INLINE)
                 .into_iter()
                 .filter(|p| !spec.other_inline_policies.contains(p))
                 .collect();
             self.delete_inline(&extra).await?;
         }
-        if changed.contains("managed_policies") {
-            let extra: Vec<String> = IamRole::strings(live, "managed_policies")
+        if change.has(RoleSpec::MANAGED) {
+            let extra: Vec<String> = IamRole::strings(live, RoleSpec::MANAGED)
                 .into_iter()
                 .filter(|p| !spec.managed_policies.contains(p))
                 .collect();
             self.detach(&extra).await?;
-        }
-        if changed.contains(tags::FIELD) {
-            let iam = &self.aws.iam;
-            let name = &self.declared.name;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set| async move {
-                    iam.tag_role()
-                        .role_name(name)
-                        .set_tags(Some(iam_tags(set)?))
-                        .send()
-                        .await
-                        .done(&format!("iam:TagRole {name}"))
-                },
-                |keys| async move {
-                    iam.untag_role()
-                        .role_name(name)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("iam:UntagRole {name}"))
-                },
-            )
-            .await?;
         }
         Ok(())
     }
 
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         // IAM refuses to delete a role that still has policies.
-        let mut inline = IamRole::strings(live, "other_inline_policies");
+        let mut inline = IamRole::strings(live, RoleSpec::OTHER_INLINE);
         inline.push(POLICY_NAME.to_owned());
         self.delete_inline(&inline).await?;
-        self.detach(&IamRole::strings(live, "managed_policies"))
+        self.detach(&IamRole::strings(live, RoleSpec::MANAGED))
             .await?;
-        deleted(
+        retry::call(|| async {
             self.aws
                 .iam
                 .delete_role()
                 .role_name(&self.declared.name)
                 .send()
-                .await,
-            "NoSuchEntity",
-            &self.what("DeleteRole"),
-        )
+                .await
+                .done(&self.what("DeleteRole"))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+#[async_trait]
+impl Tagging for IamRole {
+    async fn tag(&self, _live: &Live, set: Tags) -> Result<(), ResourceError> {
+        self.aws
+            .iam
+            .tag_role()
+            .role_name(&self.declared.name)
+            .set_tags(Some(iam_tags(set)?))
+            .send()
+            .await
+            .done(&self.what("TagRole"))
+    }
+    async fn untag(&self, _live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .iam
+            .untag_role()
+            .role_name(&self.declared.name)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&self.what("UntagRole"))
     }
 }
 

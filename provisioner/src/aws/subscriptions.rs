@@ -8,15 +8,15 @@
 //! unsubscribe the old where AWS allows it); deleting a pending one is skipped
 //! with a warning (AWS removes unconfirmed subscriptions after three days).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{ARN, Aws, aws_error, deleted, error_code};
+use super::{ARN, Aws, Done, aws_error};
+use crate::engine::retry;
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Live, Ref, Resource, ResourceError, Text, fields_of, spec_of,
+    Declared, DeleteOutcome, Field, Fields, Live, Ref, ResourceError, Text, TypedKind, fields_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant};
@@ -29,6 +29,11 @@ pub struct SubscriptionSpec {
     /// Compared case-insensitively: stored lower-case.
     pub endpoint: String,
 }
+crate::engine::fields!(SubscriptionSpec {
+    TOPIC_ARN: topic_arn,
+    PROTOCOL: protocol,
+    ENDPOINT: endpoint,
+});
 
 /// Attributes a subscription exports (`PendingConfirmation` until confirmed).
 impl crate::kind::HasArn for EmailSubscription {}
@@ -117,15 +122,19 @@ fn live_of(s: &Listed) -> Live {
 }
 
 #[async_trait]
-impl Resource for EmailSubscription {
+impl TypedKind for EmailSubscription {
+    type Spec = SubscriptionSpec;
+    const KIND: &'static str = "sns-subscription";
+    /// Every field: SNS changes no subscription in place (the engine's
+    /// default `update` says so, and is never reached).
+    const REPLACE_ON: &'static [Field<SubscriptionSpec>] = &[
+        SubscriptionSpec::TOPIC_ARN,
+        SubscriptionSpec::PROTOCOL,
+        SubscriptionSpec::ENDPOINT,
+    ];
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-    fn kind(&self) -> &'static str {
-        "sns-subscription"
-    }
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["topic_arn", "protocol", "endpoint"]
     }
     fn taggable(&self) -> bool {
         false
@@ -142,16 +151,13 @@ impl Resource for EmailSubscription {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page {
-                Ok(p) => p,
-                Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
-                Err(e) => {
-                    return Err(aws_error(
-                        &format!("sns:ListSubscriptionsByTopic {}", self.topic_name),
-                        e,
-                    ));
-                }
-            };
+            // The topic's NotFound reads as absent.
+            let page = page.map_err(|e| {
+                aws_error(
+                    &format!("sns:ListSubscriptionsByTopic {}", self.topic_name),
+                    e,
+                )
+            })?;
             listed.extend(
                 page.subscriptions
                     .unwrap_or_default()
@@ -167,22 +173,26 @@ impl Resource for EmailSubscription {
         Ok(pick(&listed, &self.spec.protocol, &self.spec.endpoint).map(live_of))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: SubscriptionSpec = spec_of(&self.declared.address, desired)?;
-        let (topic_arn, protocol, endpoint) =
-            (spec.topic_arn.to_string(), spec.protocol, spec.endpoint);
+    async fn create(&self, spec: &SubscriptionSpec, _: &Fields) -> Result<Live, ResourceError> {
+        let (topic_arn, protocol, endpoint) = (
+            spec.topic_arn.to_string(),
+            spec.protocol.clone(),
+            spec.endpoint.clone(),
+        );
         // Subscribe is idempotent for the same topic and address.
-        let out = self
-            .aws
-            .sns
-            .subscribe()
-            .topic_arn(&topic_arn)
-            .protocol(&protocol)
-            .endpoint(&endpoint)
-            .return_subscription_arn(true)
-            .send()
-            .await
-            .map_err(|e| aws_error(&format!("sns:Subscribe {endpoint} to {topic_arn}"), e))?;
+        let out = retry::call(|| async {
+            self.aws
+                .sns
+                .subscribe()
+                .topic_arn(&topic_arn)
+                .protocol(&protocol)
+                .endpoint(&endpoint)
+                .return_subscription_arn(true)
+                .send()
+                .await
+                .map_err(|e| aws_error(&format!("sns:Subscribe {endpoint} to {topic_arn}"), e))
+        })
+        .await?;
         Ok(live_of(&Listed {
             arn: out.subscription_arn.unwrap_or_else(|| PENDING.to_owned()),
             protocol,
@@ -191,35 +201,22 @@ impl Resource for EmailSubscription {
         }))
     }
 
-    async fn update(
-        &self,
-        _live: &Live,
-        _desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        // Every field is in replace_on: the engine replaces instead of updating.
-        Err(ResourceError::new(format!(
-            "{}: {} cannot be changed in place",
-            self.declared.address,
-            changed.iter().cloned().collect::<Vec<_>>().join(", ")
-        )))
-    }
-
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
         let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
         if let Err(why) = can_unsubscribe(&arn) {
             return Ok(DeleteOutcome::Skipped(why));
         }
-        deleted(
+        retry::call(|| async {
             self.aws
                 .sns
                 .unsubscribe()
                 .subscription_arn(&arn)
                 .send()
-                .await,
-            "NotFound",
-            &format!("sns:Unsubscribe {arn}"),
-        )
+                .await
+                .done(&format!("sns:Unsubscribe {arn}"))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
     }
 }
 

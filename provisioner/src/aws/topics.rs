@@ -1,16 +1,17 @@
 //! The SNS topic that alarms publish to.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
 use serde::{Deserialize, Serialize};
 
-use super::tags::Tags;
-use super::{ARN, Aws, Done, NAME, aws_error, error_code, tags, with_arn};
+use super::{ARN, Aws, Done, NAME, aws_error, tags, with_arn};
+use crate::engine::retry;
 use crate::engine::spec_of;
-use crate::engine::{Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Live, ResourceError, Tagging, Tags, TypedKind,
+};
 use crate::kind::export::{CodeLocation, Export, Part, object, tag_list};
 use crate::kind::{Access, Grant, own};
 
@@ -36,7 +37,7 @@ impl SnsTopic {
     }
 }
 
-fn sns_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, ResourceError> {
+fn sns_tags(tags: Tags) -> Result<Vec<Tag>, ResourceError> {
     tags.into_iter()
         .map(|(k, v)| {
             Tag::builder()
@@ -49,12 +50,15 @@ fn sns_tags(tags: BTreeMap<String, String>) -> Result<Vec<Tag>, ResourceError> {
 }
 
 #[async_trait]
-impl Resource for SnsTopic {
+impl TypedKind for SnsTopic {
+    type Spec = TopicSpec;
+    const KIND: &'static str = "sns-topic";
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "sns-topic"
+    fn tagging(&self) -> Option<&dyn Tagging> {
+        Some(self)
     }
 
     async fn predict(&self) -> Result<Attrs, ResourceError> {
@@ -65,8 +69,10 @@ impl Resource for SnsTopic {
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
-        // SNS has no lookup by name; the ARN is deterministic.
-        let arn = self.aws.arn("sns", &self.declared.name).await?;
+        // SNS has no lookup by name; the ARN is deterministic. NotFound (the
+        // topic, or its tags when deleted between the calls) reads as absent.
+        let name = &self.declared.name;
+        let arn = self.aws.arn("sns", name).await?;
         let (attrs, topic_tags) = tokio::join!(
             self.aws.sns.get_topic_attributes().topic_arn(&arn).send(),
             self.aws
@@ -75,49 +81,34 @@ impl Resource for SnsTopic {
                 .resource_arn(&arn)
                 .send(),
         );
-        match attrs {
-            Ok(_) => {}
-            Err(e) if error_code(&e) == Some("NotFound") => return Ok(None),
-            Err(e) => {
-                return Err(aws_error(
-                    &format!("sns:GetTopicAttributes {}", self.declared.name),
-                    e,
-                ));
-            }
-        }
-        let topic_tags = match topic_tags {
-            Ok(t) => t.tags.unwrap_or_default(),
-            Err(e) if matches!(error_code(&e), Some("ResourceNotFound" | "NotFound")) => {
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(aws_error(
-                    &format!("sns:ListTagsForResource {}", self.declared.name),
-                    e,
-                ));
-            }
-        };
+        attrs.done(&format!("sns:GetTopicAttributes {name}"))?;
+        let topic_tags = topic_tags
+            .map_err(|e| aws_error(&format!("sns:ListTagsForResource {name}"), e))?
+            .tags
+            .unwrap_or_default();
         let mut live = Live::default();
         live.fields.insert(
             tags::FIELD.into(),
             tags::to_value(topic_tags.iter().map(|t| (t.key(), t.value()))),
         );
         live.attrs.insert(ARN.into(), arn);
-        live.attrs.insert(NAME.into(), self.declared.name.clone());
+        live.attrs.insert(NAME.into(), name.clone());
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
+    async fn create(&self, spec: &TopicSpec, desired: &Fields) -> Result<Live, ResourceError> {
         // CreateTopic is idempotent for the same name and tags; tags come with it.
-        let out = self
-            .aws
-            .sns
-            .create_topic()
-            .name(&self.declared.name)
-            .set_tags(Some(sns_tags(tags::of(desired))?))
-            .send()
-            .await
-            .map_err(|e| aws_error(&format!("sns:CreateTopic {}", self.declared.name), e))?;
+        let out = retry::call(|| async {
+            self.aws
+                .sns
+                .create_topic()
+                .name(&self.declared.name)
+                .set_tags(Some(sns_tags(spec.tags.clone())?))
+                .send()
+                .await
+                .map_err(|e| aws_error(&format!("sns:CreateTopic {}", self.declared.name), e))
+        })
+        .await?;
         let mut live = Live {
             fields: desired.clone(),
             ..Live::default()
@@ -128,51 +119,46 @@ impl Resource for SnsTopic {
         Ok(live)
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
-        if changed.contains(tags::FIELD) {
-            let sns = &self.aws.sns;
-            let arn = &arn;
-            tags::sync(
-                &live.fields,
-                desired,
-                |set| async move {
-                    sns.tag_resource()
-                        .resource_arn(arn)
-                        .set_tags(Some(sns_tags(set)?))
-                        .send()
-                        .await
-                        .done(&format!("sns:TagResource {}", self.declared.name))
-                },
-                |keys| async move {
-                    sns.untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(keys))
-                        .send()
-                        .await
-                        .done(&format!("sns:UntagResource {}", self.declared.name))
-                },
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     async fn delete(&self, live: &Live) -> Result<DeleteOutcome, ResourceError> {
-        let arn = live.attrs.get(ARN).cloned().unwrap_or_default();
+        retry::call(|| async {
+            self.aws
+                .sns
+                .delete_topic()
+                .topic_arn(arn_of(live))
+                .send()
+                .await
+                .done(&format!("sns:DeleteTopic {}", self.declared.name))
+        })
+        .await?;
+        Ok(DeleteOutcome::Deleted)
+    }
+}
+
+fn arn_of(live: &Live) -> &str {
+    live.attrs.get(ARN).map_or("", String::as_str)
+}
+
+#[async_trait]
+impl Tagging for SnsTopic {
+    async fn tag(&self, live: &Live, set: Tags) -> Result<(), ResourceError> {
         self.aws
             .sns
-            .delete_topic()
-            .topic_arn(&arn)
+            .tag_resource()
+            .resource_arn(arn_of(live))
+            .set_tags(Some(sns_tags(set)?))
             .send()
             .await
-            .map_err(|e| aws_error(&format!("sns:DeleteTopic {}", self.declared.name), e))?;
-        Ok(DeleteOutcome::Deleted)
+            .done(&format!("sns:TagResource {}", self.declared.name))
+    }
+    async fn untag(&self, live: &Live, keys: Vec<String>) -> Result<(), ResourceError> {
+        self.aws
+            .sns
+            .untag_resource()
+            .resource_arn(arn_of(live))
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .done(&format!("sns:UntagResource {}", self.declared.name))
     }
 }
 

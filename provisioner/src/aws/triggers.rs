@@ -4,7 +4,6 @@
 //! queue; a second one (an interrupted create elsewhere), or one on the
 //! unqualified function (deployed before aliases), is planned as a deletion.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,7 +15,8 @@ use super::policies::Statement;
 use super::{Aws, Done, ID, aws_error, create_once, deleted, error_code, read_back};
 use crate::engine::retry;
 use crate::engine::{
-    Declared, DeleteOutcome, Fields, Live, Ref, Resource, ResourceError, Text, fields_of, spec_of,
+    Declared, DeleteOutcome, Field, Fields, Live, Ref, Resource, ResourceError, Text, TypedKind,
+    Update, fields_of, spec_of,
 };
 use crate::kind::export::{CodeLocation, Export, Part, object};
 use crate::kind::{Access, Grant, account_arn};
@@ -35,6 +35,10 @@ pub struct TriggerSpec {
     pub maximum_concurrency: u32,
     pub enabled: bool,
 }
+crate::engine::fields!(TriggerSpec {
+    EVENT_SOURCE_ARN: event_source_arn,
+    FUNCTION_NAME: function_name,
+});
 
 /// What a function that a queue trigger feeds must be allowed to do on the
 /// queue (Lambda polls with the function's role).
@@ -172,18 +176,17 @@ fn response_types(spec: &TriggerSpec) -> Vec<FunctionResponseType> {
 }
 
 #[async_trait]
-impl Resource for QueueTrigger {
+impl TypedKind for QueueTrigger {
+    type Spec = TriggerSpec;
+    const KIND: &'static str = "lambda-sqs-trigger";
+    const REPLACE_ON: &'static [Field<TriggerSpec>] =
+        &[TriggerSpec::EVENT_SOURCE_ARN, TriggerSpec::FUNCTION_NAME];
+
     fn declared(&self) -> &Declared {
         &self.declared
     }
-    fn kind(&self) -> &'static str {
-        "lambda-sqs-trigger"
-    }
     fn taggable(&self) -> bool {
         false
-    }
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["event_source_arn", "function_name"]
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -224,8 +227,7 @@ impl Resource for QueueTrigger {
         Ok(Some(live))
     }
 
-    async fn create(&self, desired: &Fields) -> Result<Live, ResourceError> {
-        let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
+    async fn create(&self, spec: &TriggerSpec, _: &Fields) -> Result<Live, ResourceError> {
         // Lambda makes a second mapping for a repeated call: at most once.
         // Right after the worker's policy changed, Lambda may not see it yet
         // ("the provided execution role does not have permissions",
@@ -241,8 +243,8 @@ impl Resource for QueueTrigger {
                     .event_source_arn(spec.event_source_arn.as_str())
                     .function_name(spec.function_name.as_str())
                     .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
-                    .set_function_response_types(Some(response_types(&spec)))
-                    .scaling_config(scaling(&spec))
+                    .set_function_response_types(Some(response_types(spec)))
+                    .scaling_config(scaling(spec))
                     .enabled(spec.enabled)
                     .customize()
                     .config_override(
@@ -251,24 +253,19 @@ impl Resource for QueueTrigger {
                     )
                     .send()
             },
-            || async { Ok(self.read().await?.map(|_| ())) },
+            || async { Ok(Resource::read(self).await?.map(|_| ())) },
         )
         .await?;
         let live = read_back(
-            self.read().await?,
+            Resource::read(self).await?,
             &format!("trigger {}", self.declared.name),
         )?;
         self.settled(&live).await?;
         Ok(live)
     }
 
-    async fn update(
-        &self,
-        live: &Live,
-        desired: &Fields,
-        _changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let spec: TriggerSpec = spec_of(&self.declared.address, desired)?;
+    async fn update(&self, change: &Update<'_, TriggerSpec>) -> Result<(), ResourceError> {
+        let (spec, live) = (change.spec, change.live);
         let uuid = live.attrs.get(ID).cloned().unwrap_or_default();
         // A mapping still `Creating`/`Updating` answers ResourceInUseException.
         retry::call(|| async {
@@ -277,8 +274,8 @@ impl Resource for QueueTrigger {
                 .update_event_source_mapping()
                 .uuid(&uuid)
                 .batch_size(i32::try_from(spec.batch_size).unwrap_or(i32::MAX))
-                .set_function_response_types(Some(response_types(&spec)))
-                .scaling_config(scaling(&spec))
+                .set_function_response_types(Some(response_types(spec)))
+                .scaling_config(scaling(spec))
                 .enabled(spec.enabled)
                 .send()
                 .await

@@ -3,20 +3,29 @@
 //! when missing and adopts it when present (it carries no ownership tags:
 //! nobody owns it alone); it never deletes it.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{AUDIENCE, GITHUB_OIDC_HOST};
-use crate::aws::{ARN, Aws, Done, aws_error, error_code};
-use crate::engine::{Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError};
+use crate::aws::{ARN, Aws, Done, aws_error};
+use crate::engine::retry;
+use crate::engine::{
+    Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, TypedKind, Update,
+    fields_of,
+};
 
 /// Its address in bootstrap's plan.
 pub const ADDRESS: &str = "oidc_provider.github";
-/// Whether the provider accepts tokens minted for STS.
-const AUDIENCE_FIELD: &str = "accepts_sts_audience";
+/// The provider as declared: GitHub's issuer, accepting tokens minted for STS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderSpec {
+    /// The issuer's host (IAM's URL without `https://`).
+    pub url: String,
+    /// Whether the provider accepts tokens minted for STS.
+    pub accepts_sts_audience: bool,
+}
 
 // Attributes the provider exports.
 impl crate::kind::HasArn for GithubOidcProvider {}
@@ -28,13 +37,12 @@ pub struct GithubOidcProvider {
 
 impl GithubOidcProvider {
     pub fn new(aws: Arc<Aws>) -> Self {
-        let fields: Fields = [
-            ("url".to_owned(), json!(GITHUB_OIDC_HOST)),
-            (AUDIENCE_FIELD.to_owned(), json!(true)),
-        ]
-        .into();
+        let spec = ProviderSpec {
+            url: GITHUB_OIDC_HOST.to_owned(),
+            accepts_sts_audience: true,
+        };
         GithubOidcProvider {
-            declared: Declared::new(ADDRESS, GITHUB_OIDC_HOST, fields),
+            declared: Declared::of(ADDRESS, GITHUB_OIDC_HOST, &spec),
             aws,
         }
     }
@@ -49,13 +57,12 @@ impl GithubOidcProvider {
 }
 
 #[async_trait]
-impl Resource for GithubOidcProvider {
+impl TypedKind for GithubOidcProvider {
+    type Spec = ProviderSpec;
+    const KIND: &'static str = "iam-oidc-provider";
+
     fn declared(&self) -> &Declared {
         &self.declared
-    }
-
-    fn kind(&self) -> &'static str {
-        "iam-oidc-provider"
     }
 
     /// Shared by the account: no stack's ownership tags.
@@ -69,69 +76,99 @@ impl Resource for GithubOidcProvider {
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let arn = self.arn().await?;
-        let got = self
+        // NoSuchEntity reads as absent.
+        let provider = self
             .aws
             .iam
             .get_open_id_connect_provider()
             .open_id_connect_provider_arn(&arn)
             .send()
-            .await;
-        let provider = match got {
-            Ok(p) => p,
-            Err(e) if error_code(&e) == Some("NoSuchEntity") => return Ok(None),
-            Err(e) => return Err(aws_error(&format!("iam:GetOpenIDConnectProvider {arn}"), e)),
-        };
+            .await
+            .map_err(|e| aws_error(&format!("iam:GetOpenIDConnectProvider {arn}"), e))?;
         let url = provider.url().unwrap_or_default();
-        let fields: Fields = [
-            ("url".to_owned(), json!(url.trim_start_matches("https://"))),
-            (
-                AUDIENCE_FIELD.to_owned(),
-                json!(provider.client_id_list().iter().any(|c| c == AUDIENCE)),
-            ),
-        ]
-        .into();
         Ok(Some(Live {
-            fields,
+            fields: fields_of(&ProviderSpec {
+                url: url.trim_start_matches("https://").to_owned(),
+                accepts_sts_audience: provider.client_id_list().iter().any(|c| c == AUDIENCE),
+            }),
             attrs: [(ARN.to_owned(), arn)].into(),
             ..Live::default()
         }))
     }
 
-    async fn create(&self, _desired: &Fields) -> Result<Live, ResourceError> {
-        self.aws
-            .iam
-            .create_open_id_connect_provider()
-            .url(format!("https://{GITHUB_OIDC_HOST}"))
-            .client_id_list(AUDIENCE)
-            .send()
-            .await
-            .done(&format!(
-                "iam:CreateOpenIDConnectProvider {GITHUB_OIDC_HOST}"
-            ))?;
-        crate::aws::read_back(self.read().await?, &self.declared.address)
+    async fn create(&self, spec: &ProviderSpec, _: &Fields) -> Result<Live, ResourceError> {
+        retry::call(|| async {
+            self.aws
+                .iam
+                .create_open_id_connect_provider()
+                .url(format!("https://{}", spec.url))
+                .client_id_list(AUDIENCE)
+                .send()
+                .await
+                .done(&format!("iam:CreateOpenIDConnectProvider {}", spec.url))
+        })
+        .await?;
+        crate::aws::read_back(Resource::read(self).await?, &self.declared.address)
     }
 
     /// A provider made by someone else for other audiences: add STS's.
-    async fn update(
-        &self,
-        live: &Live,
-        _desired: &Fields,
-        _changed: &BTreeSet<String>,
-    ) -> Result<(), ResourceError> {
-        let arn = live.attrs.get(ARN).cloned().unwrap_or(self.arn().await?);
-        self.aws
-            .iam
-            .add_client_id_to_open_id_connect_provider()
-            .open_id_connect_provider_arn(&arn)
-            .client_id(AUDIENCE)
-            .send()
-            .await
-            .done(&format!("iam:AddClientIDToOpenIDConnectProvider {arn}"))
+    async fn update(&self, change: &Update<'_, ProviderSpec>) -> Result<(), ResourceError> {
+        let arn = match change.live.attrs.get(ARN) {
+            Some(arn) => arn.clone(),
+            None => self.arn().await?,
+        };
+        retry::call(|| async {
+            self.aws
+                .iam
+                .add_client_id_to_open_id_connect_provider()
+                .open_id_connect_provider_arn(&arn)
+                .client_id(AUDIENCE)
+                .send()
+                .await
+                .done(&format!("iam:AddClientIDToOpenIDConnectProvider {arn}"))
+        })
+        .await
     }
 
     async fn delete(&self, _live: &Live) -> Result<DeleteOutcome, ResourceError> {
         Ok(DeleteOutcome::Skipped(format!(
             "{GITHUB_OIDC_HOST} is shared by every stack of the account: left in place"
         )))
+    }
+}
+
+/// Made by `bootstrap` (by a person), never by the stack: not in its template.
+impl crate::kind::Export for GithubOidcProvider {
+    fn cloudformation(
+        &self,
+        _code: &crate::kind::CodeLocation,
+    ) -> Result<Vec<crate::kind::Part>, ResourceError> {
+        Ok(Vec::new())
+    }
+    fn cloudformation_attr(&self, _id: &str, _attr: &str) -> Option<String> {
+        None
+    }
+}
+
+/// What `bootstrap`'s calls on the provider take (a person runs it; no CI role
+/// is given these).
+impl crate::kind::Access for GithubOidcProvider {
+    fn read_access(&self) -> Vec<crate::kind::Grant> {
+        vec![crate::kind::Grant::on(
+            &["iam:GetOpenIDConnectProvider"],
+            vec![crate::kind::own(self, ARN)],
+        )]
+    }
+    fn write_access(&self) -> Vec<crate::kind::Grant> {
+        vec![crate::kind::Grant::on(
+            &[
+                "iam:CreateOpenIDConnectProvider",
+                "iam:AddClientIDToOpenIDConnectProvider",
+            ],
+            vec![crate::kind::own(self, ARN)],
+        )]
+    }
+    fn held_from_ci(&self) -> bool {
+        true
     }
 }

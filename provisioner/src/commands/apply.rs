@@ -1,22 +1,33 @@
 //! `provisioner apply`: plan, show, confirm, execute, then re-read to prove
 //! that nothing is left to change. Also the engine of `destroy`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 
 use super::{Session, ask, confirm, report_to_github};
 use crate::engine::plan::{Mode, compute};
-use crate::engine::saved::stale_reasons;
+use crate::engine::saved::{SavedPlan, stale_reasons};
 use crate::engine::{Action, Event, Plan, execute, render};
 
+/// Plan, confirm, and bring the account to the declared state.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Do not ask for confirmation (also: CI=true).
+    #[arg(long)]
     pub yes: bool,
+    /// Take over same-named resources that lack this stack's ownership tags.
+    #[arg(long)]
     pub adopt: bool,
-    /// A plan saved by `plan --out`: apply only if it is still exactly right.
+    /// Apply a plan saved by `plan --out`, only if a fresh plan still makes exactly
+    /// the same changes (no confirmation: it was reviewed when saved).
+    #[arg(long, value_name = "FILE")]
     pub plan: Option<std::path::PathBuf>,
-    /// `--approve-broadening`: grant what the permission section marks broadening.
+    /// Grant the permission changes the plan marks [broadening] without
+    /// asking (--yes never does; a saved plan that contains them does).
+    #[arg(long)]
     pub approve_broadening: bool,
 }
 
@@ -32,11 +43,7 @@ pub enum Broadening {
 /// Whether the plan's broadening permission changes may be made: approved by
 /// the flag, already in a reviewed saved plan, or by the person at the terminal.
 /// `--yes` and `CI=true` never approve them.
-fn broadening_approved(
-    plan: &Plan,
-    how: Broadening,
-    saved: Option<&serde_json::Value>,
-) -> Result<bool> {
+fn broadening_approved(plan: &Plan, how: Broadening, saved: Option<&SavedPlan>) -> Result<bool> {
     let broadening: Vec<_> = plan.broadening().collect();
     if broadening.is_empty() {
         return Ok(true);
@@ -49,10 +56,7 @@ fn broadening_approved(
         return Ok(true);
     }
     if let Some(saved) = saved {
-        let reviewed = saved["permission_changes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let reviewed = &saved.permission_changes;
         let unseen: Vec<_> = broadening
             .iter()
             .filter(|c| {
@@ -139,7 +143,7 @@ pub async fn converge(
     adopt: bool,
     yes: bool,
     broadening: Broadening,
-    saved: Option<&serde_json::Value>,
+    saved: Option<&SavedPlan>,
 ) -> Result<ExitCode> {
     let (plan, snapshot) = session.plan(mode, adopt).await?;
     print!("{}", render::text(&plan));
@@ -183,11 +187,11 @@ pub async fn converge(
         return Ok(ExitCode::from(1));
     }
     println!();
-    execute(&plan, &session.resources, &snapshot, &print_event).await?;
+    execute(&plan, &session.resources(), &snapshot, &print_event).await?;
 
     // The live object is the truth: re-read and check that nothing is left to do.
     let after = session.read().await?;
-    let check = compute(&session.resources, &after, &session.options(mode, adopt));
+    let check = compute(&session.resources(), &after, &session.options(mode, adopt));
     if check.has_changes() {
         print!("\n{}", render::text(&check));
         let differing: Vec<String> = check
@@ -223,18 +227,19 @@ pub async fn converge(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
-    let saved =
-        match &args.plan {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading the saved plan {}", p.display()))?;
-                Some(serde_json::from_str(&text).with_context(|| {
-                    format!("{} is not a plan saved by `plan --out`", p.display())
-                })?)
-            }
-            None => None,
-        };
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
+    let saved = match &args.plan {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the saved plan {}", p.display()))?;
+            Some(
+                SavedPlan::parse(&text)
+                    .with_context(|| format!("{} cannot be applied", p.display()))?,
+            )
+        }
+        None => None,
+    };
     let session = Session::open(path, inputs).await?;
     session
         .locked(

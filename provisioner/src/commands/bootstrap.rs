@@ -23,9 +23,24 @@ pub const PLAN_ROLE: &str = "role.github_plan";
 pub const APPLY_ROLE: &str = "role.github_apply";
 pub const PREVIEW_ROLE: &str = "role.github_preview";
 
+/// Create or adopt GitHub's OIDC provider and the stack's three roles for
+/// the `infrastructure` workflow: a plan role (any branch or pull request
+/// of the repository; read-only), an apply role (main and the `production`
+/// environment) and a preview role (pull requests; only the stacks named
+/// `{name}-pr-*`), with policies derived from the stack. Prints their ARNs.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// The repository whose workflows may assume the roles.
+    #[arg(long, value_name = "OWNER/NAME")]
     pub github_repo: String,
+    /// Do not ask for confirmation (also: CI=true).
+    #[arg(long)]
     pub yes: bool,
+    /// Grant the roles' new permissions without asking (every new role
+    /// broadens what someone may do).
+    #[arg(long)]
     pub approve_broadening: bool,
 }
 
@@ -33,7 +48,7 @@ pub struct Args {
 /// (ARNs follow from names, region and account) and the account itself.
 pub async fn attributes(session: &Session) -> Result<BTreeMap<String, Attrs>> {
     // Concurrently: the predictions share one STS call for the account.
-    let predicted = futures::future::join_all(session.resources.iter().map(|r| async move {
+    let predicted = futures::future::join_all(session.resources().iter().map(|r| async move {
         r.predict()
             .await
             .map(|attrs| (r.address().to_owned(), attrs))
@@ -213,27 +228,19 @@ pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
         ),
     ];
     let arn = |address: &str| Handle::<IamRole>::new(address).arn().into();
-    let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(provider)];
-    resources.extend(
+    // In the order the plan shows them; `provisioner policies` prints the
+    // documents of each (the provider has none).
+    let mut kinds: Vec<Arc<dyn crate::kind::Kind>> = vec![Arc::new(provider)];
+    kinds.extend(
         boundaries
-            .iter()
-            .map(|r| Arc::clone(r) as Arc<dyn Resource>),
+            .into_iter()
+            .map(|b| b as Arc<dyn crate::kind::Kind>),
     );
-    resources.extend(roles.iter().map(|r| Arc::clone(r) as Arc<dyn Resource>));
+    kinds.extend(roles.into_iter().map(|r| r as Arc<dyn crate::kind::Kind>));
     Ok(Session {
         stack: session.stack.clone(),
         aws,
-        resources,
-        // The roles and boundaries, for `provisioner policies`.
-        kinds: roles
-            .into_iter()
-            .map(|r| r as Arc<dyn crate::kind::Kind>)
-            .chain(
-                boundaries
-                    .into_iter()
-                    .map(|b| b as Arc<dyn crate::kind::Kind>),
-            )
-            .collect(),
+        kinds,
         boundary: policies.boundary,
         lock_timeout: session.lock_timeout,
         outputs: vec![
@@ -244,7 +251,8 @@ pub async fn declare(session: &Session, repo: &str) -> Result<Session> {
     })
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     check_repo(&args.github_repo).map_err(|e| anyhow!(e))?;
     let session = Session::open(path, inputs).await?;
     let boot = declare(&session, &args.github_repo)

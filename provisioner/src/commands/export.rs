@@ -1,7 +1,7 @@
 //! `provisioner export --format cloudformation`: the stack as a CloudFormation
 //! template, and which local zip belongs at each code location. No AWS call.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -15,14 +15,38 @@ pub enum Format {
     Cloudformation,
 }
 
+/// Write the stack as a CloudFormation template (same physical names,
+/// settings, tags and IAM policies); no AWS call. Says which local zip
+/// belongs at each code location.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    #[arg(long, value_enum)]
     pub format: Format,
-    /// `None`: standard output.
+    /// Write the template here [default: standard output].
+    #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    pub code: CodeLocation,
+    /// The S3 bucket the function zips are uploaded to.
+    #[arg(long, value_name = "BUCKET")]
+    pub code_bucket: String,
+    /// Key prefix: code lives at {PREFIX}/{function}/{CodeSha256 as hex}.zip.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub code_prefix: String,
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+impl Args {
+    /// Where the template says the code is.
+    pub fn code(&self) -> CodeLocation {
+        CodeLocation {
+            bucket: self.code_bucket.clone(),
+            prefix: self.code_prefix.clone(),
+        }
+    }
+}
+
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let Format::Cloudformation = args.format;
     let session = super::Session::open(path, inputs).await?;
     let description = format!(
@@ -32,7 +56,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         env!("CARGO_PKG_VERSION"),
         path.display()
     );
-    let exported = template(&description, &session.kinds, &session.outputs, &args.code)?;
+    let exported = template(&description, &session.kinds, &session.outputs, &args.code())?;
     // Every reference must land on a resource of the template itself.
     let resources = exported.template["Resources"]
         .as_object()

@@ -21,18 +21,27 @@ use crate::local::api_gateway::ApiGateway;
 use crate::local::trigger::{Trigger, pause_emulator_mappings, resume_emulator_mappings};
 use crate::local::watch::{LambdaApi, Watch, WatchConfig, prebuild};
 
-/// Options of `provisioner local`.
-#[derive(Debug, Clone)]
+/// Run the deployed stack's functions on this machine against the emulator
+/// (AWS_ENDPOINT_URL): cargo lambda watch serves them, a local trigger feeds
+/// the worker from the queue, a local API Gateway serves the HTTP route.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
     /// Port of the local HTTP API.
+    #[arg(long, default_value_t = 3000)]
     pub port: u16,
     /// Port of cargo-lambda's emulated Lambda API.
+    #[arg(long, default_value_t = 9000)]
     pub lambda_port: u16,
-    /// Where the functions call the model (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`).
+    /// The model the functions call (e.g. the printed endpoint of `model-standin`).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")]
     pub model_endpoint: Option<String>,
-    /// The cargo-lambda executable; default `.venv/bin/cargo-lambda`, else on PATH.
+    /// The cargo-lambda executable [default: .venv/bin/cargo-lambda, else on PATH].
+    #[arg(long, value_name = "PATH")]
     pub cargo_lambda: Option<PathBuf>,
-    /// Skip `cargo build --bin` of both functions before serving.
+    /// Do not build the functions first (they are built on first invocation).
+    #[arg(long)]
     pub no_build: bool,
 }
 
@@ -54,7 +63,8 @@ fn cargo_lambda(args: &Args) -> PathBuf {
     })
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let emulator = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())

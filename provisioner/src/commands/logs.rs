@@ -12,7 +12,6 @@
 //! lines written in between are read with `FilterLogEvents`.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,12 +34,29 @@ pub enum Function {
     Http,
 }
 
+/// Both functions' log lines, interleaved by time and marked with their
+/// function; `--id` follows one prompt across both.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Only this function's lines.
+    #[arg(value_enum)]
     pub function: Option<Function>,
+    /// How far back: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m", value_parser = parse_since)]
     pub since: Duration,
+    /// Keep printing new lines until Ctrl-C.
+    #[arg(long)]
     pub follow: bool,
+    /// Only lines containing this text.
+    #[arg(long, value_name = "TEXT")]
     pub filter: Option<String>,
+    /// Only one prompt's lines: its message id or request id.
+    #[arg(long, value_name = "ID")]
     pub id: Option<String>,
+    /// Each line as written (with its function and timestamp).
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -348,7 +364,8 @@ async fn follow_live(
     }
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let session = Session::open(path, inputs).await?;
     let terms: Vec<&str> = [args.id.as_deref(), args.filter.as_deref()]
         .into_iter()

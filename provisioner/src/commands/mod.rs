@@ -42,11 +42,19 @@ pub fn exit(code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// The stack file every verb but `models` reads (`--stack F`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StackFile {
+    /// The stack file (YAML).
+    #[arg(long, short, value_name = "FILE")]
+    pub stack: PathBuf,
+}
+
 /// A stack bound to AWS clients.
 pub struct Session {
     pub stack: Stack,
     pub aws: Arc<Aws>,
-    pub resources: Vec<Arc<dyn Resource>>,
+    /// The declared resources, once: the engine's view is [`Session::resources`].
     pub kinds: Vec<Arc<dyn declare::Kind>>,
     pub outputs: Vec<(&'static str, Text)>,
     /// The document of the permissions boundary its roles carry
@@ -92,7 +100,6 @@ impl Session {
 
     pub fn new(stack: Stack, artifacts: &Artifacts, aws: Arc<Aws>) -> Session {
         let declare::Declaration {
-            resources,
             kinds,
             outputs,
             boundary,
@@ -100,7 +107,6 @@ impl Session {
         Session {
             stack,
             aws,
-            resources,
             kinds,
             outputs,
             boundary,
@@ -108,9 +114,14 @@ impl Session {
         }
     }
 
+    /// The declared resources as the engine drives them.
+    pub fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        declare::resources(&self.kinds)
+    }
+
     /// Reads every resource concurrently.
     pub async fn read(&self) -> Result<Snapshot> {
-        read_all(&self.resources).await.map_err(|errors| {
+        read_all(&self.resources()).await.map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|(a, e)| format!("  {a}: {e}")).collect();
             anyhow!("reading the live state failed:\n{}", lines.join("\n"))
         })
@@ -157,7 +168,7 @@ impl Session {
     /// Reads, then plans.
     pub async fn plan(&self, mode: Mode, adopt: bool) -> Result<(Plan, Snapshot)> {
         let snapshot = self.read().await?;
-        let mut plan = compute(&self.resources, &snapshot, &self.options(mode, adopt));
+        let mut plan = compute(&self.resources(), &snapshot, &self.options(mode, adopt));
         if mode == Mode::Apply {
             plan.warnings.extend(crate::declare::warnings(&self.stack));
         }

@@ -14,9 +14,18 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::stack::{self, DEFAULT_MODEL_REGION};
 
+/// List the image models Bedrock offers in a Region (lifecycle, whether
+/// the functions speak their family), marking the one the stack declares.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    /// The Region [default: the stack's model.region, else us-west-2].
+    #[arg(long)]
     pub region: Option<String>,
+    /// Mark this stack file's model (and default to its model.region).
+    #[arg(long, short)]
     pub stack: Option<std::path::PathBuf>,
+    /// Print them as JSON.
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -1,11 +1,21 @@
 //! `provisioner outputs`: the deployed stack's identifiers, read live.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-pub async fn run(path: &Path, json: bool, inputs: &super::Inputs) -> Result<ExitCode> {
+/// Print the deployed stack's identifiers (queue URL, ARNs, ...).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Print them as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let (path, json) = (args.file.stack.as_path(), args.json);
     let session = super::Session::open(path, inputs).await?;
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);

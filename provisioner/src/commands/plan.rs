@@ -1,6 +1,5 @@
 //! `provisioner plan`: read, diff, print. Never changes anything.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,16 +13,30 @@ use crate::engine::plan::{Mode, Snapshot, compute};
 use crate::engine::render;
 use crate::stack;
 
+/// Read the live state, diff it against the stack and print the plan.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Print the plan as JSON.
+    #[arg(long)]
     pub json: bool,
+    /// Exit 2 when the plan has changes (0: none, 1: error).
+    #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Diff against an empty account without any AWS call.
+    #[arg(long)]
     pub offline: bool,
+    /// Print how many AWS calls the plan made, and how many were sequential.
+    #[arg(long)]
     pub stats: bool,
-    /// Also write the JSON plan here, for `apply --plan`.
+    /// Also save the plan (JSON) to this file, for `apply --plan`.
+    #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let (plan, session) = if args.offline {
         let s = stack::load_named(path, inputs.name.as_deref())?;
         let artifacts = Artifacts::load(&inputs.artifacts);
@@ -35,7 +48,7 @@ pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<Exi
         }
         let session = Session::new(s.clone(), &artifacts, Arc::new(Aws::offline(&s.region)));
         let mut plan = compute(
-            &session.resources,
+            &session.resources(),
             &Snapshot::default(),
             &session.options(Mode::Apply, false),
         );

@@ -6,7 +6,6 @@
 //! Reference.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -25,9 +24,21 @@ use crate::engine::refs::{reference, resolve};
 use crate::kind::DocumentType;
 use crate::stack;
 
+/// Print every IAM policy document the stack and its bootstrap roles
+/// would carry (trust, inline and resource policies), with the ARNs AWS
+/// will derive. With --account, no AWS call is made.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Include the CI roles' trust policies for this repository.
+    #[arg(long, value_name = "OWNER/NAME")]
     pub github_repo: Option<String>,
+    /// The account the ARNs name (otherwise: one sts:GetCallerIdentity).
+    #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+    /// Print them as JSON.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -132,7 +143,8 @@ pub async fn documents(session: &Session, repo: Option<&str>) -> Result<Vec<Name
     Ok(out)
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     if let Some(repo) = &args.github_repo {
         crate::bootstrap::check_repo(repo).map_err(|e| anyhow!(e))?;
     }

@@ -11,7 +11,6 @@
 //! (an invocation that crashed on every receive) has no such attributes and
 //! is made under its new message id.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,8 +48,17 @@ pub fn statements(dlq_arn: &str, queue_arn: &str) -> Vec<Statement> {
     ]
 }
 
+/// Send the dead-lettered prompts back to the prompts queue (SQS's message
+/// move task), with progress; Ctrl-C cancels what is not moved yet.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// At most this many messages a second (1..500; default: SQS chooses).
+    #[arg(long, value_name = "N")]
     pub max_per_second: Option<u32>,
+    /// Do not ask for confirmation (also: CI=true).
+    #[arg(long)]
     pub yes: bool,
 }
 
@@ -125,7 +133,8 @@ async fn latest_task(
     }))
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     if let Some(n) = args.max_per_second
         && !(1..=500).contains(&n)
     {

@@ -4,7 +4,6 @@
 //! keeping `--retain`ed resources, waiting with progress.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -19,16 +18,29 @@ use crate::cloudformation::retire::{
 };
 use crate::engine::{Action, Mode};
 
+/// Leave an old CloudFormation (SAM) stack: show what it holds and what
+/// replaces it, refuse while this stack is not fully deployed, then delete
+/// it keeping the --retain'ed resources. Without --yes, a dry run.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// The old CloudFormation stack's name.
+    #[arg(long, value_name = "NAME")]
     pub cloudformation_stack: String,
+    /// Keep this resource (its logical id in the old stack); repeatable.
+    #[arg(long, value_name = "LOGICAL_ID")]
     pub retain: Vec<String>,
+    /// Delete the old stack (otherwise: a dry run).
+    #[arg(long)]
     pub yes: bool,
 }
 
 /// How often the stack's status is read while CloudFormation works.
 const POLL: Duration = Duration::from_millis(1000);
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let session = Session::open(path, inputs).await?;
     if args.yes {
         // Deleting the old stack while another run changes this one would

@@ -6,7 +6,6 @@
 //! the next `apply` moves it forward again (by the declared strategy), so
 //! the fix goes in first.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
@@ -81,7 +80,19 @@ async fn roll_back(session: &Session, function: &str) -> Result<(String, String)
     Ok((current, to))
 }
 
-pub async fn run(path: &Path, only: Option<Function>, inputs: &super::Inputs) -> Result<ExitCode> {
+/// Move each function's `live` alias (or one's) back to the version before
+/// the one it serves, without building. The next apply moves it forward.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Only this function.
+    #[arg(value_enum)]
+    pub function: Option<Function>,
+}
+
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let (path, only) = (args.file.stack.as_path(), args.function);
     let session = Session::open(path, inputs).await?;
     let stack = &session.stack;
     let mut functions = Vec::new();

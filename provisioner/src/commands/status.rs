@@ -9,7 +9,6 @@
 //! queue holds a prompt ([`EXIT_UNHEALTHY`]), so a script can gate on it; 1 on
 //! an error.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -41,7 +40,15 @@ pub const EXIT_UNHEALTHY: u8 = 3;
 /// The metrics' window: the last hour.
 const WINDOW: Duration = Duration::from_secs(3600);
 
+/// How the deployed system is doing: queues, the dead-letter queue, every
+/// alarm, the functions' last hour. Exit 3 when an alarm is in ALARM or
+/// the dead-letter queue is not empty.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Print it as JSON.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -89,7 +96,8 @@ pub struct Status {
     pub attention: Vec<String>,
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let session = Session::open(path, inputs).await?;
     let artifacts = Artifacts::load(&inputs.artifacts);
     let status = read(&session, &artifacts).await?;
@@ -141,7 +149,7 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
     let aws = &session.aws;
     let stack = &session.stack;
     let alarm_names: Vec<String> = session
-        .resources
+        .kinds
         .iter()
         .filter(|r| r.kind() == "cloudwatch-alarm")
         .map(|r| r.name().to_owned())

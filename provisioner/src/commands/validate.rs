@@ -1,6 +1,5 @@
 //! `provisioner validate`: parse and check the stack file offline.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,7 +7,15 @@ use anyhow::Result;
 use crate::artifacts::{Artifacts, short};
 use crate::stack;
 
-pub fn run(path: &Path, inputs: &super::Inputs) -> Result<ExitCode> {
+/// Parse and check a stack file; no AWS call.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+}
+
+pub fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let s = stack::load_named(path, inputs.name.as_deref())?;
     println!(
         "{} is valid: stack {:?} in {}, queue {}, alarm after {} s to {}.",

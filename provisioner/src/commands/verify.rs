@@ -7,7 +7,6 @@
 //! prints each one's latency: two model invocations, said before they are
 //! made. Exit 1 when anything fails. Reads only: no stack lock.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -18,14 +17,24 @@ use super::Session;
 use crate::aws::aliases::LIVE;
 use crate::aws::health;
 
-/// Options of `provisioner verify`.
-#[derive(Debug, Clone)]
+/// Invoke each function's `live` alias with the health check (its
+/// configuration, a write under the prefix, the model's family; no model
+/// call), as apply does on each new version. Exit 1 when one fails.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub file: super::StackFile,
+    /// Also send one real prompt through the queue and one through the
+    /// HTTP API and wait for both pictures (two model calls, billed).
+    #[arg(long)]
     pub end_to_end: bool,
-    /// The HTTP API to call instead of the deployed one (`provisioner local`'s).
+    /// With --end-to-end: POST to this URL instead of the deployed API
+    /// (e.g. `provisioner local`'s).
+    #[arg(long, value_name = "URL", requires = "end_to_end")]
     pub api_url: Option<String>,
-    /// How long to wait for each picture.
-    pub timeout: Duration,
+    /// With --end-to-end: seconds to wait for each picture.
+    #[arg(long = "timeout", value_name = "TIMEOUT", default_value_t = 300)]
+    pub timeout_seconds: u64,
 }
 
 /// The prompt `--end-to-end` sends.
@@ -158,7 +167,8 @@ async fn end_to_end(session: &Session, args: &Args) -> Result<()> {
     println!("queue: message {id} sent; waiting for s3://{bucket}/{key}");
 
     let posted = Instant::now();
-    let (status, body) = post_prompt(api_url.clone(), args.timeout).await?;
+    let (status, body) =
+        post_prompt(api_url.clone(), Duration::from_secs(args.timeout_seconds)).await?;
     let http_latency = posted.elapsed();
     let http = if status == 201 {
         let uri = body["s3_uri"].as_str().unwrap_or_default().to_owned();
@@ -171,7 +181,14 @@ async fn end_to_end(session: &Session, args: &Args) -> Result<()> {
         println!("http: POST {api_url} answered {status}: {body}");
         Err(anyhow!("the HTTP API answered {status}: {body}"))
     };
-    let queued = wait_for_object(&session.aws.s3, &bucket, &key, sent, args.timeout).await;
+    let queued = wait_for_object(
+        &session.aws.s3,
+        &bucket,
+        &key,
+        sent,
+        Duration::from_secs(args.timeout_seconds),
+    )
+    .await;
     match &queued {
         Ok(latency) => println!(
             "queue: s3://{bucket}/{key} stored {:.1} s after sending",
@@ -182,7 +199,8 @@ async fn end_to_end(session: &Session, args: &Args) -> Result<()> {
     http.and(queued.map(|_| ()))
 }
 
-pub async fn run(path: &Path, args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
+    let path = args.file.stack.as_path();
     let session = Session::open(path, inputs).await?;
     let healthy = health_checks(&session).await?;
     if !healthy {
