@@ -1,0 +1,326 @@
+//! The stack's resources, declared top to bottom like the architecture
+//! drawing, one file per part of it: [`queueing`] (queues, topic, the
+//! prompt-age alarm), [`functions`] (log group → role → function → alias,
+//! the worker's trigger), [`api`] (the HTTP API and its invoke permissions),
+//! [`alarms`] (every way an image is lost, and the dashboard), [`client`]
+//! (the client identity and the permissions boundary). Each returns typed
+//! handles the next wires to (`dlq.arn()`), which also make the dependency
+//! graph. No AWS call is made here; the clients are only stored for later.
+
+use std::sync::Arc;
+
+use crate::artifacts::Artifacts;
+use crate::aws::Aws;
+use crate::aws::buckets::ReferencedBucket;
+use crate::aws::http_apis::ApiAttrs;
+use crate::aws::models::ReferencedModel;
+use crate::aws::policies::{PolicyDocument, Statement};
+use crate::engine::{Handle, Resource, Text};
+pub use crate::kind::Kind;
+use crate::stack::Stack;
+
+pub mod alarms;
+pub mod api;
+pub mod client;
+pub mod functions;
+pub mod queueing;
+pub mod warnings;
+
+pub use alarms::MODEL_THROTTLES_WHAT;
+pub use functions::function_environment;
+pub use warnings::{capacity_warnings, warnings};
+
+pub const DLQ: &str = "queue.dlq";
+pub const QUEUE: &str = "queue.prompts";
+pub const TOPIC: &str = "topic.alerts";
+pub const SUBSCRIPTION: &str = "subscription.alerts_email";
+pub const ALARM: &str = "alarm.prompt_age";
+/// The loss-and-failure alarms (`alarms:` in the stack file).
+pub const DLQ_ALARM: &str = "alarm.dlq_messages";
+pub const FAILED_IMAGES_ALARM: &str = "alarm.failed_images";
+pub const WORKER_ERRORS_ALARM: &str = "alarm.worker_errors";
+pub const WORKER_THROTTLES_ALARM: &str = "alarm.worker_throttles";
+pub const HTTP_ERRORS_ALARM: &str = "alarm.http_errors";
+pub const HTTP_THROTTLES_ALARM: &str = "alarm.http_throttles";
+pub const API_5XX_ALARM: &str = "alarm.api_5xx";
+pub const MODEL_THROTTLES_ALARM: &str = "alarm.model_throttles";
+/// The stack's CloudWatch dashboard.
+pub const DASHBOARD: &str = "dashboard.stack";
+pub const BUCKET: &str = "bucket.images";
+pub const MODEL: &str = "model.image";
+pub const WORKER_LOGS: &str = "log_group.worker";
+pub const WORKER_ROLE: &str = "role.worker";
+pub const WORKER: &str = "function.worker";
+pub const WORKER_ALIAS: &str = "alias.worker";
+pub const TRIGGER: &str = "trigger.prompts";
+pub const HTTP_LOGS: &str = "log_group.http";
+pub const HTTP_ROLE: &str = "role.http";
+pub const HTTP: &str = "function.http";
+pub const HTTP_ALIAS: &str = "alias.http";
+pub const API: &str = "api.http";
+pub const API_PERMISSION: &str = "permission.api_invoke";
+/// The account's Lambda concurrency (read when a reservation is declared).
+pub const CONCURRENCY: &str = "account.lambda_concurrency";
+/// The client identity (`client:`).
+pub const CLIENT_ROLE: &str = "role.client";
+/// The permissions boundary every role of the stack carries.
+pub const BOUNDARY: &str = "policy.boundary";
+/// The boundary of every preview of the stack (made by `bootstrap`).
+pub const PREVIEW_BOUNDARY: &str = "policy.preview_boundary";
+
+/// The HTTP function's synchronous route.
+pub const ROUTE_METHOD: &str = "POST";
+pub const ROUTE_PATH: &str = "/image_generator";
+/// The asynchronous routes: submit, and read a request's status.
+pub const SUBMIT_PATH: &str = "/images";
+pub const STATUS_PATH: &str = "/images/{id}";
+/// The invoke permissions of the asynchronous routes.
+pub const SUBMIT_PERMISSION: &str = "permission.api_submit";
+pub const STATUS_PERMISSION: &str = "permission.api_status";
+
+/// Every route (method, path) the HTTP API has, each to the HTTP function,
+/// each with the stack's authorization and throttling, with its invoke
+/// permission's address and statement id.
+pub const ROUTES: [(&str, &str, &str, &str); 3] = [
+    (
+        ROUTE_METHOD,
+        ROUTE_PATH,
+        API_PERMISSION,
+        "AllowHttpApiInvoke",
+    ),
+    ("POST", SUBMIT_PATH, SUBMIT_PERMISSION, "AllowHttpApiSubmit"),
+    ("GET", STATUS_PATH, STATUS_PERMISSION, "AllowHttpApiStatus"),
+];
+
+/// A route's path as execute-api ARNs name it (a path parameter is `*`).
+pub fn arn_path(path: &str) -> String {
+    path.split('/')
+        .map(|p| if p.starts_with('{') { "*" } else { p })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Kinds as the engine takes them (each `Kind` is a `Resource`).
+pub fn resources(kinds: &[Arc<dyn Kind>]) -> Vec<Arc<dyn Resource>> {
+    kinds
+        .iter()
+        .map(|k| Arc::clone(k) as Arc<dyn Resource>)
+        .collect()
+}
+
+/// The alarm names' suffixes (`{stack}-{what}`) of the alarms that watch
+/// the HTTP function, shared by the alarms and the alias's shift.
+const HTTP_ERRORS_WHAT: &str = "http-errors";
+const HTTP_THROTTLES_WHAT: &str = "http-throttles";
+const API_5XX_WHAT: &str = "api-5xx";
+
+/// The declared resources, in declaration order, and the stack's outputs.
+pub struct Declaration {
+    /// Each resource as the engine drives it ([`Resource`]) and with what it
+    /// means outside the engine: CloudFormation (`export`) and IAM (`bootstrap`).
+    pub kinds: Vec<Arc<dyn Kind>>,
+    /// Output name → value (a reference into a resource, or fixed text).
+    pub outputs: Vec<(&'static str, Text)>,
+    /// The permissions boundary's document: every statement any role of
+    /// the stack may ever be given (the client identity's even when it is
+    /// not declared, but never a preview's: a preview has no client), each
+    /// under its first role's `Sid` prefix, nothing on IAM. For a preview it
+    /// is what the file's preview boundary holds.
+    pub boundary: PolicyDocument,
+}
+
+impl Declaration {
+    /// Adds a resource; its handle is how others reference it.
+    fn add<K: Kind + 'static>(&mut self, resource: K) -> Handle<K> {
+        let handle = Handle::new(resource.address());
+        self.kinds.push(Arc::new(resource));
+        handle
+    }
+
+    /// The same list, as the engine takes it.
+    pub fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        resources(&self.kinds)
+    }
+
+    fn output(&mut self, name: &'static str, value: impl Into<Text>) {
+        self.outputs.push((name, value.into()));
+    }
+
+    /// Adds a role's statements to the boundary, their ids prefixed with
+    /// `role` (IAM wants a `Sid` unique within a policy); a statement another
+    /// role already brought (the model's invoke, the images' listing) once.
+    fn bound(&mut self, role: &str, statements: &[Statement]) {
+        for st in statements {
+            let same = |b: &Statement| {
+                (&b.effect, &b.action, &b.resource, &b.condition)
+                    == (&st.effect, &st.action, &st.resource, &st.condition)
+            };
+            if !self.boundary.statement.iter().any(same) {
+                let mut st = st.clone();
+                st.sid = Some(format!("{role}{}", st.sid.as_deref().unwrap_or_default()));
+                self.boundary.statement.push(st);
+            }
+        }
+    }
+}
+
+/// What the stack references and never changes: the images bucket and the
+/// Bedrock model both functions call (checked at every plan).
+pub struct References {
+    pub bucket: Handle<ReferencedBucket>,
+    pub model: Handle<ReferencedModel>,
+}
+
+/// Everything the stack declares, bound to the clients that read and write it.
+pub fn declare(stack: &Stack, artifacts: &Artifacts, aws: &Arc<Aws>) -> Declaration {
+    let mut d = Declaration {
+        kinds: Vec::new(),
+        outputs: Vec::new(),
+        boundary: PolicyDocument::new(Vec::new()),
+    };
+    let bucket = d.add(ReferencedBucket::new(
+        BUCKET,
+        stack.images.bucket.clone(),
+        &stack.images.prefix,
+        Arc::clone(aws),
+    ));
+    let model = d.add(ReferencedModel::new(MODEL, &stack.model, Arc::clone(aws)));
+
+    let refs = References { bucket, model };
+    let q = queueing::declare(&mut d, stack, aws);
+    let worker = functions::worker(&mut d, stack, aws, artifacts, &refs, &q);
+    let http = functions::http(&mut d, stack, aws, artifacts, &refs, &q);
+    let api = api::declare(&mut d, stack, aws, &http.alias);
+    alarms::declare(&mut d, stack, aws, &q, &worker, &http, &api);
+    d.output("queue_url", q.queue.url());
+    d.output("queue_arn", q.queue.arn());
+    d.output("dlq_url", q.dlq.url());
+    d.output("dlq_arn", q.dlq.arn());
+    d.output("topic_arn", q.topic.arn());
+    d.output("alarm_name", q.alarm.name());
+    d.output("alarm_arn", q.alarm.arn());
+    d.output("images_bucket", stack.images.bucket.as_str());
+    d.output("images_prefix", stack.images.prefix.as_str());
+    d.output("model_id", stack.model.id.as_str());
+    d.output("model_region", stack.model.region.as_str());
+    functions::reservation(&mut d, stack, aws);
+    client::declare(&mut d, stack, aws, &refs, &q, &api);
+    client::permissions_boundary(&mut d, stack, aws);
+    d.output("api_url", Text::from(api.endpoint()).then(ROUTE_PATH));
+    d.output("images_url", Text::from(api.endpoint()).then(SUBMIT_PATH));
+    d.output("api_auth", stack.http.auth.word());
+    d.output("worker_function_name", worker.function.name());
+    d.output("http_function_name", http.function.name());
+    d.output("worker_role_arn", worker.role.arn());
+    d.output("http_role_arn", http.role.arn());
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::plan::{Mode, PlanOptions, Snapshot, compute, depends_on};
+    use serde_json::json;
+    use std::path::Path;
+
+    fn no_code() -> Artifacts {
+        Artifacts::load(std::path::Path::new("/nonexistent"))
+    }
+
+    fn stack() -> Stack {
+        crate::stack::parse(
+            Path::new("t.yaml"),
+            "name: couch-prod\nimages: { bucket: b-1, prefix: \"11\" }\nalarm: { email: Team@Example.com }\ntags: { team: couch }\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_functions_read_the_environment_the_provisioner_declares() {
+        let s = stack();
+        let env = function_environment(&s);
+        let config = imagegen::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(config.bucket, s.images.bucket);
+        assert_eq!(config.prefix, s.images.prefix);
+        assert_eq!(config.model_id, s.model.id);
+        assert_eq!(config.model_region, s.model.region);
+        // The roles may write exactly where the worker writes.
+        let key = imagegen::image_key(&config.prefix, "msg-1");
+        assert!(key.starts_with(&couch_contract::images_prefix(&s.images.prefix)));
+    }
+
+    #[test]
+    fn references_make_the_dependency_graph() {
+        let aws = Arc::new(Aws::offline("eu-west-1"));
+        let rs = declare(&stack(), &no_code(), &aws).resources();
+        let deps = |a: &str| {
+            depends_on(rs.iter().find(|r| r.address() == a).unwrap().as_ref())
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(deps(QUEUE), [DLQ]);
+        assert_eq!(deps(SUBSCRIPTION), [TOPIC]);
+        assert_eq!(deps(ALARM), [QUEUE, TOPIC]);
+        assert!(deps(DLQ).is_empty());
+        // The loss-and-failure alarms watch what they name and notify the topic.
+        assert_eq!(deps(DLQ_ALARM), [DLQ, TOPIC]);
+        assert_eq!(deps(FAILED_IMAGES_ALARM), [WORKER, TOPIC]);
+        assert_eq!(deps(HTTP_THROTTLES_ALARM), [HTTP, TOPIC]);
+        assert_eq!(deps(API_5XX_ALARM), [API, TOPIC]);
+    }
+
+    #[test]
+    fn offline_plan_creates_everything_with_ownership_tags() {
+        let s = stack();
+        let aws = Arc::new(Aws::offline("eu-west-1"));
+        let plan = compute(
+            &declare(&s, &no_code(), &aws).resources(),
+            &Snapshot::default(),
+            &PlanOptions {
+                stack: s.name.clone(),
+                mode: Mode::Apply,
+                adopt: false,
+            },
+        );
+        assert_eq!(plan.summary.create, 28);
+        assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+        let q = plan.change(QUEUE).unwrap();
+        let tags = q
+            .fields
+            .iter()
+            .find(|f| f.path == "tags")
+            .and_then(|f| f.after.clone());
+        assert_eq!(
+            tags,
+            Some(
+                json!({"managed-by": "couch-provisioner", "stack": "couch-prod", "team": "couch"})
+            )
+        );
+        // The DLQ's ARN is unknown until it exists.
+        assert_eq!(
+            q.fields
+                .iter()
+                .find(|f| f.path == "redrive_policy")
+                .unwrap()
+                .after,
+            None
+        );
+        // The queue's name is fixed by the declaration: the alarm's dimension is known offline.
+        let alarm = plan.change(ALARM).unwrap();
+        assert_eq!(
+            alarm
+                .fields
+                .iter()
+                .find(|f| f.path == "dimensions")
+                .unwrap()
+                .after,
+            Some(json!([{"name": "QueueName", "value": "couch-prod-prompts"}]))
+        );
+        let sub = plan.change(SUBSCRIPTION).unwrap();
+        assert!(
+            sub.fields
+                .iter()
+                .any(|f| f.after == Some(json!("team@example.com")))
+        );
+    }
+}
