@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use couch_contract::routes;
 use serde_json::{Value, json};
 
 /// How a request proves who sends it.
@@ -104,14 +105,14 @@ fn agent() -> ureq::Agent {
 /// URL (`.../image_generator`, `.../images`), as `provisioner outputs` prints them.
 pub fn api_base(url: &str) -> &str {
     let url = url.trim_end_matches('/');
-    url.strip_suffix("/image_generator")
-        .or_else(|| url.strip_suffix("/images"))
+    url.strip_suffix(routes::SYNC.path)
+        .or_else(|| url.strip_suffix(routes::SUBMIT.path))
         .unwrap_or(url)
 }
 
 /// `POST {base}/images`: the id and where its status is (absolute).
 pub fn submit(base: &str, prompt: &str, auth: &Auth) -> Result<(String, String), Answer> {
-    let url = format!("{base}/images");
+    let url = format!("{base}{}", routes::SUBMIT.path);
     let body = json!({ "prompt": prompt }).to_string();
     let content_type = ("content-type", "application/json");
     let refused = |error: String| Answer::Refused { status: 0, error };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
-use couch_client::outputs::Outputs;
+use couch_client::outputs::{Output, Outputs};
 use couch_client::prompts::{self, Prompt, PromptRule};
 use couch_client::{http, image_key, region_of_queue_url, send, wait};
 
@@ -87,14 +87,23 @@ async fn run(mut args: Args) -> Result<ExitCode> {
     let from_stdin = args.prompt.len() == 1 && args.prompt[0] == "-";
     if let Some(path) = &args.stack {
         let outputs = Outputs::read(path)?;
-        args.model_id = args.model_id.take().or_else(|| outputs.get("model_id"));
-        args.bucket = args.bucket.take().or_else(|| outputs.get("images_bucket"));
-        args.prefix = args.prefix.take().or_else(|| outputs.get("images_prefix"));
+        args.model_id = args
+            .model_id
+            .take()
+            .or_else(|| outputs.get(Output::ModelId));
+        args.bucket = args
+            .bucket
+            .take()
+            .or_else(|| outputs.get(Output::ImagesBucket));
+        args.prefix = args
+            .prefix
+            .take()
+            .or_else(|| outputs.get(Output::ImagesPrefix));
         if args.http.is_none() && args.queue_url.is_none() && args.queue_name.is_none() {
-            args.queue_url = outputs.get("queue_url");
+            args.queue_url = outputs.get(Output::QueueUrl);
         }
         if args.http.is_some() {
-            args.auth = args.auth.take().or_else(|| outputs.get("api_auth"));
+            args.auth = args.auth.take().or_else(|| outputs.get(Output::ApiAuth));
         }
     }
     let rule: PromptRule = prompts::rule_for(args.model_id.as_deref()).map_err(|e| anyhow!(e))?;

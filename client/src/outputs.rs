@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+pub use couch_contract::outputs::Output;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs(BTreeMap<String, Option<String>>);
@@ -27,8 +28,8 @@ impl Outputs {
     }
 
     /// An output's value (`None` when absent or not deployed).
-    pub fn get(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned().flatten()
+    pub fn get(&self, output: Output) -> Option<String> {
+        self.0.get(output.name()).cloned().flatten()
     }
 }
 
@@ -43,11 +44,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            o.get("model_id").as_deref(),
+            o.get(Output::ModelId).as_deref(),
             Some("stability.stable-image-core-v1:1")
         );
-        assert_eq!(o.get("api_url"), None);
-        assert_eq!(o.get("missing"), None);
+        assert_eq!(o.get(Output::ApiUrl), None);
+        assert_eq!(o.get(Output::DlqUrl), None);
         assert!(Outputs::parse("[1]").is_err());
     }
 }

@@ -181,7 +181,7 @@ async fn the_local_api_serves_the_http_function_like_api_gateway() {
         ),
     });
     let api = std::sync::Arc::new(ApiGateway::new(
-        &[(http::Method::POST, provisioner::declare::ROUTE_PATH)],
+        &[(http::Method::POST, couch_contract::routes::SYNC.path)],
         function.clone(),
         Duration::from_secs(10),
     ));

@@ -4,7 +4,9 @@
 //! (families) the system speaks.
 
 pub mod model;
+pub mod outputs;
 pub mod prompt;
+pub mod routes;
 pub mod status;
 
 /// The environment variables the provisioner sets and the functions read.

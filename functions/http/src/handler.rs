@@ -7,6 +7,8 @@ use imagegen::telemetry::{self, ImageEvent, Outcome};
 use imagegen::{GenerateError, Generator, ImageModel, ImageStore, PromptQueue, new_image_id};
 use serde_json::{Map, Value, json};
 
+use couch_contract::routes;
+
 use crate::event::Request;
 use crate::reply::{Reply, URL_TTL, error, prompt_of, reply_for};
 
@@ -82,10 +84,10 @@ pub async fn route<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
     )
 }
 
-/// The synchronous route's path.
-pub const SYNC_PATH: &str = "/image_generator";
+/// The synchronous route's path (`couch_contract::routes`).
+pub const SYNC_PATH: &str = routes::SYNC.path;
 /// The asynchronous routes' path (`POST`, and `GET` of `/{id}` under it).
-pub const SUBMIT_PATH: &str = "/images";
+pub const SUBMIT_PATH: &str = routes::SUBMIT.path;
 
 /// Handles one request of the synchronous route. `request_id` identifies
 /// it in the answer and the logs; the picture gets an id of its own, a fresh

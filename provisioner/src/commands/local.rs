@@ -16,10 +16,11 @@ use http::Method;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::artifacts::{HTTP_PACKAGE, WORKER_PACKAGE};
-use crate::declare::{ROUTE_PATH, ROUTES, SUBMIT_PATH};
 use crate::local::api_gateway::ApiGateway;
 use crate::local::trigger::{Trigger, pause_emulator_mappings, resume_emulator_mappings};
 use crate::local::watch::{LambdaApi, Watch, WatchConfig, prebuild};
+use couch_contract::outputs::Output;
+use couch_contract::routes;
 
 /// Run the deployed stack's functions on this machine against the emulator
 /// (AWS_ENDPOINT_URL): cargo lambda watch serves them, a local trigger feeds
@@ -43,13 +44,6 @@ pub struct Args {
     /// Do not build the functions first (they are built on first invocation).
     #[arg(long)]
     pub no_build: bool,
-}
-
-/// The outputs the local run needs, by name.
-fn required<'a>(outputs: &'a BTreeMap<String, Option<String>>, name: &str) -> Result<&'a str> {
-    outputs.get(name).and_then(|v| v.as_deref()).ok_or_else(|| {
-        anyhow!("the stack is not deployed ({name} is unknown): run `provisioner apply` first")
-    })
 }
 
 fn cargo_lambda(args: &Args) -> PathBuf {
@@ -83,19 +77,24 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let session = super::Session::open(path, inputs).await?;
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);
-    let queue_url = required(&outputs, "queue_url")?.to_owned();
-    let queue_arn = required(&outputs, "queue_arn")?.to_owned();
-    let worker_name = required(&outputs, "worker_function_name")?.to_owned();
+    let queue_url = super::deployed(&outputs, Output::QueueUrl)?.to_owned();
+    let queue_arn = super::deployed(&outputs, Output::QueueArn)?.to_owned();
+    let worker_name = super::deployed(&outputs, Output::WorkerFunctionName)?.to_owned();
     use couch_contract::env;
     let function_env: BTreeMap<String, String> = [
-        (env::IMAGE_BUCKET, "images_bucket"),
-        (env::IMAGE_PREFIX, "images_prefix"),
-        (env::MODEL_ID, "model_id"),
-        (env::MODEL_REGION, "model_region"),
-        (env::QUEUE_ARN, "queue_arn"),
+        (env::IMAGE_BUCKET, Output::ImagesBucket),
+        (env::IMAGE_PREFIX, Output::ImagesPrefix),
+        (env::MODEL_ID, Output::ModelId),
+        (env::MODEL_REGION, Output::ModelRegion),
+        (env::QUEUE_ARN, Output::QueueArn),
     ]
     .into_iter()
-    .map(|(var, output)| Ok((var.to_owned(), required(&outputs, output)?.to_owned())))
+    .map(|(var, output)| {
+        Ok((
+            var.to_owned(),
+            super::deployed(&outputs, output)?.to_owned(),
+        ))
+    })
     .collect::<Result<_>>()?;
     let mut function_env = function_env;
     // The worker's settings as the deployed one has them (both functions
@@ -198,16 +197,16 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         timeout: Duration::from_secs(u64::from(stack.worker.timeout_seconds)),
     };
     let worker = LambdaApi::new(&watch.endpoint, &region, WORKER_PACKAGE);
-    let routes: Vec<(Method, &str)> = ROUTES
+    let routes: Vec<(Method, &str)> = routes::ALL
         .iter()
-        .map(|(method, path, _, _)| (method.parse().unwrap_or(Method::POST), *path))
+        .map(|r| (r.method.parse().unwrap_or(Method::POST), r.path))
         .collect();
     let api = Arc::new(ApiGateway::new(
         &routes,
         Arc::new(LambdaApi::new(&watch.endpoint, &region, HTTP_PACKAGE)),
         Duration::from_secs(u64::from(stack.http.timeout_seconds)),
     ));
-    let api_url = format!("http://127.0.0.1:{}{ROUTE_PATH}", args.port);
+    let api_url = format!("http://127.0.0.1:{}{}", args.port, routes::SYNC.path);
     println!(
         "functions: cargo lambda watch on {} ({WORKER_PACKAGE}, {HTTP_PACKAGE}; model at {model}; AWS at {emulator})",
         watch.endpoint
@@ -230,8 +229,9 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         "http: curl -X POST {api_url} -H 'content-type: application/json' -d '{{\"prompt\": \"a cat on a couch\"}}'"
     );
     println!(
-        "http: curl -i -X POST http://127.0.0.1:{}{SUBMIT_PATH} -d '{{\"prompt\": \"a cat on a couch\"}}' (202, then GET the Location)",
-        args.port
+        "http: curl -i -X POST http://127.0.0.1:{}{} -d '{{\"prompt\": \"a cat on a couch\"}}' (202, then GET the Location)",
+        args.port,
+        routes::SUBMIT.path
     );
     println!("ready: local API {api_url} (Ctrl-C stops everything)");
 

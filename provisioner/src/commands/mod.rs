@@ -50,6 +50,17 @@ pub struct StackFile {
     pub stack: PathBuf,
 }
 
+/// A deployed stack's output, or the error that says it is not deployed.
+pub fn deployed(
+    outputs: &std::collections::BTreeMap<String, Option<String>>,
+    output: couch_contract::outputs::Output,
+) -> Result<&str> {
+    let name = output.name();
+    outputs.get(name).and_then(|v| v.as_deref()).ok_or_else(|| {
+        anyhow!("the stack is not deployed ({name} is unknown): run `provisioner apply` first")
+    })
+}
+
 /// A stack bound to AWS clients.
 pub struct Session {
     pub stack: Stack,

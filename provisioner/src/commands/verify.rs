@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
-use super::Session;
+use super::{Session, deployed};
 use crate::aws::aliases::LIVE;
 use crate::aws::health;
+use couch_contract::outputs::Output;
 
 /// Invoke each function's `live` alias with the health check (its
 /// configuration, a write under the prefix, the model's family; no model
@@ -66,15 +67,6 @@ async fn health_checks(session: &Session) -> Result<bool> {
         }
     }
     Ok(all_ok)
-}
-
-fn output<'a>(
-    outputs: &'a std::collections::BTreeMap<String, Option<String>>,
-    name: &str,
-) -> Result<&'a str> {
-    outputs.get(name).and_then(|v| v.as_deref()).ok_or_else(|| {
-        anyhow!("the stack is not deployed ({name} is unknown): run `provisioner apply` first")
-    })
 }
 
 /// Waits until `key` exists in `bucket`; the time it took from `since`.
@@ -136,12 +128,12 @@ async fn post_prompt(url: String, timeout: Duration) -> Result<(u16, Value)> {
 async fn end_to_end(session: &Session, args: &Args) -> Result<()> {
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);
-    let queue_url = output(&outputs, "queue_url")?.to_owned();
-    let bucket = output(&outputs, "images_bucket")?.to_owned();
-    let prefix = output(&outputs, "images_prefix")?.to_owned();
+    let queue_url = deployed(&outputs, Output::QueueUrl)?.to_owned();
+    let bucket = deployed(&outputs, Output::ImagesBucket)?.to_owned();
+    let prefix = deployed(&outputs, Output::ImagesPrefix)?.to_owned();
     let api_url = match &args.api_url {
         Some(u) => u.clone(),
-        None => output(&outputs, "api_url")?.to_owned(),
+        None => deployed(&outputs, Output::ApiUrl)?.to_owned(),
     };
     println!(
         "end to end: one prompt through the queue and one through the HTTP API; this makes two calls to {} (billed by Amazon Bedrock at that model's price per image)",

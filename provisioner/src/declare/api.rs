@@ -59,7 +59,7 @@ pub fn declare(
             },
             routes: ROUTES
                 .iter()
-                .map(|(method, path, _, _)| (format!("{method} {path}"), route.clone()))
+                .map(|(r, _, _)| (r.key(), route.clone()))
                 .collect(),
             stage: http_apis::Stage {
                 name: "$default".into(),
@@ -73,7 +73,7 @@ pub fn declare(
         },
         Arc::clone(aws),
     ));
-    for (method, path, address, sid) in ROUTES {
+    for (r, address, sid) in ROUTES {
         d.add(InvokePermission::new(
             address,
             &format!("{}:{LIVE}", stack.http_name()),
@@ -83,8 +83,11 @@ pub fn declare(
                 action: "lambda:InvokeFunction".into(),
                 principal: "apigateway.amazonaws.com".into(),
                 // Only this API's route, in any of its stages.
-                source_arn: Text::from(api.execution_arn())
-                    .then(format!("/*/{method}{}", arn_path(path))),
+                source_arn: Text::from(api.execution_arn()).then(format!(
+                    "/*/{}{}",
+                    r.method,
+                    arn_path(r.path)
+                )),
             },
             Arc::clone(aws),
         ));

@@ -14,6 +14,7 @@ use crate::aws::policies::{PolicyDocument, Statement};
 use crate::aws::roles::{IamRole, RoleSpec};
 use crate::engine::{Handle, Text};
 use crate::stack::{Auth, Stack};
+use couch_contract::outputs::Output;
 
 /// The client's role (or its absence), with the client's statements in the
 /// boundary whether or not it is declared.
@@ -32,9 +33,12 @@ pub fn declare(
         &["execute-api:Invoke"],
         ROUTES
             .iter()
-            .map(|(method, path, _, _)| {
-                Text::from(api.execution_arn())
-                    .then(format!("/$default/{method}{}", arn_path(path)))
+            .map(|(route, _, _)| {
+                Text::from(api.execution_arn()).then(format!(
+                    "/$default/{}{}",
+                    route.method,
+                    arn_path(route.path)
+                ))
             })
             .collect(),
     );
@@ -75,12 +79,13 @@ pub fn declare(
         &["execute-api:Invoke"],
         ROUTES
             .iter()
-            .map(|(method, path, _, _)| {
+            .map(|(route, _, _)| {
                 Text::from(format!(
-                    "arn:{}:execute-api:{}:*:*/$default/{method}{}",
+                    "arn:{}:execute-api:{}:*:*/$default/{}{}",
                     aws.partition(),
                     aws.region,
-                    arn_path(path)
+                    route.method,
+                    arn_path(route.path)
                 ))
             })
             .collect(),
@@ -105,7 +110,7 @@ pub fn declare(
             },
             Arc::clone(aws),
         ));
-        d.output("client_role_arn", role.arn());
+        d.output(Output::ClientRoleArn, role.arn());
     } else {
         d.add(IamRole::absent(
             CLIENT_ROLE,

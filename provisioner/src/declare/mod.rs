@@ -18,6 +18,8 @@ use crate::aws::policies::{PolicyDocument, Statement};
 use crate::engine::{Handle, Resource, Text};
 pub use crate::kind::Kind;
 use crate::stack::Stack;
+use couch_contract::outputs::Output;
+use couch_contract::routes::{self, Route};
 
 pub mod alarms;
 pub mod api;
@@ -68,28 +70,17 @@ pub const BOUNDARY: &str = "policy.boundary";
 /// The boundary of every preview of the stack (made by `bootstrap`).
 pub const PREVIEW_BOUNDARY: &str = "policy.preview_boundary";
 
-/// The HTTP function's synchronous route.
-pub const ROUTE_METHOD: &str = "POST";
-pub const ROUTE_PATH: &str = "/image_generator";
-/// The asynchronous routes: submit, and read a request's status.
-pub const SUBMIT_PATH: &str = "/images";
-pub const STATUS_PATH: &str = "/images/{id}";
 /// The invoke permissions of the asynchronous routes.
 pub const SUBMIT_PERMISSION: &str = "permission.api_submit";
 pub const STATUS_PERMISSION: &str = "permission.api_status";
 
-/// Every route (method, path) the HTTP API has, each to the HTTP function,
-/// each with the stack's authorization and throttling, with its invoke
-/// permission's address and statement id.
-pub const ROUTES: [(&str, &str, &str, &str); 3] = [
-    (
-        ROUTE_METHOD,
-        ROUTE_PATH,
-        API_PERMISSION,
-        "AllowHttpApiInvoke",
-    ),
-    ("POST", SUBMIT_PATH, SUBMIT_PERMISSION, "AllowHttpApiSubmit"),
-    ("GET", STATUS_PATH, STATUS_PERMISSION, "AllowHttpApiStatus"),
+/// Every route the HTTP API has (`couch_contract::routes`), each to the
+/// HTTP function, each with the stack's authorization and throttling, with
+/// its invoke permission's address and statement id.
+pub const ROUTES: [(Route, &str, &str); 3] = [
+    (routes::SYNC, API_PERMISSION, "AllowHttpApiInvoke"),
+    (routes::SUBMIT, SUBMIT_PERMISSION, "AllowHttpApiSubmit"),
+    (routes::STATUS, STATUS_PERMISSION, "AllowHttpApiStatus"),
 ];
 
 /// A route's path as execute-api ARNs name it (a path parameter is `*`).
@@ -142,8 +133,8 @@ impl Declaration {
         resources(&self.kinds)
     }
 
-    fn output(&mut self, name: &'static str, value: impl Into<Text>) {
-        self.outputs.push((name, value.into()));
+    fn output(&mut self, output: Output, value: impl Into<Text>) {
+        self.outputs.push((output.name(), value.into()));
     }
 
     /// Adds a role's statements to the boundary, their ids prefixed with
@@ -192,27 +183,33 @@ pub fn declare(stack: &Stack, artifacts: &Artifacts, aws: &Arc<Aws>) -> Declarat
     let http = functions::http(&mut d, stack, aws, artifacts, &refs, &q);
     let api = api::declare(&mut d, stack, aws, &http.alias);
     alarms::declare(&mut d, stack, aws, &q, &worker, &http, &api);
-    d.output("queue_url", q.queue.url());
-    d.output("queue_arn", q.queue.arn());
-    d.output("dlq_url", q.dlq.url());
-    d.output("dlq_arn", q.dlq.arn());
-    d.output("topic_arn", q.topic.arn());
-    d.output("alarm_name", q.alarm.name());
-    d.output("alarm_arn", q.alarm.arn());
-    d.output("images_bucket", stack.images.bucket.as_str());
-    d.output("images_prefix", stack.images.prefix.as_str());
-    d.output("model_id", stack.model.id.as_str());
-    d.output("model_region", stack.model.region.as_str());
+    d.output(Output::QueueUrl, q.queue.url());
+    d.output(Output::QueueArn, q.queue.arn());
+    d.output(Output::DlqUrl, q.dlq.url());
+    d.output(Output::DlqArn, q.dlq.arn());
+    d.output(Output::TopicArn, q.topic.arn());
+    d.output(Output::AlarmName, q.alarm.name());
+    d.output(Output::AlarmArn, q.alarm.arn());
+    d.output(Output::ImagesBucket, stack.images.bucket.as_str());
+    d.output(Output::ImagesPrefix, stack.images.prefix.as_str());
+    d.output(Output::ModelId, stack.model.id.as_str());
+    d.output(Output::ModelRegion, stack.model.region.as_str());
     functions::reservation(&mut d, stack, aws);
     client::declare(&mut d, stack, aws, &refs, &q, &api);
     client::permissions_boundary(&mut d, stack, aws);
-    d.output("api_url", Text::from(api.endpoint()).then(ROUTE_PATH));
-    d.output("images_url", Text::from(api.endpoint()).then(SUBMIT_PATH));
-    d.output("api_auth", stack.http.auth.word());
-    d.output("worker_function_name", worker.function.name());
-    d.output("http_function_name", http.function.name());
-    d.output("worker_role_arn", worker.role.arn());
-    d.output("http_role_arn", http.role.arn());
+    d.output(
+        Output::ApiUrl,
+        Text::from(api.endpoint()).then(routes::SYNC.path),
+    );
+    d.output(
+        Output::ImagesUrl,
+        Text::from(api.endpoint()).then(routes::SUBMIT.path),
+    );
+    d.output(Output::ApiAuth, stack.http.auth.word());
+    d.output(Output::WorkerFunctionName, worker.function.name());
+    d.output(Output::HttpFunctionName, http.function.name());
+    d.output(Output::WorkerRoleArn, worker.role.arn());
+    d.output(Output::HttpRoleArn, http.role.arn());
     d
 }
 

@@ -1,8 +1,9 @@
 //! What every plan of the stack says about it, whatever the account holds:
 //! an open door, and throughput that an alarm or a timeout will meet.
 
-use super::{ALARM, API, ROUTE_METHOD, ROUTE_PATH, WORKER};
+use super::{ALARM, API, WORKER};
 use crate::stack::{Auth, Stack};
+use couch_contract::routes;
 
 /// What every plan of the stack says about its door, whatever the account
 /// holds: an open route, with what the throttle still lets anyone spend.
@@ -14,7 +15,8 @@ pub fn warnings(stack: &Stack) -> Vec<String> {
             format!(", {n} at a time (http.reserved_concurrency)")
         });
         out.push(format!(
-            "{API}: the route {ROUTE_METHOD} {ROUTE_PATH} is open (http.auth: none): anyone with its URL can generate images, each a paid model call; the throttle lets through at most {} an hour ({} at once, then {}/s){cap}. Set http.auth to iam or jwt to close it",
+            "{API}: the route {} is open (http.auth: none): anyone with its URL can generate images, each a paid model call; the throttle lets through at most {} an hour ({} at once, then {}/s){cap}. Set http.auth to iam or jwt to close it",
+            routes::SYNC.key(),
             h.images_per_hour(),
             h.burst,
             h.rate_per_second
