@@ -119,7 +119,7 @@ fn function(d: &mut Declaration, stack: &Stack, aws: &Arc<Aws>, f: FunctionDecl<
             log_group: logs.name().into(),
             // One JSON object per line (the functions write JSON on Lambda).
             log_format: "JSON".into(),
-            application_log_level: stack.logs.level.to_ascii_uppercase(),
+            application_log_level: stack.logs.level.lambda().into(),
             system_log_level: "INFO".into(),
             code_sha256: String::new(),
             published: true,

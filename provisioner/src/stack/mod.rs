@@ -232,9 +232,9 @@ pub struct Deploy {
     /// Published versions kept per function besides those an alias points at
     /// (the newest first); older ones are deleted when a new one is published.
     pub keep_versions: u32,
-    /// How the HTTP function's `live` alias moves to a new version
-    /// (`all_at_once`, `canary`, `linear`); the worker always moves at once.
-    pub strategy: String,
+    /// How the HTTP function's `live` alias moves to a new version; the
+    /// worker always moves at once.
+    pub strategy: Strategy,
     /// Canary: the new version's share before all of it; linear: the share
     /// added each step.
     pub percent: u32,
@@ -245,14 +245,34 @@ pub struct Deploy {
     pub alarms: Vec<String>,
 }
 
-/// The strategies `deploy.strategy` may name.
-pub const STRATEGIES: [&str; 3] = ["all_at_once", "canary", "linear"];
+/// How an alias moves to a new version (`deploy.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    AllAtOnce,
+    Canary,
+    Linear,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::AllAtOnce, Strategy::Canary, Strategy::Linear];
+    /// Its word in the stack file.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Strategy::AllAtOnce => "all_at_once",
+            Strategy::Canary => "canary",
+            Strategy::Linear => "linear",
+        }
+    }
+    pub fn parse(word: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.word() == word)
+    }
+}
 
 impl Default for Deploy {
     fn default() -> Self {
         Deploy {
             keep_versions: 3,
-            strategy: "all_at_once".into(),
+            strategy: Strategy::AllAtOnce,
             percent: 10,
             interval_seconds: 300,
             alarms: Vec::new(),
@@ -265,10 +285,10 @@ impl Deploy {
     /// (all at once: `[100]`).
     pub fn steps(&self) -> Vec<u32> {
         let p = self.percent.clamp(1, 99);
-        match self.strategy.as_str() {
-            "canary" => vec![p, 100],
-            "linear" => (1..).map(|i| (i * p).min(100)).take_while_inclusive(100),
-            _ => vec![100],
+        match self.strategy {
+            Strategy::Canary => vec![p, 100],
+            Strategy::Linear => (1..).map(|i| (i * p).min(100)).take_while_inclusive(100),
+            Strategy::AllAtOnce => vec![100],
         }
     }
 }
@@ -297,15 +317,43 @@ pub struct Logs {
     /// One of CloudWatch Logs' allowed retention periods ([`LOG_RETENTION_DAYS`]).
     pub retention_days: u32,
     /// The functions' application log level (Lambda's `LoggingConfig`,
-    /// JSON format): `trace`, `debug` or `info` ([`LOG_LEVELS`]).
-    pub level: String,
+    /// JSON format).
+    pub level: LogLevel,
 }
 
 /// The application log levels a stack may choose: Lambda drops JSON lines
 /// below the level, and each image's line is `INFO` (stored) or `WARN`
 /// (failed) with its metrics in it, so a level above `info` would lose the
 /// `ImagesMade` and `ModelLatency` metrics.
-pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 3] = [LogLevel::Trace, LogLevel::Debug, LogLevel::Info];
+    /// Its word in the stack file.
+    pub const fn word(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+        }
+    }
+    /// As Lambda's `LoggingConfig.ApplicationLogLevel` names it.
+    pub const fn lambda(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+        }
+    }
+    pub fn parse(word: &str) -> Option<LogLevel> {
+        LogLevel::ALL.into_iter().find(|l| l.word() == word)
+    }
+}
 
 /// The retention periods CloudWatch Logs accepts (PutRetentionPolicy).
 pub const LOG_RETENTION_DAYS: &[u32] = &[

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use super::locate::line_of;
 use super::validate::validate;
 use super::{
-    Alarm, Alarms, Auth, Client, Deploy, Http, Images, Jwt, Logs, Model, Problem, Queue, Stack,
-    StackError, Worker,
+    Alarm, Alarms, Auth, Client, Deploy, Http, Images, Jwt, LogLevel, Logs, Model, Problem, Queue,
+    Stack, StackError, Strategy, Worker,
 };
 
 /// Reads and parses a stack file.
@@ -290,7 +290,7 @@ impl Default for RawLogs {
     fn default() -> Self {
         RawLogs {
             retention_days: 30,
-            level: "info".into(),
+            level: LogLevel::Info.word().into(),
         }
     }
 }
@@ -310,7 +310,7 @@ impl Default for RawDeploy {
         let d = Deploy::default();
         RawDeploy {
             keep_versions: d.keep_versions,
-            strategy: d.strategy,
+            strategy: d.strategy.word().into(),
             percent: d.percent,
             interval_seconds: d.interval_seconds,
             alarms: d.alarms,
@@ -438,6 +438,26 @@ fn backticked(s: &str) -> Option<&str> {
 }
 
 /// Parses stack text; `file` is only used to locate problems.
+/// The member of a closed set `word` names; otherwise `None`, and the
+/// problem at `path` (what it is not one of, and `why`).
+fn closed<T, const N: usize>(
+    problems: &mut Vec<(String, String)>,
+    path: &str,
+    word: &str,
+    parse: fn(&str) -> Option<T>,
+    all: [&str; N],
+    why: &str,
+) -> Option<T> {
+    let found = parse(word);
+    if found.is_none() {
+        problems.push((
+            path.to_owned(),
+            format!("{word:?} is not one of {}{why}", all.join(", ")),
+        ));
+    }
+    found
+}
+
 pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
     parse_named(file, text, None)
 }
@@ -592,6 +612,8 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         },
         bucket: images.bucket,
     };
+    // Words of closed sets (`deploy.strategy`, `logs.level`) that name none.
+    let mut words: Vec<(String, String)> = Vec::new();
     let stack = Stack {
         name,
         preview_of,
@@ -677,14 +699,16 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         },
         deploy: Deploy {
             keep_versions: deploy.keep_versions,
-            strategy: deploy.strategy,
+            strategy: closed(&mut words, "deploy.strategy", &deploy.strategy, Strategy::parse, Strategy::ALL.map(Strategy::word), "")
+                .unwrap_or(Strategy::AllAtOnce),
             percent: deploy.percent,
             interval_seconds: deploy.interval_seconds,
             alarms: deploy.alarms,
         },
         logs: Logs {
             retention_days: logs.retention_days,
-            level: logs.level,
+            level: closed(&mut words, "logs.level", &logs.level, LogLevel::parse, LogLevel::ALL.map(LogLevel::word), ": each image's line (INFO when stored, WARN when failed) carries its metrics, and Lambda drops lines below the level")
+                .unwrap_or(LogLevel::Info),
         },
         client: client.flatten().and_then(|c| {
             // Refused above for a preview; never declared for one.
@@ -695,7 +719,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         tags: tags.unwrap_or_default(),
     };
     let section_of = |path: &str| path.split('.').next().unwrap_or_default().to_owned();
-    for (path, message) in validate(&stack) {
+    for (path, message) in words.into_iter().chain(validate(&stack)) {
         if name_flag.is_some() && path == "name" {
             // Not in the file: say it is the flag's value.
             r.problems.push(Problem {

@@ -2,8 +2,7 @@
 //! Returns `(key path, what is wrong)` pairs; the caller locates them.
 
 use super::{
-    Auth, LOG_LEVELS, LOG_RETENTION_DAYS, MANAGED_BY_KEY, MAX_BURST, MAX_RATE_PER_SECOND,
-    STACK_KEY, Stack,
+    Auth, LOG_RETENTION_DAYS, MANAGED_BY_KEY, MAX_BURST, MAX_RATE_PER_SECOND, STACK_KEY, Stack,
 };
 
 /// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
@@ -395,16 +394,7 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     }
 
     let d = &s.deploy;
-    if !super::STRATEGIES.contains(&d.strategy.as_str()) {
-        out.push((
-            "deploy.strategy".into(),
-            format!(
-                "{:?} is not one of {}",
-                d.strategy,
-                super::STRATEGIES.join(", ")
-            ),
-        ));
-    } else if d.strategy != "all_at_once" && !(1..=99).contains(&d.percent) {
+    if d.strategy != super::Strategy::AllAtOnce && !(1..=99).contains(&d.percent) {
         out.push((
             "deploy.percent".into(),
             format!(
@@ -439,16 +429,6 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
-    if !LOG_LEVELS.contains(&s.logs.level.as_str()) {
-        out.push((
-            "logs.level".into(),
-            format!(
-                "{:?} is not one of {}: each image's line (INFO when stored, WARN when failed) carries its metrics, and Lambda drops lines below the level",
-                s.logs.level,
-                LOG_LEVELS.join(", ")
-            ),
-        ));
-    }
     if !LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
         let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
         out.push((
@@ -1247,7 +1227,7 @@ tags:   { team: couch-explorers }
             "not an alarm name",
         );
         let d = |strategy: &str, percent| crate::stack::Deploy {
-            strategy: strategy.into(),
+            strategy: crate::stack::Strategy::parse(strategy).unwrap(),
             percent,
             ..crate::stack::Deploy::default()
         };
