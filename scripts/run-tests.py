@@ -39,7 +39,7 @@ SEED = {
     "provisioner::test::interruptions": 82.5,
     "provisioner::test::volume": 71.7,
     "provisioner::test::faults": 70.4,
-    "provisioner::test::emulator": 50.6,
+    "provisioner::test::stack": 50.6,
     "provisioner::test::functions": 36.6,
     "provisioner::test::deploys": 35.7,
 }
