@@ -5,6 +5,7 @@
 pub mod capacity;
 mod locate;
 mod parse;
+pub mod sections;
 mod validate;
 
 use std::collections::BTreeMap;

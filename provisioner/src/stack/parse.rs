@@ -10,10 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{
-    Alarm, Alarms, Auth, Client, Deploy, Http, Images, Jwt, LogLevel, Logs, Model, Problem, Queue,
-    Stack, StackError, Strategy, Worker,
-};
+use super::{Auth, Client, Http, Images, Jwt, Model, Problem, Stack, StackError};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -162,10 +159,7 @@ fn duplicate_line(text: &str, message: &str) -> Option<usize> {
 /// Where a problem with `--name` is reported.
 pub const NAME_FLAG: &str = "--name";
 
-const SECTIONS: &[&str] = &[
-    "name", "region", "images", "model", "queue", "worker", "http", "alarm", "alarms", "logs",
-    "deploy", "client", "tags",
-];
+use super::sections::{self, KEYS as SECTIONS};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,46 +188,6 @@ impl Default for RawModel {
             max_in_flight: None,
             images_per_minute: None,
             seconds_per_image: super::capacity::DEFAULT_SECONDS_PER_IMAGE,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawQueue {
-    visibility_timeout_seconds: u32,
-    message_retention_seconds: u32,
-    max_receive_count: u32,
-    burst: u32,
-}
-
-impl Default for RawQueue {
-    fn default() -> Self {
-        RawQueue {
-            visibility_timeout_seconds: 180,
-            message_retention_seconds: 345_600,
-            max_receive_count: 3,
-            burst: super::capacity::DEFAULT_BURST,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawWorker {
-    memory_mb: u32,
-    timeout_seconds: u32,
-    batch_size: u32,
-    max_concurrency: Option<u32>,
-}
-
-impl Default for RawWorker {
-    fn default() -> Self {
-        RawWorker {
-            memory_mb: 512,
-            timeout_seconds: 30,
-            batch_size: 10,
-            max_concurrency: None,
         }
     }
 }
@@ -277,94 +231,6 @@ struct RawJwt {
 #[serde(deny_unknown_fields)]
 struct RawClient {
     assumed_by: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawLogs {
-    retention_days: u32,
-    level: String,
-}
-
-impl Default for RawLogs {
-    fn default() -> Self {
-        RawLogs {
-            retention_days: 30,
-            level: LogLevel::Info.word().into(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawDeploy {
-    keep_versions: u32,
-    strategy: String,
-    percent: u32,
-    interval_seconds: u32,
-    alarms: Vec<String>,
-}
-
-impl Default for RawDeploy {
-    fn default() -> Self {
-        let d = Deploy::default();
-        RawDeploy {
-            keep_versions: d.keep_versions,
-            strategy: d.strategy.word().into(),
-            percent: d.percent,
-            interval_seconds: d.interval_seconds,
-            alarms: d.alarms,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawAlarms {
-    period_seconds: u32,
-    dlq_messages: u32,
-    failed_images: u32,
-    function_errors: u32,
-    function_throttles: u32,
-    api_5xx: u32,
-    model_throttles: u32,
-}
-
-impl Default for RawAlarms {
-    fn default() -> Self {
-        let d = Alarms::default();
-        RawAlarms {
-            period_seconds: d.period_seconds,
-            dlq_messages: d.dlq_messages,
-            failed_images: d.failed_images,
-            function_errors: d.function_errors,
-            function_throttles: d.function_throttles,
-            api_5xx: d.api_5xx,
-            model_throttles: d.model_throttles,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAlarm {
-    #[serde(default = "default_threshold")]
-    threshold_seconds: u32,
-    #[serde(default = "default_period")]
-    period_seconds: u32,
-    #[serde(default = "default_evaluation_periods")]
-    evaluation_periods: u32,
-    email: String,
-}
-
-fn default_threshold() -> u32 {
-    120
-}
-fn default_period() -> u32 {
-    60
-}
-fn default_evaluation_periods() -> u32 {
-    2
 }
 
 /// Collects problems while sections are read.
@@ -440,7 +306,7 @@ fn backticked(s: &str) -> Option<&str> {
 /// Parses stack text; `file` is only used to locate problems.
 /// The member of a closed set `word` names; otherwise `None`, and the
 /// problem at `path` (what it is not one of, and `why`).
-fn closed<T, const N: usize>(
+pub(super) fn closed<T, const N: usize>(
     problems: &mut Vec<(String, String)>,
     path: &str,
     word: &str,
@@ -534,13 +400,18 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let region: Option<String> = r.section(root, "region", Some(|| "eu-west-1".to_owned()));
     let images: Option<RawImages> = r.section(root, "images", None);
     let model: Option<RawModel> = r.section(root, "model", Some(RawModel::default));
-    let queue: Option<RawQueue> = r.section(root, "queue", Some(RawQueue::default));
-    let worker: Option<RawWorker> = r.section(root, "worker", Some(RawWorker::default));
+    let queue: Option<sections::queue::Raw> =
+        r.section(root, "queue", Some(sections::queue::Raw::default));
+    let worker: Option<sections::worker::Raw> =
+        r.section(root, "worker", Some(sections::worker::Raw::default));
     let http: Option<RawHttp> = r.section(root, "http", Some(RawHttp::default));
-    let alarm: Option<RawAlarm> = r.section(root, "alarm", None);
-    let alarms: Option<RawAlarms> = r.section(root, "alarms", Some(RawAlarms::default));
-    let logs: Option<RawLogs> = r.section(root, "logs", Some(RawLogs::default));
-    let deploy: Option<RawDeploy> = r.section(root, "deploy", Some(RawDeploy::default));
+    let alarm: Option<sections::alarm::Raw> = r.section(root, "alarm", None);
+    let alarms: Option<sections::alarms::Raw> =
+        r.section(root, "alarms", Some(sections::alarms::Raw::default));
+    let logs: Option<sections::logs::Raw> =
+        r.section(root, "logs", Some(sections::logs::Raw::default));
+    let deploy: Option<sections::deploy::Raw> =
+        r.section(root, "deploy", Some(sections::deploy::Raw::default));
     let client: Option<Option<RawClient>> = r.section(root, "client", Some(|| None));
     let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
 
@@ -575,12 +446,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     let logs = logs.unwrap_or_default();
     let alarms = alarms.unwrap_or_default();
     let deploy = deploy.unwrap_or_default();
-    let alarm = alarm.unwrap_or(RawAlarm {
-        threshold_seconds: default_threshold(),
-        period_seconds: default_period(),
-        evaluation_periods: default_evaluation_periods(),
-        email: "placeholder@example.com".into(),
-    });
+    let alarm = alarm.unwrap_or_else(sections::alarm::Raw::placeholder);
     // `--name` other than the file's own: a preview of the file's stack.
     let preview_of = match (name_flag, &name) {
         (Some(flag), Some(own)) if !own.is_empty() && flag != own => Some(own.clone()),
@@ -627,21 +493,8 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             images_per_minute: model.images_per_minute,
             seconds_per_image: model.seconds_per_image,
         },
-        queue: Queue {
-            visibility_timeout_seconds: queue.visibility_timeout_seconds,
-            message_retention_seconds: queue.message_retention_seconds,
-            max_receive_count: queue.max_receive_count,
-            burst: queue.burst,
-        },
-        worker: Worker {
-            memory_mb: worker.memory_mb,
-            timeout_seconds: worker.timeout_seconds,
-            batch_size: worker.batch_size,
-            max_concurrency: worker
-                .max_concurrency
-                .unwrap_or(super::DEFAULT_MAX_CONCURRENCY),
-            stated_max_concurrency: worker.max_concurrency,
-        },
+        queue: queue.typed(),
+        worker: worker.typed(),
         http: Http {
             memory_mb: http.memory_mb,
             timeout_seconds: http.timeout_seconds,
@@ -682,34 +535,10 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
                 }
             },
         },
-        alarm: Alarm {
-            threshold_seconds: alarm.threshold_seconds,
-            period_seconds: alarm.period_seconds,
-            evaluation_periods: alarm.evaluation_periods,
-            email: alarm.email,
-        },
-        alarms: Alarms {
-            period_seconds: alarms.period_seconds,
-            dlq_messages: alarms.dlq_messages,
-            failed_images: alarms.failed_images,
-            function_errors: alarms.function_errors,
-            function_throttles: alarms.function_throttles,
-            api_5xx: alarms.api_5xx,
-            model_throttles: alarms.model_throttles,
-        },
-        deploy: Deploy {
-            keep_versions: deploy.keep_versions,
-            strategy: closed(&mut words, "deploy.strategy", &deploy.strategy, Strategy::parse, Strategy::ALL.map(Strategy::word), "")
-                .unwrap_or(Strategy::AllAtOnce),
-            percent: deploy.percent,
-            interval_seconds: deploy.interval_seconds,
-            alarms: deploy.alarms,
-        },
-        logs: Logs {
-            retention_days: logs.retention_days,
-            level: closed(&mut words, "logs.level", &logs.level, LogLevel::parse, LogLevel::ALL.map(LogLevel::word), ": each image's line (INFO when stored, WARN when failed) carries its metrics, and Lambda drops lines below the level")
-                .unwrap_or(LogLevel::Info),
-        },
+        alarm: alarm.typed(),
+        alarms: alarms.typed(),
+        deploy: deploy.typed(&mut words),
+        logs: logs.typed(&mut words),
         client: client.flatten().and_then(|c| {
             // Refused above for a preview; never declared for one.
             (!is_preview).then_some(Client {

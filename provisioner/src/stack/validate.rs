@@ -1,9 +1,8 @@
 //! Semantic checks on a parsed stack: AWS's own limits and the project's rules.
 //! Returns `(key path, what is wrong)` pairs; the caller locates them.
 
-use super::{
-    Auth, LOG_RETENTION_DAYS, MANAGED_BY_KEY, MAX_BURST, MAX_RATE_PER_SECOND, STACK_KEY, Stack,
-};
+use super::sections;
+use super::{Auth, MAX_BURST, MAX_RATE_PER_SECOND, Stack};
 
 /// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
 fn is_region(s: &str) -> bool {
@@ -19,7 +18,7 @@ fn is_region(s: &str) -> bool {
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn is_email(s: &str) -> bool {
+pub(super) fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
@@ -59,7 +58,14 @@ pub fn check_prefix(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn range(out: &mut Vec<(String, String)>, path: &str, v: u32, min: u32, max: u32, what: &str) {
+pub(super) fn range(
+    out: &mut Vec<(String, String)>,
+    path: &str,
+    v: u32,
+    min: u32,
+    max: u32,
+    what: &str,
+) {
     if v < min || v > max {
         out.push((
             path.into(),
@@ -84,7 +90,7 @@ pub fn too_long(names: &[(&str, String, usize)]) -> Vec<String> {
 
 /// CloudWatch's rule for an alarm's period (PutMetricAlarm: 10, 30 or a
 /// multiple of 60 seconds; at most a day).
-fn check_period(out: &mut Vec<(String, String)>, path: &str, period: u32) {
+pub(super) fn check_period(out: &mut Vec<(String, String)>, path: &str, period: u32) {
     if period != 10 && period != 30 && (period == 0 || !period.is_multiple_of(60)) {
         out.push((
             path.into(),
@@ -199,72 +205,8 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         out.push(("images.prefix".into(), why));
     }
 
-    let q = &s.queue;
-    range(
-        &mut out,
-        "queue.visibility_timeout_seconds",
-        q.visibility_timeout_seconds,
-        0,
-        43_200,
-        "an SQS visibility timeout",
-    );
-    range(
-        &mut out,
-        "queue.message_retention_seconds",
-        q.message_retention_seconds,
-        60,
-        1_209_600,
-        "an SQS retention period",
-    );
-    range(
-        &mut out,
-        "queue.max_receive_count",
-        q.max_receive_count,
-        1,
-        1000 - couch_contract::queues::THROTTLED_RECEIVES,
-        "the receives for failures other than throttling (SQS's maxReceiveCount, at most 1000, adds the worker's throttled receives)",
-    );
-    if q.burst == 0 {
-        out.push((
-            "queue.burst".into(),
-            "0 is out of range: the burst of prompts the stack is sized for must be 1 or more"
-                .into(),
-        ));
-    }
-
-    let w = &s.worker;
-    range(
-        &mut out,
-        "worker.memory_mb",
-        w.memory_mb,
-        128,
-        10_240,
-        "Lambda memory",
-    );
-    range(
-        &mut out,
-        "worker.timeout_seconds",
-        w.timeout_seconds,
-        1,
-        900,
-        "a Lambda timeout",
-    );
-    range(
-        &mut out,
-        "worker.batch_size",
-        w.batch_size,
-        1,
-        10_000,
-        "an SQS event source batch size",
-    );
-    range(
-        &mut out,
-        "worker.max_concurrency",
-        w.max_concurrency,
-        2,
-        1000,
-        "an SQS event source maximum concurrency",
-    );
+    sections::queue::check(s, &mut out);
+    sections::worker::check(s, &mut out);
     let m = &s.model;
     if let Some(n) = m.max_in_flight {
         range(
@@ -305,7 +247,7 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         out.push((key, why));
     }
 
-    let h = &s.http;
+    let (h, w, q) = (&s.http, &s.worker, &s.queue);
     range(
         &mut out,
         "http.memory_mb",
@@ -353,114 +295,11 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
-    let a = &s.alarm;
-    check_period(&mut out, "alarm.period_seconds", a.period_seconds);
-    check_period(&mut out, "alarms.period_seconds", s.alarms.period_seconds);
-    if a.evaluation_periods == 0 {
-        out.push((
-            "alarm.evaluation_periods".into(),
-            "must be at least 1".into(),
-        ));
-    } else if u64::from(a.evaluation_periods) * u64::from(a.period_seconds) > 86_400 * 7 {
-        out.push((
-            "alarm.evaluation_periods".into(),
-            format!(
-                "{} x {} s is more than CloudWatch's 7-day evaluation range",
-                a.evaluation_periods, a.period_seconds
-            ),
-        ));
-    }
-    if a.threshold_seconds == 0 {
-        out.push((
-            "alarm.threshold_seconds".into(),
-            "must be at least 1 (0 would alarm on every message)".into(),
-        ));
-    }
-    if !is_email(&a.email) {
-        out.push((
-            "alarm.email".into(),
-            format!("{:?} is not a valid e-mail address", a.email),
-        ));
-    }
-
-    if !(1..=MAX_KEPT_VERSIONS).contains(&s.deploy.keep_versions) {
-        out.push((
-            "deploy.keep_versions".into(),
-            format!(
-                "{} is not between 1 and {MAX_KEPT_VERSIONS} (the versions kept to roll back to)",
-                s.deploy.keep_versions
-            ),
-        ));
-    }
-
-    let d = &s.deploy;
-    if d.strategy != super::Strategy::AllAtOnce && !(1..=99).contains(&d.percent) {
-        out.push((
-            "deploy.percent".into(),
-            format!(
-                "{} is not between 1 and 99 (the new version's share of invocations)",
-                d.percent
-            ),
-        ));
-    }
-    if !(1..=MAX_INTERVAL_SECONDS).contains(&d.interval_seconds) {
-        out.push((
-            "deploy.interval_seconds".into(),
-            format!(
-                "{} is not between 1 and {MAX_INTERVAL_SECONDS}",
-                d.interval_seconds
-            ),
-        ));
-    }
-    // CloudWatch alarm names: 1 to 255 characters (PutMetricAlarm).
-    for name in &d.alarms {
-        if name.trim().is_empty() || name.chars().count() > 255 {
-            out.push((
-                "deploy.alarms".into(),
-                format!("{name:?} is not an alarm name (1 to 255 characters)"),
-            ));
-        }
-    }
-
-    if s.alarms.failed_images == 0 {
-        out.push((
-            "alarms.failed_images".into(),
-            "must be at least 1: a single failed attempt (a throttled call the worker retries) is not a lost image; the DLQ alarm reports those".into(),
-        ));
-    }
-
-    if !LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
-        let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
-        out.push((
-            "logs.retention_days".into(),
-            format!(
-                "{} is not a CloudWatch Logs retention period: use one of {}",
-                s.logs.retention_days,
-                allowed.join(", ")
-            ),
-        ));
-    }
-
-    for (k, v) in &s.tags {
-        let path = format!("tags.{k}");
-        if k.is_empty() || k.len() > 128 {
-            out.push((path, "a tag key is 1 to 128 characters".into()));
-        } else if k.to_ascii_lowercase().starts_with("aws:") {
-            out.push((
-                path,
-                "tag keys starting with 'aws:' are reserved by AWS".into(),
-            ));
-        } else if k == MANAGED_BY_KEY || k == STACK_KEY {
-            out.push((
-                path,
-                format!(
-                    "'{k}' is set by the provisioner to mark ownership and cannot be overridden"
-                ),
-            ));
-        } else if v.len() > 256 {
-            out.push((path, "a tag value is at most 256 characters".into()));
-        }
-    }
+    sections::alarm::check(s, &mut out);
+    sections::deploy::check(s, &mut out);
+    sections::alarms::check(s, &mut out);
+    sections::logs::check(s, &mut out);
+    sections::tags::check(s, &mut out);
     out.extend(guard(s));
     out
 }
@@ -581,13 +420,6 @@ fn is_principal_arn(s: &str) -> bool {
         && account.chars().all(|c| c.is_ascii_digit())
         && (*resource == "root" || named("user/") || named("role/"))
 }
-
-/// The longest step of a shift: an hour (a `provisioner apply` waits it out).
-pub const MAX_INTERVAL_SECONDS: u32 = 3600;
-
-/// At most this many old versions kept per function (each holds a copy of
-/// the zip in Lambda's code storage).
-pub const MAX_KEPT_VERSIONS: u32 = 50;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,100 @@
+//! `deploy:` — how a new version takes traffic: the strategy (a closed
+//! set, [`Strategy`]), its steps, the versions kept.
+use serde::Deserialize;
+
+use super::closed;
+use crate::stack::{Deploy, Stack, Strategy};
+
+/// The longest step of a shift: an hour (a `provisioner apply` waits it out).
+pub const MAX_INTERVAL_SECONDS: u32 = 3600;
+
+/// At most this many old versions kept per function (each holds a copy of
+/// the zip in Lambda's code storage).
+pub const MAX_KEPT_VERSIONS: u32 = 50;
+
+/// As written in the file; absent keys take their defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Raw {
+    pub keep_versions: u32,
+    pub strategy: String,
+    pub percent: u32,
+    pub interval_seconds: u32,
+    pub alarms: Vec<String>,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        let d = Deploy::default();
+        Raw {
+            keep_versions: d.keep_versions,
+            strategy: d.strategy.word().into(),
+            percent: d.percent,
+            interval_seconds: d.interval_seconds,
+            alarms: d.alarms,
+        }
+    }
+}
+
+impl Raw {
+    /// The typed section; a strategy no word names is a problem in `words`.
+    pub fn typed(self, words: &mut Vec<(String, String)>) -> Deploy {
+        Deploy {
+            keep_versions: self.keep_versions,
+            strategy: closed(
+                words,
+                "deploy.strategy",
+                &self.strategy,
+                Strategy::parse,
+                Strategy::ALL.map(Strategy::word),
+                "",
+            )
+            .unwrap_or(Strategy::AllAtOnce),
+            percent: self.percent,
+            interval_seconds: self.interval_seconds,
+            alarms: self.alarms,
+        }
+    }
+}
+
+/// Its limits.
+pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
+    if !(1..=MAX_KEPT_VERSIONS).contains(&s.deploy.keep_versions) {
+        out.push((
+            "deploy.keep_versions".into(),
+            format!(
+                "{} is not between 1 and {MAX_KEPT_VERSIONS} (the versions kept to roll back to)",
+                s.deploy.keep_versions
+            ),
+        ));
+    }
+
+    let d = &s.deploy;
+    if d.strategy != Strategy::AllAtOnce && !(1..=99).contains(&d.percent) {
+        out.push((
+            "deploy.percent".into(),
+            format!(
+                "{} is not between 1 and 99 (the new version's share of invocations)",
+                d.percent
+            ),
+        ));
+    }
+    if !(1..=MAX_INTERVAL_SECONDS).contains(&d.interval_seconds) {
+        out.push((
+            "deploy.interval_seconds".into(),
+            format!(
+                "{} is not between 1 and {MAX_INTERVAL_SECONDS}",
+                d.interval_seconds
+            ),
+        ));
+    }
+    // CloudWatch alarm names: 1 to 255 characters (PutMetricAlarm).
+    for name in &d.alarms {
+        if name.trim().is_empty() || name.chars().count() > 255 {
+            out.push((
+                "deploy.alarms".into(),
+                format!("{name:?} is not an alarm name (1 to 255 characters)"),
+            ));
+        }
+    }
+}

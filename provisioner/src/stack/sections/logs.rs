@@ -1,0 +1,57 @@
+//! `logs:` — the functions' log groups: a retention CloudWatch Logs
+//! allows (PutRetentionPolicy) and an application log level (a closed set,
+//! [`LogLevel`]).
+use serde::Deserialize;
+
+use super::closed;
+use crate::stack::{LOG_RETENTION_DAYS, LogLevel, Logs, Stack};
+
+/// As written in the file; absent keys take their defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Raw {
+    pub retention_days: u32,
+    pub level: String,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            retention_days: 30,
+            level: LogLevel::Info.word().into(),
+        }
+    }
+}
+
+impl Raw {
+    /// The typed section; a level no word names is a problem in `words`.
+    pub fn typed(self, words: &mut Vec<(String, String)>) -> Logs {
+        Logs {
+            retention_days: self.retention_days,
+            level: closed(
+                words,
+                "logs.level",
+                &self.level,
+                LogLevel::parse,
+                LogLevel::ALL.map(LogLevel::word),
+                ": each image's line (INFO when stored, WARN when failed) carries its metrics, and Lambda drops lines below the level",
+            )
+            .unwrap_or(LogLevel::Info),
+        }
+    }
+}
+
+/// Its limits.
+pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
+    if !LOG_RETENTION_DAYS.contains(&s.logs.retention_days) {
+        let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+        out.push((
+            "logs.retention_days".into(),
+            format!(
+                "{} is not a CloudWatch Logs retention period: use one of {}",
+                s.logs.retention_days,
+                allowed.join(", ")
+            ),
+        ));
+    }
+}

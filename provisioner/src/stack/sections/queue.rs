@@ -1,0 +1,75 @@
+//! `queue:` — the prompts queue (SQS): its raw form and defaults, and its
+//! limits (SQS API reference: visibility timeout 0..=43,200 s, retention
+//! 60..=1,209,600 s, maxReceiveCount up to 1,000).
+use serde::Deserialize;
+
+use super::range;
+use crate::stack::{Queue, Stack};
+
+/// As written in the file; absent keys take their defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Raw {
+    pub visibility_timeout_seconds: u32,
+    pub message_retention_seconds: u32,
+    pub max_receive_count: u32,
+    pub burst: u32,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            visibility_timeout_seconds: 180,
+            message_retention_seconds: 345_600,
+            max_receive_count: 3,
+            burst: crate::stack::capacity::DEFAULT_BURST,
+        }
+    }
+}
+
+impl Raw {
+    pub fn typed(self) -> Queue {
+        Queue {
+            visibility_timeout_seconds: self.visibility_timeout_seconds,
+            message_retention_seconds: self.message_retention_seconds,
+            max_receive_count: self.max_receive_count,
+            burst: self.burst,
+        }
+    }
+}
+
+/// Its limits.
+pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
+    let q = &s.queue;
+    range(
+        out,
+        "queue.visibility_timeout_seconds",
+        q.visibility_timeout_seconds,
+        0,
+        43_200,
+        "an SQS visibility timeout",
+    );
+    range(
+        out,
+        "queue.message_retention_seconds",
+        q.message_retention_seconds,
+        60,
+        1_209_600,
+        "an SQS retention period",
+    );
+    range(
+        out,
+        "queue.max_receive_count",
+        q.max_receive_count,
+        1,
+        1000 - couch_contract::queues::THROTTLED_RECEIVES,
+        "the receives for failures other than throttling (SQS's maxReceiveCount, at most 1000, adds the worker's throttled receives)",
+    );
+    if q.burst == 0 {
+        out.push((
+            "queue.burst".into(),
+            "0 is out of range: the burst of prompts the stack is sized for must be 1 or more"
+                .into(),
+        ));
+    }
+}
