@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{Auth, Client, Http, Images, Jwt, Model, Problem, Stack, StackError};
+use super::{Auth, Client, Http, Images, Jwt, Problem, Stack, StackError};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -160,78 +159,6 @@ fn duplicate_line(text: &str, message: &str) -> Option<usize> {
 pub const NAME_FLAG: &str = "--name";
 
 use super::sections::{self, KEYS as SECTIONS};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawImages {
-    bucket: String,
-    prefix: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawModel {
-    id: String,
-    region: String,
-    routes_to: Vec<String>,
-    max_in_flight: Option<u32>,
-    images_per_minute: Option<u32>,
-    seconds_per_image: f64,
-}
-
-impl Default for RawModel {
-    fn default() -> Self {
-        RawModel {
-            id: super::DEFAULT_MODEL_ID.into(),
-            region: super::DEFAULT_MODEL_REGION.into(),
-            routes_to: Vec::new(),
-            max_in_flight: None,
-            images_per_minute: None,
-            seconds_per_image: super::capacity::DEFAULT_SECONDS_PER_IMAGE,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawHttp {
-    memory_mb: u32,
-    timeout_seconds: u32,
-    rate_per_second: f64,
-    burst: u32,
-    reserved_concurrency: Option<u32>,
-    auth: String,
-    jwt: Option<RawJwt>,
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        RawHttp {
-            memory_mb: 512,
-            timeout_seconds: 29,
-            rate_per_second: super::DEFAULT_RATE_PER_SECOND,
-            burst: super::DEFAULT_BURST,
-            reserved_concurrency: None,
-            auth: "none".into(),
-            jwt: None,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJwt {
-    issuer: String,
-    audience: Vec<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    assumed_by: Vec<String>,
-}
 
 /// Collects problems while sections are read.
 struct Reader<'a> {
@@ -398,13 +325,15 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         name_flag.map(|_| String::new as fn() -> String);
     let name: Option<String> = r.section(root, "name", file_name_default);
     let region: Option<String> = r.section(root, "region", Some(|| "eu-west-1".to_owned()));
-    let images: Option<RawImages> = r.section(root, "images", None);
-    let model: Option<RawModel> = r.section(root, "model", Some(RawModel::default));
+    let images: Option<sections::images::Raw> = r.section(root, "images", None);
+    let model: Option<sections::model::Raw> =
+        r.section(root, "model", Some(sections::model::Raw::default));
     let queue: Option<sections::queue::Raw> =
         r.section(root, "queue", Some(sections::queue::Raw::default));
     let worker: Option<sections::worker::Raw> =
         r.section(root, "worker", Some(sections::worker::Raw::default));
-    let http: Option<RawHttp> = r.section(root, "http", Some(RawHttp::default));
+    let http: Option<sections::http::Raw> =
+        r.section(root, "http", Some(sections::http::Raw::default));
     let alarm: Option<sections::alarm::Raw> = r.section(root, "alarm", None);
     let alarms: Option<sections::alarms::Raw> =
         r.section(root, "alarms", Some(sections::alarms::Raw::default));
@@ -412,7 +341,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         r.section(root, "logs", Some(sections::logs::Raw::default));
     let deploy: Option<sections::deploy::Raw> =
         r.section(root, "deploy", Some(sections::deploy::Raw::default));
-    let client: Option<Option<RawClient>> = r.section(root, "client", Some(|| None));
+    let client: Option<Option<sections::client::Raw>> = r.section(root, "client", Some(|| None));
     let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
 
     // A section that failed is replaced by a valid placeholder so that the other
@@ -435,7 +364,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     .into_iter()
     .filter_map(|(k, bad)| bad.then_some(k))
     .collect();
-    let images = images.unwrap_or(RawImages {
+    let images = images.unwrap_or(sections::images::Raw {
         bucket: "placeholder".into(),
         prefix: "placeholder".into(),
     });
@@ -466,7 +395,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         );
     }
     let is_preview = preview_of.is_some();
-    let http = RawHttp {
+    let http = sections::http::Raw {
         // A preview reserves none of the account's concurrency (Stack::preview).
         reserved_concurrency: http.reserved_concurrency.filter(|_| !is_preview),
         ..http
@@ -485,14 +414,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         preview_of,
         region: region.unwrap_or_else(|| "eu-west-1".into()),
         images,
-        model: Model {
-            id: model.id,
-            region: model.region,
-            routes_to: model.routes_to,
-            max_in_flight: model.max_in_flight,
-            images_per_minute: model.images_per_minute,
-            seconds_per_image: model.seconds_per_image,
-        },
+        model: model.typed(),
         queue: queue.typed(),
         worker: worker.typed(),
         http: Http {
@@ -503,7 +425,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             reserved_concurrency: http.reserved_concurrency,
             auth: match (http.auth.as_str(), http.jwt) {
                 ("jwt", jwt) => {
-                    let jwt = jwt.unwrap_or(RawJwt {
+                    let jwt = jwt.unwrap_or(sections::http::RawJwt {
                         issuer: String::new(),
                         audience: Vec::new(),
                         scopes: Vec::new(),

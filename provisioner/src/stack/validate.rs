@@ -1,11 +1,11 @@
 //! Semantic checks on a parsed stack: AWS's own limits and the project's rules.
 //! Returns `(key path, what is wrong)` pairs; the caller locates them.
 
+use super::Stack;
 use super::sections;
-use super::{Auth, MAX_BURST, MAX_RATE_PER_SECOND, Stack};
 
 /// AWS region names look like `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`.
-fn is_region(s: &str) -> bool {
+pub(super) fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
@@ -136,110 +136,10 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             format!("{:?} is not an AWS region name (e.g. eu-west-1)", s.region),
         ));
     }
-    if !is_region(&s.model.region) {
-        out.push((
-            "model.region".into(),
-            format!(
-                "{:?} is not an AWS region name (e.g. us-east-1)",
-                s.model.region
-            ),
-        ));
-    }
-    if s.model.id.trim().is_empty() || s.model.id.contains(char::is_whitespace) {
-        out.push((
-            "model.id".into(),
-            format!("{:?} is not a Bedrock model id", s.model.id),
-        ));
-    } else if couch_contract::model::family_of(&s.model.id).is_none() {
-        out.push((
-            "model.id".into(),
-            format!(
-                "{:?} is of no model family the functions speak; known: {} (`provisioner models` lists the image models)",
-                s.model.id,
-                couch_contract::model::KNOWN_PREFIXES
-            ),
-        ));
-    }
-    let profile = couch_contract::model::is_inference_profile(&s.model.id);
-    if profile && s.model.routes_to.is_empty() {
-        out.push((
-            "model.id".into(),
-            format!(
-                "{:?} is a cross-Region inference profile: declare model.routes_to, the Regions it routes to (the model card lists them; `plan` checks them), so the functions may invoke the model there",
-                s.model.id
-            ),
-        ));
-    }
-    if !profile && !s.model.routes_to.is_empty() {
-        out.push((
-            "model.routes_to".into(),
-            format!(
-                "only an inference profile id (us./eu./apac./global.) routes to other Regions; {:?} is called in model.region only",
-                s.model.id
-            ),
-        ));
-    }
-    for r in &s.model.routes_to {
-        if !is_region(r) {
-            out.push((
-                "model.routes_to".into(),
-                format!("{r:?} is not an AWS region name (e.g. us-east-1)"),
-            ));
-        }
-    }
-
-    // S3 bucket naming rules (the subset that matters for a typo).
-    let b = &s.images.bucket;
-    let bucket_ok = (3..=63).contains(&b.len())
-        && b.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !bucket_ok {
-        out.push((
-            "images.bucket".into(),
-            format!("{b:?} is not a valid S3 bucket name"),
-        ));
-    }
-    if let Err(why) = check_prefix(&s.images.prefix) {
-        out.push(("images.prefix".into(), why));
-    }
-
+    sections::model::check(s, &mut out);
+    sections::images::check(s, &mut out);
     sections::queue::check(s, &mut out);
     sections::worker::check(s, &mut out);
-    let m = &s.model;
-    if let Some(n) = m.max_in_flight {
-        range(
-            &mut out,
-            "model.max_in_flight",
-            n,
-            2,
-            100_000,
-            "the model calls the account allows at once (2 or more: the worker alone runs 2)",
-        );
-    }
-    if let Some(n) = m.images_per_minute {
-        range(
-            &mut out,
-            "model.images_per_minute",
-            n,
-            1,
-            1_000_000,
-            "a requests-per-minute quota",
-        );
-    }
-    if !(m.seconds_per_image.is_finite()
-        && m.seconds_per_image > 0.0
-        && m.seconds_per_image <= 900.0)
-    {
-        out.push((
-            "model.seconds_per_image".into(),
-            format!(
-                "{} is out of range: a model call's duration in seconds must be above 0 and at most 900",
-                m.seconds_per_image
-            ),
-        ));
-    }
     let sane_inputs = out
         .iter()
         .all(|(k, _)| !k.starts_with("model.") && k != "worker.batch_size");
@@ -247,29 +147,8 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         out.push((key, why));
     }
 
-    let (h, w, q) = (&s.http, &s.worker, &s.queue);
-    range(
-        &mut out,
-        "http.memory_mb",
-        h.memory_mb,
-        128,
-        10_240,
-        "Lambda memory",
-    );
-    range(
-        &mut out,
-        "http.timeout_seconds",
-        h.timeout_seconds,
-        1,
-        900,
-        "a Lambda timeout",
-    );
-    if (1..=900).contains(&h.timeout_seconds) && h.timeout_seconds > 29 {
-        out.push((
-            "http.timeout_seconds".into(),
-            format!("{} is longer than API Gateway's 29 s integration timeout: callers would get 503 before the function ends", h.timeout_seconds),
-        ));
-    }
+    sections::http::check(s, &mut out);
+    let (w, q) = (&s.worker, &s.queue);
     if (11..=10_000).contains(&w.batch_size) {
         out.push((
             "worker.batch_size".into(),
@@ -300,125 +179,9 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
     sections::alarms::check(s, &mut out);
     sections::logs::check(s, &mut out);
     sections::tags::check(s, &mut out);
-    out.extend(guard(s));
+    out.extend(sections::http::door(s));
+    sections::client::check(s, &mut out);
     out
-}
-
-/// The door: throttling, the concurrency cap, authorization, the client identity.
-fn guard(s: &Stack) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let h = &s.http;
-    // API Gateway's account throttle per Region caps every stage
-    // (apigateway/latest/developerguide/limits.html: 10,000 RPS, a bucket of 5,000).
-    if !h.rate_per_second.is_finite()
-        || h.rate_per_second <= 0.0
-        || h.rate_per_second > MAX_RATE_PER_SECOND
-    {
-        out.push((
-            "http.rate_per_second".into(),
-            format!(
-                "{} is out of range: requests per second must be above 0 and at most {MAX_RATE_PER_SECOND} (API Gateway's default account throttle per Region; a stage cannot exceed it)",
-                h.rate_per_second
-            ),
-        ));
-    }
-    if h.burst == 0 {
-        out.push((
-            "http.burst".into(),
-            "0 throttles every request (429 for all callers): use 1 or more".into(),
-        ));
-    } else if h.burst > MAX_BURST {
-        out.push((
-            "http.burst".into(),
-            format!(
-                "{} is above API Gateway's account bucket of {MAX_BURST} requests per Region, which caps every stage",
-                h.burst
-            ),
-        ));
-    }
-    if h.reserved_concurrency == Some(0) {
-        out.push((
-            "http.reserved_concurrency".into(),
-            "0 stops the function: every request would be throttled; use 1 or more, or leave it out for no cap".into(),
-        ));
-    }
-    if let Auth::Jwt(jwt) = &h.auth {
-        if jwt.issuer.is_empty() && jwt.audience.is_empty() {
-            out.push((
-                "http.jwt".into(),
-                "is required with `auth: jwt`: { issuer: https://..., audience: [...], scopes: [...] }".into(),
-            ));
-        } else {
-            let host = jwt.issuer.strip_prefix("https://").unwrap_or_default();
-            if host.is_empty()
-                || jwt.issuer.len() > 2048
-                || jwt.issuer.contains(char::is_whitespace)
-            {
-                out.push((
-                    "http.jwt.issuer".into(),
-                    format!(
-                        "{:?} is not an issuer API Gateway accepts: the identity provider's https:// base URL (e.g. https://cognito-idp.eu-west-1.amazonaws.com/POOL_ID), at most 2048 characters",
-                        jwt.issuer
-                    ),
-                ));
-            }
-            if jwt.audience.is_empty() || jwt.audience.iter().any(String::is_empty) {
-                out.push((
-                    "http.jwt.audience".into(),
-                    "needs at least one non-empty audience: a token's aud (or client_id) must match one".into(),
-                ));
-            }
-        }
-        if let Some(bad) = jwt
-            .scopes
-            .iter()
-            .find(|sc| sc.is_empty() || sc.contains(char::is_whitespace))
-        {
-            out.push((
-                "http.jwt.scopes".into(),
-                format!("{bad:?} is not a scope: one word each (e.g. images/write)"),
-            ));
-        }
-    }
-    if let Some(client) = &s.client {
-        if client.assumed_by.is_empty() {
-            out.push((
-                "client.assumed_by".into(),
-                "names nobody: give the IAM principal ARNs that may assume the client role, or leave `client:` out".into(),
-            ));
-        }
-        for (i, p) in client.assumed_by.iter().enumerate() {
-            if !is_principal_arn(p) {
-                out.push((
-                    format!("client.assumed_by.{i}"),
-                    format!(
-                        "{p:?} is not an IAM principal ARN: arn:aws:iam::ACCOUNT:root, arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:role/NAME"
-                    ),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// An account, user or role ARN, as a trust policy's `Principal.AWS` takes it.
-fn is_principal_arn(s: &str) -> bool {
-    let parts: Vec<&str> = s.splitn(6, ':').collect();
-    let [arn, partition, "iam", "", account, resource] = parts.as_slice() else {
-        return false;
-    };
-    let named = |prefix: &str| {
-        resource.strip_prefix(prefix).is_some_and(|n| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c))
-        })
-    };
-    *arn == "arn"
-        && ["aws", "aws-cn", "aws-us-gov"].contains(partition)
-        && account.len() == 12
-        && account.chars().all(|c| c.is_ascii_digit())
-        && (*resource == "root" || named("user/") || named("role/"))
 }
 
 #[cfg(test)]

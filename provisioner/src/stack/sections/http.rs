@@ -1,0 +1,151 @@
+//! `http:` — the HTTP function and its door: memory, timeout (under API
+//! Gateway's 29 s), throttling (API Gateway's account limits), reserved
+//! concurrency and authorization (`none`, `iam`, `jwt` with its issuer,
+//! audience and scopes).
+
+use serde::Deserialize;
+
+use super::range;
+use crate::stack::{Auth, MAX_BURST, MAX_RATE_PER_SECOND, Stack};
+
+/// As written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Raw {
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub rate_per_second: f64,
+    pub burst: u32,
+    pub reserved_concurrency: Option<u32>,
+    pub auth: String,
+    pub jwt: Option<RawJwt>,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            memory_mb: 512,
+            timeout_seconds: 29,
+            rate_per_second: crate::stack::DEFAULT_RATE_PER_SECOND,
+            burst: crate::stack::DEFAULT_BURST,
+            reserved_concurrency: None,
+            auth: "none".into(),
+            jwt: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// Its limits.
+pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
+    let h = &s.http;
+    range(
+        out,
+        "http.memory_mb",
+        h.memory_mb,
+        128,
+        10_240,
+        "Lambda memory",
+    );
+    range(
+        out,
+        "http.timeout_seconds",
+        h.timeout_seconds,
+        1,
+        900,
+        "a Lambda timeout",
+    );
+    if (1..=900).contains(&h.timeout_seconds) && h.timeout_seconds > 29 {
+        out.push((
+            "http.timeout_seconds".into(),
+            format!("{} is longer than API Gateway's 29 s integration timeout: callers would get 503 before the function ends", h.timeout_seconds),
+        ));
+    }
+}
+
+/// The door: throttling, the concurrency cap, authorization.
+pub fn door(s: &Stack) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let h = &s.http;
+    // API Gateway's account throttle per Region caps every stage
+    // (apigateway/latest/developerguide/limits.html: 10,000 RPS, a bucket of 5,000).
+    if !h.rate_per_second.is_finite()
+        || h.rate_per_second <= 0.0
+        || h.rate_per_second > MAX_RATE_PER_SECOND
+    {
+        out.push((
+            "http.rate_per_second".into(),
+            format!(
+                "{} is out of range: requests per second must be above 0 and at most {MAX_RATE_PER_SECOND} (API Gateway's default account throttle per Region; a stage cannot exceed it)",
+                h.rate_per_second
+            ),
+        ));
+    }
+    if h.burst == 0 {
+        out.push((
+            "http.burst".into(),
+            "0 throttles every request (429 for all callers): use 1 or more".into(),
+        ));
+    } else if h.burst > MAX_BURST {
+        out.push((
+            "http.burst".into(),
+            format!(
+                "{} is above API Gateway's account bucket of {MAX_BURST} requests per Region, which caps every stage",
+                h.burst
+            ),
+        ));
+    }
+    if h.reserved_concurrency == Some(0) {
+        out.push((
+            "http.reserved_concurrency".into(),
+            "0 stops the function: every request would be throttled; use 1 or more, or leave it out for no cap".into(),
+        ));
+    }
+    if let Auth::Jwt(jwt) = &h.auth {
+        if jwt.issuer.is_empty() && jwt.audience.is_empty() {
+            out.push((
+                "http.jwt".into(),
+                "is required with `auth: jwt`: { issuer: https://..., audience: [...], scopes: [...] }".into(),
+            ));
+        } else {
+            let host = jwt.issuer.strip_prefix("https://").unwrap_or_default();
+            if host.is_empty()
+                || jwt.issuer.len() > 2048
+                || jwt.issuer.contains(char::is_whitespace)
+            {
+                out.push((
+                    "http.jwt.issuer".into(),
+                    format!(
+                        "{:?} is not an issuer API Gateway accepts: the identity provider's https:// base URL (e.g. https://cognito-idp.eu-west-1.amazonaws.com/POOL_ID), at most 2048 characters",
+                        jwt.issuer
+                    ),
+                ));
+            }
+            if jwt.audience.is_empty() || jwt.audience.iter().any(String::is_empty) {
+                out.push((
+                    "http.jwt.audience".into(),
+                    "needs at least one non-empty audience: a token's aud (or client_id) must match one".into(),
+                ));
+            }
+        }
+        if let Some(bad) = jwt
+            .scopes
+            .iter()
+            .find(|sc| sc.is_empty() || sc.contains(char::is_whitespace))
+        {
+            out.push((
+                "http.jwt.scopes".into(),
+                format!("{bad:?} is not a scope: one word each (e.g. images/write)"),
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,135 @@
+//! `model:` — the Bedrock model both functions call: its id (a family the
+//! functions speak), Region, an inference profile's routes, and its capacity
+//! as the account states it.
+
+use serde::Deserialize;
+
+use super::{is_region, range};
+use crate::stack::{Model, Stack};
+
+/// As written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Raw {
+    pub id: String,
+    pub region: String,
+    pub routes_to: Vec<String>,
+    pub max_in_flight: Option<u32>,
+    pub images_per_minute: Option<u32>,
+    pub seconds_per_image: f64,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            id: crate::stack::DEFAULT_MODEL_ID.into(),
+            region: crate::stack::DEFAULT_MODEL_REGION.into(),
+            routes_to: Vec::new(),
+            max_in_flight: None,
+            images_per_minute: None,
+            seconds_per_image: crate::stack::capacity::DEFAULT_SECONDS_PER_IMAGE,
+        }
+    }
+}
+
+impl Raw {
+    pub fn typed(self) -> Model {
+        Model {
+            id: self.id,
+            region: self.region,
+            routes_to: self.routes_to,
+            max_in_flight: self.max_in_flight,
+            images_per_minute: self.images_per_minute,
+            seconds_per_image: self.seconds_per_image,
+        }
+    }
+}
+
+/// Its limits.
+pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
+    if !is_region(&s.model.region) {
+        out.push((
+            "model.region".into(),
+            format!(
+                "{:?} is not an AWS region name (e.g. us-east-1)",
+                s.model.region
+            ),
+        ));
+    }
+    if s.model.id.trim().is_empty() || s.model.id.contains(char::is_whitespace) {
+        out.push((
+            "model.id".into(),
+            format!("{:?} is not a Bedrock model id", s.model.id),
+        ));
+    } else if couch_contract::model::family_of(&s.model.id).is_none() {
+        out.push((
+            "model.id".into(),
+            format!(
+                "{:?} is of no model family the functions speak; known: {} (`provisioner models` lists the image models)",
+                s.model.id,
+                couch_contract::model::KNOWN_PREFIXES
+            ),
+        ));
+    }
+    let profile = couch_contract::model::is_inference_profile(&s.model.id);
+    if profile && s.model.routes_to.is_empty() {
+        out.push((
+            "model.id".into(),
+            format!(
+                "{:?} is a cross-Region inference profile: declare model.routes_to, the Regions it routes to (the model card lists them; `plan` checks them), so the functions may invoke the model there",
+                s.model.id
+            ),
+        ));
+    }
+    if !profile && !s.model.routes_to.is_empty() {
+        out.push((
+            "model.routes_to".into(),
+            format!(
+                "only an inference profile id (us./eu./apac./global.) routes to other Regions; {:?} is called in model.region only",
+                s.model.id
+            ),
+        ));
+    }
+    for r in &s.model.routes_to {
+        if !is_region(r) {
+            out.push((
+                "model.routes_to".into(),
+                format!("{r:?} is not an AWS region name (e.g. us-east-1)"),
+            ));
+        }
+    }
+
+    let m = &s.model;
+    if let Some(n) = m.max_in_flight {
+        range(
+            out,
+            "model.max_in_flight",
+            n,
+            2,
+            100_000,
+            "the model calls the account allows at once (2 or more: the worker alone runs 2)",
+        );
+    }
+    if let Some(n) = m.images_per_minute {
+        range(
+            out,
+            "model.images_per_minute",
+            n,
+            1,
+            1_000_000,
+            "a requests-per-minute quota",
+        );
+    }
+    if !(m.seconds_per_image.is_finite()
+        && m.seconds_per_image > 0.0
+        && m.seconds_per_image <= 900.0)
+    {
+        out.push((
+            "model.seconds_per_image".into(),
+            format!(
+                "{} is out of range: a model call's duration in seconds must be above 0 and at most 900",
+                m.seconds_per_image
+            ),
+        ));
+    }
+}
