@@ -199,6 +199,22 @@ pub trait TypedKind: Send + Sync {
     }
 }
 
+/// A create that found its resource made already (by an interrupted run,
+/// or by a lost attempt of this one): brings every declared field of what
+/// exists to `desired`. Kinds call it from `create` after AWS's "already
+/// exists".
+pub async fn converge_existing(r: &dyn Resource, desired: &Fields) -> Result<(), ResourceError> {
+    let live = r.read().await?.ok_or_else(|| {
+        ResourceError::new(format!(
+            "{} ({}) exists and vanished",
+            r.address(),
+            r.name()
+        ))
+    })?;
+    let all: BTreeSet<String> = desired.keys().cloned().collect();
+    r.update(&live, desired, &all).await
+}
+
 /// Live and desired tags' delta: what to set, and which keys to remove.
 pub fn tag_delta(live: &Fields, desired: &Fields) -> (Tags, Vec<String>) {
     let have = tags_of(live);

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ARN, Aws, Done, NAME, aws_error, exists_already, read_back};
 use crate::engine::retry;
+use crate::engine::typed::converge_existing;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Resource, ResourceError, Text,
     TypedKind, Update, fields_of, spec_of,
@@ -475,9 +476,7 @@ impl TypedKind for FunctionAlias {
         .await?;
         if exists {
             // Created by an interrupted run: point it where it belongs.
-            let live = read_back(Resource::read(self).await?, &self.declared.name)?;
-            let all: BTreeSet<String> = desired.keys().cloned().collect();
-            Resource::update(self, &live, desired, &all).await?;
+            converge_existing(self, desired).await?;
         }
         read_back(
             Resource::read(self).await?,

@@ -17,7 +17,6 @@
 //! at most five versions (IAM user guide, "Versioning IAM policies"), so the
 //! oldest non-default one is deleted first when five exist.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -30,6 +29,7 @@ use super::{
     ARN, Aws, Done, NAME, aws_error, error_code, exists_already, read_back, tags, with_arn,
 };
 use crate::engine::retry;
+use crate::engine::typed::converge_existing;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Permission, Resource, ResourceError,
     Tagging, Tags, TypedKind, Update, spec_of,
@@ -252,11 +252,7 @@ impl TypedKind for ManagedPolicy {
             Err(e) => exists_already(e)?,
         };
         if existed {
-            let live = Resource::read(self).await?.ok_or_else(|| {
-                ResourceError::new(format!("policy {} exists and vanished", self.declared.name))
-            })?;
-            let all: BTreeSet<String> = desired.keys().cloned().collect();
-            Resource::update(self, &live, desired, &all).await?;
+            converge_existing(self, desired).await?;
         }
         read_back(
             Resource::read(self).await?,

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::{ARN, Aws, Done, NAME, URL, aws_error, read_back, tags, with_arn};
 use crate::engine::retry;
+use crate::engine::typed::converge_existing;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Live, Resource, ResourceError, Tagging, Tags, Text,
     TypedKind, Update,
@@ -248,11 +249,7 @@ impl TypedKind for SqsQueue {
         .await?;
         // Exists with other attributes (created concurrently): converge by updating.
         if !created {
-            let live = Resource::read(self).await?.ok_or_else(|| {
-                ResourceError::new(format!("{} exists and vanished", self.declared.name))
-            })?;
-            let all: BTreeSet<String> = desired.keys().cloned().collect();
-            Resource::update(self, &live, desired, &all).await?;
+            converge_existing(self, desired).await?;
         }
         read_back(
             Resource::read(self).await?,

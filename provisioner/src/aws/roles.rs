@@ -7,7 +7,6 @@
 //! by hand shows in the plan and apply removes it: the role stays least
 //! privilege.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -21,6 +20,7 @@ use super::{
     with_arn,
 };
 use crate::engine::retry;
+use crate::engine::typed::converge_existing;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Field, Fields, Live, Permission, Resource, ResourceError,
     Tagging, Tags, Text, TypedKind, Update, spec_of,
@@ -386,11 +386,7 @@ impl TypedKind for IamRole {
         };
         if existed {
             // Created by an interrupted run: converge on it.
-            let live = Resource::read(self).await?.ok_or_else(|| {
-                ResourceError::new(format!("role {} exists and vanished", self.declared.name))
-            })?;
-            let all: BTreeSet<String> = desired.keys().cloned().collect();
-            Resource::update(self, &live, desired, &all).await?;
+            converge_existing(self, desired).await?;
         } else {
             self.put_policy(&spec.policy).await?;
         }
