@@ -7,8 +7,10 @@
 //! nothing left, and a failed run must say which resource and which error.
 //! Seeds 1..=20 by default (COUCH_FAULT_SEEDS=N for more), ten tests in
 //! parallel (the time is the SDK's back-off, not work). At 20% the SDK's
-//! retries (five attempts) hide every fault; a second test at 35% makes runs
-//! fail and checks how failures are reported and that re-runs converge.
+//! retries (five attempts) and the engine's policy hide every fault; a second
+//! test adds outages no retry hides (1% of requests fail on each of their
+//! first eight tries) and checks how failures are reported and that re-runs
+//! converge.
 //! Behind the fault proxy, AWS's races are played too (testkit::races, short
 //! windows): conflicts, propagation, transitional states and pages.
 

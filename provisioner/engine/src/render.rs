@@ -156,7 +156,6 @@ fn permission_row(c: &PermissionChange) -> String {
     )
 }
 
-/// The JSON schema documented in the README.
 /// The JSON plan's format version: a saved plan of another version is
 /// refused (`saved::SavedPlan::parse`). Raise it when a key changes meaning.
 pub const FORMAT_VERSION: u32 = 1;

@@ -26,7 +26,8 @@ use serde_json::Value;
 use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::roles::iam_tags;
 use super::{
-    ARN, Aws, Done, NAME, aws_error, error_code, exists_already, read_back, tags, with_arn,
+    ARN, Aws, Done, NAME, aws_error, error_code, exists_already, part_of_existing, read_back, tags,
+    with_arn,
 };
 use crate::engine::retry;
 use crate::engine::typed::converge_existing;
@@ -214,7 +215,10 @@ impl TypedKind for ManagedPolicy {
             .version_id(version)
             .send()
             .await
-            .map_err(|e| aws_error(&self.what("GetPolicyVersion"), e))?
+            // The policy exists: its default version missing (replaced
+            // between the two calls) is no reason to read the policy as
+            // absent, which would plan creating what exists.
+            .map_err(|e| part_of_existing(aws_error(&self.what("GetPolicyVersion"), e)))?
             .policy_version
             .and_then(|v| v.document)
             .map(|d| parse_document(&d))
@@ -272,6 +276,9 @@ impl TypedKind for ManagedPolicy {
             self.delete_version(&arn, oldest).await?;
         }
         let document = Self::json(&change.spec.document)?;
+        // Not idempotent: retried only on answers that mean nothing was done
+        // (throttled, conflict, propagating); a lost answer is an error, and
+        // the next plan compares the document again.
         retry::call(|| async {
             self.aws
                 .iam
@@ -292,7 +299,8 @@ impl TypedKind for ManagedPolicy {
         let versions = match self.versions(&arn).await {
             Ok(v) => v,
             Err(_) if Resource::read(self).await?.is_none() => return Ok(DeleteOutcome::Deleted),
-            Err(e) => return Err(e),
+            // It exists: a NotFound here must not read as "deleted".
+            Err(e) => return Err(part_of_existing(e)),
         };
         for (id, default) in versions {
             if !default {

@@ -107,6 +107,17 @@ pub fn exists_already(e: ResourceError) -> Result<bool, ResourceError> {
     }
 }
 
+/// An error from reading a part of a resource that exists (its policy
+/// version, its tags): never [`ErrorKind::NotFound`], which the engine
+/// reads as the whole resource being absent.
+pub fn part_of_existing(mut e: ResourceError) -> ResourceError {
+    if e.kind == ErrorKind::NotFound {
+        e.kind = ErrorKind::Other;
+        e.message.push_str(" (the resource exists; read again)");
+    }
+    e
+}
+
 /// A delete or detach of a part AWS answered "not found": already done.
 pub fn gone_already(result: Result<(), ResourceError>) -> Result<(), ResourceError> {
     match result {

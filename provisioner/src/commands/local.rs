@@ -57,6 +57,124 @@ fn cargo_lambda(args: &Args) -> PathBuf {
     })
 }
 
+/// The functions' environment as the deployed ones have it: the deployed
+/// outputs both read, and the worker's settings (both functions share cargo
+/// lambda watch's environment; the HTTP one ignores them): its last allowed
+/// receive dead-letters a prompt, where to, and its share of the model's
+/// capacity.
+fn function_environment(
+    stack: &crate::stack::Stack,
+    outputs: &BTreeMap<String, Option<String>>,
+    capacity: &crate::stack::capacity::Capacity,
+) -> Result<BTreeMap<String, String>> {
+    use couch_contract::env;
+    let function_env: BTreeMap<String, String> = [
+        (env::IMAGE_BUCKET, Output::ImagesBucket),
+        (env::IMAGE_PREFIX, Output::ImagesPrefix),
+        (env::MODEL_ID, Output::ModelId),
+        (env::MODEL_REGION, Output::ModelRegion),
+        (env::QUEUE_ARN, Output::QueueArn),
+    ]
+    .into_iter()
+    .map(|(var, output)| Ok((var.to_owned(), super::deployed(outputs, output)?.to_owned())))
+    .collect::<Result<_>>()?;
+    let mut function_env = function_env;
+    function_env.insert(
+        env::MAX_RECEIVE_COUNT.to_owned(),
+        stack.queue.max_receive_count.to_string(),
+    );
+    function_env.insert(env::DLQ_NAME.to_owned(), stack.dlq_name());
+    // cargo lambda watch gives no real deadline; the worker's budget is the
+    // timeout the local trigger holds it to.
+    function_env.insert(
+        env::WORKER_TIMEOUT_SECONDS.to_owned(),
+        stack.worker.timeout_seconds.to_string(),
+    );
+    function_env.insert(
+        env::WORKER_CONCURRENCY.to_owned(),
+        capacity.per_instance.to_string(),
+    );
+    function_env.insert(
+        env::WORKER_PACE.to_owned(),
+        if capacity.model_limit.is_some() {
+            "stated"
+        } else {
+            "adaptive"
+        }
+        .to_owned(),
+    );
+    Ok(function_env)
+}
+
+/// The functions' lines into their log groups, as Lambda does.
+fn forward_logs(watch: &mut Watch, session: &super::Session) {
+    let stack = &session.stack;
+    if let Some(output) = watch.take_output() {
+        let sink = crate::local::logs::LogSink {
+            logs: session.aws.logs.clone(),
+            groups: [
+                (WORKER_PACKAGE, stack.worker_name()),
+                (HTTP_PACKAGE, stack.http_name()),
+            ]
+            .into_iter()
+            .map(|(package, function)| {
+                (
+                    package.to_owned(),
+                    crate::stack::Stack::log_group_name(&function),
+                )
+            })
+            .collect(),
+            stream: format!("local/{}", std::process::id()),
+        };
+        tokio::spawn(sink.forward(output));
+    }
+}
+
+/// What the local run prints once everything is up.
+struct Announce<'a> {
+    watch: &'a str,
+    model: &'a str,
+    emulator: &'a str,
+    queue_url: &'a str,
+    stack: &'a crate::stack::Stack,
+    capacity: &'a crate::stack::capacity::Capacity,
+    paused: &'a [String],
+    api_url: &'a str,
+    port: u16,
+}
+
+fn announce(a: &Announce<'_>) {
+    println!(
+        "functions: cargo lambda watch on {} ({WORKER_PACKAGE}, {HTTP_PACKAGE}; model at {}; AWS at {})",
+        a.watch, a.model, a.emulator
+    );
+    println!(
+        "worker: polling {} (batches of up to {}, {} at a time, {} model call(s) each){}",
+        a.queue_url,
+        a.stack.worker.batch_size,
+        a.capacity.instances,
+        a.capacity.per_instance,
+        if a.paused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; the emulator's event source mapping {} is disabled until this stops",
+                a.paused.join(", ")
+            )
+        }
+    );
+    println!(
+        "http: curl -X POST {} -H 'content-type: application/json' -d '{{\"prompt\": \"a cat on a couch\"}}'",
+        a.api_url
+    );
+    println!(
+        "http: curl -i -X POST http://127.0.0.1:{}{} -d '{{\"prompt\": \"a cat on a couch\"}}' (202, then GET the Location)",
+        a.port,
+        routes::SUBMIT.path
+    );
+    println!("ready: local API {} (Ctrl-C stops everything)", a.api_url);
+}
+
 pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let path = args.file.stack.as_path();
     let emulator = std::env::var("AWS_ENDPOINT_URL")
@@ -80,55 +198,11 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let queue_url = super::deployed(&outputs, Output::QueueUrl)?.to_owned();
     let queue_arn = super::deployed(&outputs, Output::QueueArn)?.to_owned();
     let worker_name = super::deployed(&outputs, Output::WorkerFunctionName)?.to_owned();
-    use couch_contract::env;
-    let function_env: BTreeMap<String, String> = [
-        (env::IMAGE_BUCKET, Output::ImagesBucket),
-        (env::IMAGE_PREFIX, Output::ImagesPrefix),
-        (env::MODEL_ID, Output::ModelId),
-        (env::MODEL_REGION, Output::ModelRegion),
-        (env::QUEUE_ARN, Output::QueueArn),
-    ]
-    .into_iter()
-    .map(|(var, output)| {
-        Ok((
-            var.to_owned(),
-            super::deployed(&outputs, output)?.to_owned(),
-        ))
-    })
-    .collect::<Result<_>>()?;
-    let mut function_env = function_env;
-    // The worker's settings as the deployed one has them (both functions
-    // share cargo lambda watch's environment; the HTTP one ignores them):
-    // its last allowed receive dead-letters a prompt, where to, and its
-    // share of the model's capacity.
     let capacity = session
         .stack
         .capacity()
         .unwrap_or_else(|_| session.stack.adaptive_capacity());
-    function_env.insert(
-        env::MAX_RECEIVE_COUNT.to_owned(),
-        session.stack.queue.max_receive_count.to_string(),
-    );
-    function_env.insert(env::DLQ_NAME.to_owned(), session.stack.dlq_name());
-    // cargo lambda watch gives no real deadline; the worker's budget is the
-    // timeout the local trigger holds it to.
-    function_env.insert(
-        env::WORKER_TIMEOUT_SECONDS.to_owned(),
-        session.stack.worker.timeout_seconds.to_string(),
-    );
-    function_env.insert(
-        env::WORKER_CONCURRENCY.to_owned(),
-        capacity.per_instance.to_string(),
-    );
-    function_env.insert(
-        env::WORKER_PACE.to_owned(),
-        if capacity.model_limit.is_some() {
-            "stated"
-        } else {
-            "adaptive"
-        }
-        .to_owned(),
-    );
+    let function_env = function_environment(&session.stack, &outputs, &capacity)?;
     let region = session.aws.region.clone();
     let process_env: BTreeMap<String, String> = [
         ("AWS_ENDPOINT_URL", emulator.as_str()),
@@ -159,26 +233,7 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         process_env,
     })
     .await?;
-    // The functions' lines into their log groups, as Lambda does.
-    if let Some(output) = watch.take_output() {
-        let sink = crate::local::logs::LogSink {
-            logs: session.aws.logs.clone(),
-            groups: [
-                (WORKER_PACKAGE, stack.worker_name()),
-                (HTTP_PACKAGE, stack.http_name()),
-            ]
-            .into_iter()
-            .map(|(package, function)| {
-                (
-                    package.to_owned(),
-                    crate::stack::Stack::log_group_name(&function),
-                )
-            })
-            .collect(),
-            stream: format!("local/{}", std::process::id()),
-        };
-        tokio::spawn(sink.forward(output));
-    }
+    forward_logs(&mut watch, &session);
     let paused = match pause_emulator_mappings(&session.aws.lambda, &worker_name, &queue_arn).await
     {
         Ok(p) => p,
@@ -207,33 +262,17 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         Duration::from_secs(u64::from(stack.http.timeout_seconds)),
     ));
     let api_url = format!("http://127.0.0.1:{}{}", args.port, routes::SYNC.path);
-    println!(
-        "functions: cargo lambda watch on {} ({WORKER_PACKAGE}, {HTTP_PACKAGE}; model at {model}; AWS at {emulator})",
-        watch.endpoint
-    );
-    println!(
-        "worker: polling {queue_url} (batches of up to {}, {} at a time, {} model call(s) each){}",
-        stack.worker.batch_size,
-        capacity.instances,
-        capacity.per_instance,
-        if paused.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; the emulator's event source mapping {} is disabled until this stops",
-                paused.join(", ")
-            )
-        }
-    );
-    println!(
-        "http: curl -X POST {api_url} -H 'content-type: application/json' -d '{{\"prompt\": \"a cat on a couch\"}}'"
-    );
-    println!(
-        "http: curl -i -X POST http://127.0.0.1:{}{} -d '{{\"prompt\": \"a cat on a couch\"}}' (202, then GET the Location)",
-        args.port,
-        routes::SUBMIT.path
-    );
-    println!("ready: local API {api_url} (Ctrl-C stops everything)");
+    announce(&Announce {
+        watch: &watch.endpoint,
+        model: &model,
+        emulator: &emulator,
+        queue_url: &queue_url,
+        stack,
+        capacity: &capacity,
+        paused: &paused,
+        api_url: &api_url,
+        port: args.port,
+    });
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let outcome = tokio::select! {

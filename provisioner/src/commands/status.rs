@@ -145,19 +145,13 @@ fn metric_query(
 }
 
 /// Reads everything concurrently.
-pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
-    let aws = &session.aws;
-    let stack = &session.stack;
-    let alarm_names: Vec<String> = session
-        .kinds
-        .iter()
-        .filter(|r| r.kind() == "cloudwatch-alarm")
-        .map(|r| r.name().to_owned())
-        .collect();
-    let functions = [
-        (stack.worker_name(), &artifacts.worker),
-        (stack.http_name(), &artifacts.http),
-    ];
+/// The metrics `status` reads in one `GetMetricData`: the queue's oldest
+/// message, and each function's invocations, errors and p99 duration over
+/// the last [`WINDOW`].
+fn queries(
+    stack: &crate::stack::Stack,
+    functions: &[(String, &crate::artifacts::Artifact)],
+) -> Vec<aws_sdk_cloudwatch::types::MetricDataQuery> {
     let mut queries = vec![metric_query(
         "age",
         "AWS/SQS",
@@ -193,6 +187,51 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
             period,
         ));
     }
+    queries
+}
+
+/// Each of the stack's alarms as `DescribeAlarms` answered (`MISSING`:
+/// not deployed).
+fn alarm_statuses(
+    alarm_names: &[String],
+    pages: &[aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput],
+) -> Vec<AlarmStatus> {
+    alarm_names
+        .iter()
+        .map(|name| {
+            let found = pages
+                .iter()
+                .flat_map(|page| page.metric_alarms())
+                .find(|a| a.alarm_name() == Some(name.as_str()));
+            AlarmStatus {
+                name: name.clone(),
+                state: found
+                    .and_then(|a| a.state_value())
+                    .map_or("MISSING", |s| s.as_str())
+                    .to_owned(),
+                reason: found
+                    .and_then(|a| a.state_reason())
+                    .unwrap_or("not deployed")
+                    .to_owned(),
+            }
+        })
+        .collect()
+}
+
+pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
+    let aws = &session.aws;
+    let stack = &session.stack;
+    let alarm_names: Vec<String> = session
+        .kinds
+        .iter()
+        .filter(|r| r.kind() == "cloudwatch-alarm")
+        .map(|r| r.name().to_owned())
+        .collect();
+    let functions = [
+        (stack.worker_name(), &artifacts.worker),
+        (stack.http_name(), &artifacts.http),
+    ];
+    let queries = queries(stack, &functions);
     let now = SystemTime::now();
     let since = now.checked_sub(WINDOW).unwrap_or(now);
     let (queue_name, dlq_name) = (stack.queue_name(), stack.dlq_name());
@@ -234,26 +273,7 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
             .find(|r| r.id() == Some(id) && !r.values().is_empty())
             .and_then(|r| r.values().first().copied())
     };
-    let alarms: Vec<AlarmStatus> = alarm_names
-        .iter()
-        .map(|name| {
-            let found = alarms
-                .iter()
-                .flat_map(|page| page.metric_alarms())
-                .find(|a| a.alarm_name() == Some(name.as_str()));
-            AlarmStatus {
-                name: name.clone(),
-                state: found
-                    .and_then(|a| a.state_value())
-                    .map_or("MISSING", |s| s.as_str())
-                    .to_owned(),
-                reason: found
-                    .and_then(|a| a.state_reason())
-                    .unwrap_or("not deployed")
-                    .to_owned(),
-            }
-        })
-        .collect();
+    let alarms = alarm_statuses(&alarm_names, &alarms);
     let mut function_status = Vec::new();
     for (i, ((name, artifact), config)) in functions.iter().zip(configs).enumerate() {
         let function =

@@ -17,6 +17,8 @@ use crate::aws::alarms::{AlarmSpec, Dimension, MetricAlarmResource};
 use crate::aws::dashboards::{Board, Dashboard};
 use crate::aws::functions::LambdaFunction;
 use crate::aws::http_apis::HttpApi;
+use crate::aws::queues::SqsQueue;
+use crate::aws::topics::SnsTopic;
 use crate::engine::{Handle, Text};
 use crate::stack::Stack;
 
@@ -56,51 +58,26 @@ fn model_throttles_metric(stack: &Stack, worker: &Handle<LambdaFunction>) -> Met
     }
 }
 
-pub fn declare(
-    d: &mut Declaration,
+/// One loss alarm: its address, its name's suffix, what it watches, its threshold.
+type LossAlarm = (&'static str, &'static str, Metric, u32);
+
+/// Every way an image is lost or a part fails (the `alarms:` section's
+/// thresholds), as the alarms' table.
+fn loss_alarms(
     stack: &Stack,
-    aws: &Arc<Aws>,
-    q: &Queueing,
-    worker: &Function,
-    http: &Function,
+    dlq: &Handle<SqsQueue>,
+    worker: &Handle<LambdaFunction>,
+    http: &Handle<LambdaFunction>,
     api: &Handle<HttpApi>,
-) {
-    let (dlq, queue, topic, alarm) = (&q.dlq, &q.queue, &q.topic, &q.alarm);
-    let (worker, http) = (&worker.function, &http.function);
-    // Every way an image is lost or a part fails, each telling the alerts
-    // topic when its metric is above its threshold in one period (and OK again).
+) -> [LossAlarm; 8] {
     let a = &stack.alarms;
-    let alarm_on = |description: String, metric: Metric, threshold: u32| AlarmSpec {
-        description: format!("{description}; managed by couch-provisioner"),
-        namespace: metric.namespace.into(),
-        metric_name: metric.name.into(),
-        dimensions: metric
-            .dimensions
-            .into_iter()
-            .map(|(name, value)| Dimension {
-                name: name.into(),
-                value,
-            })
-            .collect(),
-        statistic: metric.statistic.into(),
-        comparison_operator: "GreaterThanThreshold".into(),
-        threshold: f64::from(threshold),
-        period: a.period_seconds,
-        evaluation_periods: 1,
-        // No data is no failure (nothing ran, nothing was lost).
-        treat_missing_data: "notBreaching".into(),
-        actions_enabled: true,
-        alarm_actions: vec![topic.arn().into()],
-        ok_actions: vec![topic.arn().into()],
-        tags: stack.resource_tags(),
-    };
     let lambda = |name: &'static str, function: &Handle<LambdaFunction>| Metric {
         namespace: "AWS/Lambda",
         name,
         dimensions: vec![("FunctionName", function.name().into())],
         statistic: "Sum",
     };
-    let loss_alarms = [
+    [
         (
             DLQ_ALARM,
             "dlq-messages",
@@ -164,31 +141,94 @@ pub fn declare(
             },
             a.api_5xx,
         ),
-    ];
+    ]
+}
+
+/// What an alarm says when it fires, in the e-mail's first line.
+fn description(
+    stack: &Stack,
+    address: &str,
+    what: &str,
+    metric: &Metric,
+    threshold: u32,
+) -> String {
+    let a = &stack.alarms;
+    match address {
+        DLQ_ALARM => format!(
+            "An image request was lost: more than {threshold} prompt(s) in the dead-letter queue {} (`provisioner redrive` sends them back)",
+            stack.dlq_name()
+        ),
+        MODEL_THROTTLES_ALARM => format!(
+            "More than {threshold} model call(s) throttled in {} s ({} {}): the stack asks more of {} than the account allows; see plan's throughput line",
+            a.period_seconds, metric.namespace, metric.name, stack.model.id
+        ),
+        FAILED_IMAGES_ALARM => format!(
+            "More than {threshold} failed image attempt(s) in {} s ({} metric {} of {})",
+            a.period_seconds,
+            metrics::NAMESPACE,
+            metrics::IMAGES_FAILED,
+            stack.worker_name()
+        ),
+        _ => format!(
+            "More than {threshold} {what} in {} s ({} {})",
+            a.period_seconds, metric.namespace, metric.name
+        ),
+    }
+}
+
+/// An alarm telling the alerts topic when `metric` is above `threshold` in
+/// one period (and OK again).
+fn alarm_spec(
+    stack: &Stack,
+    topic: &Handle<SnsTopic>,
+    description: String,
+    metric: Metric,
+    threshold: u32,
+) -> AlarmSpec {
+    let a = &stack.alarms;
+    AlarmSpec {
+        description: format!("{description}; managed by couch-provisioner"),
+        namespace: metric.namespace.into(),
+        metric_name: metric.name.into(),
+        dimensions: metric
+            .dimensions
+            .into_iter()
+            .map(|(name, value)| Dimension {
+                name: name.into(),
+                value,
+            })
+            .collect(),
+        statistic: metric.statistic.into(),
+        comparison_operator: "GreaterThanThreshold".into(),
+        threshold: f64::from(threshold),
+        period: a.period_seconds,
+        evaluation_periods: 1,
+        // No data is no failure (nothing ran, nothing was lost).
+        treat_missing_data: "notBreaching".into(),
+        actions_enabled: true,
+        alarm_actions: vec![topic.arn().into()],
+        ok_actions: vec![topic.arn().into()],
+        tags: stack.resource_tags(),
+    }
+}
+
+/// Every loss alarm, and the dashboard: one view of all of it, derived from
+/// the same handles.
+pub fn declare(
+    d: &mut Declaration,
+    stack: &Stack,
+    aws: &Arc<Aws>,
+    q: &Queueing,
+    worker: &Function,
+    http: &Function,
+    api: &Handle<HttpApi>,
+) {
+    let (dlq, queue, topic, alarm) = (&q.dlq, &q.queue, &q.topic, &q.alarm);
+    let (worker, http) = (&worker.function, &http.function);
     let mut alarm_arns: Vec<Text> = vec![alarm.arn().into()];
-    for (address, what, metric, threshold) in loss_alarms {
-        let description = match address {
-            DLQ_ALARM => format!(
-                "An image request was lost: more than {threshold} prompt(s) in the dead-letter queue {} (`provisioner redrive` sends them back)",
-                stack.dlq_name()
-            ),
-            MODEL_THROTTLES_ALARM => format!(
-                "More than {threshold} model call(s) throttled in {} s ({} {}): the stack asks more of {} than the account allows; see plan's throughput line",
-                a.period_seconds, metric.namespace, metric.name, stack.model.id
-            ),
-            FAILED_IMAGES_ALARM => format!(
-                "More than {threshold} failed image attempt(s) in {} s ({} metric {} of {})",
-                a.period_seconds,
-                metrics::NAMESPACE,
-                metrics::IMAGES_FAILED,
-                stack.worker_name()
-            ),
-            _ => format!(
-                "More than {threshold} {what} in {} s ({} {})",
-                a.period_seconds, metric.namespace, metric.name
-            ),
-        };
-        let spec = alarm_on(description, metric, threshold);
+    for (address, what, metric, threshold) in loss_alarms(stack, dlq, worker, http, api) {
+        let description = description(stack, address, what, &metric, threshold);
+        let spec = alarm_spec(stack, topic, description, metric, threshold);
         let added = d.add(MetricAlarmResource::new(
             address,
             stack.alarm_name_for(what),
@@ -197,8 +237,6 @@ pub fn declare(
         ));
         alarm_arns.push(added.arn().into());
     }
-
-    // One view of all of it, derived from the same handles.
     d.add(Dashboard::new(
         DASHBOARD,
         stack.name.clone(),

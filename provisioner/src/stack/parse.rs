@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{Auth, Client, Http, Images, Jwt, Problem, Stack, StackError};
+use super::{Client, Images, Problem, Stack, StackError};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -255,16 +255,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Stack, StackError> {
     parse_named(file, text, None)
 }
 
-/// [`parse`], with the stack's name given on the command line instead.
-pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<Stack, StackError> {
-    let mut r = Reader {
-        file,
-        text,
-        problems: Vec::new(),
-    };
+/// The file as a YAML mapping: refused at once when too large, with
+/// anchors or aliases, not YAML, or not a mapping.
+fn document(file: &Path, text: &str) -> Result<serde_yaml::Mapping, StackError> {
     let invalid = |problems| StackError::Invalid {
         file: file.to_path_buf(),
         problems,
+    };
+    let at = |line: usize, message: String| Problem {
+        file: file.to_path_buf(),
+        line,
+        path: String::new(),
+        message,
     };
     if text.len() > MAX_FILE_BYTES {
         return Err(too_large(file, text.len() as u64));
@@ -274,14 +276,11 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         return Err(invalid(
             aliased
                 .into_iter()
-                .map(|(line, c)| Problem {
-                    file: file.to_path_buf(),
-                    line,
-                    path: String::new(),
-                    message: format!(
+                .map(|(line, c)| {
+                    at(line, format!(
                         "a YAML {} ('{c}'): stack files do not use anchors or aliases; write the value out",
                         if c == '&' { "anchor" } else { "alias" }
-                    ),
+                    ))
                 })
                 .collect(),
         ));
@@ -292,185 +291,104 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
             let line = duplicate_line(text, &e.to_string())
                 .or_else(|| e.location().map(|l| l.line()))
                 .unwrap_or(1);
-            return Err(invalid(vec![Problem {
-                file: file.to_path_buf(),
-                line,
-                path: String::new(),
-                message: format!("not valid YAML: {e}"),
-            }]));
+            return Err(invalid(vec![at(line, format!("not valid YAML: {e}"))]));
         }
     };
-    let Some(root) = root.as_mapping() else {
-        return Err(invalid(vec![Problem {
-            file: file.to_path_buf(),
-            line: 1,
-            path: String::new(),
-            message: "a stack file is a YAML mapping (name:, images:, alarm:, ...)".into(),
-        }]));
-    };
+    match root {
+        serde_yaml::Value::Mapping(m) => Ok(m),
+        _ => Err(invalid(vec![at(
+            1,
+            "a stack file is a YAML mapping (name:, images:, alarm:, ...)".into(),
+        )])),
+    }
+}
 
-    for key in root.keys() {
-        match key.as_str() {
-            Some(k) if SECTIONS.contains(&k) => {}
-            Some(k) => r.problem(
-                k,
-                format!("unknown key; expected one of: {}", SECTIONS.join(", ")),
-            ),
-            None => r.problem("", format!("keys must be strings, found {key:?}")),
+/// Every section as written (`None`: wrong, with its problem recorded).
+struct Raws {
+    name: Option<String>,
+    region: Option<String>,
+    images: Option<sections::images::Raw>,
+    model: Option<sections::model::Raw>,
+    queue: Option<sections::queue::Raw>,
+    worker: Option<sections::worker::Raw>,
+    http: Option<sections::http::Raw>,
+    alarm: Option<sections::alarm::Raw>,
+    alarms: Option<sections::alarms::Raw>,
+    logs: Option<sections::logs::Raw>,
+    deploy: Option<sections::deploy::Raw>,
+    client: Option<Option<sections::client::Raw>>,
+    tags: Option<BTreeMap<String, String>>,
+}
+
+impl Raws {
+    /// Reads each section of [`SECTIONS`], with its default when absent;
+    /// an unknown key is a problem.
+    fn read(r: &mut Reader<'_>, root: &serde_yaml::Mapping, name_flag: Option<&str>) -> Raws {
+        for key in root.keys() {
+            match key.as_str() {
+                Some(k) if SECTIONS.contains(&k) => {}
+                Some(k) => r.problem(
+                    k,
+                    format!("unknown key; expected one of: {}", SECTIONS.join(", ")),
+                ),
+                None => r.problem("", format!("keys must be strings, found {key:?}")),
+            }
+        }
+        // With --name, the file's name may be absent.
+        let file_name_default: Option<fn() -> String> =
+            name_flag.map(|_| String::new as fn() -> String);
+        Raws {
+            name: r.section(root, "name", file_name_default),
+            region: r.section(root, "region", Some(|| "eu-west-1".to_owned())),
+            images: r.section(root, "images", None),
+            model: r.section(root, "model", Some(sections::model::Raw::default)),
+            queue: r.section(root, "queue", Some(sections::queue::Raw::default)),
+            worker: r.section(root, "worker", Some(sections::worker::Raw::default)),
+            http: r.section(root, "http", Some(sections::http::Raw::default)),
+            alarm: r.section(root, "alarm", None),
+            alarms: r.section(root, "alarms", Some(sections::alarms::Raw::default)),
+            logs: r.section(root, "logs", Some(sections::logs::Raw::default)),
+            deploy: r.section(root, "deploy", Some(sections::deploy::Raw::default)),
+            client: r.section(root, "client", Some(|| None)),
+            tags: r.section(root, "tags", Some(BTreeMap::new)),
         }
     }
 
-    // With --name, the file's name may be absent.
-    let file_name_default: Option<fn() -> String> =
-        name_flag.map(|_| String::new as fn() -> String);
-    let name: Option<String> = r.section(root, "name", file_name_default);
-    let region: Option<String> = r.section(root, "region", Some(|| "eu-west-1".to_owned()));
-    let images: Option<sections::images::Raw> = r.section(root, "images", None);
-    let model: Option<sections::model::Raw> =
-        r.section(root, "model", Some(sections::model::Raw::default));
-    let queue: Option<sections::queue::Raw> =
-        r.section(root, "queue", Some(sections::queue::Raw::default));
-    let worker: Option<sections::worker::Raw> =
-        r.section(root, "worker", Some(sections::worker::Raw::default));
-    let http: Option<sections::http::Raw> =
-        r.section(root, "http", Some(sections::http::Raw::default));
-    let alarm: Option<sections::alarm::Raw> = r.section(root, "alarm", None);
-    let alarms: Option<sections::alarms::Raw> =
-        r.section(root, "alarms", Some(sections::alarms::Raw::default));
-    let logs: Option<sections::logs::Raw> =
-        r.section(root, "logs", Some(sections::logs::Raw::default));
-    let deploy: Option<sections::deploy::Raw> =
-        r.section(root, "deploy", Some(sections::deploy::Raw::default));
-    let client: Option<Option<sections::client::Raw>> = r.section(root, "client", Some(|| None));
-    let tags: Option<BTreeMap<String, String>> = r.section(root, "tags", Some(BTreeMap::new));
-
-    // A section that failed is replaced by a valid placeholder so that the other
-    // sections are still checked; problems about placeholders are dropped.
-    let failed: Vec<&str> = [
-        ("name", name.is_none()),
-        ("region", region.is_none()),
-        ("images", images.is_none()),
-        ("model", model.is_none()),
-        ("queue", queue.is_none()),
-        ("worker", worker.is_none()),
-        ("http", http.is_none()),
-        ("alarm", alarm.is_none()),
-        ("alarms", alarms.is_none()),
-        ("logs", logs.is_none()),
-        ("deploy", deploy.is_none()),
-        ("client", client.is_none()),
-        ("tags", tags.is_none()),
-    ]
-    .into_iter()
-    .filter_map(|(k, bad)| bad.then_some(k))
-    .collect();
-    let images = images.unwrap_or(sections::images::Raw {
-        bucket: "placeholder".into(),
-        prefix: "placeholder".into(),
-    });
-    let queue = queue.unwrap_or_default();
-    let worker = worker.unwrap_or_default();
-    let http = http.unwrap_or_default();
-    let model = model.unwrap_or_default();
-    let logs = logs.unwrap_or_default();
-    let alarms = alarms.unwrap_or_default();
-    let deploy = deploy.unwrap_or_default();
-    let alarm = alarm.unwrap_or_else(sections::alarm::Raw::placeholder);
-    // `--name` other than the file's own: a preview of the file's stack.
-    let preview_of = match (name_flag, &name) {
-        (Some(flag), Some(own)) if !own.is_empty() && flag != own => Some(own.clone()),
-        _ => None,
-    };
-    let name = match name_flag {
-        Some(n) => Some(n.to_owned()),
-        None => name,
-    };
-    let name = name.unwrap_or_else(|| "placeholder".into());
-    if preview_of.is_some() && client.as_ref().is_some_and(Option::is_some) {
-        r.problem(
-            "client",
-            format!(
-                "a preview stack (--name {name}) declares no client identity: `client:` grants the principals it names access to the stack's queue and pictures, and a preview is what a pull request deploys. Remove `client:` from this file, or plan the file's own stack (without --name)"
-            ),
-        );
+    /// The sections that failed: each is replaced by a valid placeholder so
+    /// that the others are still checked, and problems about it are dropped.
+    fn failed(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_none()),
+            ("region", self.region.is_none()),
+            ("images", self.images.is_none()),
+            ("model", self.model.is_none()),
+            ("queue", self.queue.is_none()),
+            ("worker", self.worker.is_none()),
+            ("http", self.http.is_none()),
+            ("alarm", self.alarm.is_none()),
+            ("alarms", self.alarms.is_none()),
+            ("logs", self.logs.is_none()),
+            ("deploy", self.deploy.is_none()),
+            ("client", self.client.is_none()),
+            ("tags", self.tags.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(k, bad)| bad.then_some(k))
+        .collect()
     }
-    let is_preview = preview_of.is_some();
-    let http = sections::http::Raw {
-        // A preview reserves none of the account's concurrency (Stack::preview).
-        reserved_concurrency: http.reserved_concurrency.filter(|_| !is_preview),
-        ..http
-    };
-    let images = Images {
-        prefix: match &preview_of {
-            Some(_) => super::preview_prefix(&images.prefix, &name),
-            None => images.prefix,
-        },
-        bucket: images.bucket,
-    };
-    // Words of closed sets (`deploy.strategy`, `logs.level`) that name none.
-    let mut words: Vec<(String, String)> = Vec::new();
-    let stack = Stack {
-        name,
-        preview_of,
-        region: region.unwrap_or_else(|| "eu-west-1".into()),
-        images,
-        model: model.typed(),
-        queue: queue.typed(),
-        worker: worker.typed(),
-        http: Http {
-            memory_mb: http.memory_mb,
-            timeout_seconds: http.timeout_seconds,
-            rate_per_second: http.rate_per_second,
-            burst: http.burst,
-            reserved_concurrency: http.reserved_concurrency,
-            auth: match (http.auth.as_str(), http.jwt) {
-                ("jwt", jwt) => {
-                    let jwt = jwt.unwrap_or(sections::http::RawJwt {
-                        issuer: String::new(),
-                        audience: Vec::new(),
-                        scopes: Vec::new(),
-                    });
-                    Auth::Jwt(Jwt {
-                        issuer: jwt.issuer,
-                        audience: jwt.audience,
-                        scopes: jwt.scopes,
-                    })
-                }
-                (word @ ("iam" | "none"), jwt) => {
-                    if jwt.is_some() {
-                        r.problem(
-                            "http.jwt",
-                            format!("is only read with `auth: jwt` (this route's auth is {word})"),
-                        );
-                    }
-                    if word == "iam" { Auth::Iam } else { Auth::None }
-                }
-                (other, _) => {
-                    r.problem(
-                        "http.auth",
-                        format!(
-                            "{other:?} is not an authorization this stack knows; one of: {}",
-                            super::AUTH_WORDS.join(", ")
-                        ),
-                    );
-                    Auth::None
-                }
-            },
-        },
-        alarm: alarm.typed(),
-        alarms: alarms.typed(),
-        deploy: deploy.typed(&mut words),
-        logs: logs.typed(&mut words),
-        client: client.flatten().and_then(|c| {
-            // Refused above for a preview; never declared for one.
-            (!is_preview).then_some(Client {
-                assumed_by: c.assumed_by,
-            })
-        }),
-        tags: tags.unwrap_or_default(),
-    };
+}
+
+/// Records the problems the typed stack has, each where it is in the file
+/// (a problem of the `--name` flag's value is the flag's), except those of
+/// sections that failed to read.
+fn report(
+    r: &mut Reader<'_>,
+    problems: Vec<(String, String)>,
+    name_flag: Option<&str>,
+    failed: &[&str],
+) {
     let section_of = |path: &str| path.split('.').next().unwrap_or_default().to_owned();
-    for (path, message) in words.into_iter().chain(validate(&stack)) {
+    for (path, message) in problems {
         if name_flag.is_some() && path == "name" {
             // Not in the file: say it is the flag's value.
             r.problems.push(Problem {
@@ -486,11 +404,104 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         }
         r.problem(&path, message);
     }
+}
+
+/// [`parse`], with the stack's name given on the command line instead.
+pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<Stack, StackError> {
+    let root = document(file, text)?;
+    let mut r = Reader {
+        file,
+        text,
+        problems: Vec::new(),
+    };
+    let raws = Raws::read(&mut r, &root, name_flag);
+    let failed = raws.failed();
+    let Raws {
+        name,
+        region,
+        images,
+        model,
+        queue,
+        worker,
+        http,
+        alarm,
+        alarms,
+        logs,
+        deploy,
+        client,
+        tags,
+    } = raws;
+    let images = images.unwrap_or(sections::images::Raw {
+        bucket: "placeholder".into(),
+        prefix: "placeholder".into(),
+    });
+    // `--name` other than the file's own: a preview of the file's stack.
+    let preview_of = match (name_flag, &name) {
+        (Some(flag), Some(own)) if !own.is_empty() && flag != own => Some(own.clone()),
+        _ => None,
+    };
+    let name = name_flag
+        .map(str::to_owned)
+        .or(name)
+        .unwrap_or_else(|| "placeholder".into());
+    if preview_of.is_some() && client.as_ref().is_some_and(Option::is_some) {
+        r.problem(
+            "client",
+            format!(
+                "a preview stack (--name {name}) declares no client identity: `client:` grants the principals it names access to the stack's queue and pictures, and a preview is what a pull request deploys. Remove `client:` from this file, or plan the file's own stack (without --name)"
+            ),
+        );
+    }
+    let is_preview = preview_of.is_some();
+    let http = http.unwrap_or_default();
+    let http = sections::http::Raw {
+        // A preview reserves none of the account's concurrency (Stack::preview).
+        reserved_concurrency: http.reserved_concurrency.filter(|_| !is_preview),
+        ..http
+    };
+    let images = Images {
+        prefix: match &preview_of {
+            Some(_) => super::preview_prefix(&images.prefix, &name),
+            None => images.prefix,
+        },
+        bucket: images.bucket,
+    };
+    // Words the sections do not know (`deploy.strategy`, `logs.level`,
+    // `http.auth`), found while converting.
+    let mut words: Vec<(String, String)> = Vec::new();
+    let stack = Stack {
+        name,
+        preview_of,
+        region: region.unwrap_or_else(|| "eu-west-1".into()),
+        images,
+        model: model.unwrap_or_default().typed(),
+        queue: queue.unwrap_or_default().typed(),
+        worker: worker.unwrap_or_default().typed(),
+        http: http.typed(&mut words),
+        alarm: alarm
+            .unwrap_or_else(sections::alarm::Raw::placeholder)
+            .typed(),
+        alarms: alarms.unwrap_or_default().typed(),
+        deploy: deploy.unwrap_or_default().typed(&mut words),
+        logs: logs.unwrap_or_default().typed(&mut words),
+        client: client.flatten().and_then(|c| {
+            // Refused above for a preview; never declared for one.
+            (!is_preview).then_some(Client {
+                assumed_by: c.assumed_by,
+            })
+        }),
+        tags: tags.unwrap_or_default(),
+    };
+    let problems = words.into_iter().chain(validate(&stack)).collect();
+    report(&mut r, problems, name_flag, &failed);
     if r.problems.is_empty() {
         Ok(stack)
     } else {
         r.problems.sort_by_key(|p| p.line);
-        Err(invalid(r.problems))
+        Err(StackError::Invalid {
+            file: file.to_path_buf(),
+            problems: r.problems,
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::range;
-use crate::stack::{Auth, MAX_BURST, MAX_RATE_PER_SECOND, Stack};
+use crate::stack::{Auth, Http, Jwt, MAX_BURST, MAX_RATE_PER_SECOND, Stack};
 
 /// As written in the file.
 #[derive(Deserialize)]
@@ -42,6 +42,54 @@ pub struct RawJwt {
     pub audience: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+}
+
+impl Raw {
+    /// The typed section; an authorization no word names, or `jwt:` beside
+    /// another, is a problem in `words`.
+    pub fn typed(self, words: &mut Vec<(String, String)>) -> Http {
+        let auth = match (self.auth.as_str(), self.jwt) {
+            ("jwt", jwt) => {
+                let jwt = jwt.unwrap_or(RawJwt {
+                    issuer: String::new(),
+                    audience: Vec::new(),
+                    scopes: Vec::new(),
+                });
+                Auth::Jwt(Jwt {
+                    issuer: jwt.issuer,
+                    audience: jwt.audience,
+                    scopes: jwt.scopes,
+                })
+            }
+            (word @ ("iam" | "none"), jwt) => {
+                if jwt.is_some() {
+                    words.push((
+                        "http.jwt".into(),
+                        format!("is only read with `auth: jwt` (this route's auth is {word})"),
+                    ));
+                }
+                if word == "iam" { Auth::Iam } else { Auth::None }
+            }
+            (other, _) => {
+                words.push((
+                    "http.auth".into(),
+                    format!(
+                        "{other:?} is not an authorization this stack knows; one of: {}",
+                        crate::stack::AUTH_WORDS.join(", ")
+                    ),
+                ));
+                Auth::None
+            }
+        };
+        Http {
+            memory_mb: self.memory_mb,
+            timeout_seconds: self.timeout_seconds,
+            rate_per_second: self.rate_per_second,
+            burst: self.burst,
+            reserved_concurrency: self.reserved_concurrency,
+            auth,
+        }
+    }
 }
 
 /// Its limits.
