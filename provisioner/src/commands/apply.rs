@@ -135,16 +135,53 @@ pub fn print_event(e: Event) {
     }
 }
 
-/// Plans in `mode`, asks (unless `saved` is a plan that still matches),
-/// executes, verifies. Shared by apply and destroy.
-pub async fn converge(
-    session: &Session,
-    mode: Mode,
-    adopt: bool,
-    yes: bool,
-    broadening: Broadening,
-    saved: Option<&SavedPlan>,
-) -> Result<ExitCode> {
+/// How a changing verb converges: what it plans, and what it may do
+/// without asking.
+pub struct Converge<'a> {
+    pub mode: Mode,
+    /// Take over same-named resources without the stack's ownership tags.
+    pub adopt: bool,
+    /// Do not ask (also CI=true); never approves a broadening.
+    pub yes: bool,
+    pub broadening: Broadening,
+    /// A reviewed plan that must still match.
+    pub saved: Option<&'a SavedPlan>,
+}
+
+impl Converge<'_> {
+    /// Plans in `mode`, asking as usual, nothing adopted, nothing saved.
+    pub fn asking(mode: Mode, yes: bool) -> Converge<'static> {
+        Converge {
+            mode,
+            adopt: false,
+            yes,
+            broadening: Broadening::Ask,
+            saved: None,
+        }
+    }
+}
+
+impl Broadening {
+    /// `--approve-broadening` given or not.
+    pub fn approved_if(flag: bool) -> Broadening {
+        if flag {
+            Broadening::Approved
+        } else {
+            Broadening::Ask
+        }
+    }
+}
+
+/// Plans in `how.mode`, asks (unless `how.saved` is a plan that still
+/// matches), executes, verifies. Shared by apply, destroy and bootstrap.
+pub async fn converge(session: &Session, how: &Converge<'_>) -> Result<ExitCode> {
+    let Converge {
+        mode,
+        adopt,
+        yes,
+        broadening,
+        saved,
+    } = *how;
     let (plan, snapshot) = session.plan(mode, adopt).await?;
     print!("{}", render::text(&plan));
     if let Some(saved) = saved {
@@ -246,15 +283,13 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
             "apply",
             converge(
                 &session,
-                Mode::Apply,
-                args.adopt,
-                args.yes,
-                if args.approve_broadening {
-                    Broadening::Approved
-                } else {
-                    Broadening::Ask
+                &Converge {
+                    mode: Mode::Apply,
+                    adopt: args.adopt,
+                    yes: args.yes,
+                    broadening: Broadening::approved_if(args.approve_broadening),
+                    saved: saved.as_ref(),
                 },
-                saved.as_ref(),
             ),
         )
         .await

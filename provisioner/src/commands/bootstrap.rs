@@ -264,15 +264,10 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
             "bootstrap",
             super::apply::converge(
                 &boot,
-                crate::engine::Mode::Apply,
-                false,
-                args.yes,
-                if args.approve_broadening {
-                    super::apply::Broadening::Approved
-                } else {
-                    super::apply::Broadening::Ask
+                &super::apply::Converge {
+                    broadening: super::apply::Broadening::approved_if(args.approve_broadening),
+                    ..super::apply::Converge::asking(crate::engine::Mode::Apply, args.yes)
                 },
-                None,
             ),
         )
         .await?;

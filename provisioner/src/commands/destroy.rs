@@ -25,11 +25,7 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
             "destroy",
             super::apply::converge(
                 &session,
-                Mode::Destroy,
-                false,
-                yes,
-                super::apply::Broadening::Ask,
-                None,
+                &super::apply::Converge::asking(Mode::Destroy, yes),
             ),
         )
         .await
