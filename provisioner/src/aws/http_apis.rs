@@ -161,6 +161,149 @@ struct Parts {
     stage: Option<Stage>,
 }
 
+impl Parts {
+    /// The parts as AWS listed them, in the declared shape: the declared
+    /// integration and authorizer (else the first), every route with what
+    /// it points at, the declared stage.
+    fn of(
+        spec: &HttpApiSpec,
+        integrations: &[aws_sdk_apigatewayv2::types::Integration],
+        routes: &[aws_sdk_apigatewayv2::types::Route],
+        stages: &[aws_sdk_apigatewayv2::types::Stage],
+        authorizers: Vec<aws_sdk_apigatewayv2::types::Authorizer>,
+    ) -> Parts {
+        let authorizer = Parts::authorizer_of(spec, authorizers);
+        let integration = Parts::integration_of(spec, integrations);
+        let target = integration
+            .as_ref()
+            .map(|(id, _)| format!("integrations/{id}"));
+        let routes = Parts::routes_of(routes, target.as_deref(), authorizer.as_ref());
+        let stage = Parts::stage_of(spec, stages);
+        Parts {
+            integration,
+            authorizer,
+            routes,
+            stage,
+        }
+    }
+
+    fn authorizer_of(
+        spec: &HttpApiSpec,
+        authorizers: Vec<aws_sdk_apigatewayv2::types::Authorizer>,
+    ) -> Option<(String, Authorizer)> {
+        let mut authorizers = authorizers;
+        authorizers.sort_by(|a, b| a.name().cmp(&b.name()));
+        authorizers
+            .iter()
+            .find(|a| {
+                spec.authorizer
+                    .as_ref()
+                    .is_some_and(|want| a.name() == Some(want.name.as_str()))
+            })
+            .or_else(|| authorizers.first())
+            .map(|a| {
+                let jwt = a.jwt_configuration();
+                (
+                    a.authorizer_id().unwrap_or_default().to_owned(),
+                    Authorizer {
+                        name: a.name().unwrap_or_default().to_owned(),
+                        issuer: jwt.and_then(|j| j.issuer()).unwrap_or_default().to_owned(),
+                        audience: jwt.map(|j| j.audience().to_vec()).unwrap_or_default(),
+                        identity_source: a.identity_source().to_vec(),
+                    },
+                )
+            })
+    }
+
+    fn integration_of(
+        spec: &HttpApiSpec,
+        integrations: &[aws_sdk_apigatewayv2::types::Integration],
+    ) -> Option<(String, Integration)> {
+        integrations
+            .iter()
+            .find(|i| i.integration_uri() == Some(spec.integration.uri.as_str()))
+            .or_else(|| integrations.first())
+            .map(|i| {
+                (
+                    i.integration_id().unwrap_or_default().to_owned(),
+                    Integration {
+                        kind: i
+                            .integration_type()
+                            .map(|t| t.as_str())
+                            .unwrap_or_default()
+                            .to_owned(),
+                        uri: Text::literal(i.integration_uri().unwrap_or_default()),
+                        payload_format_version: i
+                            .payload_format_version()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        timeout_ms: i
+                            .timeout_in_millis()
+                            .and_then(|t| u32::try_from(t).ok())
+                            .unwrap_or_default(),
+                    },
+                )
+            })
+    }
+
+    /// Route key → (id, route): what each points at.
+    fn routes_of(
+        routes: &[aws_sdk_apigatewayv2::types::Route],
+        target: Option<&str>,
+        authorizer: Option<&(String, Authorizer)>,
+    ) -> BTreeMap<String, (String, Route)> {
+        routes
+            .iter()
+            .map(|r| {
+                let kind = r
+                    .authorization_type()
+                    .map_or("NONE", |t| t.as_str())
+                    .to_owned();
+                let jwt = kind == "JWT";
+                (
+                    r.route_key().unwrap_or_default().to_owned(),
+                    (
+                        r.route_id().unwrap_or_default().to_owned(),
+                        Route {
+                            to_integration: target.is_some() && r.target() == target,
+                            authorization_scopes: if jwt {
+                                let mut scopes = r.authorization_scopes().to_vec();
+                                scopes.sort();
+                                scopes
+                            } else {
+                                Vec::new()
+                            },
+                            to_authorizer: jwt
+                                && authorizer
+                                    .is_some_and(|(id, _)| r.authorizer_id() == Some(id.as_str())),
+                            authorization_type: kind,
+                        },
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    fn stage_of(
+        spec: &HttpApiSpec,
+        stages: &[aws_sdk_apigatewayv2::types::Stage],
+    ) -> Option<Stage> {
+        stages
+            .iter()
+            .find(|s| s.stage_name() == Some(spec.stage.name.as_str()))
+            .map(|s| Stage {
+                name: s.stage_name().unwrap_or_default().to_owned(),
+                auto_deploy: s.auto_deploy().unwrap_or(false),
+                throttling: s.default_route_settings().and_then(|r| {
+                    Some(Throttling {
+                        rate_limit: r.throttling_rate_limit()?,
+                        burst_limit: u32::try_from(r.throttling_burst_limit()?).ok()?,
+                    })
+                }),
+            })
+    }
+}
+
 impl HttpApi {
     pub fn new(address: &str, name: String, spec: &HttpApiSpec, aws: Arc<Aws>) -> Self {
         let declared = Declared::of(address, name.clone(), spec).knowing(NAME, name);
@@ -237,106 +380,13 @@ impl HttpApi {
         let routes = routes.map_err(|e| aws_error(&self.what("GetRoutes"), e))?;
         let stages = stages.map_err(|e| aws_error(&self.what("GetStages"), e))?;
         let authorizers = authorizers.map_err(|e| aws_error(&self.what("GetAuthorizers"), e))?;
-        let mut authorizers = authorizers;
-        authorizers.sort_by(|a, b| a.name().cmp(&b.name()));
-        let authorizer = authorizers
-            .iter()
-            .find(|a| {
-                spec.authorizer
-                    .as_ref()
-                    .is_some_and(|want| a.name() == Some(want.name.as_str()))
-            })
-            .or_else(|| authorizers.first())
-            .map(|a| {
-                let jwt = a.jwt_configuration();
-                (
-                    a.authorizer_id().unwrap_or_default().to_owned(),
-                    Authorizer {
-                        name: a.name().unwrap_or_default().to_owned(),
-                        issuer: jwt.and_then(|j| j.issuer()).unwrap_or_default().to_owned(),
-                        audience: jwt.map(|j| j.audience().to_vec()).unwrap_or_default(),
-                        identity_source: a.identity_source().to_vec(),
-                    },
-                )
-            });
-        let integration = integrations
-            .iter()
-            .find(|i| i.integration_uri() == Some(spec.integration.uri.as_str()))
-            .or_else(|| integrations.first())
-            .map(|i| {
-                (
-                    i.integration_id().unwrap_or_default().to_owned(),
-                    Integration {
-                        kind: i
-                            .integration_type()
-                            .map(|t| t.as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
-                        uri: Text::literal(i.integration_uri().unwrap_or_default()),
-                        payload_format_version: i
-                            .payload_format_version()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        timeout_ms: i
-                            .timeout_in_millis()
-                            .and_then(|t| u32::try_from(t).ok())
-                            .unwrap_or_default(),
-                    },
-                )
-            });
-        let target = integration
-            .as_ref()
-            .map(|(id, _)| format!("integrations/{id}"));
-        let routes = routes
-            .iter()
-            .map(|r| {
-                let kind = r
-                    .authorization_type()
-                    .map_or("NONE", |t| t.as_str())
-                    .to_owned();
-                let jwt = kind == "JWT";
-                (
-                    r.route_key().unwrap_or_default().to_owned(),
-                    (
-                        r.route_id().unwrap_or_default().to_owned(),
-                        Route {
-                            to_integration: target.is_some() && r.target() == target.as_deref(),
-                            authorization_scopes: if jwt {
-                                let mut scopes = r.authorization_scopes().to_vec();
-                                scopes.sort();
-                                scopes
-                            } else {
-                                Vec::new()
-                            },
-                            to_authorizer: jwt
-                                && authorizer
-                                    .as_ref()
-                                    .is_some_and(|(id, _)| r.authorizer_id() == Some(id.as_str())),
-                            authorization_type: kind,
-                        },
-                    ),
-                )
-            })
-            .collect();
-        let stage = stages
-            .iter()
-            .find(|s| s.stage_name() == Some(spec.stage.name.as_str()))
-            .map(|s| Stage {
-                name: s.stage_name().unwrap_or_default().to_owned(),
-                auto_deploy: s.auto_deploy().unwrap_or(false),
-                throttling: s.default_route_settings().and_then(|r| {
-                    Some(Throttling {
-                        rate_limit: r.throttling_rate_limit()?,
-                        burst_limit: u32::try_from(r.throttling_burst_limit()?).ok()?,
-                    })
-                }),
-            });
-        Ok(Some(Parts {
-            integration,
-            authorizer,
-            routes,
-            stage,
-        }))
+        Ok(Some(Parts::of(
+            spec,
+            &integrations,
+            &routes,
+            &stages,
+            authorizers,
+        )))
     }
 
     /// Creates or changes the parts (as they are: `parts`) that differ from

@@ -57,6 +57,40 @@ fn cargo_lambda(args: &Args) -> PathBuf {
     })
 }
 
+/// The emulator the functions run against and the model they call; both
+/// required before anything starts.
+fn endpoints(args: &Args) -> Result<(String, String)> {
+    let emulator = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "`provisioner local` runs the functions against an AWS emulator: set AWS_ENDPOINT_URL \
+                 (`source scripts/moto` starts one)"
+            )
+        })?;
+    let model = args.model_endpoint.clone().ok_or_else(|| {
+        anyhow!(
+            "the functions need a model: start the stand-in (`target/debug/model-standin`) and pass \
+             --model-endpoint URL (or set AWS_ENDPOINT_URL_BEDROCK_RUNTIME)"
+        )
+    })?;
+    Ok((emulator, model))
+}
+
+/// cargo lambda watch's own environment: where AWS and the model are.
+fn process_environment(emulator: &str, model: &str, region: &str) -> BTreeMap<String, String> {
+    [
+        ("AWS_ENDPOINT_URL", emulator),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", model),
+        ("AWS_REGION", region),
+        ("AWS_DEFAULT_REGION", region),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// The functions' environment as the deployed ones have it: the deployed
 /// outputs both read, and the worker's settings (both functions share cargo
 /// lambda watch's environment; the HTTP one ignores them): its last allowed
@@ -177,21 +211,7 @@ fn announce(a: &Announce<'_>) {
 
 pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let path = args.file.stack.as_path();
-    let emulator = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            anyhow!(
-                "`provisioner local` runs the functions against an AWS emulator: set AWS_ENDPOINT_URL \
-                 (`source scripts/moto` starts one)"
-            )
-        })?;
-    let model = args.model_endpoint.clone().ok_or_else(|| {
-        anyhow!(
-            "the functions need a model: start the stand-in (`target/debug/model-standin`) and pass \
-             --model-endpoint URL (or set AWS_ENDPOINT_URL_BEDROCK_RUNTIME)"
-        )
-    })?;
+    let (emulator, model) = endpoints(args)?;
     let session = super::Session::open(path, inputs).await?;
     let snapshot = session.read().await?;
     let outputs = session.outputs(&snapshot);
@@ -204,16 +224,7 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         .unwrap_or_else(|_| session.stack.adaptive_capacity());
     let function_env = function_environment(&session.stack, &outputs, &capacity)?;
     let region = session.aws.region.clone();
-    let process_env: BTreeMap<String, String> = [
-        ("AWS_ENDPOINT_URL", emulator.as_str()),
-        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", model.as_str()),
-        ("AWS_REGION", region.as_str()),
-        ("AWS_DEFAULT_REGION", region.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-
+    let process_env = process_environment(&emulator, &model, &region);
     // The port first: a busy port fails before anything is started or changed.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

@@ -50,6 +50,60 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     retire(&session, args).await
 }
 
+/// The refusal while this stack is not fully deployed: the old stack keeps
+/// serving until the new one does.
+async fn not_deployed(session: &Session) -> Result<Option<String>> {
+    let (plan, _) = session.plan(Mode::Apply, false).await?;
+    let missing: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::NotOwned))
+        .map(|c| c.address.as_str())
+        .collect();
+    Ok((!missing.is_empty()).then(|| {
+        format!(
+            "stack {:?} is not fully deployed ({} missing: {}): run `provisioner apply` first, so the old stack keeps serving until the new one does",
+            session.stack.name,
+            missing.len(),
+            missing.join(", ")
+        )
+    }))
+}
+
+/// Deletes the old stack; when CloudFormation fails only on what is kept,
+/// deletes it again naming them to retain. Its last status.
+async fn delete_keeping(
+    session: &Session,
+    stack_id: &str,
+    old_name: &str,
+    keep: &BTreeSet<String>,
+) -> Result<StackStatus> {
+    delete(session, stack_id, old_name, None).await?;
+    let mut last = wait(session, stack_id, "deleting").await?;
+    if last == StackStatus::DeleteFailed {
+        let failed: Vec<OldResource> = resources(session, stack_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == "DELETE_FAILED")
+            .collect();
+        let ids: BTreeSet<String> = failed.iter().map(|r| r.logical_id.clone()).collect();
+        if !ids.is_subset(keep) {
+            bail!(
+                "CloudFormation could not delete {}; the old stack {old_name:?} is DELETE_FAILED. Fix what blocks them, or keep them with --retain, and run retire again.",
+                failed
+                    .iter()
+                    .map(|r| format!("{} ({})", r.logical_id, r.physical_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        // The retained ones failed (CloudFormation requires naming them now).
+        delete(session, stack_id, old_name, Some(ids.into_iter().collect())).await?;
+        last = wait(session, stack_id, "deleting (retaining)").await?;
+    }
+    Ok(last)
+}
+
 async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
     let old_name = &args.cloudformation_stack;
     let retain: BTreeSet<String> = args.retain.iter().cloned().collect();
@@ -77,21 +131,7 @@ async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
     print!("{}", table(&old, &fates));
 
     let mut problems = refusals(&old, &fates, &retain);
-    let (plan, _) = session.plan(Mode::Apply, false).await?;
-    let missing: Vec<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::NotOwned))
-        .map(|c| c.address.as_str())
-        .collect();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "stack {:?} is not fully deployed ({} missing: {}): run `provisioner apply` first, so the old stack keeps serving until the new one does",
-            session.stack.name,
-            missing.len(),
-            missing.join(", ")
-        ));
-    }
+    problems.extend(not_deployed(session).await?);
     if !problems.is_empty() {
         eprintln!("\nNothing was changed:");
         for p in &problems {
@@ -121,35 +161,7 @@ async fn retire(session: &Session, args: &Args) -> Result<ExitCode> {
         mark_retained(session, &stack_id, &stack, &keep).await?;
     }
 
-    delete(session, &stack_id, old_name, None).await?;
-    let mut last = wait(session, &stack_id, "deleting").await?;
-    if last == StackStatus::DeleteFailed {
-        let failed: Vec<OldResource> = resources(session, &stack_id)
-            .await?
-            .into_iter()
-            .filter(|r| r.status == "DELETE_FAILED")
-            .collect();
-        let ids: BTreeSet<String> = failed.iter().map(|r| r.logical_id.clone()).collect();
-        if !ids.is_subset(&keep) {
-            bail!(
-                "CloudFormation could not delete {}; the old stack {old_name:?} is DELETE_FAILED. Fix what blocks them, or keep them with --retain, and run retire again.",
-                failed
-                    .iter()
-                    .map(|r| format!("{} ({})", r.logical_id, r.physical_id))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        // The retained ones failed (CloudFormation requires naming them now).
-        delete(
-            session,
-            &stack_id,
-            old_name,
-            Some(ids.into_iter().collect()),
-        )
-        .await?;
-        last = wait(session, &stack_id, "deleting (retaining)").await?;
-    }
+    let last = delete_keeping(session, &stack_id, old_name, &keep).await?;
     if last != StackStatus::DeleteComplete {
         bail!("CloudFormation stack {old_name:?} ended {last}");
     }

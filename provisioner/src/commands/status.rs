@@ -218,6 +218,21 @@ fn alarm_statuses(
         .collect()
 }
 
+/// What needs a person: every alarm in ALARM, and dead-lettered prompts.
+fn attention(alarms: &[AlarmStatus], dead_lettered: u64, dlq_name: &str) -> Vec<String> {
+    let mut attention: Vec<String> = alarms
+        .iter()
+        .filter(|a| a.state == "ALARM")
+        .map(|a| format!("alarm {} is in ALARM: {}", a.name, a.reason))
+        .collect();
+    if dead_lettered > 0 {
+        attention.push(format!(
+            "{dead_lettered} prompt(s) in the dead-letter queue {dlq_name} (`provisioner redrive` sends them back)"
+        ));
+    }
+    attention
+}
+
 pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
     let aws = &session.aws;
     let stack = &session.stack;
@@ -291,17 +306,7 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
             code_is_local_zip: local_sha(artifact).map(|local| local == deployed),
         });
     }
-    let mut attention = Vec::new();
-    for a in alarms.iter().filter(|a| a.state == "ALARM") {
-        attention.push(format!("alarm {} is in ALARM: {}", a.name, a.reason));
-    }
-    if dlq.visible + dlq.in_flight > 0 {
-        attention.push(format!(
-            "{} prompt(s) in the dead-letter queue {} (`provisioner redrive` sends them back)",
-            dlq.visible + dlq.in_flight,
-            dlq_name
-        ));
-    }
+    let attention = attention(&alarms, dlq.visible + dlq.in_flight, &dlq_name);
     Ok(Status {
         stack: stack.name.clone(),
         queue: QueueStatus {

@@ -16,16 +16,15 @@ use crate::engine::{Handle, Text};
 use crate::stack::{Auth, Stack};
 use couch_contract::outputs::Output;
 
-/// The client's role (or its absence), with the client's statements in the
-/// boundary whether or not it is declared.
-pub fn declare(
-    d: &mut Declaration,
+/// What the client may do (send prompts, read pictures, see whether one
+/// exists), and the call of the stack's own API routes (granted with
+/// `auth: iam`).
+fn grants(
     stack: &Stack,
-    aws: &Arc<Aws>,
     refs: &References,
     q: &Queueing,
     api: &Handle<HttpApi>,
-) {
+) -> (Vec<Statement>, Statement) {
     let (bucket, queue) = (&refs.bucket, &q.queue);
     let images = couch_contract::images_prefix(&stack.images.prefix);
     let call_the_api = Statement::allow(
@@ -42,7 +41,7 @@ pub fn declare(
             })
             .collect(),
     );
-    let mut client_grants = vec![
+    let client_grants = vec![
         Statement::allow(
             "SendPrompts",
             &["sqs:SendMessage"],
@@ -65,6 +64,11 @@ pub fn declare(
         )
         .when("StringLike", "s3:prefix", vec![format!("{images}*").into()]),
     ];
+    (client_grants, call_the_api)
+}
+
+/// The client's statements as the boundary holds them.
+fn bounded(client_grants: &[Statement], aws: &Aws) -> Vec<Statement> {
     // In the boundary the API is any of the account's with these routes in
     // the stack's Region: its id is AWS's to choose, and the API cannot be
     // made before the boundary (its integration names the HTTP function,
@@ -73,7 +77,7 @@ pub fn declare(
     // A preview declares no client (`client:` is refused with `--name`):
     // its boundary holds no client statement, so no role a preview makes
     // can call an API or read pictures the way a client would.
-    let mut bounded = client_grants.clone();
+    let mut bounded = client_grants.to_vec();
     bounded.push(Statement::allow(
         "CallTheApi",
         &["execute-api:Invoke"],
@@ -90,8 +94,22 @@ pub fn declare(
             })
             .collect(),
     ));
+    bounded
+}
+
+/// The client's role (or its absence), with the client's statements in the
+/// boundary whether or not it is declared.
+pub fn declare(
+    d: &mut Declaration,
+    stack: &Stack,
+    aws: &Arc<Aws>,
+    refs: &References,
+    q: &Queueing,
+    api: &Handle<HttpApi>,
+) {
+    let (mut client_grants, call_the_api) = grants(stack, refs, q, api);
     if stack.preview_of.is_none() {
-        d.bound("Client", &bounded);
+        d.bound("Client", &bounded(&client_grants, aws));
     }
     if stack.http.auth == Auth::Iam {
         client_grants.push(call_the_api);
