@@ -146,6 +146,62 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     redrive(&session, args).await
 }
 
+/// Follows move task `handle` from `dlq_arn` until it ends, printing its
+/// progress; Ctrl-C cancels it (what was moved stays moved).
+async fn follow(session: &Session, handle: &str, dlq_arn: &str) -> Result<ExitCode> {
+    let aws = &session.aws;
+    let stack = &session.stack;
+    let mut cancelled = false;
+    let mut last = -1;
+    loop {
+        let interrupted = tokio::select! {
+            _ = tokio::time::sleep(POLL) => false,
+            _ = tokio::signal::ctrl_c(), if !cancelled => true,
+        };
+        if interrupted {
+            cancelled = true;
+            println!("Interrupted: cancelling the move task (what was moved stays moved)...");
+            aws.sqs
+                .cancel_message_move_task()
+                .task_handle(handle)
+                .send()
+                .await
+                .map_err(|e| anyhow!(aws_error("sqs:CancelMessageMoveTask", e)))?;
+        }
+        let Some((status, moved, to_move, failure)) = latest_task(aws, dlq_arn).await? else {
+            return Err(anyhow!(
+                "the move task disappeared from ListMessageMoveTasks"
+            ));
+        };
+        if moved != last {
+            println!("  {status}: {moved} of {to_move} moved");
+            last = moved;
+        }
+        match status.as_str() {
+            "COMPLETED" => {
+                println!(
+                    "Redrive complete: {moved} prompt(s) are back on {}.",
+                    stack.queue_name()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            "CANCELLED" => {
+                println!(
+                    "Redrive cancelled after {moved} of {to_move} prompt(s); the rest are still in the dead-letter queue."
+                );
+                return Ok(ExitCode::from(130));
+            }
+            "FAILED" => {
+                return Err(anyhow!(
+                    "the move task failed after {moved} of {to_move}: {}",
+                    failure.unwrap_or_else(|| "no reason given".into())
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The verb on an open session (tests drive it directly).
 pub async fn redrive(session: &Session, args: &Args) -> Result<ExitCode> {
     let aws = &session.aws;
@@ -199,53 +255,5 @@ pub async fn redrive(session: &Session, args: &Args) -> Result<ExitCode> {
         stack.dlq_name(),
         stack.queue_name()
     );
-    let mut cancelled = false;
-    let mut last = -1;
-    loop {
-        let interrupted = tokio::select! {
-            _ = tokio::time::sleep(POLL) => false,
-            _ = tokio::signal::ctrl_c(), if !cancelled => true,
-        };
-        if interrupted {
-            cancelled = true;
-            println!("Interrupted: cancelling the move task (what was moved stays moved)...");
-            aws.sqs
-                .cancel_message_move_task()
-                .task_handle(&handle)
-                .send()
-                .await
-                .map_err(|e| anyhow!(aws_error("sqs:CancelMessageMoveTask", e)))?;
-        }
-        let Some((status, moved, to_move, failure)) = latest_task(aws, &dlq.arn).await? else {
-            return Err(anyhow!(
-                "the move task disappeared from ListMessageMoveTasks"
-            ));
-        };
-        if moved != last {
-            println!("  {status}: {moved} of {to_move} moved");
-            last = moved;
-        }
-        match status.as_str() {
-            "COMPLETED" => {
-                println!(
-                    "Redrive complete: {moved} prompt(s) are back on {}.",
-                    stack.queue_name()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            "CANCELLED" => {
-                println!(
-                    "Redrive cancelled after {moved} of {to_move} prompt(s); the rest are still in the dead-letter queue."
-                );
-                return Ok(ExitCode::from(130));
-            }
-            "FAILED" => {
-                return Err(anyhow!(
-                    "the move task failed after {moved} of {to_move}: {}",
-                    failure.unwrap_or_else(|| "no reason given".into())
-                ));
-            }
-            _ => {}
-        }
-    }
+    follow(session, &handle, &dlq.arn).await
 }

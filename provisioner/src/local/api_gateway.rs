@@ -67,6 +67,67 @@ pub struct ApiGateway {
     requests: AtomicU64,
 }
 
+/// The headers as payload 2.0 has them: one value each (repeats joined by
+/// commas), cookies apart, and API Gateway's `x-forwarded-*`.
+fn flat_headers(headers: &HeaderMap, peer: SocketAddr) -> Map<String, Value> {
+    let mut flat: Map<String, Value> = Map::new();
+    for name in headers.keys() {
+        if name == http::header::COOKIE {
+            continue;
+        }
+        let joined: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        flat.insert(name.as_str().to_owned(), Value::from(joined.join(",")));
+    }
+    flat.insert("x-forwarded-for".into(), Value::from(peer.ip().to_string()));
+    flat.insert(
+        "x-forwarded-port".into(),
+        Value::from(peer.port().to_string()),
+    );
+    flat.insert("x-forwarded-proto".into(), Value::from("http"));
+    flat
+}
+
+/// The request's cookies, each on its own (payload 2.0's `cookies`).
+fn cookies(headers: &HeaderMap) -> Vec<Value> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(|c| Value::from(c.trim()))
+        .filter(|c| c.as_str().is_some_and(|s| !s.is_empty()))
+        .collect()
+}
+
+/// The query string decoded, repeated keys joined by commas (payload 2.0's
+/// `queryStringParameters`).
+fn query_parameters(query: &str) -> Map<String, Value> {
+    let mut params: Map<String, Value> = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (k, v) = (decode(k), decode(v));
+        match params.get_mut(&k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                params.insert(k, Value::from(v));
+            }
+        }
+    }
+    params
+}
+
 impl ApiGateway {
     /// Routes as API Gateway writes their keys' parts: (`POST`, `/images/{id}`).
     pub fn new(routes: &[(Method, &str)], function: Arc<dyn Invoke>, timeout: Duration) -> Self {
@@ -118,52 +179,10 @@ impl ApiGateway {
         request_id: &str,
         peer: SocketAddr,
     ) -> Value {
-        let mut flat: Map<String, Value> = Map::new();
-        for name in headers.keys() {
-            if name == http::header::COOKIE {
-                continue;
-            }
-            let joined: Vec<&str> = headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            flat.insert(name.as_str().to_owned(), Value::from(joined.join(",")));
-        }
-        flat.insert("x-forwarded-for".into(), Value::from(peer.ip().to_string()));
-        flat.insert(
-            "x-forwarded-port".into(),
-            Value::from(peer.port().to_string()),
-        );
-        flat.insert("x-forwarded-proto".into(), Value::from("http"));
-        let cookies: Vec<Value> = headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .map(|c| Value::from(c.trim()))
-            .filter(|c| c.as_str().is_some_and(|s| !s.is_empty()))
-            .collect();
+        let flat = flat_headers(headers, peer);
+        let cookies = cookies(headers);
         let query = uri.query().unwrap_or_default();
-        let mut params: Map<String, Value> = Map::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            let (k, v) = (decode(k), decode(v));
-            match params.get_mut(&k) {
-                Some(Value::String(existing)) => {
-                    existing.push(',');
-                    existing.push_str(&v);
-                }
-                _ => {
-                    params.insert(k, Value::from(v));
-                }
-            }
-        }
+        let params = query_parameters(query);
         let text = is_text(headers);
         let (body, base64) = match std::str::from_utf8(body) {
             _ if body.is_empty() => (Value::Null, false),
