@@ -76,6 +76,10 @@ macro_rules! fields {
                 pub const $konst: $crate::typed::Field<$spec> =
                     $crate::typed::Field::named($crate::fields!(@name $field $($name)?));
             )*
+            /// Every field declared above (a test checks each is a
+            /// serialised field name of the spec).
+            #[allow(dead_code)]
+            pub const FIELDS: &'static [$crate::typed::Field<$spec>] = &[$(<$spec>::$konst),*];
         }
         const _: () = {
             #[allow(dead_code)]

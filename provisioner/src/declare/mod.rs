@@ -220,6 +220,46 @@ mod tests {
     use serde_json::json;
     use std::path::Path;
 
+    /// Each typed field (`fields!`) is the name a spec serialises: a serde
+    /// rename without `= "name"` in `fields!` would never match a change.
+    #[test]
+    fn every_typed_field_names_a_serialised_field() {
+        use crate::aws::{
+            aliases::AliasSpec, functions::FunctionSpec, http_apis::HttpApiSpec,
+            log_groups::LogGroupSpec, managed_policies::ManagedPolicySpec, roles::RoleSpec,
+            subscriptions::SubscriptionSpec, triggers::TriggerSpec,
+        };
+        let aws = Arc::new(Aws::offline("eu-west-1"));
+        let d = declare(&stack(), &no_code(), &aws);
+        let keys = |kind: &str| -> std::collections::BTreeSet<String> {
+            d.kinds
+                .iter()
+                .filter(|k| k.kind() == kind)
+                .flat_map(|k| k.desired().into_keys())
+                .collect()
+        };
+        fn names<S>(fields: &[crate::engine::Field<S>]) -> Vec<&'static str> {
+            fields.iter().map(|f| f.name()).collect()
+        }
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("lambda-function", names(FunctionSpec::FIELDS)),
+            ("iam-role", names(RoleSpec::FIELDS)),
+            ("log-group", names(LogGroupSpec::FIELDS)),
+            ("iam-managed-policy", names(ManagedPolicySpec::FIELDS)),
+            ("lambda-alias", names(AliasSpec::FIELDS)),
+            ("lambda-sqs-trigger", names(TriggerSpec::FIELDS)),
+            ("http-api", names(HttpApiSpec::FIELDS)),
+            ("sns-subscription", names(SubscriptionSpec::FIELDS)),
+        ];
+        for (kind, fields) in cases {
+            let keys = keys(kind);
+            assert!(!fields.is_empty() && !keys.is_empty(), "{kind}");
+            for f in fields {
+                assert!(keys.contains(f), "{kind}: {f} is not one of {keys:?}");
+            }
+        }
+    }
+
     fn no_code() -> Artifacts {
         Artifacts::load(std::path::Path::new("/nonexistent"))
     }
