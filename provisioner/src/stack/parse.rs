@@ -2,7 +2,6 @@
 //! `deny_unknown_fields`, then the semantic checks of [`super::validate`].
 //! Every problem is collected and located before anything is returned.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -158,10 +157,10 @@ fn duplicate_line(text: &str, message: &str) -> Option<usize> {
 /// Where a problem with `--name` is reported.
 pub const NAME_FLAG: &str = "--name";
 
-use super::sections::{self, KEYS as SECTIONS};
+use super::sections::{self, KEYS as SECTIONS, Raws};
 
 /// Collects problems while sections are read.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     file: &'a Path,
     text: &'a str,
     problems: Vec<Problem>,
@@ -180,7 +179,7 @@ impl Reader<'_> {
 
     /// Deserialises one section; `None` (with a problem recorded) when it is wrong,
     /// `Some(default)` when it is absent and `default` is given.
-    fn section<T: DeserializeOwned>(
+    pub(super) fn section<T: DeserializeOwned>(
         &mut self,
         root: &serde_yaml::Mapping,
         key: &str,
@@ -303,78 +302,17 @@ fn document(file: &Path, text: &str) -> Result<serde_yaml::Mapping, StackError> 
     }
 }
 
-/// Every section as written (`None`: wrong, with its problem recorded).
-struct Raws {
-    name: Option<String>,
-    region: Option<String>,
-    images: Option<sections::images::Raw>,
-    model: Option<sections::model::Raw>,
-    queue: Option<sections::queue::Raw>,
-    worker: Option<sections::worker::Raw>,
-    http: Option<sections::http::Raw>,
-    alarm: Option<sections::alarm::Raw>,
-    alarms: Option<sections::alarms::Raw>,
-    logs: Option<sections::logs::Raw>,
-    deploy: Option<sections::deploy::Raw>,
-    client: Option<Option<sections::client::Raw>>,
-    tags: Option<BTreeMap<String, String>>,
-}
-
-impl Raws {
-    /// Reads each section of [`SECTIONS`], with its default when absent;
-    /// an unknown key is a problem.
-    fn read(r: &mut Reader<'_>, root: &serde_yaml::Mapping, name_flag: Option<&str>) -> Raws {
-        for key in root.keys() {
-            match key.as_str() {
-                Some(k) if SECTIONS.contains(&k) => {}
-                Some(k) => r.problem(
-                    k,
-                    format!("unknown key; expected one of: {}", SECTIONS.join(", ")),
-                ),
-                None => r.problem("", format!("keys must be strings, found {key:?}")),
-            }
+/// A problem for every top-level key that is no section of [`SECTIONS`].
+fn unknown_keys(r: &mut Reader<'_>, root: &serde_yaml::Mapping) {
+    for key in root.keys() {
+        match key.as_str() {
+            Some(k) if SECTIONS.contains(&k) => {}
+            Some(k) => r.problem(
+                k,
+                format!("unknown key; expected one of: {}", SECTIONS.join(", ")),
+            ),
+            None => r.problem("", format!("keys must be strings, found {key:?}")),
         }
-        // With --name, the file's name may be absent.
-        let file_name_default: Option<fn() -> String> =
-            name_flag.map(|_| String::new as fn() -> String);
-        Raws {
-            name: r.section(root, "name", file_name_default),
-            region: r.section(root, "region", Some(|| "eu-west-1".to_owned())),
-            images: r.section(root, "images", None),
-            model: r.section(root, "model", Some(sections::model::Raw::default)),
-            queue: r.section(root, "queue", Some(sections::queue::Raw::default)),
-            worker: r.section(root, "worker", Some(sections::worker::Raw::default)),
-            http: r.section(root, "http", Some(sections::http::Raw::default)),
-            alarm: r.section(root, "alarm", None),
-            alarms: r.section(root, "alarms", Some(sections::alarms::Raw::default)),
-            logs: r.section(root, "logs", Some(sections::logs::Raw::default)),
-            deploy: r.section(root, "deploy", Some(sections::deploy::Raw::default)),
-            client: r.section(root, "client", Some(|| None)),
-            tags: r.section(root, "tags", Some(BTreeMap::new)),
-        }
-    }
-
-    /// The sections that failed: each is replaced by a valid placeholder so
-    /// that the others are still checked, and problems about it are dropped.
-    fn failed(&self) -> Vec<&'static str> {
-        [
-            ("name", self.name.is_none()),
-            ("region", self.region.is_none()),
-            ("images", self.images.is_none()),
-            ("model", self.model.is_none()),
-            ("queue", self.queue.is_none()),
-            ("worker", self.worker.is_none()),
-            ("http", self.http.is_none()),
-            ("alarm", self.alarm.is_none()),
-            ("alarms", self.alarms.is_none()),
-            ("logs", self.logs.is_none()),
-            ("deploy", self.deploy.is_none()),
-            ("client", self.client.is_none()),
-            ("tags", self.tags.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(k, bad)| bad.then_some(k))
-        .collect()
     }
 }
 
@@ -414,6 +352,7 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         text,
         problems: Vec::new(),
     };
+    unknown_keys(&mut r, &root);
     let raws = Raws::read(&mut r, &root, name_flag);
     let failed = raws.failed();
     let Raws {

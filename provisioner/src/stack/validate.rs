@@ -136,10 +136,7 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
             format!("{:?} is not an AWS region name (e.g. eu-west-1)", s.region),
         ));
     }
-    sections::model::check(s, &mut out);
-    sections::images::check(s, &mut out);
-    sections::queue::check(s, &mut out);
-    sections::worker::check(s, &mut out);
+    sections::check_all(s, &mut out);
     let sane_inputs = out
         .iter()
         .all(|(k, _)| !k.starts_with("model.") && k != "worker.batch_size");
@@ -147,7 +144,6 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         out.push((key, why));
     }
 
-    sections::http::check(s, &mut out);
     let (w, q) = (&s.worker, &s.queue);
     if (11..=10_000).contains(&w.batch_size) {
         out.push((
@@ -174,13 +170,6 @@ pub fn validate(s: &Stack) -> Vec<(String, String)> {
         ));
     }
 
-    sections::alarm::check(s, &mut out);
-    sections::deploy::check(s, &mut out);
-    sections::alarms::check(s, &mut out);
-    sections::logs::check(s, &mut out);
-    sections::tags::check(s, &mut out);
-    out.extend(sections::http::door(s));
-    sections::client::check(s, &mut out);
     out
 }
 

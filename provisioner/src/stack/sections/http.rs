@@ -117,6 +117,7 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
             format!("{} is longer than API Gateway's 29 s integration timeout: callers would get 503 before the function ends", h.timeout_seconds),
         ));
     }
+    out.extend(door(s));
 }
 
 /// The door: throttling, the concurrency cap, authorization.
