@@ -79,3 +79,66 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::parse;
+    use crate::stack::validate::tests::*;
+    use std::path::Path;
+
+    #[test]
+    fn alarm_period() {
+        for ok in ["10", "30", "60", "300"] {
+            let text = GOOD.replace("period_seconds: 60", &format!("period_seconds: {ok}"));
+            parse(Path::new("x"), &text).unwrap();
+        }
+        one_problem(
+            "alarm:",
+            "alarm:  { period_seconds: 45, email: team@example.com }",
+            "alarm.period_seconds",
+            "multiple of 60",
+        );
+        one_problem(
+            "alarm:",
+            "alarm:  { period_seconds: 0, email: team@example.com }",
+            "alarm.period_seconds",
+            "multiple of 60",
+        );
+    }
+
+    #[test]
+    fn alarm_evaluation_and_threshold() {
+        one_problem(
+            "alarm:",
+            "alarm:  { evaluation_periods: 0, email: team@example.com }",
+            "alarm.evaluation_periods",
+            "at least 1",
+        );
+        one_problem(
+            "alarm:",
+            "alarm:  { threshold_seconds: 0, email: team@example.com }",
+            "alarm.threshold_seconds",
+            "at least 1",
+        );
+    }
+
+    #[test]
+    fn invalid_emails() {
+        for bad in [
+            "team",
+            "team@",
+            "@example.com",
+            "team@example",
+            "te am@example.com",
+            "a@b@c.com",
+            "a@-.com.",
+        ] {
+            one_problem(
+                "alarm:",
+                &format!("alarm:  {{ email: \"{bad}\" }}"),
+                "alarm.email",
+                "e-mail",
+            );
+        }
+    }
+}

@@ -56,3 +56,30 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::validate::tests::*;
+
+    #[test]
+    fn loss_alarms_period_and_failed_images() {
+        one_problem(
+            "alarms:",
+            "alarms: { period_seconds: 45 }",
+            "alarms.period_seconds",
+            "multiple of 60",
+        );
+        one_problem(
+            "alarms:",
+            "alarms: { failed_images: 0 }",
+            "alarms.failed_images",
+            "at least 1",
+        );
+        one_problem(
+            "alarms:",
+            "alarms: { dlq_messages: -1 }",
+            "alarms.dlq_messages",
+            "expected u32",
+        );
+    }
+}

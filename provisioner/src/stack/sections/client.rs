@@ -52,3 +52,60 @@ fn is_principal_arn(s: &str) -> bool {
         && account.chars().all(|c| c.is_ascii_digit())
         && (*resource == "root" || named("user/") || named("role/"))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::parse;
+    use crate::stack::validate::tests::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_client_identity_names_iam_principals() {
+        let with = |line: &str| format!("{GOOD}{line}\n");
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &with("client: { assumed_by: [\"arn:aws:iam::123456789012:user/phone\", \"arn:aws:iam::123456789012:root\"] }"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.client.unwrap().assumed_by,
+            [
+                "arn:aws:iam::123456789012:user/phone",
+                "arn:aws:iam::123456789012:root"
+            ]
+        );
+        for (line, path, needle) in [
+            (
+                "client: { assumed_by: [] }",
+                "client.assumed_by",
+                "names nobody",
+            ),
+            (
+                "client: { assumed_by: [\"123456789012\"] }",
+                "client.assumed_by.0",
+                "not an IAM principal ARN",
+            ),
+            (
+                "client: { assumed_by: [\"arn:aws:iam::12345:role/x\"] }",
+                "client.assumed_by.0",
+                "not an IAM principal ARN",
+            ),
+            (
+                "client: { assumed_by: [\"arn:aws:sts::123456789012:role/x\"] }",
+                "client.assumed_by.0",
+                "not an IAM principal ARN",
+            ),
+            ("client: { trusted: [] }", "client.trusted", "unknown field"),
+        ] {
+            let ps = problems(&with(line));
+            assert_eq!(ps.len(), 1, "{line}: {ps:#?}");
+            assert_eq!(ps[0].path, path, "{line}");
+            assert!(ps[0].message.contains(needle), "{line}: {}", ps[0]);
+            assert_eq!(
+                ps[0].line,
+                with(line).lines().count(),
+                "{line}: located on its line"
+            );
+        }
+    }
+}

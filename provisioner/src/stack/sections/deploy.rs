@@ -98,3 +98,61 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::validate::tests::*;
+
+    #[test]
+    fn deploy_strategies_are_checked() {
+        one_problem(
+            "deploy:",
+            "deploy: { strategy: blue_green }",
+            "deploy.strategy",
+            "not one of all_at_once, canary, linear",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { strategy: canary, percent: 100 }",
+            "deploy.percent",
+            "between 1 and 99",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { strategy: linear, interval_seconds: 0 }",
+            "deploy.interval_seconds",
+            "between 1 and 3600",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { alarms: [\"\"] }",
+            "deploy.alarms",
+            "not an alarm name",
+        );
+        let d = |strategy: &str, percent| crate::stack::Deploy {
+            strategy: crate::stack::Strategy::parse(strategy).unwrap(),
+            percent,
+            ..crate::stack::Deploy::default()
+        };
+        assert_eq!(d("all_at_once", 10).steps(), [100]);
+        assert_eq!(d("canary", 10).steps(), [10, 100]);
+        assert_eq!(d("linear", 30).steps(), [30, 60, 90, 100]);
+        assert_eq!(d("linear", 50).steps(), [50, 100]);
+    }
+
+    #[test]
+    fn kept_versions_are_bounded() {
+        one_problem(
+            "deploy:",
+            "deploy: { keep_versions: 0 }",
+            "deploy.keep_versions",
+            "between 1 and 50",
+        );
+        one_problem(
+            "deploy:",
+            "deploy: { keep_version: 3 }",
+            "deploy.keep_version",
+            "unknown field",
+        );
+    }
+}

@@ -198,3 +198,134 @@ pub fn door(s: &Stack) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::parse;
+    use crate::stack::validate::tests::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_door_defaults_to_a_low_throttle_an_open_route_and_no_client() {
+        let s = parse(Path::new("stacks/t.yaml"), GOOD).unwrap();
+        assert_eq!(
+            s.http.rate_per_second,
+            crate::stack::DEFAULT_RATE_PER_SECOND
+        );
+        assert_eq!(s.http.burst, crate::stack::DEFAULT_BURST);
+        assert_eq!(s.http.reserved_concurrency, None);
+        assert_eq!(s.http.auth, crate::stack::Auth::None);
+        assert_eq!(s.client, None);
+        // burst + rate x 3600: 3 + 360.
+        assert_eq!(s.http.images_per_hour(), 363);
+    }
+
+    #[test]
+    fn throttling_is_held_to_api_gateways_account_limits() {
+        let http =
+            |rest: &str| format!("http:   {{ memory_mb: 512, timeout_seconds: 29, {rest} }}");
+        for (rest, path, needle) in [
+            ("rate_per_second: 0", "http.rate_per_second", "above 0"),
+            ("rate_per_second: -1", "http.rate_per_second", "above 0"),
+            (
+                "rate_per_second: 10001",
+                "http.rate_per_second",
+                "at most 10000",
+            ),
+            ("burst: 0", "http.burst", "throttles every request"),
+            ("burst: 5001", "http.burst", "bucket of 5000"),
+            (
+                "reserved_concurrency: 0",
+                "http.reserved_concurrency",
+                "stops the function",
+            ),
+        ] {
+            one_problem("http:", &http(rest), path, needle);
+        }
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &GOOD.replace(
+                "http:   { memory_mb: 512, timeout_seconds: 29 }",
+                "http:   { memory_mb: 512, timeout_seconds: 29, rate_per_second: 0.5, burst: 10, reserved_concurrency: 4 }",
+            ),
+        )
+        .unwrap();
+        assert_eq!((s.http.rate_per_second, s.http.burst), (0.5, 10));
+        assert_eq!(s.http.reserved_concurrency, Some(4));
+        assert_eq!(s.http.images_per_hour(), 10 + 1800);
+    }
+
+    #[test]
+    fn authorization_is_one_of_three_and_jwt_says_who_issues_for_whom() {
+        let http = |rest: &str| format!("http:   {{ memory_mb: 512, {rest} }}");
+        one_problem(
+            "http:",
+            &http("auth: cognito"),
+            "http.auth",
+            "one of: none, iam, jwt",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt"),
+            "http.jwt",
+            "is required with `auth: jwt`",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt, jwt: { issuer: http://idp.example, audience: [app] }"),
+            "http.jwt.issuer",
+            "https:// base URL",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt, jwt: { issuer: https://idp.example, audience: [] }"),
+            "http.jwt.audience",
+            "at least one",
+        );
+        one_problem(
+            "http:",
+            &http(
+                "auth: jwt, jwt: { issuer: https://idp.example, audience: [app], scopes: [\"a b\"] }",
+            ),
+            "http.jwt.scopes",
+            "not a scope",
+        );
+        one_problem(
+            "http:",
+            &http("auth: iam, jwt: { issuer: https://idp.example, audience: [app] }"),
+            "http.jwt",
+            "only read with `auth: jwt`",
+        );
+        one_problem(
+            "http:",
+            &http("auth: jwt, jwt: { issuer: https://idp.example, audience: [app], groups: [x] }"),
+            "http.jwt.groups",
+            "unknown field",
+        );
+        let s = parse(
+            Path::new("stacks/t.yaml"),
+            &GOOD.replace(
+                "http:   { memory_mb: 512, timeout_seconds: 29 }",
+                "http:   { auth: jwt, jwt: { issuer: \"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc\", audience: [app], scopes: [images/write] } }",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            s.http.auth,
+            crate::stack::Auth::Jwt(crate::stack::Jwt {
+                issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc".into(),
+                audience: vec!["app".into()],
+                scopes: vec!["images/write".into()],
+            })
+        );
+        let iam = parse(
+            Path::new("stacks/t.yaml"),
+            &GOOD.replace(
+                "http:   { memory_mb: 512, timeout_seconds: 29 }",
+                "http:   { auth: iam }",
+            ),
+        )
+        .unwrap();
+        assert_eq!(iam.http.auth, crate::stack::Auth::Iam);
+    }
+}

@@ -34,3 +34,38 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         out.push(("images.prefix".into(), why));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::validate::check_prefix;
+    use crate::stack::validate::tests::*;
+
+    #[test]
+    fn bad_bucket_and_prefix() {
+        one_problem(
+            "images:",
+            "images: { bucket: Bad_Bucket, prefix: \"11\" }",
+            "images.bucket",
+            "bucket",
+        );
+        one_problem(
+            "images:",
+            "images: { bucket: good-bucket, prefix: \"/11/\" }",
+            "images.prefix",
+            "prefix",
+        );
+        for bad in [
+            "11/*", "1?", "a/../b", "..", "a//b", "a/", "a b", "a/./b", "a\\\\b",
+        ] {
+            one_problem(
+                "images:",
+                &format!("images: {{ bucket: good-bucket, prefix: \"{bad}\" }}"),
+                "images.prefix",
+                "not a usable key prefix",
+            );
+        }
+        for good in ["11", "team-a/v1.2/images_x", "A.b"] {
+            assert!(check_prefix(good).is_ok(), "{good}");
+        }
+    }
+}

@@ -55,3 +55,50 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::parse;
+    use crate::stack::validate::tests::*;
+    use std::path::Path;
+
+    #[test]
+    fn log_retention_must_be_one_cloudwatch_allows() {
+        let p = one_problem(
+            "logs:",
+            "logs:   { retention_days: 31, level: info }",
+            "logs.retention_days",
+            "31 is not a CloudWatch Logs retention period: use one of 1, 3, 5, 7, 14, 30",
+        );
+        assert_eq!(p.line, 10);
+        let s = parse(
+            Path::new("x"),
+            &GOOD.replace("retention_days: 30", "retention_days: 3653"),
+        )
+        .unwrap();
+        assert_eq!(s.logs.retention_days, 3653);
+        // Absent: 30 days.
+        let s = parse(
+            Path::new("x"),
+            &GOOD.replace("logs:   { retention_days: 30 }\n", ""),
+        )
+        .unwrap();
+        assert_eq!(s.logs.retention_days, 30);
+        one_problem(
+            "logs:",
+            "logs:   { retention: 30 }",
+            "logs.retention",
+            "unknown field",
+        );
+    }
+
+    #[test]
+    fn log_levels_keep_the_image_lines() {
+        one_problem(
+            "logs:",
+            "logs:   { retention_days: 30, level: warn }",
+            "logs.level",
+            "\"warn\" is not one of trace, debug, info",
+        );
+    }
+}

@@ -133,3 +133,71 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::parse;
+    use crate::stack::validate::tests::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_model_of_no_known_family_is_refused_at_its_line() {
+        let p = one_problem(
+            "model:",
+            "model:  { id: anthropic.claude-3-haiku-20240307-v1:0, region: us-west-2 }",
+            "model.id",
+            "no model family",
+        );
+        assert!(p.message.contains("stability.*"), "{p}");
+        // A known family at end-of-life is valid here: `plan` asks Bedrock.
+        parse(
+            Path::new("x.yaml"),
+            &GOOD.replace(
+                "stability.stable-image-core-v1:1, region: us-west-2",
+                "amazon.titan-image-generator-v1, region: us-east-1",
+            ),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn inference_profiles_declare_where_they_route() {
+        one_problem(
+            "model:",
+            "model:  { id: us.stability.stable-image-core-v1:1, region: us-west-2 }",
+            "model.id",
+            "model.routes_to",
+        );
+        one_problem(
+            "model:",
+            "model:  { id: stability.stable-image-core-v1:1, region: us-west-2, routes_to: [us-east-1] }",
+            "model.routes_to",
+            "only an inference profile",
+        );
+        one_problem(
+            "model:",
+            "model:  { id: us.stability.stable-image-core-v1:1, region: us-west-2, routes_to: [oregon] }",
+            "model.routes_to",
+            "not an AWS region",
+        );
+        let s = parse(
+            Path::new("x.yaml"),
+            &GOOD.replace(
+                "stability.stable-image-core-v1:1, region: us-west-2",
+                "us.stability.stable-image-core-v1:1, region: us-west-2, routes_to: [us-east-1, us-west-2]",
+            ),
+        )
+        .unwrap();
+        assert_eq!(s.model.routes_to, ["us-east-1", "us-west-2"]);
+    }
+
+    #[test]
+    fn bad_model_region() {
+        one_problem(
+            "model:",
+            "model:  { region: virginia }",
+            "model.region",
+            "not an AWS region",
+        );
+    }
+}

@@ -73,3 +73,51 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::validate::tests::*;
+
+    #[test]
+    fn visibility_timeout_range() {
+        one_problem(
+            "queue:",
+            "queue:  { visibility_timeout_seconds: 43201 }",
+            "queue.visibility_timeout_seconds",
+            "0..=43200",
+        );
+    }
+
+    #[test]
+    fn retention_range() {
+        one_problem(
+            "queue:",
+            "queue:  { message_retention_seconds: 59 }",
+            "queue.message_retention_seconds",
+            "60..=1209600",
+        );
+        one_problem(
+            "queue:",
+            "queue:  { message_retention_seconds: 1209601 }",
+            "queue.message_retention_seconds",
+            "60..=1209600",
+        );
+    }
+
+    #[test]
+    fn max_receive_count_range() {
+        one_problem(
+            "queue:",
+            "queue:  { max_receive_count: 0 }",
+            "queue.max_receive_count",
+            "1..=950",
+        );
+        // SQS's maxReceiveCount (1000 at most) also holds the 50 throttled receives.
+        one_problem(
+            "queue:",
+            "queue:  { max_receive_count: 951 }",
+            "queue.max_receive_count",
+            "1..=950",
+        );
+    }
+}

@@ -26,3 +26,24 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::validate::tests::*;
+
+    #[test]
+    fn reserved_tags() {
+        one_problem(
+            "tags:",
+            "tags:   { stack: other }",
+            "tags.stack",
+            "ownership",
+        );
+        one_problem(
+            "tags:",
+            "tags:   { \"aws:x\": y }",
+            "tags.aws:x",
+            "reserved",
+        );
+    }
+}

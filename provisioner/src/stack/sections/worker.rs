@@ -77,3 +77,46 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
         "an SQS event source maximum concurrency",
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::stack::validate::tests::*;
+
+    #[test]
+    fn batch_size_range() {
+        one_problem(
+            "worker:",
+            "worker: { batch_size: 0 }",
+            "worker.batch_size",
+            "1..=10000",
+        );
+        one_problem(
+            "worker:",
+            "worker: { batch_size: 10001 }",
+            "worker.batch_size",
+            "1..=10000",
+        );
+        one_problem(
+            "worker:",
+            "worker: { batch_size: 100 }",
+            "worker.batch_size",
+            "batching window",
+        );
+    }
+
+    #[test]
+    fn max_concurrency_range() {
+        one_problem(
+            "worker:",
+            "worker: { max_concurrency: 1 }",
+            "worker.max_concurrency",
+            "2..=1000",
+        );
+        one_problem(
+            "worker:",
+            "worker: { max_concurrency: 1001 }",
+            "worker.max_concurrency",
+            "2..=1000",
+        );
+    }
+}
