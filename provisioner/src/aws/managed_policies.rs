@@ -26,11 +26,10 @@ use serde_json::Value;
 use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::roles::iam_tags;
 use super::{
-    ARN, Aws, Done, NAME, aws_error, error_code, exists_already, part_of_existing, read_back, tags,
-    with_arn,
+    ARN, Aws, Done, NAME, aws_error, create_or_converge, error_code, part_of_existing, read_back,
+    tags, with_arn,
 };
 use crate::engine::retry;
-use crate::engine::typed::converge_existing;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Fields, Finding, Live, Permission, Resource, ResourceError,
     Tagging, Tags, TypedKind, Update, spec_of,
@@ -237,7 +236,8 @@ impl TypedKind for ManagedPolicy {
         spec: &ManagedPolicySpec,
         desired: &Fields,
     ) -> Result<Live, ResourceError> {
-        let created = retry::call(|| async {
+        // Made by an interrupted run (or by bootstrap meanwhile): converged on.
+        create_or_converge(self, desired, || async {
             self.aws
                 .iam
                 .create_policy()
@@ -249,15 +249,7 @@ impl TypedKind for ManagedPolicy {
                 .await
                 .done(&self.what("CreatePolicy"))
         })
-        .await;
-        // Made by an interrupted run (or by bootstrap meanwhile): converge on it.
-        let existed = match created {
-            Ok(()) => false,
-            Err(e) => exists_already(e)?,
-        };
-        if existed {
-            converge_existing(self, desired).await?;
-        }
+        .await?;
         read_back(
             Resource::read(self).await?,
             &format!("policy {}", self.declared.name),

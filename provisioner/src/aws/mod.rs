@@ -107,6 +107,29 @@ pub fn exists_already(e: ResourceError) -> Result<bool, ResourceError> {
     }
 }
 
+/// Creates a named resource under the engine's policy; when AWS answers
+/// that it exists already (made by an interrupted run, or by a lost attempt
+/// of this one), brings every declared field of what exists to `desired`
+/// instead. `Ok(true)`: this call created it.
+pub async fn create_or_converge<F, Fut>(
+    r: &dyn crate::engine::Resource,
+    desired: &crate::engine::Fields,
+    create: F,
+) -> Result<bool, ResourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ResourceError>>,
+{
+    match crate::engine::retry::call(create).await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            exists_already(e)?;
+            crate::engine::typed::converge_existing(r, desired).await?;
+            Ok(false)
+        }
+    }
+}
+
 /// An error from reading a part of a resource that exists (its policy
 /// version, its tags): never [`ErrorKind::NotFound`], which the engine
 /// reads as the whole resource being absent.

@@ -16,11 +16,10 @@ use serde_json::Value;
 
 use super::policies::{PolicyDocument, parse_document, permissions_in};
 use super::{
-    ARN, Aws, Done, NAME, aws_error, error_code, exists_already, gone_already, read_back, tags,
+    ARN, Aws, Done, NAME, aws_error, create_or_converge, error_code, gone_already, read_back, tags,
     with_arn,
 };
 use crate::engine::retry;
-use crate::engine::typed::converge_existing;
 use crate::engine::{
     Attrs, Declared, DeleteOutcome, Field, Fields, Live, Permission, Resource, ResourceError,
     Tagging, Tags, Text, TypedKind, Update, spec_of,
@@ -360,7 +359,8 @@ impl TypedKind for IamRole {
 
     async fn create(&self, spec: &RoleSpec, desired: &Fields) -> Result<Live, ResourceError> {
         let trust = json(&spec.assume_role_policy)?;
-        let created = retry::call(|| async {
+        // One an interrupted run created is converged on (its policy with it).
+        let created = create_or_converge(self, desired, || async {
             self.aws
                 .iam
                 .create_role()
@@ -379,15 +379,8 @@ impl TypedKind for IamRole {
                 .await
                 .done(&self.what("CreateRole"))
         })
-        .await;
-        let existed = match created {
-            Ok(()) => false,
-            Err(e) => exists_already(e)?,
-        };
-        if existed {
-            // Created by an interrupted run: converge on it.
-            converge_existing(self, desired).await?;
-        } else {
+        .await?;
+        if created {
             self.put_policy(&spec.policy).await?;
         }
         read_back(
