@@ -66,7 +66,9 @@ pub use crate::aws::models::Model;
 pub const DEFAULT_MODEL_ID: &str = "stability.stable-image-core-v1:1";
 pub const DEFAULT_MODEL_REGION: &str = "us-west-2";
 
-#[derive(Debug, Clone, PartialEq)]
+/// As the file writes it (`queue:`); absent keys take their defaults.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Queue {
     pub visibility_timeout_seconds: u32,
     pub message_retention_seconds: u32,
@@ -188,7 +190,8 @@ pub struct Alarm {
 
 /// The alarms for every way an image is lost or a part fails, each notifying
 /// the alerts topic when its metric is above its threshold in one period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Alarms {
     /// The period of every alarm here (10, 30 or a multiple of 60 seconds).
     pub period_seconds: u32,

@@ -414,13 +414,13 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
         region: region.unwrap_or_else(|| "eu-west-1".into()),
         images,
         model: model.unwrap_or_default().typed(),
-        queue: queue.unwrap_or_default().typed(),
+        queue: queue.unwrap_or_default(),
         worker: worker.unwrap_or_default().typed(),
         http: http.typed(&mut words),
         alarm: alarm
             .unwrap_or_else(sections::alarm::Raw::placeholder)
             .typed(),
-        alarms: alarms.unwrap_or_default().typed(),
+        alarms: alarms.unwrap_or_default(),
         deploy: deploy.unwrap_or_default().typed(&mut words),
         logs: logs.unwrap_or_default().typed(&mut words),
         client: client.flatten().and_then(|c| {

@@ -1,50 +1,9 @@
 //! `alarms:` — the loss-and-failure alarms' thresholds and period.
-use serde::Deserialize;
-
 use super::check_period;
 use crate::stack::{Alarms, Stack};
 
-/// As written in the file; absent keys take their defaults.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Raw {
-    pub period_seconds: u32,
-    pub dlq_messages: u32,
-    pub failed_images: u32,
-    pub function_errors: u32,
-    pub function_throttles: u32,
-    pub api_5xx: u32,
-    pub model_throttles: u32,
-}
-
-impl Default for Raw {
-    fn default() -> Self {
-        let d = Alarms::default();
-        Raw {
-            period_seconds: d.period_seconds,
-            dlq_messages: d.dlq_messages,
-            failed_images: d.failed_images,
-            function_errors: d.function_errors,
-            function_throttles: d.function_throttles,
-            api_5xx: d.api_5xx,
-            model_throttles: d.model_throttles,
-        }
-    }
-}
-
-impl Raw {
-    pub fn typed(self) -> Alarms {
-        Alarms {
-            period_seconds: self.period_seconds,
-            dlq_messages: self.dlq_messages,
-            failed_images: self.failed_images,
-            function_errors: self.function_errors,
-            function_throttles: self.function_throttles,
-            api_5xx: self.api_5xx,
-            model_throttles: self.model_throttles,
-        }
-    }
-}
+/// As written in the file: the section's typed form itself.
+pub type Raw = Alarms;
 
 /// Its limits.
 pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {

@@ -1,39 +1,20 @@
 //! `queue:` — the prompts queue (SQS): its raw form and defaults, and its
 //! limits (SQS API reference: visibility timeout 0..=43,200 s, retention
 //! 60..=1,209,600 s, maxReceiveCount up to 1,000).
-use serde::Deserialize;
-
 use super::range;
 use crate::stack::{Queue, Stack};
 
-/// As written in the file; absent keys take their defaults.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Raw {
-    pub visibility_timeout_seconds: u32,
-    pub message_retention_seconds: u32,
-    pub max_receive_count: u32,
-    pub burst: u32,
-}
+/// As written in the file: the section's typed form itself.
+pub type Raw = Queue;
 
-impl Default for Raw {
+/// The section's defaults.
+impl Default for Queue {
     fn default() -> Self {
-        Raw {
+        Queue {
             visibility_timeout_seconds: 180,
             message_retention_seconds: 345_600,
             max_receive_count: 3,
             burst: crate::stack::capacity::DEFAULT_BURST,
-        }
-    }
-}
-
-impl Raw {
-    pub fn typed(self) -> Queue {
-        Queue {
-            visibility_timeout_seconds: self.visibility_timeout_seconds,
-            message_retention_seconds: self.message_retention_seconds,
-            max_receive_count: self.max_receive_count,
-            burst: self.burst,
         }
     }
 }
