@@ -14,33 +14,9 @@ use std::path::PathBuf;
 
 pub use parse::{NAME_FLAG, load, load_named, parse, parse_named};
 
-/// A whole deployment, as declared in `stacks/<name>.yaml`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stack {
-    /// `[a-z0-9-]`, 3..=24 chars; prefixes every physical name.
-    pub name: String,
-    /// The file's own name when this stack was made from it with another
-    /// name (`--name`, as the infrastructure workflow names pull requests'
-    /// stacks): a **preview**. Its pictures live apart
-    /// ([`preview_prefix`]), it declares no client identity, and its roles
-    /// are bounded by the file's preview boundary (made by `bootstrap`).
-    pub preview_of: Option<String>,
-    /// Where the infrastructure lives (`AWS_REGION` overrides it at run time).
-    pub region: String,
-    pub images: Images,
-    pub model: Model,
-    pub queue: Queue,
-    pub worker: Worker,
-    pub http: Http,
-    pub alarm: Alarm,
-    pub alarms: Alarms,
-    pub logs: Logs,
-    pub deploy: Deploy,
-    /// The identity `couch-client` runs as (`client:`), when declared.
-    pub client: Option<Client>,
-    /// The stack's own tags, added to the ownership tags on every taggable resource.
-    pub tags: BTreeMap<String, String>,
-}
+/// The stack itself is made by the table of sections (`sections/mod.rs`):
+/// a section's row is its field.
+pub use sections::Stack;
 
 /// Where a preview stack named `name` keeps its pictures, status objects
 /// and lock: `{prefix}/previews/{name}`, under the file's prefix but apart

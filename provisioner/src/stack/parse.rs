@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::locate::line_of;
 use super::validate::validate;
-use super::{Client, Images, Problem, Stack, StackError};
+use super::{Problem, Stack, StackError};
 
 /// Reads and parses a stack file.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
@@ -157,7 +157,7 @@ fn duplicate_line(text: &str, message: &str) -> Option<usize> {
 /// Where a problem with `--name` is reported.
 pub const NAME_FLAG: &str = "--name";
 
-use super::sections::{self, KEYS as SECTIONS, Raws};
+use super::sections::{KEYS as SECTIONS, Raws};
 
 /// Collects problems while sections are read.
 pub(super) struct Reader<'a> {
@@ -355,82 +355,19 @@ pub fn parse_named(file: &Path, text: &str, name_flag: Option<&str>) -> Result<S
     unknown_keys(&mut r, &root);
     let raws = Raws::read(&mut r, &root, name_flag);
     let failed = raws.failed();
-    let Raws {
-        name,
-        region,
-        images,
-        model,
-        queue,
-        worker,
-        http,
-        alarm,
-        alarms,
-        logs,
-        deploy,
-        client,
-        tags,
-    } = raws;
-    let images = images.unwrap_or(sections::images::Raw {
-        bucket: "placeholder".into(),
-        prefix: "placeholder".into(),
-    });
     // `--name` other than the file's own: a preview of the file's stack.
-    let preview_of = match (name_flag, &name) {
+    let preview_of = match (name_flag, &raws.name) {
         (Some(flag), Some(own)) if !own.is_empty() && flag != own => Some(own.clone()),
         _ => None,
     };
     let name = name_flag
         .map(str::to_owned)
-        .or(name)
+        .or_else(|| raws.name.clone())
         .unwrap_or_else(|| "placeholder".into());
-    if preview_of.is_some() && client.as_ref().is_some_and(Option::is_some) {
-        r.problem(
-            "client",
-            format!(
-                "a preview stack (--name {name}) declares no client identity: `client:` grants the principals it names access to the stack's queue and pictures, and a preview is what a pull request deploys. Remove `client:` from this file, or plan the file's own stack (without --name)"
-            ),
-        );
-    }
-    let is_preview = preview_of.is_some();
-    let http = http.unwrap_or_default();
-    let http = sections::http::Raw {
-        // A preview reserves none of the account's concurrency (Stack::preview).
-        reserved_concurrency: http.reserved_concurrency.filter(|_| !is_preview),
-        ..http
-    };
-    let images = Images {
-        prefix: match &preview_of {
-            Some(_) => super::preview_prefix(&images.prefix, &name),
-            None => images.prefix,
-        },
-        bucket: images.bucket,
-    };
-    // Words the sections do not know (`deploy.strategy`, `logs.level`,
-    // `http.auth`), found while converting.
+    // Problems found while converting (`deploy.strategy`, `logs.level`,
+    // `http.auth`, a preview's `client:`).
     let mut words: Vec<(String, String)> = Vec::new();
-    let stack = Stack {
-        name,
-        preview_of,
-        region: region.unwrap_or_else(|| "eu-west-1".into()),
-        images,
-        model: model.unwrap_or_default().typed(),
-        queue: queue.unwrap_or_default(),
-        worker: worker.unwrap_or_default().typed(),
-        http: http.typed(&mut words),
-        alarm: alarm
-            .unwrap_or_else(sections::alarm::Raw::placeholder)
-            .typed(),
-        alarms: alarms.unwrap_or_default(),
-        deploy: deploy.unwrap_or_default().typed(&mut words),
-        logs: logs.unwrap_or_default().typed(&mut words),
-        client: client.flatten().and_then(|c| {
-            // Refused above for a preview; never declared for one.
-            (!is_preview).then_some(Client {
-                assumed_by: c.assumed_by,
-            })
-        }),
-        tags: tags.unwrap_or_default(),
-    };
+    let stack = raws.typed(name, preview_of, &mut words);
     let problems = words.into_iter().chain(validate(&stack)).collect();
     report(&mut r, problems, name_flag, &failed);
     if r.problems.is_empty() {

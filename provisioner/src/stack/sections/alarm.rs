@@ -2,7 +2,7 @@
 //! period rule, its 7-day evaluation range; a valid address).
 use serde::Deserialize;
 
-use super::{check_period, is_email};
+use super::{Converting, Section, check_period, is_email};
 use crate::stack::{Alarm, Stack};
 
 /// As written in the file; absent keys take their defaults.
@@ -28,9 +28,10 @@ fn default_evaluation_periods() -> u32 {
     2
 }
 
-impl Raw {
+impl Section for Raw {
+    type Typed = Alarm;
     /// What stands in for a wrong section, so the others are still checked.
-    pub fn placeholder() -> Raw {
+    fn placeholder() -> Raw {
         Raw {
             threshold_seconds: default_threshold(),
             period_seconds: default_period(),
@@ -38,7 +39,7 @@ impl Raw {
             email: "placeholder@example.com".into(),
         }
     }
-    pub fn typed(self) -> Alarm {
+    fn typed(self, _: &mut Converting<'_>) -> Alarm {
         Alarm {
             threshold_seconds: self.threshold_seconds,
             period_seconds: self.period_seconds,

@@ -1,9 +1,20 @@
 //! `alarms:` — the loss-and-failure alarms' thresholds and period.
-use super::check_period;
+use super::{Converting, Section, check_period};
 use crate::stack::{Alarms, Stack};
 
 /// As written in the file: the section's typed form itself.
 pub type Raw = Alarms;
+
+/// Read as written: the typed section is its own raw form.
+impl Section for Alarms {
+    type Typed = Alarms;
+    fn placeholder() -> Alarms {
+        Alarms::default()
+    }
+    fn typed(self, _: &mut Converting<'_>) -> Alarms {
+        self
+    }
+}
 
 /// Its limits.
 pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {

@@ -2,13 +2,40 @@
 
 use serde::Deserialize;
 
-use crate::stack::Stack;
+use super::{Converting, Section};
+use crate::stack::{Client, Stack};
 
 /// As written in the file.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Raw {
     pub assumed_by: Vec<String>,
+}
+
+impl Section for Option<Raw> {
+    type Typed = Option<Client>;
+    fn placeholder() -> Self {
+        None
+    }
+    /// A preview declares none: `client:` grants the principals it names
+    /// access to the stack's queue and pictures, and a preview is what a
+    /// pull request deploys.
+    fn typed(self, c: &mut Converting<'_>) -> Option<Client> {
+        let raw = self?;
+        if c.preview {
+            c.problems.push((
+                "client".into(),
+                format!(
+                    "a preview stack (--name {}) declares no client identity: `client:` grants the principals it names access to the stack's queue and pictures, and a preview is what a pull request deploys. Remove `client:` from this file, or plan the file's own stack (without --name)",
+                    c.name
+                ),
+            ));
+            return None;
+        }
+        Some(Client {
+            assumed_by: raw.assumed_by,
+        })
+    }
 }
 
 /// Its limits.

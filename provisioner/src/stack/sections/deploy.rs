@@ -2,7 +2,7 @@
 //! set, [`Strategy`]), its steps, the versions kept.
 use serde::Deserialize;
 
-use super::closed;
+use super::{Converting, Section, closed};
 use crate::stack::{Deploy, Stack, Strategy};
 
 /// The longest step of a shift: an hour (a `provisioner apply` waits it out).
@@ -36,9 +36,14 @@ impl Default for Raw {
     }
 }
 
-impl Raw {
-    /// The typed section; a strategy no word names is a problem in `words`.
-    pub fn typed(self, words: &mut Vec<(String, String)>) -> Deploy {
+impl Section for Raw {
+    type Typed = Deploy;
+    fn placeholder() -> Raw {
+        Raw::default()
+    }
+    /// The typed section; a strategy no word names is a problem.
+    fn typed(self, c: &mut Converting<'_>) -> Deploy {
+        let words = &mut *c.problems;
         Deploy {
             keep_versions: self.keep_versions,
             strategy: closed(

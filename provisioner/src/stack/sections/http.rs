@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::range;
+use super::{Converting, Section, range};
 use crate::stack::{Auth, Http, Jwt, MAX_BURST, MAX_RATE_PER_SECOND, Stack};
 
 /// As written in the file.
@@ -44,10 +44,16 @@ pub struct RawJwt {
     pub scopes: Vec<String>,
 }
 
-impl Raw {
+impl Section for Raw {
+    type Typed = Http;
+    fn placeholder() -> Raw {
+        Raw::default()
+    }
     /// The typed section; an authorization no word names, or `jwt:` beside
-    /// another, is a problem in `words`.
-    pub fn typed(self, words: &mut Vec<(String, String)>) -> Http {
+    /// another, is a problem. A preview reserves none of the account's
+    /// concurrency (it would be taken from production's: [`crate::stack::Stack::preview`]).
+    fn typed(self, c: &mut Converting<'_>) -> Http {
+        let words = &mut *c.problems;
         let auth = match (self.auth.as_str(), self.jwt) {
             ("jwt", jwt) => {
                 let jwt = jwt.unwrap_or(RawJwt {
@@ -86,7 +92,7 @@ impl Raw {
             timeout_seconds: self.timeout_seconds,
             rate_per_second: self.rate_per_second,
             burst: self.burst,
-            reserved_concurrency: self.reserved_concurrency,
+            reserved_concurrency: self.reserved_concurrency.filter(|_| !c.preview),
             auth,
         }
     }

@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use super::check_prefix;
-use crate::stack::Stack;
+use super::{Converting, Section, check_prefix};
+use crate::stack::{Images, Stack, preview_prefix};
 
 /// As written in the file.
 #[derive(Deserialize)]
@@ -13,6 +13,27 @@ use crate::stack::Stack;
 pub struct Raw {
     pub bucket: String,
     pub prefix: String,
+}
+
+impl Section for Raw {
+    type Typed = Images;
+    fn placeholder() -> Raw {
+        Raw {
+            bucket: "placeholder".into(),
+            prefix: "placeholder".into(),
+        }
+    }
+    /// A preview keeps its pictures apart from the file's stack ([`preview_prefix`]).
+    fn typed(self, c: &mut Converting<'_>) -> Images {
+        Images {
+            prefix: if c.preview {
+                preview_prefix(&self.prefix, c.name)
+            } else {
+                self.prefix
+            },
+            bucket: self.bucket,
+        }
+    }
 }
 
 /// Its limits.

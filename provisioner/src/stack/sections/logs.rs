@@ -3,7 +3,7 @@
 //! [`LogLevel`]).
 use serde::Deserialize;
 
-use super::closed;
+use super::{Converting, Section, closed};
 use crate::stack::{LOG_RETENTION_DAYS, LogLevel, Logs, Stack};
 
 /// As written in the file; absent keys take their defaults.
@@ -23,9 +23,14 @@ impl Default for Raw {
     }
 }
 
-impl Raw {
-    /// The typed section; a level no word names is a problem in `words`.
-    pub fn typed(self, words: &mut Vec<(String, String)>) -> Logs {
+impl Section for Raw {
+    type Typed = Logs;
+    fn placeholder() -> Raw {
+        Raw::default()
+    }
+    /// The typed section; a level no word names is a problem.
+    fn typed(self, c: &mut Converting<'_>) -> Logs {
+        let words = &mut *c.problems;
         Logs {
             retention_days: self.retention_days,
             level: closed(

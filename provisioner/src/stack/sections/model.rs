@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::{Converting, Section};
 use super::{is_region, range};
 use crate::stack::{Model, Stack};
 
@@ -32,8 +33,12 @@ impl Default for Raw {
     }
 }
 
-impl Raw {
-    pub fn typed(self) -> Model {
+impl Section for Raw {
+    type Typed = Model;
+    fn placeholder() -> Raw {
+        Raw::default()
+    }
+    fn typed(self, _: &mut Converting<'_>) -> Model {
         Model {
             id: self.id,
             region: self.region,

@@ -1,7 +1,7 @@
 //! `queue:` — the prompts queue (SQS): its raw form and defaults, and its
 //! limits (SQS API reference: visibility timeout 0..=43,200 s, retention
 //! 60..=1,209,600 s, maxReceiveCount up to 1,000).
-use super::range;
+use super::{Converting, Section, range};
 use crate::stack::{Queue, Stack};
 
 /// As written in the file: the section's typed form itself.
@@ -16,6 +16,17 @@ impl Default for Queue {
             max_receive_count: 3,
             burst: crate::stack::capacity::DEFAULT_BURST,
         }
+    }
+}
+
+/// Read as written: the typed section is its own raw form.
+impl Section for Queue {
+    type Typed = Queue;
+    fn placeholder() -> Queue {
+        Queue::default()
+    }
+    fn typed(self, _: &mut Converting<'_>) -> Queue {
+        self
     }
 }
 

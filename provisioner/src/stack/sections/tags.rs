@@ -1,7 +1,23 @@
 //! `tags:` — the stack's own tags on every resource (AWS's tag rules: keys
 //! 1..=128 characters, not `aws:`, values up to 256; the ownership tags are
 //! the provisioner's).
+use std::collections::BTreeMap;
+
+use super::{Converting, Section};
 use crate::stack::{MANAGED_BY_KEY, STACK_KEY, Stack};
+
+/// As written: key to value.
+pub type Raw = BTreeMap<String, String>;
+
+impl Section for Raw {
+    type Typed = Raw;
+    fn placeholder() -> Raw {
+        Raw::new()
+    }
+    fn typed(self, _: &mut Converting<'_>) -> Raw {
+        self
+    }
+}
 
 /// Its limits.
 pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::range;
+use super::{Converting, Section};
 use crate::stack::{Stack, Worker};
 
 /// As written in the file; absent keys take their defaults.
@@ -27,8 +28,12 @@ impl Default for Raw {
     }
 }
 
-impl Raw {
-    pub fn typed(self) -> Worker {
+impl Section for Raw {
+    type Typed = Worker;
+    fn placeholder() -> Raw {
+        Raw::default()
+    }
+    fn typed(self, _: &mut Converting<'_>) -> Worker {
         Worker {
             memory_mb: self.memory_mb,
             timeout_seconds: self.timeout_seconds,
