@@ -275,34 +275,33 @@ fn compute_knowing(
     known: &BTreeMap<String, Attrs>,
 ) -> Plan {
     let lookup = |addr: &str, attr: &str| known.get(addr).and_then(|a| a.get(attr).cloned());
-    let mut changes = Vec::new();
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let mut summary = Summary::default();
-    let mut permission_changes = Vec::new();
-    let known: BTreeSet<&str> = resources.iter().map(|r| r.address()).collect();
+    let mut p = Planning {
+        opts,
+        lookup: &lookup,
+        plan: Plan {
+            stack: opts.stack.clone(),
+            changes: Vec::new(),
+            summary: Summary::default(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            permission_changes: Vec::new(),
+        },
+    };
+    let declared: BTreeSet<&str> = resources.iter().map(|r| r.address()).collect();
     for r in resources {
-        let deps = depends_on(r.as_ref());
-        for d in &deps {
-            if !known.contains(d.as_str()) {
-                problems.push(format!(
-                    "{} refers to {d}, which this stack does not declare",
-                    r.address()
-                ));
-            }
+        let r = r.as_ref();
+        let deps = depends_on(r);
+        for d in deps.iter().filter(|d| !declared.contains(d.as_str())) {
+            p.plan.problems.push(format!(
+                "{} refers to {d}, which this stack does not declare",
+                r.address()
+            ));
         }
         let live = snapshot.get(r.address());
         if opts.mode == Mode::Apply {
-            let checked = snapshot.checked.get(r.address()).map(Vec::as_slice);
-            let found = live.map(|l| l.findings.as_slice()).unwrap_or_default();
-            for finding in found.iter().chain(checked.unwrap_or_default()) {
-                match finding {
-                    Finding::Problem(m) => problems.push(format!("{}: {m}", r.address())),
-                    Finding::Warning(m) => warnings.push(format!("{}: {m}", r.address())),
-                }
-            }
+            p.findings(r, live, snapshot);
         }
-        let mut change = Change {
+        let change = Change {
             address: r.address().to_owned(),
             kind: r.kind().to_owned(),
             name: r.name().to_owned(),
@@ -312,9 +311,88 @@ fn compute_knowing(
             depends_on: deps,
             duplicate_of: None,
         };
-        // Owned duplicates (ids AWS does not make unique): deleted, in either mode.
+        if !r.managed() {
+            p.referenced(r, change, live, snapshot);
+            continue;
+        }
+        let duplicates = p.duplicates(r, live);
+        let mode = if r.declared().absent {
+            // Not wanted: deleted when this stack owns it, else nothing.
+            match live {
+                Some(l) if owned_by(r, l, &opts.stack) => Mode::Destroy,
+                _ => continue,
+            }
+        } else {
+            opts.mode
+        };
+        let change = match (mode, live) {
+            (Mode::Apply, None) => p.create(r, change),
+            (Mode::Apply, Some(live)) => p.update(r, change, live),
+            (Mode::Destroy, None) => continue,
+            (Mode::Destroy, Some(live)) => p.delete(r, change, live),
+        };
+        p.plan.changes.push(change);
+        p.plan.changes.extend(duplicates);
+    }
+    let mut plan = p.plan;
+    if opts.mode == Mode::Destroy {
+        for c in plan.changes.iter().filter(|c| c.action == Action::NotOwned) {
+            plan.warnings.push(format!(
+                "{} {:?} ({}) is not owned by this stack and is left alone",
+                c.kind, c.name, c.address
+            ));
+        }
+    }
+    plan
+}
+
+/// A plan being computed: one resource at a time, each case a method.
+struct Planning<'a> {
+    opts: &'a PlanOptions,
+    lookup: &'a dyn Fn(&str, &str) -> Option<String>,
+    plan: Plan,
+}
+
+impl Planning<'_> {
+    /// What reading and checking the resource found: problems and warnings.
+    fn findings(&mut self, r: &dyn Resource, live: Option<&Live>, snapshot: &Snapshot) {
+        let checked = snapshot.checked.get(r.address()).map(Vec::as_slice);
+        let found = live.map(|l| l.findings.as_slice()).unwrap_or_default();
+        for finding in found.iter().chain(checked.unwrap_or_default()) {
+            match finding {
+                Finding::Problem(m) => self.plan.problems.push(format!("{}: {m}", r.address())),
+                Finding::Warning(m) => self.plan.warnings.push(format!("{}: {m}", r.address())),
+            }
+        }
+    }
+
+    /// A referenced resource: shown when applying, a problem when it was
+    /// read and found absent (`--offline` reads nothing; destroying what
+    /// the stack owns never needs it).
+    fn referenced(
+        &mut self,
+        r: &dyn Resource,
+        change: Change,
+        live: Option<&Live>,
+        snapshot: &Snapshot,
+    ) {
+        if self.opts.mode != Mode::Apply {
+            return;
+        }
+        if live.is_none() && snapshot.live.contains_key(r.address()) {
+            self.plan.problems.push(format!(
+                "{} {:?} ({}) does not exist; this stack references it but does not create it",
+                r.kind(),
+                r.name(),
+                r.address()
+            ));
+        }
+        self.plan.changes.push(change);
+    }
+
+    /// Owned duplicates (ids AWS does not make unique): deleted, in either mode.
+    fn duplicates(&mut self, r: &dyn Resource, live: Option<&Live>) -> Vec<Change> {
         let duplicates: Vec<Change> = live
-            .filter(|_| r.managed())
             .map(|l| l.duplicates.as_slice())
             .unwrap_or_default()
             .iter()
@@ -329,127 +407,92 @@ fn compute_knowing(
                 duplicate_of: Some(r.address().to_owned()),
             })
             .collect();
-        summary.delete += duplicates.len();
-        if !r.managed() {
-            // Only a resource that was read and found absent: `--offline` reads
-            // nothing. Destroying what the stack owns never needs it.
-            if opts.mode == Mode::Apply && live.is_none() && snapshot.live.contains_key(r.address())
-            {
-                problems.push(format!(
-                    "{} {:?} ({}) does not exist; this stack references it but does not create it",
-                    r.kind(),
-                    r.name(),
-                    r.address()
-                ));
-            }
-            if opts.mode == Mode::Apply {
-                changes.push(change);
-            }
-            continue;
-        }
-        let mode = if r.declared().absent {
-            // Not wanted: deleted when this stack owns it, else nothing.
-            match live {
-                Some(l) if owned_by(r.as_ref(), l, &opts.stack) => Mode::Destroy,
-                _ => continue,
-            }
+        self.plan.summary.delete += duplicates.len();
+        duplicates
+    }
+
+    fn create(&mut self, r: &dyn Resource, mut change: Change) -> Change {
+        let (desired, unknown) = resolve_fields(r, self.lookup);
+        self.plan
+            .permission_changes
+            .extend(permission_changes::changes(
+                r.address(),
+                &[],
+                &r.permissions(&desired),
+            ));
+        change.action = Action::Create;
+        change.fields = diff(&desired, &unknown, &Fields::new());
+        self.plan.summary.create += 1;
+        change
+    }
+
+    /// An existing resource: its field changes, and whether they update it,
+    /// replace it, or (not owned, without `--adopt`) are refused.
+    fn update(&mut self, r: &dyn Resource, mut change: Change, live: &Live) -> Change {
+        let (desired, unknown) = resolve_fields(r, self.lookup);
+        change.fields = diff(&desired, &unknown, &live.fields);
+        let stack = &self.opts.stack;
+        change.action = if !owned_by(r, live, stack) && !self.opts.adopt {
+            self.plan.problems.push(format!(
+                "{} {:?} ({}) exists but is not owned by stack {stack:?} (no tags {MANAGED_BY_KEY}={MANAGED_BY_VALUE}, {STACK_KEY}={stack}); apply will not touch it. Re-run with --adopt to take it over.",
+                r.kind(),
+                r.name(),
+                r.address(),
+            ));
+            Action::NotOwned
+        } else if change.fields.is_empty() {
+            Action::NoOp
+        } else if change
+            .fields
+            .iter()
+            .any(|f| r.replace_on().contains(&f.field()))
+        {
+            self.plan.summary.replace += 1;
+            Action::Replace
         } else {
-            opts.mode
+            self.plan.summary.update += 1;
+            Action::Update
         };
-        match (mode, live) {
-            (Mode::Apply, None) => {
-                let (desired, unknown) = resolve_fields(r.as_ref(), &lookup);
-                permission_changes.extend(permission_changes::changes(
+        if change.action.mutates() {
+            self.plan
+                .permission_changes
+                .extend(permission_changes::changes(
                     r.address(),
-                    &[],
+                    &r.permissions(&live.fields),
                     &r.permissions(&desired),
                 ));
-                change.action = Action::Create;
-                change.fields = diff(&desired, &unknown, &Fields::new());
-                summary.create += 1;
-            }
-            (Mode::Apply, Some(live)) => {
-                let (desired, unknown) = resolve_fields(r.as_ref(), &lookup);
-                change.fields = diff(&desired, &unknown, &live.fields);
-                let owned = owned_by(r.as_ref(), live, &opts.stack);
-                change.action = if !owned && !opts.adopt {
-                    problems.push(format!(
-                        "{} {:?} ({}) exists but is not owned by stack {:?} (no tags {MANAGED_BY_KEY}={MANAGED_BY_VALUE}, {STACK_KEY}={}); apply will not touch it. Re-run with --adopt to take it over.",
-                        r.kind(),
-                        r.name(),
-                        r.address(),
-                        opts.stack,
-                        opts.stack
-                    ));
-                    Action::NotOwned
-                } else if change.fields.is_empty() {
-                    Action::NoOp
-                } else if change
-                    .fields
-                    .iter()
-                    .any(|f| r.replace_on().contains(&f.field()))
-                {
-                    summary.replace += 1;
-                    Action::Replace
-                } else {
-                    summary.update += 1;
-                    Action::Update
-                };
-                if change.action.mutates() {
-                    permission_changes.extend(permission_changes::changes(
-                        r.address(),
-                        &r.permissions(&live.fields),
-                        &r.permissions(&desired),
-                    ));
-                }
-            }
-            (Mode::Destroy, None) => continue,
-            (Mode::Destroy, Some(live)) => {
-                if owned_by(r.as_ref(), live, &opts.stack) {
-                    change.action = Action::Delete;
-                    // What is deleted grants nothing any more: a limit it
-                    // carried (a boundary, a Deny) goes with what it limited.
-                    permission_changes.extend(
-                        permission_changes::changes(r.address(), &r.permissions(&live.fields), &[])
-                            .into_iter()
-                            .map(|c| permission_changes::PermissionChange {
-                                broadening: false,
-                                ..c
-                            }),
-                    );
-                    change.fields = live
-                        .fields
-                        .iter()
-                        .map(|(k, v)| FieldChange {
-                            path: k.clone(),
-                            before: v.clone(),
-                            after: Some(Value::Null),
-                        })
-                        .collect();
-                    summary.delete += 1;
-                } else {
-                    change.action = Action::NotOwned;
-                }
-            }
         }
-        changes.push(change);
-        changes.extend(duplicates);
+        change
     }
-    if opts.mode == Mode::Destroy {
-        for c in changes.iter().filter(|c| c.action == Action::NotOwned) {
-            warnings.push(format!(
-                "{} {:?} ({}) is not owned by this stack and is left alone",
-                c.kind, c.name, c.address
-            ));
+
+    /// Destroying: what this stack owns is deleted, field by field.
+    fn delete(&mut self, r: &dyn Resource, mut change: Change, live: &Live) -> Change {
+        if !owned_by(r, live, &self.opts.stack) {
+            change.action = Action::NotOwned;
+            return change;
         }
-    }
-    Plan {
-        stack: opts.stack.clone(),
-        changes,
-        summary,
-        problems,
-        warnings,
-        permission_changes,
+        change.action = Action::Delete;
+        // What is deleted grants nothing any more: a limit it carried (a
+        // boundary, a Deny) goes with what it limited.
+        self.plan.permission_changes.extend(
+            permission_changes::changes(r.address(), &r.permissions(&live.fields), &[])
+                .into_iter()
+                .map(|c| PermissionChange {
+                    broadening: false,
+                    ..c
+                }),
+        );
+        change.fields = live
+            .fields
+            .iter()
+            .map(|(k, v)| FieldChange {
+                path: k.clone(),
+                before: v.clone(),
+                after: Some(Value::Null),
+            })
+            .collect();
+        self.plan.summary.delete += 1;
+        change
     }
 }
 
