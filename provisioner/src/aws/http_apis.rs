@@ -739,38 +739,10 @@ impl TypedKind for HttpApi {
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
         let spec = self.spec()?;
         let apis = self.same_named().await?;
-        let ours: Vec<&Api> = apis
-            .iter()
-            .filter(|a| owned(a.tags(), &spec.tags))
-            .collect();
-        // AWS does not make API names unique: two runs racing (before the
-        // stack lock) or a lost CreateApi answer can leave two owned ones.
-        // Kept: the oldest (CreatedDate, then id), which the rest of the stack
-        // was wired to first; the others are planned as deletions, and the
-        // invoke permission follows the kept API's id.
-        let mut ours = ours;
-        ours.sort_by_key(|a| {
-            (
-                a.created_date().map(|d| (d.secs(), d.subsec_nanos())),
-                a.api_id().map(str::to_owned),
-            )
-        });
-        let duplicates: Vec<(String, Live)> = ours
-            .iter()
-            .skip(1)
-            .map(|a| {
-                let id = a.api_id().unwrap_or_default().to_owned();
-                let mut live = Live::default();
-                live.attrs.insert(ID.into(), id.clone());
-                (id, live)
-            })
-            .collect();
-        let api = match ours.first() {
-            Some(oldest) => *oldest,
-            None => match apis.first() {
-                Some(foreign) => foreign,
-                None => return Ok(None),
-            },
+        let (ours, duplicates) = oldest_owned(&apis, &spec);
+        let api = match ours.or(apis.first()) {
+            Some(api) => api,
+            None => return Ok(None),
         };
         let api_id = api.api_id().unwrap_or_default().to_owned();
         let (parts, execution_arn) = tokio::join!(
@@ -780,51 +752,10 @@ impl TypedKind for HttpApi {
         let Some(parts) = parts? else {
             return Ok(None);
         };
-        let mut live = Live::default();
-        let f = &mut live.fields;
-        f.insert(
-            "protocol_type".into(),
-            Value::from(api.protocol_type().map(|p| p.as_str()).unwrap_or_default()),
-        );
-        let json = |v: Option<Value>| v.unwrap_or(Value::Null);
-        f.insert(
-            "integration".into(),
-            json(
-                parts
-                    .integration
-                    .and_then(|(_, i)| serde_json::to_value(i).ok()),
-            ),
-        );
-        f.insert(
-            "authorizer".into(),
-            json(
-                parts
-                    .authorizer
-                    .and_then(|(_, a)| serde_json::to_value(a).ok()),
-            ),
-        );
-        let routes: BTreeMap<String, Route> = parts
-            .routes
-            .into_iter()
-            .map(|(key, (_, r))| (key, r))
-            .collect();
-        f.insert(
-            "routes".into(),
-            serde_json::to_value(routes).unwrap_or(Value::Null),
-        );
-        f.insert(
-            "stage".into(),
-            json(parts.stage.and_then(|s| serde_json::to_value(s).ok())),
-        );
-        f.insert(
-            tags::FIELD.into(),
-            tags::to_value(
-                api.tags()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            ),
-        );
+        let mut live = Live {
+            fields: live_fields(api, parts),
+            ..Live::default()
+        };
         live.attrs.insert(ID.into(), api_id.clone());
         live.attrs.insert(NAME.into(), self.declared.name.clone());
         live.attrs.insert(
@@ -993,40 +924,10 @@ impl Export for HttpApi {
                 suppressions: &[],
             });
         }
-        let null = serde_json::Value::Null;
         for (key, route) in &spec.routes {
-            let target = route
-                .to_integration
-                .then(|| json!({"Fn::Sub": format!("integrations/${{{api}Integration}}")}));
-            let jwt = route.to_authorizer && spec.authorizer.is_some();
-            parts.push(Part {
-                suffix: route_suffix(key).into(),
-                type_name: "AWS::ApiGatewayV2::Route",
-                properties: object([
-                    ("ApiId", api_ref.clone()),
-                    ("RouteKey", json!(key)),
-                    ("Target", target.unwrap_or(null.clone())),
-                    ("AuthorizationType", json!(route.authorization_type)),
-                    (
-                        "AuthorizerId",
-                        if jwt {
-                            json!({ "Ref": format!("{api}Authorizer") })
-                        } else {
-                            null.clone()
-                        },
-                    ),
-                    (
-                        "AuthorizationScopes",
-                        if route.authorization_scopes.is_empty() {
-                            null.clone()
-                        } else {
-                            json!(route.authorization_scopes)
-                        },
-                    ),
-                ]),
-                suppressions: &[],
-            });
+            parts.push(route_part(&api, key, route, spec.authorizer.is_some()));
         }
+        let null = serde_json::Value::Null;
         parts.push(Part {
             suffix: "Stage".into(),
             type_name: "AWS::ApiGatewayV2::Stage",
@@ -1137,4 +1038,121 @@ fn api_path(path: &str) -> Text {
         "arn:${{{a}.partition}}:apigateway:${{{a}.region}}::{path}",
         a = crate::kind::ACCOUNT
     ))
+}
+
+/// A route's CloudFormation part (`AWS::ApiGatewayV2::Route`) of the API
+/// whose logical id is `api`.
+fn route_part(api: &str, key: &str, route: &Route, has_authorizer: bool) -> Part {
+    use serde_json::json;
+    let null = serde_json::Value::Null;
+    let target = route
+        .to_integration
+        .then(|| json!({"Fn::Sub": format!("integrations/${{{api}Integration}}")}));
+    let jwt = route.to_authorizer && has_authorizer;
+    Part {
+        suffix: route_suffix(key).into(),
+        type_name: "AWS::ApiGatewayV2::Route",
+        properties: object([
+            ("ApiId", json!({ "Ref": api })),
+            ("RouteKey", json!(key)),
+            ("Target", target.unwrap_or(null.clone())),
+            ("AuthorizationType", json!(route.authorization_type)),
+            (
+                "AuthorizerId",
+                if jwt {
+                    json!({ "Ref": format!("{api}Authorizer") })
+                } else {
+                    null.clone()
+                },
+            ),
+            (
+                "AuthorizationScopes",
+                if route.authorization_scopes.is_empty() {
+                    null
+                } else {
+                    json!(route.authorization_scopes)
+                },
+            ),
+        ]),
+        suppressions: &[],
+    }
+}
+
+/// The owned API this stack keeps and the owned duplicates to delete. AWS
+/// does not make API names unique: two runs racing (before the stack lock)
+/// or a lost CreateApi answer can leave two owned ones. Kept: the oldest
+/// (CreatedDate, then id), which the rest of the stack was wired to first;
+/// the others are planned as deletions, and the invoke permission follows
+/// the kept API's id.
+fn oldest_owned<'a>(apis: &'a [Api], spec: &HttpApiSpec) -> (Option<&'a Api>, Vec<(String, Live)>) {
+    let mut ours: Vec<&Api> = apis
+        .iter()
+        .filter(|a| owned(a.tags(), &spec.tags))
+        .collect();
+    ours.sort_by_key(|a| {
+        (
+            a.created_date().map(|d| (d.secs(), d.subsec_nanos())),
+            a.api_id().map(str::to_owned),
+        )
+    });
+    let duplicates = ours
+        .iter()
+        .skip(1)
+        .map(|a| {
+            let id = a.api_id().unwrap_or_default().to_owned();
+            let mut live = Live::default();
+            live.attrs.insert(ID.into(), id.clone());
+            (id, live)
+        })
+        .collect();
+    (ours.first().copied(), duplicates)
+}
+
+/// The API's fields as the spec names them, from the API and its parts.
+fn live_fields(api: &Api, parts: Parts) -> Fields {
+    let json = |v: Option<Value>| v.unwrap_or(Value::Null);
+    let routes: BTreeMap<String, Route> = parts
+        .routes
+        .into_iter()
+        .map(|(key, (_, r))| (key, r))
+        .collect();
+    Fields::from([
+        (
+            "protocol_type".into(),
+            Value::from(api.protocol_type().map(|p| p.as_str()).unwrap_or_default()),
+        ),
+        (
+            "integration".into(),
+            json(
+                parts
+                    .integration
+                    .and_then(|(_, i)| serde_json::to_value(i).ok()),
+            ),
+        ),
+        (
+            "authorizer".into(),
+            json(
+                parts
+                    .authorizer
+                    .and_then(|(_, a)| serde_json::to_value(a).ok()),
+            ),
+        ),
+        (
+            "routes".into(),
+            serde_json::to_value(routes).unwrap_or(Value::Null),
+        ),
+        (
+            "stage".into(),
+            json(parts.stage.and_then(|s| serde_json::to_value(s).ok())),
+        ),
+        (
+            tags::FIELD.into(),
+            tags::to_value(
+                api.tags()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+        ),
+    ])
 }

@@ -25,6 +25,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_config::Region;
+use aws_sdk_bedrock::error::SdkError;
+use aws_sdk_bedrock::operation::get_inference_profile::{
+    GetInferenceProfileError, GetInferenceProfileOutput,
+};
 use aws_sdk_bedrock::types::{
     AgreementStatus, AuthorizationStatus, EntitlementAvailability, FoundationModelLifecycleStatus,
     ModelModality, RegionAvailability,
@@ -332,28 +336,44 @@ impl TypedKind for ReferencedModel {
                 ));
             }
         }
+        if let Some(profile) = profile {
+            self.profile_found(&mut live, profile)?;
+        }
+        Ok(Some(live))
+    }
+}
+
+impl ReferencedModel {
+    /// What GetInferenceProfile answered, for a model named by its inference
+    /// profile: the profile's ARN and the Regions it routes to, or a problem
+    /// when it is not offered.
+    fn profile_found(
+        &self,
+        live: &mut Live,
+        profile: Result<GetInferenceProfileOutput, SdkError<GetInferenceProfileError>>,
+    ) -> Result<(), ResourceError> {
+        let region = &self.model.region;
         match profile {
-            None => {}
-            Some(Ok(out)) => {
+            Ok(out) => {
                 live.attrs
                     .insert(ARN.into(), out.inference_profile_arn().to_owned());
                 live.findings.extend(self.routes(out.models()));
             }
-            Some(Err(e)) if not_found(error_code(&e)) => {
+            Err(e) if not_found(error_code(&e)) => {
                 live.findings.push(Finding::Problem(format!(
                     "inference profile {} is not offered in {region} (bedrock:GetInferenceProfile: {}); use the model id without its geography prefix, or a Region the profile is offered in",
                     self.model.id,
                     error_code(&e).unwrap_or_default()
                 )));
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 return Err(aws_error(
                     &format!("bedrock:GetInferenceProfile {} in {region}", self.model.id),
                     e,
                 ));
             }
         }
-        Ok(Some(live))
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::{CodeLocation, Export, Upload, logical_id};
+use super::{CodeLocation, Export, Part, Upload, logical_id};
 use crate::engine::Text;
 use crate::engine::refs::resolve;
 
@@ -104,18 +104,11 @@ pub fn template<E: Export + ?Sized>(
     let mut resources = Map::new();
     for (address, logical, its) in parts {
         for part in its {
-            let mut entry = Map::new();
-            entry.insert("Type".into(), json!(part.type_name));
-            entry.insert("Properties".into(), translate(address, &part.properties)?);
-            if !part.suppressions.is_empty() {
-                let skip: Vec<Value> = part
-                    .suppressions
-                    .iter()
-                    .map(|(id, why)| json!({"id": id, "comment": why}))
-                    .collect();
-                entry.insert("Metadata".into(), json!({"checkov": {"skip": skip}}));
-            }
-            resources.insert(format!("{logical}{}", part.suffix), Value::Object(entry));
+            let properties = translate(address, &part.properties)?;
+            resources.insert(
+                format!("{logical}{}", part.suffix),
+                resource_entry(&part, properties),
+            );
         }
     }
     let mut template_outputs = Map::new();
@@ -133,6 +126,23 @@ pub fn template<E: Export + ?Sized>(
         }),
         uploads,
     })
+}
+
+/// A template resource: its type, its properties, and the checks it is
+/// known to fail on purpose (each with why) as checkov's skip list.
+fn resource_entry(part: &Part, properties: Value) -> Value {
+    let mut entry = Map::new();
+    entry.insert("Type".into(), json!(part.type_name));
+    entry.insert("Properties".into(), properties);
+    if !part.suppressions.is_empty() {
+        let skip: Vec<Value> = part
+            .suppressions
+            .iter()
+            .map(|(id, why)| json!({"id": id, "comment": why}))
+            .collect();
+        entry.insert("Metadata".into(), json!({"checkov": {"skip": skip}}));
+    }
+    Value::Object(entry)
 }
 
 /// Strings holding marked fragments become `Ref`, `Fn::GetAtt` or `Fn::Sub`.

@@ -227,28 +227,7 @@ pub async fn converge(session: &Session, how: &Converge<'_>) -> Result<ExitCode>
     execute(&plan, &session.resources(), &snapshot, &print_event).await?;
 
     // The live object is the truth: re-read and check that nothing is left to do.
-    let after = session.read().await?;
-    let check = compute(&session.resources(), &after, &session.options(mode, adopt));
-    if check.has_changes() {
-        print!("\n{}", render::text(&check));
-        let differing: Vec<String> = check
-            .changes
-            .iter()
-            .filter(|c| c.action.mutates())
-            .map(|c| {
-                let fields: Vec<&str> = c.fields.iter().map(|f| f.path.as_str()).collect();
-                if fields.is_empty() {
-                    format!("  {}: {:?}", c.address, c.action)
-                } else {
-                    format!("  {}: {}", c.address, fields.join(", "))
-                }
-            })
-            .collect();
-        return Err(anyhow!(
-            "the changes were made but the live state still differs (plan above); re-run to converge:\n{}",
-            differing.join("\n")
-        ));
-    }
+    converged(session, mode, adopt).await?;
     let s = plan.summary;
     println!(
         "\n{} complete! Resources: {} added, {} changed, {} destroyed. A new plan shows no changes.",
@@ -262,6 +241,34 @@ pub async fn converge(session: &Session, how: &Converge<'_>) -> Result<ExitCode>
         s.delete + s.replace
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the stack again: an error naming what still differs from the
+/// declaration when a new plan has changes.
+async fn converged(session: &Session, mode: Mode, adopt: bool) -> Result<()> {
+    let after = session.read().await?;
+    let check = compute(&session.resources(), &after, &session.options(mode, adopt));
+    if !check.has_changes() {
+        return Ok(());
+    }
+    print!("\n{}", render::text(&check));
+    let differing: Vec<String> = check
+        .changes
+        .iter()
+        .filter(|c| c.action.mutates())
+        .map(|c| {
+            let fields: Vec<&str> = c.fields.iter().map(|f| f.path.as_str()).collect();
+            if fields.is_empty() {
+                format!("  {}: {:?}", c.address, c.action)
+            } else {
+                format!("  {}: {}", c.address, fields.join(", "))
+            }
+        })
+        .collect();
+    Err(anyhow!(
+        "the changes were made but the live state still differs (plan above); re-run to converge:\n{}",
+        differing.join("\n")
+    ))
 }
 
 pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {

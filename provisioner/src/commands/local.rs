@@ -263,15 +263,7 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         timeout: Duration::from_secs(u64::from(stack.worker.timeout_seconds)),
     };
     let worker = LambdaApi::new(&watch.endpoint, &region, WORKER_PACKAGE);
-    let routes: Vec<(Method, &str)> = routes::ALL
-        .iter()
-        .map(|r| (r.method.parse().unwrap_or(Method::POST), r.path))
-        .collect();
-    let api = Arc::new(ApiGateway::new(
-        &routes,
-        Arc::new(LambdaApi::new(&watch.endpoint, &region, HTTP_PACKAGE)),
-        Duration::from_secs(u64::from(stack.http.timeout_seconds)),
-    ));
+    let api = api_gateway(&watch.endpoint, &region, stack);
     let api_url = format!("http://127.0.0.1:{}{}", args.port, routes::SYNC.path);
     announce(&Announce {
         watch: &watch.endpoint,
@@ -285,14 +277,16 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         port: args.port,
     });
 
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let outcome = tokio::select! {
-        () = trigger.run(&session.aws.sqs, &worker, capacity.instances) => Ok(()),
-        () = Arc::clone(&api).serve(listener) => Ok(()),
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = term.recv() => Ok(()),
-        status = watch.exited() => Err(anyhow!("cargo lambda watch stopped ({status})")),
-    };
+    let outcome = serve(
+        &session,
+        &trigger,
+        &worker,
+        api,
+        listener,
+        &mut watch,
+        capacity.instances,
+    )
+    .await;
     eprintln!(
         "stopping: the emulator's event source mapping is enabled again, then cargo lambda watch stops"
     );
@@ -301,4 +295,39 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     }
     watch.stop().await;
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// The local API Gateway: every route of the contract to the HTTP function
+/// under `cargo lambda watch`, with the stack's integration timeout.
+fn api_gateway(watch: &str, region: &str, stack: &crate::stack::Stack) -> Arc<ApiGateway> {
+    let routes: Vec<(Method, &str)> = routes::ALL
+        .iter()
+        .map(|r| (r.method.parse().unwrap_or(Method::POST), r.path))
+        .collect();
+    Arc::new(ApiGateway::new(
+        &routes,
+        Arc::new(LambdaApi::new(watch, region, HTTP_PACKAGE)),
+        Duration::from_secs(u64::from(stack.http.timeout_seconds)),
+    ))
+}
+
+/// Polls the queue into the worker and serves the API until Ctrl-C,
+/// SIGTERM, or `cargo lambda watch` stopping (an error).
+async fn serve(
+    session: &super::Session,
+    trigger: &Trigger,
+    worker: &LambdaApi,
+    api: Arc<ApiGateway>,
+    listener: tokio::net::TcpListener,
+    watch: &mut Watch,
+    instances: u32,
+) -> Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        () = trigger.run(&session.aws.sqs, worker, instances) => Ok(()),
+        () = api.serve(listener) => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+        status = watch.exited() => Err(anyhow!("cargo lambda watch stopped ({status})")),
+    }
 }

@@ -1,5 +1,6 @@
 //! `provisioner plan`: read, diff, print. Never changes anything.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use super::{EXIT_CHANGES, Session, exit, report_to_github};
 use crate::artifacts::Artifacts;
 use crate::aws::Aws;
 use crate::aws::calls::stats;
-use crate::engine::plan::{Mode, Snapshot, compute};
+use crate::engine::plan::{Mode, Plan, Snapshot, compute};
 use crate::engine::render;
 use crate::stack;
 
@@ -35,50 +36,60 @@ pub struct Args {
     pub out: Option<std::path::PathBuf>,
 }
 
+/// The plan against an empty account, reading nothing (`--offline`).
+fn offline(path: &Path, inputs: &super::Inputs) -> Result<(Plan, Session)> {
+    let s = stack::load_named(path, inputs.name.as_deref())?;
+    let artifacts = Artifacts::load(&inputs.artifacts);
+    if let Some(why) = artifacts.missing() {
+        eprintln!(
+            "Note: {why}
+(an offline plan shows the code as not built)"
+        );
+    }
+    let session = Session::new(s.clone(), &artifacts, Arc::new(Aws::offline(&s.region)));
+    let mut plan = compute(
+        &session.resources(),
+        &Snapshot::default(),
+        &session.options(Mode::Apply, false),
+    );
+    plan.warnings.extend(crate::declare::warnings(&s));
+    plan.warnings.push(format!(
+        "offline: the model {} in {} was not checked with Bedrock (lifecycle, access); a plan that reads the account checks it",
+        s.model.id, s.model.region
+    ));
+    Ok((plan, session))
+}
+
+/// The plan against the account; never takes the stack lock, but says when
+/// another run holds it (read in the same round).
+async fn online(path: &Path, inputs: &super::Inputs) -> Result<(Plan, Session)> {
+    let session = Session::open(path, inputs).await?;
+    let (planned, lock) = tokio::join!(
+        session.plan(Mode::Apply, false),
+        crate::lock::read(&session.aws, &session.stack)
+    );
+    let (mut plan, _) = planned?;
+    match lock {
+        Ok(Some(seen)) if !seen.stale() => plan.warnings.push(format!(
+            "the stack lock is held by {}: an apply now would wait for it, and this plan may be outdated when it finishes",
+            seen.describe()
+        )),
+        Ok(Some(seen)) => plan.warnings.push(format!(
+            "a stale stack lock of {} is left (the next apply takes it over; `provisioner unlock` removes it)",
+            seen.describe()
+        )),
+        Ok(None) => {}
+        Err(e) => plan.warnings.push(format!("could not read the stack lock: {e}")),
+    }
+    Ok((plan, session))
+}
+
 pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     let path = args.file.stack.as_path();
     let (plan, session) = if args.offline {
-        let s = stack::load_named(path, inputs.name.as_deref())?;
-        let artifacts = Artifacts::load(&inputs.artifacts);
-        if let Some(why) = artifacts.missing() {
-            eprintln!(
-                "Note: {why}
-(an offline plan shows the code as not built)"
-            );
-        }
-        let session = Session::new(s.clone(), &artifacts, Arc::new(Aws::offline(&s.region)));
-        let mut plan = compute(
-            &session.resources(),
-            &Snapshot::default(),
-            &session.options(Mode::Apply, false),
-        );
-        plan.warnings.extend(crate::declare::warnings(&s));
-        plan.warnings.push(format!(
-            "offline: the model {} in {} was not checked with Bedrock (lifecycle, access); a plan that reads the account checks it",
-            s.model.id, s.model.region
-        ));
-        (plan, session)
+        offline(path, inputs)?
     } else {
-        let session = Session::open(path, inputs).await?;
-        // Never takes the lock; says when another run holds it (read in the same round).
-        let (planned, lock) = tokio::join!(
-            session.plan(Mode::Apply, false),
-            crate::lock::read(&session.aws, &session.stack)
-        );
-        let (mut plan, _) = planned?;
-        match lock {
-            Ok(Some(seen)) if !seen.stale() => plan.warnings.push(format!(
-                "the stack lock is held by {}: an apply now would wait for it, and this plan may be outdated when it finishes",
-                seen.describe()
-            )),
-            Ok(Some(seen)) => plan.warnings.push(format!(
-                "a stale stack lock of {} is left (the next apply takes it over; `provisioner unlock` removes it)",
-                seen.describe()
-            )),
-            Ok(None) => {}
-            Err(e) => plan.warnings.push(format!("could not read the stack lock: {e}")),
-        }
-        (plan, session)
+        online(path, inputs).await?
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render::json(&plan))?);

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
@@ -281,30 +283,13 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
     );
     let alarms = alarms.map_err(|e| anyhow!(aws_error("cloudwatch:DescribeAlarms", e)))?;
     let metrics = metrics.map_err(|e| anyhow!(aws_error("cloudwatch:GetMetricData", e)))?;
-    let value = |id: &str| -> Option<f64> {
-        metrics
-            .iter()
-            .flat_map(|page| page.metric_data_results())
-            .find(|r| r.id() == Some(id) && !r.values().is_empty())
-            .and_then(|r| r.values().first().copied())
-    };
+    let value = |id: &str| metric_value(&metrics, id);
     let alarms = alarm_statuses(&alarm_names, &alarms);
     let mut function_status = Vec::new();
     for (i, ((name, artifact), config)) in functions.iter().zip(configs).enumerate() {
         let function =
             config.map_err(|e| anyhow!(aws_error(&format!("lambda:GetFunction {name}"), e)))?;
-        let deployed = function
-            .configuration()
-            .and_then(|c| c.code_sha256())
-            .unwrap_or_default();
-        function_status.push(FunctionStatus {
-            name: name.clone(),
-            invocations: value(&format!("inv{i}")).unwrap_or(0.0),
-            errors: value(&format!("err{i}")).unwrap_or(0.0),
-            p99_duration_ms: value(&format!("p99{i}")),
-            deployed_code: short(deployed),
-            code_is_local_zip: local_sha(artifact).map(|local| local == deployed),
-        });
+        function_status.push(function_status_of(i, name, artifact, &function, &metrics));
     }
     let attention = attention(&alarms, dlq.visible + dlq.in_flight, &dlq_name);
     Ok(Status {
@@ -326,6 +311,39 @@ pub async fn read(session: &Session, artifacts: &Artifacts) -> Result<Status> {
         healthy: attention.is_empty(),
         attention,
     })
+}
+
+/// The latest value of the metric query `id`, when it has one.
+fn metric_value(metrics: &[GetMetricDataOutput], id: &str) -> Option<f64> {
+    metrics
+        .iter()
+        .flat_map(|page| page.metric_data_results())
+        .find(|r| r.id() == Some(id) && !r.values().is_empty())
+        .and_then(|r| r.values().first().copied())
+}
+
+/// The `i`th function's status: its metrics (queries `inv{i}`, `err{i}`,
+/// `p99{i}`) and whether its deployed code is the local zip.
+fn function_status_of(
+    i: usize,
+    name: &str,
+    artifact: &Artifact,
+    function: &GetFunctionOutput,
+    metrics: &[GetMetricDataOutput],
+) -> FunctionStatus {
+    let value = |id: String| metric_value(metrics, &id);
+    let deployed = function
+        .configuration()
+        .and_then(|c| c.code_sha256())
+        .unwrap_or_default();
+    FunctionStatus {
+        name: name.to_owned(),
+        invocations: value(format!("inv{i}")).unwrap_or(0.0),
+        errors: value(format!("err{i}")).unwrap_or(0.0),
+        p99_duration_ms: value(format!("p99{i}")),
+        deployed_code: short(deployed),
+        code_is_local_zip: local_sha(artifact).map(|local| local == deployed),
+    }
 }
 
 fn local_sha(artifact: &Artifact) -> Option<&str> {

@@ -193,40 +193,53 @@ impl Trigger {
             .filter(|m| m.message_id().is_some_and(|id| !batch.failed.contains(id)))
             .collect();
         if !done.is_empty() {
-            let entries = done
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle().unwrap_or_default())
-                        .build()
-                        .map_err(|e| TriggerError::Aws(format!("sqs:DeleteMessageBatch: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = sqs
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| call_error("sqs:DeleteMessageBatch", e))?;
-            let not_deleted: BTreeSet<usize> = out
-                .failed()
-                .iter()
-                .filter_map(|f| f.id().parse().ok())
-                .collect();
-            for (i, m) in done.iter().enumerate() {
-                if let Some(id) = m.message_id() {
-                    if not_deleted.contains(&i) {
-                        batch.failed.insert(id.to_owned());
-                    } else {
-                        batch.deleted.insert(id.to_owned());
-                    }
+            self.delete_done(sqs, &done, &mut batch).await?;
+        }
+        Ok(batch)
+    }
+
+    /// Deletes the messages the worker succeeded with, as Lambda's poller
+    /// does: each is `deleted` in the batch, or `failed` when SQS did not
+    /// delete it (it comes back after its visibility timeout).
+    async fn delete_done(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        done: &[&Message],
+        batch: &mut Batch,
+    ) -> Result<(), TriggerError> {
+        let entries = done
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .map_err(|e| TriggerError::Aws(format!("sqs:DeleteMessageBatch: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = sqs
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| call_error("sqs:DeleteMessageBatch", e))?;
+        let not_deleted: BTreeSet<usize> = out
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse().ok())
+            .collect();
+        for (i, m) in done.iter().enumerate() {
+            if let Some(id) = m.message_id() {
+                if not_deleted.contains(&i) {
+                    batch.failed.insert(id.to_owned());
+                } else {
+                    batch.deleted.insert(id.to_owned());
                 }
             }
         }
-        Ok(batch)
+        Ok(())
     }
 }
 

@@ -103,8 +103,11 @@ pub fn check(s: &Stack, out: &mut Vec<(String, String)>) {
             ));
         }
     }
+    capacity(&s.model, out);
+}
 
-    let m = &s.model;
+/// The capacity it is sized by: its quotas and a call's duration.
+fn capacity(m: &Model, out: &mut Vec<(String, String)>) {
     if let Some(n) = m.max_in_flight {
         range(
             out,
