@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{Role, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -324,34 +324,10 @@ impl TypedKind for IamRole {
             Err(e) if gone(error_code(&e)) => return Ok(None),
             Err(e) => return Err(aws_error(&self.what("ListAttachedRolePolicies"), e)),
         };
-        let trust = role
-            .assume_role_policy_document()
-            .map(parse_document)
-            .unwrap_or(Value::Null);
-        let mut live = Live::default();
-        live.fields.insert("assume_role_policy".into(), trust);
-        live.fields.insert("policy".into(), policy);
-        live.fields.insert(
-            "other_inline_policies".into(),
-            Value::from(
-                inline
-                    .into_iter()
-                    .filter(|p| p != POLICY_NAME)
-                    .collect::<Vec<_>>(),
-            ),
-        );
-        live.fields
-            .insert("managed_policies".into(), Value::from(attached));
-        live.fields.insert(
-            "permissions_boundary".into(),
-            role.permissions_boundary()
-                .and_then(|b| b.permissions_boundary_arn())
-                .map_or(Value::Null, Value::from),
-        );
-        live.fields.insert(
-            tags::FIELD.into(),
-            tags::to_value(role.tags().iter().map(|t| (t.key(), t.value()))),
-        );
+        let mut live = Live {
+            fields: live_fields(&role, policy, inline, attached),
+            ..Live::default()
+        };
         live.attrs.insert(ARN.into(), role.arn().to_owned());
         live.attrs.insert(NAME.into(), self.declared.name.clone());
         Ok(Some(live))
@@ -615,4 +591,31 @@ impl Access for IamRole {
             ],
         }
     }
+}
+
+/// The role's fields as the spec names them: its trust policy, the stack's
+/// inline policy, any other inline policies, attached policies, boundary
+/// and tags.
+fn live_fields(role: &Role, policy: Value, inline: Vec<String>, attached: Vec<String>) -> Fields {
+    let trust = role
+        .assume_role_policy_document()
+        .map(parse_document)
+        .unwrap_or(Value::Null);
+    let others: Vec<String> = inline.into_iter().filter(|p| p != POLICY_NAME).collect();
+    Fields::from([
+        ("assume_role_policy".into(), trust),
+        ("policy".into(), policy),
+        ("other_inline_policies".into(), Value::from(others)),
+        ("managed_policies".into(), Value::from(attached)),
+        (
+            "permissions_boundary".into(),
+            role.permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map_or(Value::Null, Value::from),
+        ),
+        (
+            tags::FIELD.into(),
+            tags::to_value(role.tags().iter().map(|t| (t.key(), t.value()))),
+        ),
+    ])
 }

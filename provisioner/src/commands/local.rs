@@ -254,14 +254,7 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         }
     };
 
-    let trigger = Trigger {
-        queue_url: queue_url.clone(),
-        queue_arn,
-        region: region.clone(),
-        batch_size: stack.worker.batch_size,
-        wait_seconds: 20,
-        timeout: Duration::from_secs(u64::from(stack.worker.timeout_seconds)),
-    };
+    let trigger = trigger(stack, &queue_url, queue_arn, &region);
     let worker = LambdaApi::new(&watch.endpoint, &region, WORKER_PACKAGE);
     let api = api_gateway(&watch.endpoint, &region, stack);
     let api_url = format!("http://127.0.0.1:{}{}", args.port, routes::SYNC.path);
@@ -295,6 +288,24 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     }
     watch.stop().await;
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// The queue's event source mapping, as Lambda would poll it for the
+/// worker: its batch size, a long poll, the worker's timeout.
+fn trigger(
+    stack: &crate::stack::Stack,
+    queue_url: &str,
+    queue_arn: String,
+    region: &str,
+) -> Trigger {
+    Trigger {
+        queue_url: queue_url.to_owned(),
+        queue_arn,
+        region: region.to_owned(),
+        batch_size: stack.worker.batch_size,
+        wait_seconds: 20,
+        timeout: Duration::from_secs(u64::from(stack.worker.timeout_seconds)),
+    }
 }
 
 /// The local API Gateway: every route of the contract to the HTTP function

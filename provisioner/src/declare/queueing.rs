@@ -71,7 +71,26 @@ pub fn declare(d: &mut Declaration, stack: &Stack, aws: &Arc<Aws>) -> Queueing {
         Arc::clone(aws),
     ));
 
-    let alarm = d.add(MetricAlarmResource::new(
+    let alarm = prompt_age_alarm(d, stack, &queue, &topic, aws);
+
+    Queueing {
+        dlq,
+        queue,
+        topic,
+        alarm,
+    }
+}
+
+/// The prompt-age alarm: the queue's oldest prompt waiting longer than
+/// `alarm.threshold_seconds`, e-mailed through the topic (and its end).
+fn prompt_age_alarm(
+    d: &mut Declaration,
+    stack: &Stack,
+    queue: &Handle<SqsQueue>,
+    topic: &Handle<SnsTopic>,
+    aws: &Arc<Aws>,
+) -> Handle<MetricAlarmResource> {
+    d.add(MetricAlarmResource::new(
         ALARM,
         stack.alarm_name(),
         &AlarmSpec {
@@ -97,12 +116,5 @@ pub fn declare(d: &mut Declaration, stack: &Stack, aws: &Arc<Aws>) -> Queueing {
             tags: stack.resource_tags(),
         },
         Arc::clone(aws),
-    ));
-
-    Queueing {
-        dlq,
-        queue,
-        topic,
-        alarm,
-    }
+    ))
 }
