@@ -4,9 +4,12 @@
 pub mod artifacts;
 pub mod aws;
 pub mod bootstrap;
+pub mod cli;
 pub mod cloudformation;
 pub mod commands;
 pub mod declare;
+#[cfg(test)]
+mod docs;
 /// The engine and the kind contract live in their own crate (`provisioner/engine`),
 /// which depends on no SDK and no stack type.
 pub use provisioner_engine as engine;
@@ -53,6 +56,7 @@ mod layering {
     fn imports_run_one_way() {
         let consumers = [
             "bootstrap",
+            "cli",
             "cloudformation",
             "commands",
             "declare",

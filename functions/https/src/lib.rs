@@ -13,7 +13,7 @@
 //! and `examples/client-ring.rs`). What ring does not offer is the hybrid
 //! post-quantum key exchange (X25519MLKEM768) that rustls prefers with
 //! aws-lc: connections use classical X25519/ECDHE, as TLS 1.3 clients did
-//! until 2025 (README, "The provisioner", TLS).
+//! until 2025 (docs/reference/provisioner.md, TLS).
 //!
 //! Every `SdkConfig` must be given it (`aws_config::defaults(..)
 //! .http_client(couch_https::client())`, `SdkConfig::builder().http_client(..)`):

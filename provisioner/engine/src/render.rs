@@ -161,7 +161,7 @@ fn permission_row(c: &PermissionChange) -> String {
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The JSON plan (`plan --json`, `plan --out`): its keys are documented in
-/// README ("The JSON plan").
+/// docs/reference/plan-json.md.
 pub fn json(plan: &Plan) -> Value {
     json!({
         "format_version": FORMAT_VERSION,

@@ -210,7 +210,7 @@ pub fn worker(
             code: &artifacts.worker,
             grants: worker_grants,
             // The worker moves at once: for a poll-based trigger, AWS does
-            // not document how an alias's weights split the batches (README).
+            // not document how an alias's weights split the batches (docs/reference/functions.md).
             shift: Shift::at_once(),
             // Capped by its trigger's maximum_concurrency instead.
             reserved_concurrency: None,

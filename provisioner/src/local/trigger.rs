@@ -10,7 +10,7 @@
 //! queue. A failed invocation fails the whole batch, as on AWS. At most the
 //! mapping's maximum concurrency of invocations run at once ([`Trigger::run`]).
 //!
-//! Differences from AWS (README "Running locally"): Lambda's pollers scale
+//! Differences from AWS (docs/guide/try-it-locally.md): Lambda's pollers scale
 //! up and down with the queue's depth (AWS documents five at first, then
 //! up to the maximum concurrency); here the maximum polls from the start.
 //! Lambda backs off by itself when invocations are throttled; here an

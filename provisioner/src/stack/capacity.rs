@@ -160,7 +160,7 @@ impl Stack {
     /// allows, one call per instance, and no reservation for its HTTP
     /// function (previews reserve none). Bedrock's quotas are per account
     /// and Region, so a preview draws on production's capacity: this keeps
-    /// it to two of the worker's calls (README, "Throughput").
+    /// it to two of the worker's calls (docs/reference/functions.md, "Throughput").
     fn preview_capacity(&self) -> Capacity {
         Capacity {
             instances: MIN_TRIGGER_CONCURRENCY,

@@ -38,7 +38,7 @@ pub use crate::aws::models::Model;
 /// The default model: Stability AI's Stable Image Core 1.1, Active on
 /// Bedrock's lifecycle page (bedrock/latest/userguide/model-lifecycle.html,
 /// read 2026-12; no Amazon image model is Active any more), offered in
-/// us-west-2. README ("The model") says how to choose another.
+/// us-west-2. docs/reference/model.md says how to choose another.
 pub const DEFAULT_MODEL_ID: &str = "stability.stable-image-core-v1:1";
 pub const DEFAULT_MODEL_REGION: &str = "us-west-2";
 
