@@ -29,8 +29,8 @@ pub struct Cli {
     /// `couch-pr-42`): every physical name derives from it.
     #[arg(long, global = true, value_name = "NAME")]
     pub name: Option<String>,
-    /// How long apply, destroy, bootstrap and retire --yes wait for the stack
-    /// lock another run holds (0: fail at once).
+    /// How long apply, destroy, bootstrap, rollback and retire --yes wait for
+    /// the stack lock another run holds (0: fail at once).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = crate::lock::DEFAULT_TIMEOUT.as_secs())]
     pub lock_timeout: u64,
 }

@@ -87,8 +87,10 @@ async fn throttling_and_authorization_are_exact_changed_in_place_and_removable()
     // Defaults: a low throttle, an open route, and the plan says so.
     let out = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
     assert!(
-        out.contains("POST /image_generator is open (http.auth: none)")
-            && out.contains("at most 363 an hour (3 at once, then 0.1/s)"),
+        out.contains("POST /image_generator and POST /images are open (http.auth: none)")
+            && out.contains(
+                "at most 363 an hour on each route (3 at once, then 0.1/s), 726 an hour in all"
+            ),
         "{out}"
     );
     let d = door(&f).await;
@@ -118,7 +120,7 @@ async fn throttling_and_authorization_are_exact_changed_in_place_and_removable()
     ]);
     assert_eq!(fields, want);
     let out = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
-    assert!(!out.contains("is open"), "{out}");
+    assert!(!out.contains("are open"), "{out}");
     let d = door(&f).await;
     assert_eq!((d.rate, d.burst), (Some(2.5), Some(10)));
     assert_eq!(d.stage_created, created, "the stage was updated in place");
@@ -147,7 +149,7 @@ async fn throttling_and_authorization_are_exact_changed_in_place_and_removable()
     // Open again, the default throttle back.
     f.write(120, "team@example.com");
     let out = f.run_ok(&["apply", "--yes", "--approve-broadening"]);
-    assert!(out.contains("is open"), "{out}");
+    assert!(out.contains("are open (http.auth: none)"), "{out}");
     let d = door(&f).await;
     assert_eq!(
         (d.kind.as_str(), d.rate, d.burst),

@@ -24,9 +24,10 @@ pub const APPLY_ROLE: &str = "role.github_apply";
 pub const PREVIEW_ROLE: &str = "role.github_preview";
 
 /// Create or adopt GitHub's OIDC provider and the stack's three roles for
-/// the `infrastructure` workflow: a plan role (any branch or pull request
-/// of the repository; read-only), an apply role (main and the `production`
-/// environment) and a preview role (pull requests; only the stacks named
+/// the `infrastructure` workflow: a plan role (any workflow run of the
+/// repository; read-only), an apply role (only jobs in the `production`
+/// environment, which the repository limits to main) and a preview role
+/// (only jobs in the `preview` environment; only the stacks named
 /// `{name}-pr-*`), with policies derived from the stack. Prints their ARNs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {

@@ -14,12 +14,17 @@ pub fn warnings(stack: &Stack) -> Vec<String> {
         let cap = h.reserved_concurrency.map_or(String::new(), |n| {
             format!(", {n} at a time (http.reserved_concurrency)")
         });
+        // The stage's throttle is each route's own (DefaultRouteSettings:
+        // apigateway/latest/developerguide/http-api-throttling.html), and
+        // both of these routes end in a model call.
+        let paid = [routes::SYNC, routes::SUBMIT];
         out.push(format!(
-            "{API}: the route {} is open (http.auth: none): anyone with its URL can generate images, each a paid model call; the throttle lets through at most {} an hour ({} at once, then {}/s){cap}. Set http.auth to iam or jwt to close it",
-            routes::SYNC.key(),
+            "{API}: the routes {} are open (http.auth: none): anyone with their URL can generate images, each a paid model call; the throttle lets through at most {} an hour on each route ({} at once, then {}/s), {} an hour in all{cap}. Set http.auth to iam or jwt to close them",
+            paid.map(|r| r.key()).join(" and "),
             h.images_per_hour(),
             h.burst,
-            h.rate_per_second
+            h.rate_per_second,
+            h.images_per_hour() * paid.len() as u64,
         ));
     }
     out.extend(capacity_warnings(stack));
