@@ -54,6 +54,7 @@ pub enum Command {
     Export(commands::export::Args),
     Unlock(commands::unlock::Args),
     Models(commands::models::Args),
+    Openapi(commands::openapi::Args),
     Local(commands::local::Args),
 }
 
@@ -98,6 +99,7 @@ impl Cli {
             Command::Export(a) => commands::export::run(a, &self.inputs(true)).await,
             Command::Unlock(a) => commands::unlock::run(a, &read).await,
             Command::Models(a) => commands::models::run(a, self.name.as_deref()).await,
+            Command::Openapi(a) => commands::openapi::run(a, &read),
             Command::Local(a) => commands::local::run(a, &read).await,
         }
     }

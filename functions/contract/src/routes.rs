@@ -38,6 +38,75 @@ pub const STATUS: Route = Route {
 /// Every route the HTTP API has.
 pub const ALL: [Route; 3] = [SYNC, SUBMIT, STATUS];
 
+/// An answer of a route: its HTTP status and when it is given. Every body
+/// is JSON; an error's is `{"error": ..., "request_id": ...}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub when: &'static str,
+}
+
+const fn answer(status: u16, when: &'static str) -> Answer {
+    Answer { status, when }
+}
+
+/// Answers every route may give: a request the function cannot read, a
+/// method the route does not take, a throttled request (API Gateway's stage
+/// throttle answers 429 before the function runs).
+const COMMON: [Answer; 3] = [
+    answer(
+        400,
+        "The request is not one the route takes (the body, the content type, the id).",
+    ),
+    answer(405, "The route takes another method."),
+    answer(
+        429,
+        "Throttled: by the API's stage throttle, or (POST /image_generator) the model is busy; `Retry-After` says when to try again.",
+    ),
+];
+
+impl Route {
+    /// What the HTTP function answers on this route (besides [`COMMON`]'s).
+    pub fn answers(&self) -> Vec<Answer> {
+        let own: &[Answer] = match self.path {
+            "/image_generator" => &[
+                answer(
+                    201,
+                    "The picture was made and stored: where it is, and a link to it valid for an hour.",
+                ),
+                answer(
+                    422,
+                    "The model's content filter refused the prompt; rephrase it.",
+                ),
+                answer(502, "The picture could not be made or stored; try again."),
+            ],
+            "/images" => &[
+                answer(
+                    202,
+                    "The prompt is queued: its id, and where to ask for its status (also in `Location`).",
+                ),
+                answer(
+                    403,
+                    "An authorizer ran but named no caller to own the request.",
+                ),
+                answer(502, "The prompt could not be queued; try again."),
+            ],
+            "/images/{id}" => &[
+                answer(
+                    200,
+                    "The request's status: queued, failed (with the reason) or done (with the picture's link).",
+                ),
+                answer(404, "No request has this id, or it is someone else's."),
+                answer(502, "The status could not be read; try again."),
+            ],
+            _ => &[],
+        };
+        let mut all: Vec<Answer> = own.iter().chain(COMMON.iter()).copied().collect();
+        all.sort_by_key(|a| a.status);
+        all
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +117,20 @@ mod tests {
         assert_eq!(SUBMIT.key(), "POST /images");
         let keys: std::collections::BTreeSet<String> = ALL.iter().map(Route::key).collect();
         assert_eq!(keys.len(), ALL.len());
+    }
+
+    #[test]
+    fn every_route_has_one_success_and_its_errors() {
+        for route in ALL {
+            let answers = route.answers();
+            let ok: Vec<u16> = answers
+                .iter()
+                .map(|a| a.status)
+                .filter(|s| *s < 300)
+                .collect();
+            assert_eq!(ok.len(), 1, "{route:?}: {answers:?}");
+            assert!(answers.iter().any(|a| a.status == 400), "{route:?}");
+            assert!(answers.iter().all(|a| !a.when.is_empty()));
+        }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod json_lines;
 pub mod permission_changes;
 pub mod plan;
 pub mod refs;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::diff::FieldChange;
+use super::json_lines;
 use super::permission_changes::{self, PermissionChange};
 use super::plan::{Action, Plan};
 use super::refs::UNKNOWN;
@@ -39,6 +40,49 @@ fn field_line(action: Action, f: &FieldChange) -> String {
             }
         }
     }
+}
+
+/// A field's change as lines: one line, or, for a JSON value too long for
+/// one, a header and the value's structural diff ([`json_lines`]), each
+/// line of it indented under the header.
+fn field_lines(action: Action, f: &FieldChange) -> Vec<String> {
+    let one = field_line(action, f);
+    if one.chars().count() <= json_lines::WIDTH {
+        return vec![one];
+    }
+    let shown = |v: &Value| -> Option<Value> {
+        (!v.is_null()).then(|| json_lines::structured(v).unwrap_or_else(|| v.clone()))
+    };
+    let before = shown(&f.before);
+    let after = f.after.as_ref().and_then(shown);
+    let (header, before, after) = match (action, &f.after) {
+        (Action::Create, _) => (format!("+ {} =", f.path), None, after),
+        (Action::Delete, _) => (format!("- {} =", f.path), before, None),
+        // Not known until apply: what it was.
+        (_, None) => (
+            format!("~ {}: (known after apply), was", f.path),
+            before,
+            None,
+        ),
+        _ if before.is_none() => (format!("+ {} =", f.path), None, after),
+        _ if after.is_none() => (format!("- {} =", f.path), before, None),
+        _ => (format!("~ {}:", f.path), before, after),
+    };
+    if before
+        .iter()
+        .chain(after.iter())
+        .all(|v| json_lines::structured(v).is_none())
+    {
+        // A long string or number: one line, cut.
+        return vec![json_lines::cut(&one)];
+    }
+    std::iter::once(header)
+        .chain(
+            json_lines::change(before.as_ref(), after.as_ref())
+                .into_iter()
+                .map(|l| format!("    {l}")),
+        )
+        .collect()
 }
 
 /// The one-line summary, Terraform style (a replacement adds one and destroys one).
@@ -94,13 +138,18 @@ pub fn text(plan: &Plan) -> String {
         );
         let _ = writeln!(out, "{}", line.trim_end());
         for f in &c.fields {
-            let _ = writeln!(out, "        {}", field_line(c.action, f));
+            for line in field_lines(c.action, f) {
+                let _ = writeln!(out, "        {line}");
+            }
         }
     }
     if !plan.permission_changes.is_empty() {
         let _ = writeln!(out, "\n{}", permission_heading(plan));
         for c in &plan.permission_changes {
-            let _ = writeln!(out, "  {}", permission_changes::line(c));
+            // A long line wraps under itself instead of running past the screen.
+            for line in json_lines::wrap(&format!("  {}", permission_changes::line(c))) {
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
     for w in &plan.warnings {
@@ -178,11 +227,25 @@ pub fn json(plan: &Plan) -> Value {
 pub fn markdown(plan: &Plan) -> String {
     let mut out = format!("### Plan for stack `{}`\n\n", plan.stack);
     out.push_str("| | address | kind | name | changes |\n|---|---|---|---|---|\n");
+    // JSON values too long for a cell: their structural diffs after the table.
+    let mut details = String::new();
     for c in &plan.changes {
         let fields: Vec<String> = c
             .fields
             .iter()
-            .map(|f| format!("`{}`", field_line(c.action, f).replace('|', "\\|")))
+            .map(|f| {
+                let lines = field_lines(c.action, f);
+                if lines.len() > 1 {
+                    let _ = write!(
+                        details,
+                        "\n<details><summary><code>{}</code> <code>{}</code></summary>\n\n```diff\n{}\n```\n</details>\n",
+                        c.address,
+                        f.path,
+                        lines[1..].iter().map(|l| l.trim_start_matches("    ")).collect::<Vec<_>>().join("\n")
+                    );
+                }
+                format!("`{}`", json_lines::cut(&lines[0]).replace('|', "\\|"))
+            })
             .collect();
         let _ = writeln!(
             out,
@@ -194,6 +257,7 @@ pub fn markdown(plan: &Plan) -> String {
             fields.join("<br>")
         );
     }
+    out.push_str(&details);
     if !plan.permission_changes.is_empty() {
         let _ = writeln!(
             out,
@@ -213,4 +277,113 @@ pub fn markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "\n**{}**", summary_line(plan));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(actions: &[&str]) -> Value {
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Queue", "Effect": "Allow", "Action": actions, "Resource": "arn:aws:sqs:eu-west-1:111122223333:couch-prod-prompts"},
+            {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/lambda/couch-prod-worker:*"}
+        ]})
+    }
+
+    #[test]
+    fn a_changed_policy_reads_as_its_changed_lines_under_the_field() {
+        let f = FieldChange {
+            path: "policy".into(),
+            before: policy(&["sqs:ReceiveMessage"]),
+            after: Some(policy(&["sqs:ReceiveMessage", "sqs:DeleteMessage"])),
+        };
+        let lines = field_lines(Action::Update, &f);
+        assert_eq!(lines[0], "~ policy:");
+        let changed: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.trim_start())
+            .filter(|l| l.starts_with(['+', '-']))
+            .collect();
+        assert_eq!(changed.len(), 3, "{lines:#?}");
+        assert!(changed[0].starts_with('-') && changed[0].contains("\"sqs:ReceiveMessage\""));
+        assert!(changed[2].starts_with('+') && changed[2].contains("sqs:DeleteMessage"));
+        // The unchanged statement is elided with a count.
+        assert!(
+            lines.iter().any(|l| l.contains("unchanged lines")),
+            "{lines:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("logs:PutLogEvents")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.chars().count() <= json_lines::WIDTH + 8),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn short_values_and_unknown_ones_stay_on_one_line() {
+        let tags = FieldChange {
+            path: "tags".into(),
+            before: Value::Null,
+            after: Some(json!({"stack": "couch-prod"})),
+        };
+        assert_eq!(
+            field_lines(Action::Create, &tags),
+            ["+ tags = {\"stack\":\"couch-prod\"}"]
+        );
+        let unknown = FieldChange {
+            path: "redrive_policy".into(),
+            before: Value::Null,
+            after: None,
+        };
+        assert_eq!(field_lines(Action::Create, &unknown).len(), 1);
+    }
+
+    #[test]
+    fn the_job_summary_keeps_the_table_and_shows_the_diff_below_it() {
+        let plan = Plan {
+            stack: "s".into(),
+            changes: vec![crate::plan::Change {
+                address: "role.worker".into(),
+                kind: "iam-role".into(),
+                name: "s-worker".into(),
+                action: Action::Update,
+                fields: vec![FieldChange {
+                    path: "policy".into(),
+                    before: policy(&["sqs:ReceiveMessage"]),
+                    after: Some(policy(&["sqs:DeleteMessage"])),
+                }],
+                referenced: false,
+                depends_on: Default::default(),
+                duplicate_of: None,
+            }],
+            summary: Default::default(),
+            problems: vec![],
+            warnings: vec![],
+            permission_changes: vec![],
+        };
+        let md = markdown(&plan);
+        assert!(
+            md.contains("| `~` | `role.worker` | iam-role | `s-worker` | `~ policy:` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("<details><summary><code>role.worker</code> <code>policy</code></summary>"),
+            "{md}"
+        );
+        assert!(
+            md.contains("```diff\n") && md.contains("\n-         \"sqs:ReceiveMessage\""),
+            "{md}"
+        );
+        // The JSON plan keeps the values.
+        assert_eq!(
+            json(&plan)["changes"][0]["fields"][0]["after"],
+            policy(&["sqs:DeleteMessage"])
+        );
+    }
 }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod local;
 pub mod logs;
 pub mod models;
+pub mod openapi;
 pub mod outputs;
 pub mod plan;
 pub mod policies;
