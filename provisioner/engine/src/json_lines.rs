@@ -68,6 +68,30 @@ pub fn wrap(line: &str) -> Vec<String> {
     out
 }
 
+/// A line of words wrapped at [`WIDTH`] between words; the lines after the
+/// first are indented `more` further than it. A word longer than a line
+/// stays whole.
+pub fn wrap_words(line: &str, more: usize) -> Vec<String> {
+    let lead = line.len() - line.trim_start().len();
+    let pad = " ".repeat(lead + more);
+    let mut out: Vec<String> = Vec::new();
+    let mut current = " ".repeat(lead);
+    let mut empty = true;
+    for word in line.trim_start().split(' ') {
+        if !empty && current.chars().count() + 1 + word.chars().count() > WIDTH {
+            out.push(std::mem::replace(&mut current, pad.clone()));
+            empty = true;
+        }
+        if !empty {
+            current.push(' ');
+        }
+        current.push_str(word);
+        empty = false;
+    }
+    out.push(current);
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mark {
     Same,
@@ -262,6 +286,24 @@ mod tests {
             lines.last().unwrap(),
             &format!("  … {} more lines", 202 - MOST)
         );
+    }
+
+    #[test]
+    fn words_wrap_between_words_under_the_line() {
+        let line = format!("  + {}", "word ".repeat(40).trim_end());
+        let lines = wrap_words(&line, 4);
+        assert!(lines.len() > 1);
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= WIDTH),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("      word")),
+            "{lines:#?}"
+        );
+        let joined: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        assert_eq!(joined.join(" "), line.trim_start());
+        assert_eq!(wrap_words("  short", 4), ["  short"]);
     }
 
     #[test]

@@ -147,7 +147,7 @@ pub fn text(plan: &Plan) -> String {
         let _ = writeln!(out, "\n{}", permission_heading(plan));
         for c in &plan.permission_changes {
             // A long line wraps under itself instead of running past the screen.
-            for line in json_lines::wrap(&format!("  {}", permission_changes::line(c))) {
+            for line in json_lines::wrap_words(&format!("  {}", permission_changes::line(c)), 4) {
                 let _ = writeln!(out, "{line}");
             }
         }

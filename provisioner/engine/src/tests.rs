@@ -658,8 +658,15 @@ fn json_rendering_follows_the_documented_schema() {
         })
     );
     let text = render::text(&p);
+    // A permission line longer than the screen wraps between words.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        text.contains("Permission changes (1, 1 broadening):\n  + role.worker inline policy: Allow sqs:ReceiveMessage on arn:aws:sqs:eu-west-1:1:q when aws:RequestedRegion StringEquals eu-west-1  [broadening]"),
+        words(&text).contains("Permission changes (1, 1 broadening): + role.worker inline policy: Allow sqs:ReceiveMessage on arn:aws:sqs:eu-west-1:1:q when aws:RequestedRegion StringEquals eu-west-1 [broadening]"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .all(|l| l.chars().count() <= crate::json_lines::WIDTH),
         "{text}"
     );
     let md = render::markdown(&p);
