@@ -6,6 +6,27 @@ use std::process::ExitCode;
 use clap::Parser;
 use provisioner::cli::Cli;
 
+/// A closed standard output (`provisioner plan | head`) ends the process
+/// quietly with 141 (128 + SIGPIPE), as it ends other Unix tools, instead of
+/// a panic's backtrace: Rust ignores SIGPIPE, so that a closed socket is an
+/// error the SDK can retry (a default SIGPIPE would kill the process on
+/// one), and `println!` panics on the broken pipe.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn finished(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("Error: {e:#}");
@@ -15,6 +36,7 @@ fn finished(result: anyhow::Result<ExitCode>) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -27,6 +27,33 @@ fn a_plan_of_the_prod_stack_prints_its_throughput_ceiling() {
     }
 }
 
+/// `provisioner plan | head -1`: the reader goes away, the provisioner ends
+/// quietly (141, as a tool SIGPIPE ended) without a panic.
+#[test]
+fn a_closed_standard_output_ends_quietly() {
+    use std::io::Read as _;
+    let prod = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/prod.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provisioner"))
+        .args(["plan", "--offline", "--stack"])
+        .arg(&prod)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader is gone before the plan is printed: it has nowhere to go.
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[tokio::test]
 async fn plan_reads_are_concurrent() {
     let f = Fixture::new("t-reads-").await;
