@@ -144,18 +144,38 @@ async fn an_interrupted_redrive_cancels_the_task_and_loses_nothing() {
     let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
     let (f, queue_url, dlq_url) = deployed_with_dead_letters("t-redrive-int-", &refs).await;
 
-    // One a second: Ctrl-C (SIGINT) lands while the task runs.
-    let child = f
+    // One a second: Ctrl-C (SIGINT) lands while the task runs, once the
+    // redrive says it is running (not after a guessed delay: a loaded
+    // machine starts the process late).
+    let mut child = f
         .command(&["redrive", "--yes", "--max-per-second", "1"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stdout = child.stdout.take().unwrap();
+    let (running_tx, running_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("RUNNING:") {
+                let _ = running_tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let running = tokio::task::block_in_place(|| running_rx.recv_timeout(Duration::from_secs(120)));
+    assert!(running.is_ok(), "the redrive never said it was running");
     let pid = i32::try_from(child.id()).unwrap();
     assert_eq!(unsafe_free_kill(pid), 0);
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(130), "{text}");
+    let status = tokio::task::block_in_place(|| child.wait()).unwrap();
+    let text = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
     assert!(text.contains("cancelling the move task"), "{text}");
     assert!(text.contains("Redrive cancelled after"), "{text}");
     let (moved, left) = (depth(&f, &queue_url).await, depth(&f, &dlq_url).await);
