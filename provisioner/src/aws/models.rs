@@ -39,7 +39,9 @@ use couch_contract::model::{base_model_id, is_inference_profile};
 use super::clients::partition_of;
 use super::policies::Statement;
 use super::{ARN, Aws, NAME, aws_error, error_code};
-use crate::engine::{Declared, Fields, Finding, Handle, Live, ResourceError, Text, TypedKind};
+use crate::engine::{
+    Attrs, Declared, Fields, Finding, Handle, Live, ResourceError, Text, TypedKind,
+};
 use crate::kind::export::{CodeLocation, Export, Part};
 use crate::kind::{Access, Grant};
 
@@ -102,6 +104,14 @@ pub fn invoke_statement(model: &Handle<ReferencedModel>, declared: &Model) -> St
         vec![model.arn().into()]
     };
     Statement::allow("InvokeModel", &["bedrock:InvokeModel"], resources)
+}
+
+/// A system-defined inference profile's ARN in `region`, for `account`.
+fn inference_profile_arn(region: &str, account: &str, id: &str) -> String {
+    format!(
+        "arn:{}:bedrock:{region}:{account}:inference-profile/{id}",
+        partition_of(region)
+    )
 }
 
 impl ReferencedModel {
@@ -265,6 +275,23 @@ impl TypedKind for ReferencedModel {
     }
     fn taggable(&self) -> bool {
         false
+    }
+
+    /// A cross-Region inference profile's ARN names the account
+    /// (`arn:aws:bedrock:{region}:{account}:inference-profile/{id}`, the
+    /// pattern of AWS::Bedrock::ApplicationInferenceProfile's `CopyFrom`), so
+    /// it is known before any read once the account is: `bootstrap` and
+    /// `policies --account` can name it (a foundation model's is known from
+    /// its id alone).
+    async fn predict(&self) -> Result<Attrs, ResourceError> {
+        if !is_inference_profile(&self.model.id) {
+            return Ok(self.declared.known.clone());
+        }
+        let account = self.aws.account_id().await?;
+        Ok(super::with_arn(
+            &self.declared,
+            inference_profile_arn(&self.model.region, &account, &self.model.id),
+        ))
     }
 
     async fn read(&self) -> Result<Option<Live>, ResourceError> {
@@ -528,6 +555,32 @@ mod tests {
             exact
                 .routes(&[arn("us-east-1"), arn("us-west-2")])
                 .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_inference_profiles_arn_is_known_once_the_account_is() {
+        let aws = Arc::new(Aws::offline("eu-west-1").with_account("123456789012"));
+        let profile = ReferencedModel::new(
+            "model.image",
+            &model(
+                "us.stability.stable-image-core-v1:1",
+                &["us-east-1", "us-west-2"],
+            ),
+            Arc::clone(&aws),
+        );
+        assert_eq!(
+            TypedKind::predict(&profile).await.unwrap()[ARN],
+            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.stability.stable-image-core-v1:1"
+        );
+        let foundation = ReferencedModel::new(
+            "model.image",
+            &model("stability.stable-image-core-v1:1", &[]),
+            aws,
+        );
+        assert_eq!(
+            TypedKind::predict(&foundation).await.unwrap()[ARN],
+            "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1"
         );
     }
 
