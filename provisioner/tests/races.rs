@@ -226,7 +226,16 @@ async fn a_mapping_waits_for_its_role_and_passes_through_creating() {
 /// so and invoking it is refused; then it is `Active`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_is_pending_before_it_is_active() {
-    let (races, endpoint) = layer(4).await;
+    // Pending long enough for three calls through moto on a loaded machine
+    // (the default 800 ms was not, once: the invoke found it Active).
+    let races = Races::with_windows(
+        4,
+        Windows {
+            version: Duration::from_secs(5),
+            ..Windows::default()
+        },
+    );
+    let endpoint = races.start(testkit::moto_endpoint()).await;
     let (name, _) = function("t-race-ver-").await;
     let lambda = aws_sdk_lambda::Client::new(&conf(&endpoint));
     let published = lambda

@@ -15,8 +15,9 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use serde_json::{Value, json};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::Session;
 use crate::aws::policies::Statement;
@@ -321,11 +322,12 @@ async fn follow_live(
     printed: &mut Printed,
     start: &mut i64,
     as_json: bool,
+    interrupts: &mut Signal,
 ) -> LiveEnd {
     loop {
         let event = tokio::select! {
             e = stream.recv() => e,
-            _ = tokio::signal::ctrl_c() => return LiveEnd::Interrupted,
+            _ = interrupts.recv() => return LiveEnd::Interrupted,
         };
         match event {
             Ok(Some(StartLiveTailResponseStream::SessionUpdate(update))) => {
@@ -387,16 +389,33 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
     };
     // Live Tail starts before the backlog is read, so no line falls between.
     let mut live = if args.follow { open_live().await } else { None };
+    // One Ctrl-C listener for the whole follow: one pressed while lines are
+    // fetched or printed is kept for the next wait (a fresh `ctrl_c()` per
+    // wait missed it). Without --follow, Ctrl-C ends the process as usual.
+    let mut interrupts = if args.follow {
+        Some(signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?)
+    } else {
+        None
+    };
     let mut printed = Printed::new();
     loop {
         for line in fetch(&session.aws, &session.stack, args.function, start, &terms).await? {
             print_new(line, &mut printed, &mut start, args.json);
         }
-        if !args.follow {
+        let Some(interrupts) = interrupts.as_mut() else {
             return Ok(ExitCode::SUCCESS);
-        }
+        };
         if let Some((mut stream, labels)) = live.take() {
-            match follow_live(&mut stream, &labels, &mut printed, &mut start, args.json).await {
+            match follow_live(
+                &mut stream,
+                &labels,
+                &mut printed,
+                &mut start,
+                args.json,
+                interrupts,
+            )
+            .await
+            {
                 LiveEnd::Interrupted => return Ok(ExitCode::SUCCESS),
                 LiveEnd::TimedOut => live = open_live().await,
                 LiveEnd::Failed(why) => eprintln!(
@@ -409,7 +428,7 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
         }
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_EVERY) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            _ = interrupts.recv() => return Ok(ExitCode::SUCCESS),
         }
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_sqs::types::QueueAttributeName;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Session, confirm};
 use crate::aws::policies::Statement;
@@ -148,15 +149,23 @@ pub async fn run(args: &Args, inputs: &super::Inputs) -> Result<ExitCode> {
 
 /// Follows move task `handle` from `dlq_arn` until it ends, printing its
 /// progress; Ctrl-C cancels it (what was moved stays moved).
-async fn follow(session: &Session, handle: &str, dlq_arn: &str) -> Result<ExitCode> {
+async fn follow(
+    session: &Session,
+    handle: &str,
+    dlq_arn: &str,
+    interrupts: &mut Signal,
+) -> Result<ExitCode> {
     let aws = &session.aws;
     let stack = &session.stack;
     let mut cancelled = false;
     let mut last = -1;
     loop {
+        // One listener for the whole run: a Ctrl-C that lands while the
+        // task's state is being read is kept for the next turn (a fresh
+        // `ctrl_c()` each turn missed it, and the move ran to its end).
         let interrupted = tokio::select! {
             _ = tokio::time::sleep(POLL) => false,
-            _ = tokio::signal::ctrl_c(), if !cancelled => true,
+            _ = interrupts.recv(), if !cancelled => true,
         };
         if interrupted {
             cancelled = true;
@@ -235,6 +244,10 @@ pub async fn redrive(session: &Session, args: &Args) -> Result<ExitCode> {
         println!("Cancelled: nothing was moved.");
         return Ok(ExitCode::from(1));
     }
+    // Listening from here on (Ctrl-C at the question above still ends the
+    // process): a Ctrl-C while the task starts cancels it at the first turn.
+    let mut interrupts =
+        signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")?;
     let mut start = aws
         .sqs
         .start_message_move_task()
@@ -255,5 +268,5 @@ pub async fn redrive(session: &Session, args: &Args) -> Result<ExitCode> {
         stack.dlq_name(),
         stack.queue_name()
     );
-    follow(session, &handle, &dlq.arn).await
+    follow(session, &handle, &dlq.arn, &mut interrupts).await
 }
