@@ -47,7 +47,10 @@ use crate::kind::{Access, Grant};
 
 /// The Bedrock image model the functions call: a foundation model id, or a
 /// cross-Region inference profile id (`us.…`) with the Regions it routes to.
-#[derive(Debug, Clone, PartialEq)]
+/// Read from the stack file as written (`model:`; its defaults and limits in
+/// `stack/sections/model.rs`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Model {
     pub id: String,
     /// Where the functions call Bedrock (the profile's source Region).

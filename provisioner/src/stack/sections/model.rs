@@ -2,27 +2,17 @@
 //! functions speak), Region, an inference profile's routes, and its capacity
 //! as the account states it.
 
-use serde::Deserialize;
-
 use super::{Converting, Section};
 use super::{is_region, range};
 use crate::stack::{Model, Stack};
 
-/// As written in the file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Raw {
-    pub id: String,
-    pub region: String,
-    pub routes_to: Vec<String>,
-    pub max_in_flight: Option<u32>,
-    pub images_per_minute: Option<u32>,
-    pub seconds_per_image: f64,
-}
+/// As written in the file: the section's typed form itself.
+pub type Raw = Model;
 
-impl Default for Raw {
+/// The section's defaults.
+impl Default for Model {
     fn default() -> Self {
-        Raw {
+        Model {
             id: crate::stack::DEFAULT_MODEL_ID.into(),
             region: crate::stack::DEFAULT_MODEL_REGION.into(),
             routes_to: Vec::new(),
@@ -33,20 +23,14 @@ impl Default for Raw {
     }
 }
 
-impl Section for Raw {
+/// Read as written: the typed section is its own raw form.
+impl Section for Model {
     type Typed = Model;
-    fn placeholder() -> Raw {
-        Raw::default()
+    fn placeholder() -> Model {
+        Model::default()
     }
     fn typed(self, _: &mut Converting<'_>) -> Model {
-        Model {
-            id: self.id,
-            region: self.region,
-            routes_to: self.routes_to,
-            max_in_flight: self.max_in_flight,
-            images_per_minute: self.images_per_minute,
-            seconds_per_image: self.seconds_per_image,
-        }
+        self
     }
 }
 
