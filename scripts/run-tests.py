@@ -14,7 +14,11 @@ Each binary starts its own moto server (testkit::moto_endpoint without
 COUCH_MOTO_ENDPOINT): binaries running at the same time never see each
 other's emulator state (the Lambda concurrency quota, IAM enforcement).
 
-    scripts/run-tests.py [--jobs N] [-- ARGS FOR EVERY TEST BINARY]
+A check that is not a test binary but mostly waits too (a browser driving a
+page, a container run) joins the lanes with `--also NAME=COMMAND`: run by
+bash in the repository, timed and reported like a binary.
+
+    scripts/run-tests.py [--jobs N] [--also NAME=COMMAND]... [-- ARGS FOR EVERY TEST BINARY]
 
 Exit status: 0 when every binary passed, 1 otherwise (each failure is named
 at the end), 2 when the build failed.
@@ -42,6 +46,7 @@ SEED = {
     "provisioner::test::stack": 50.6,
     "provisioner::test::functions": 36.6,
     "provisioner::test::deploys": 35.7,
+    "also::browser": 45.0,
 }
 RESULT = re.compile(
     r"^test result: (?:ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored"
@@ -109,6 +114,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int,
                         default=int(os.environ.get("COUCH_TEST_JOBS", "3")))
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=COMMAND",
+                        help="a check run in a lane beside the test binaries")
     parser.add_argument("args", nargs="*", help="passed to every test binary")
     opts = parser.parse_args()
     cargo = os.environ.get("CARGO", "cargo")
@@ -121,6 +128,16 @@ def main():
         "cwd": str(REPO),
         "env": {},
     })
+    for also in opts.also:
+        name, _, command = also.partition("=")
+        jobs.append({
+            "key": f"also::{name}",
+            "label": f"{name} ({command})",
+            "cmd": ["bash", "-c", command],
+            "cwd": str(REPO),
+            "env": {},
+            "own_args": True,
+        })
     try:
         last = json.loads(DURATIONS.read_text())
     except (OSError, ValueError):
@@ -145,7 +162,7 @@ def main():
                 job = pending.pop(0)
             start = time.monotonic()
             proc = subprocess.Popen(
-                job["cmd"] + opts.args, cwd=job["cwd"], env={**env, **job["env"]},
+                job["cmd"] + ([] if job.get("own_args") else opts.args), cwd=job["cwd"], env={**env, **job["env"]},
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 start_new_session=True)
             with lock:

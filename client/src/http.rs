@@ -158,13 +158,14 @@ pub fn status(url: &str, auth: &Auth) -> Result<Status, Answer> {
         .map_err(|e| refused(format!("reading the answer of {url}: {e}")))?;
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let text_of = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    use couch_contract::status::{DONE, FAILED, GENERATING, QUEUED};
     match (code, v["status"].as_str()) {
-        (200, Some("queued" | "working")) => Ok(Status::Queued),
-        (200, Some("done")) => Ok(Status::Done {
+        (200, Some(QUEUED | GENERATING | "working")) => Ok(Status::Queued),
+        (200, Some(DONE)) => Ok(Status::Done {
             s3_uri: text_of("s3_uri"),
             url: text_of("url"),
         }),
-        (200, Some("failed")) => Ok(Status::Failed {
+        (200, Some(FAILED)) => Ok(Status::Failed {
             reason: text_of("reason"),
         }),
         _ => Err(answer(code, &text)),

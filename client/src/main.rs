@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use couch_client::outputs::{Output, Outputs};
 use couch_client::prompts::{self, Prompt, PromptRule};
-use couch_client::{http, image_key, region_of_queue_url, send, wait};
+use couch_client::{endpoint_of_queue_url, http, image_key, region_of_queue_url, send, wait};
 
 #[derive(Parser)]
 #[command(
@@ -151,7 +151,13 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         .region(region)
         .load()
         .await;
-    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let mut sqs_conf = aws_sdk_sqs::config::Builder::from(&conf);
+    if conf.endpoint_url().is_none()
+        && let Some(endpoint) = queue_url.as_deref().and_then(endpoint_of_queue_url)
+    {
+        sqs_conf = sqs_conf.endpoint_url(endpoint);
+    }
+    let sqs = aws_sdk_sqs::Client::from_conf(sqs_conf.build());
     let url = match (queue_url, &args.queue_name) {
         (Some(url), _) => url,
         (None, Some(name)) => sqs

@@ -163,8 +163,8 @@ async fn the_template_holds_every_managed_resource_and_the_code_by_hash() {
             "{version}"
         );
     }
-    // Parts of their own: integration, three routes, stage, two versions.
-    assert_eq!(resources.len(), MANAGED + 5 + 2);
+    // Parts of their own: integration, four routes, stage, two versions.
+    assert_eq!(resources.len(), MANAGED + 6 + 2);
     // Every reference lands on a resource of the template.
     let defined: BTreeSet<String> = resources.keys().cloned().collect();
     assert!(referenced_ids(&template).is_subset(&defined));

@@ -43,9 +43,25 @@ async fn door(f: &Fixture) -> Door {
     let (routes, keys) = f.routes(&api_id).await;
     assert_eq!(
         keys,
-        ["GET /images/{id}", "POST /image_generator", "POST /images"]
+        [
+            "GET /",
+            "GET /images/{id}",
+            "POST /image_generator",
+            "POST /images"
+        ]
     );
-    // Every route is authorised alike.
+    // The page is public whatever the stack's auth: no authorization, no
+    // authorizer (a browser loads it before it holds a credential).
+    let (page, routes): (Vec<_>, Vec<_>) = routes
+        .into_iter()
+        .partition(|r| r.route_key() == Some("GET /"));
+    assert_eq!(
+        page[0].authorization_type().map(|t| t.as_str()),
+        Some("NONE"),
+        "{page:?}"
+    );
+    assert_eq!(page[0].authorizer_id().unwrap_or_default(), "", "{page:?}");
+    // Every other route is authorised alike.
     let route = &routes[0];
     for other in &routes {
         assert_eq!(

@@ -558,7 +558,7 @@ async fn two_routes_and_a_stray(seed: u64) {
     );
     let api = f.live_attr(provisioner::declare::API, "id").await;
     let (routes, declared) = f.routes(&api).await;
-    assert_eq!(routes.len(), 3);
+    assert_eq!(routes.len(), 4);
     let apigw = f.apigw();
     for r in routes.iter().take(2) {
         apigw

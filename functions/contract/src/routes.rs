@@ -15,6 +15,13 @@ impl Route {
     pub fn key(&self) -> String {
         format!("{} {}", self.method, self.path)
     }
+
+    /// Whether API Gateway lets anyone call it ([`PAGE`] only): it costs no
+    /// model call and reads nothing, so the stack's authorization is not
+    /// asked for it.
+    pub fn is_public(&self) -> bool {
+        *self == PAGE
+    }
 }
 
 /// `POST /image_generator {"prompt": ...}`: the picture, synchronously.
@@ -35,11 +42,20 @@ pub const STATUS: Route = Route {
     path: "/images/{id}",
 };
 
+/// `GET /`: one small page to try the asynchronous path in a browser. The
+/// only public route: a browser loads it before it holds any credential, so
+/// API Gateway authorizes nobody for it (`NONE`), whatever the stack's
+/// `http.auth`; the page then calls the other routes with the stack's auth.
+pub const PAGE: Route = Route {
+    method: "GET",
+    path: "/",
+};
+
 /// Every route the HTTP API has.
-pub const ALL: [Route; 3] = [SYNC, SUBMIT, STATUS];
+pub const ALL: [Route; 4] = [SYNC, SUBMIT, STATUS, PAGE];
 
 /// An answer of a route: its HTTP status and when it is given. Every body
-/// is JSON; an error's is `{"error": ..., "request_id": ...}`.
+/// is JSON but the page's (HTML); an error's is `{"error": ..., "request_id": ...}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
@@ -99,9 +115,19 @@ impl Route {
                 answer(404, "No request has this id, or it is someone else's."),
                 answer(502, "The status could not be read; try again."),
             ],
+            "/" => &[answer(
+                200,
+                "The page (HTML): a prompt box, the request's state as it changes, and the picture.",
+            )],
             _ => &[],
         };
-        let mut all: Vec<Answer> = own.iter().chain(COMMON.iter()).copied().collect();
+        // The page reads no body and takes one method: only the stage throttle.
+        let common = if self.is_public() {
+            &COMMON[2..]
+        } else {
+            &COMMON[..]
+        };
+        let mut all: Vec<Answer> = own.iter().chain(common).copied().collect();
         all.sort_by_key(|a| a.status);
         all
     }
@@ -120,6 +146,13 @@ mod tests {
     }
 
     #[test]
+    fn only_the_page_is_public() {
+        let public: Vec<Route> = ALL.into_iter().filter(Route::is_public).collect();
+        assert_eq!(public, [PAGE]);
+        assert_eq!(PAGE.key(), "GET /");
+    }
+
+    #[test]
     fn every_route_has_one_success_and_its_errors() {
         for route in ALL {
             let answers = route.answers();
@@ -129,7 +162,11 @@ mod tests {
                 .filter(|s| *s < 300)
                 .collect();
             assert_eq!(ok.len(), 1, "{route:?}: {answers:?}");
-            assert!(answers.iter().any(|a| a.status == 400), "{route:?}");
+            assert!(
+                route.is_public() || answers.iter().any(|a| a.status == 400),
+                "{route:?}"
+            );
+            assert!(answers.iter().any(|a| a.status == 429), "{route:?}");
             assert!(answers.iter().all(|a| !a.when.is_empty()));
         }
     }

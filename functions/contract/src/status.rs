@@ -3,6 +3,10 @@
 //! `failed` (with a reason a user can read) when it gives a prompt up; a
 //! stored image is `done` whatever the status object says. The object lives
 //! beside the images ([`status_key`]), where the functions may already write.
+//! A queued request is `generating` once the worker has started its model
+//! call: the worker writes an empty mark ([`generating_key`]) beside the
+//! status, never the status object itself (no read-modify-write race with
+//! the submit or a failure, and nothing about the owner to keep).
 //!
 //! When the stack's API has an authorizer (`http.auth: iam|jwt`) the status
 //! object also names the request's [`Owner`] (field [`OWNER`]): `GET
@@ -27,6 +31,16 @@ pub fn status_key(prefix: &str, id: &str) -> String {
         "{}_status/{}",
         super::images_prefix(prefix),
         super::image_file_name(id, "json")
+    )
+}
+
+/// The worker's mark that request `id`'s model call has started:
+/// `{prefix}/images/_status/{id}.generating.json` (an empty JSON object).
+pub fn generating_key(prefix: &str, id: &str) -> String {
+    format!(
+        "{}_status/{}",
+        super::images_prefix(prefix),
+        super::image_file_name(id, "generating.json")
     )
 }
 
@@ -71,6 +85,9 @@ impl Owner {
 
 /// The status object's `status` values (the image itself says `done`).
 pub const QUEUED: &str = "queued";
+/// Answered, never written in the status object: queued, with the worker's
+/// [`generating_key`] mark.
+pub const GENERATING: &str = "generating";
 pub const FAILED: &str = "failed";
 pub const DONE: &str = "done";
 
@@ -105,6 +122,11 @@ mod tests {
             "11/images/_status/6a96454d-ef25-4788-a79c-98f9157180bb.json"
         );
         assert_eq!(status_key("11", "a/b"), "11/images/_status/a_b.json");
+        assert_eq!(
+            generating_key("11", "6a96454d-ef25-4788-a79c-98f9157180bb"),
+            "11/images/_status/6a96454d-ef25-4788-a79c-98f9157180bb.generating.json"
+        );
+        assert_ne!(generating_key("11", "x"), status_key("11", "x"));
     }
 
     #[test]

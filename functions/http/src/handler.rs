@@ -40,8 +40,8 @@ pub async fn respond<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
 }
 
 /// The routes: `POST /image_generator` (synchronous), `POST /images` and
-/// `GET /images/{id}` (asynchronous, `images.rs`); another method on a
-/// route is 405, another path 404.
+/// `GET /images/{id}` (asynchronous, `images.rs`), `GET /` (the page,
+/// `page.rs`); another method on a route is 405, another path 404.
 pub async fn route<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
     req: &Request,
     generator: &Generator<M, S>,
@@ -72,6 +72,9 @@ pub async fn route<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
         } else {
             only("GET")
         };
+    }
+    if path.is_empty() && req.method == routes::PAGE.method {
+        return Reply::page(crate::page::page());
     }
     if path.is_empty() || path == SYNC_PATH {
         // The synchronous route (and an event without a path, as before).

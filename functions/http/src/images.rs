@@ -15,7 +15,7 @@
 //! does not leak. Without an authorizer (`http.auth: none`) there is no
 //! owner and whoever has the id reads the status, as before.
 
-use imagegen::status::{self, DONE, FAILED, OWNER, Owner, QUEUED};
+use imagegen::status::{self, DONE, FAILED, GENERATING, OWNER, Owner, QUEUED};
 use imagegen::{Generator, ImageModel, ImageStore, PromptQueue};
 use serde_json::{Value, json};
 
@@ -201,12 +201,22 @@ pub async fn status_of<M: ImageModel, S: ImageStore>(
     let Some(recorded) = recorded else {
         return not_found(request_id);
     };
-    match recorded["status"].as_str() {
-        Some(FAILED) => ok(json!({
+    if recorded["status"].as_str() == Some(FAILED) {
+        return ok(json!({
             "status": FAILED,
             "reason": recorded["reason"].as_str().unwrap_or(status::REASON_OURS),
-        })),
-        _ => ok(json!({ "status": QUEUED })),
+        }));
+    }
+    // Queued; `generating` once the worker marked its model call started. A
+    // mark that cannot be read only leaves it `queued`.
+    let mark = status::generating_key(&generator.prefix, id);
+    match store.get_json(&mark).await {
+        Ok(Some(_)) => ok(json!({ "status": GENERATING })),
+        Ok(None) => ok(json!({ "status": QUEUED })),
+        Err(e) => {
+            tracing::warn!(request_id, id, error = %e, "reading the generating mark failed");
+            ok(json!({ "status": QUEUED }))
+        }
     }
 }
 
@@ -367,6 +377,41 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("X-Amz-Expires=3600")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queued_request_is_generating_once_the_worker_marks_it_and_failed_wins() {
+        let (g, q) = (generator(), FakeQueue::default());
+        let id = submitted(&g, &q, Caller::Anonymous).await;
+        let anyone = Caller::Anonymous;
+        assert_eq!(
+            status_of(&id, &anyone, &g, "r").await.body["status"],
+            QUEUED
+        );
+        let mark = status::generating_key("11", &id);
+        g.store.put_json(&mark, b"{}".to_vec()).await.unwrap();
+        let s = status_of(&id, &anyone, &g, "r").await;
+        assert_eq!((s.status, &s.body), (200, &json!({"status": GENERATING})));
+        // The worker gave it up: failed, with its reason, mark or not.
+        let failed = json!({"status": FAILED, "reason": status::REASON_FILTERED});
+        let key = status::status_key("11", &id);
+        g.store
+            .put_json(&key, failed.to_string().into_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            status_of(&id, &anyone, &g, "r").await.body["status"],
+            FAILED
+        );
+        // The mark tells nothing to whoever may not read the request.
+        let ana_id = submitted(&g, &q, ana()).await;
+        let mark = status::generating_key("11", &ana_id);
+        g.store.put_json(&mark, b"{}".to_vec()).await.unwrap();
+        assert_eq!(status_of(&ana_id, &bob(), &g, "r").await.status, 404);
+        assert_eq!(
+            status_of(&ana_id, &ana(), &g, "r").await.body["status"],
+            GENERATING
         );
     }
 

@@ -5,6 +5,7 @@
 pub mod event;
 pub mod handler;
 pub mod images;
+pub mod page;
 pub mod reply;
 
 pub use handler::{handle, respond, route};

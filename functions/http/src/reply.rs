@@ -28,6 +28,8 @@ pub struct Reply {
     pub retry_after: Option<u32>,
     /// `Location` (a submitted request's status path).
     pub location: Option<String>,
+    /// The page (`GET /`), answered instead of `body`.
+    pub page: Option<crate::page::Page>,
 }
 
 impl Reply {
@@ -38,10 +40,32 @@ impl Reply {
             body,
             retry_after: None,
             location: None,
+            page: None,
+        }
+    }
+
+    /// The page (`GET /`), 200.
+    pub fn page(page: crate::page::Page) -> Reply {
+        Reply {
+            page: Some(page),
+            ..Reply::json(200, Value::Null)
         }
     }
 
     pub fn to_lambda(&self) -> Value {
+        if let Some(page) = &self.page {
+            let headers: serde_json::Map<String, Value> = page
+                .headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect();
+            return json!({
+                "statusCode": self.status,
+                "headers": headers,
+                "body": page.html,
+                "isBase64Encoded": false,
+            });
+        }
         let mut headers = json!({"content-type": "application/json"});
         if let Some(s) = self.retry_after {
             headers["retry-after"] = json!(s.to_string());

@@ -322,6 +322,7 @@ async fn tries_of<M: ImageModel, S: ImageStore>(
     let Job { msg, id, prompt } = job;
     let received = receives(msg);
     let mut existence_checked = false;
+    let mut marked = false;
     let mut tries = Tries::default();
     let out_of_time = |last: Option<GenerateError>| {
         if received >= THROTTLED_RECEIVES.saturating_add(rules.max_receive_count.unwrap_or(0)) {
@@ -383,7 +384,14 @@ async fn tries_of<M: ImageModel, S: ImageStore>(
             .deadline
             .saturating_duration_since(Instant::now())
             .saturating_sub(RESERVE);
-        let rendered = tokio::time::timeout(budget, generator.render(prompt)).await;
+        let render = tokio::time::timeout(budget, generator.render(prompt));
+        // The first model call marks the request `generating` meanwhile.
+        let rendered = if marked {
+            render.await
+        } else {
+            marked = true;
+            tokio::join!(render, mark_generating(generator, id)).0
+        };
         let started = permit.started;
         let (png, meta, latency) = match rendered {
             Ok(Ok(r)) => {
@@ -441,6 +449,26 @@ async fn tries_of<M: ImageModel, S: ImageStore>(
                 }
             }
         }
+    }
+}
+
+/// How long the `generating` mark may take: it is written beside the
+/// model call, and only tells a polling caller what is under way.
+const MARK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Marks request `id` `generating` for `GET /images/{id}`
+/// (`couch_contract::status::generating_key`); a mark that cannot be
+/// written leaves the request `queued`, nothing else.
+async fn mark_generating<M: ImageModel, S: ImageStore>(generator: &Generator<M, S>, id: &str) {
+    let key = imagegen::status::generating_key(&generator.prefix, id);
+    let written =
+        tokio::time::timeout(MARK_TIMEOUT, generator.store.put_json(&key, b"{}".to_vec())).await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(request_id = id, error = %e, "the generating mark was not written");
+        }
+        Err(_) => tracing::warn!(request_id = id, "the generating mark took too long"),
     }
 }
 
@@ -1097,6 +1125,19 @@ mod tests {
         let outcomes = process_batch(&g, &records, 10).await;
         assert!(matches!(outcomes[0], Outcome::Stored { reused: true, .. }));
         assert_eq!(g.model.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_model_call_marks_the_request_generating_and_a_refusal_before_it_does_not() {
+        let g = generator(0);
+        process_batch(&g, &[msg("a", "x")], 10).await;
+        let mark = imagegen::status::generating_key(&g.prefix, "a");
+        assert_eq!(g.store.stored_json(&mark).as_deref(), Some(&b"{}"[..]));
+        // A prompt refused before any model call is never `generating`.
+        let long = "x".repeat(100_000);
+        process_batch(&g, &[msg("b", &long)], 10).await;
+        let mark = imagegen::status::generating_key(&g.prefix, "b");
+        assert_eq!(g.store.stored_json(&mark), None);
     }
 
     fn received(id: &str, body: &str, receives: u32) -> SqsMessage {

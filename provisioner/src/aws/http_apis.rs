@@ -601,7 +601,9 @@ impl HttpApi {
         let apigw = &self.aws.apigw;
         let target = format!("integrations/{integration_id}");
         let kind = AuthorizationType::from(want.authorization_type.as_str());
-        // JWT names its authorizer; otherwise the route is detached from any.
+        // JWT names its authorizer; otherwise the route is detached from any
+        // (the public page's route, on an API whose other routes take a JWT).
+        let authorizer_id = authorizer_id.filter(|_| want.to_authorizer);
         let authorizer = authorizer_id.unwrap_or_default();
         match have {
             Some((_, have)) if have == *want => {}

@@ -206,6 +206,11 @@ fn announce(a: &Announce<'_>) {
         a.port,
         routes::SUBMIT.path
     );
+    println!(
+        "page: http://127.0.0.1:{}{} (try it in a browser)",
+        a.port,
+        routes::PAGE.path
+    );
     println!("ready: local API {} (Ctrl-C stops everything)", a.api_url);
 }
 

@@ -73,7 +73,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["status"],
             "properties": {
-                "status": {"type": "string", "enum": ["queued", "failed", "done"]},
+                "status": {"type": "string", "enum": ["queued", "generating", "failed", "done"]},
                 "reason": {"type": "string", "description": "Why it failed (`failed` only)."},
                 "s3_uri": string,
                 "url": {"type": "string", "format": "uri", "description": "A presigned link to the PNG (`done` only)."},
@@ -92,6 +92,7 @@ fn schemas() -> Value {
 /// The schema a route's successful answer has.
 fn success_schema(route: &Route) -> &'static str {
     match route.method {
+        _ if route.is_public() => "Page",
         "GET" => "Status",
         _ if route.path == couch_contract::routes::SUBMIT.path => "Submitted",
         _ => "Image",
@@ -187,10 +188,17 @@ fn operation(route: &Route, required: &Value) -> Value {
         } else {
             "Error"
         };
-        let mut response = json!({
-            "description": a.when,
-            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
-        });
+        let mut response = if schema == "Page" {
+            json!({
+                "description": a.when,
+                "content": {"text/html": {"schema": {"type": "string"}}}
+            })
+        } else {
+            json!({
+                "description": a.when,
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+            })
+        };
         if a.status == 202 {
             response["headers"] = json!({"Location": {"description": "The status's path.", "schema": {"type": "string"}}});
         }
@@ -203,7 +211,8 @@ fn operation(route: &Route, required: &Value) -> Value {
         "operationId": operation_id(route),
         "summary": summary(route),
         "responses": responses,
-        "security": required.clone(),
+        // The page is public (`Route::is_public`): API Gateway asks no one.
+        "security": if route.is_public() { json!([]) } else { required.clone() },
     });
     if route.method == "POST" {
         operation["requestBody"] = json!({
@@ -223,6 +232,7 @@ fn operation(route: &Route, required: &Value) -> Value {
 
 fn operation_id(route: &Route) -> &'static str {
     match (route.method, route.path) {
+        _ if route.is_public() => "page",
         ("GET", _) => "imageStatus",
         (_, p) if p == couch_contract::routes::SUBMIT.path => "submitImage",
         _ => "generateImage",
@@ -231,6 +241,7 @@ fn operation_id(route: &Route) -> &'static str {
 
 fn summary(route: &Route) -> &'static str {
     match operation_id(route) {
+        "page" => "A page to try the API in a browser (no authorization)",
         "imageStatus" => "A queued request's status, and its picture when done",
         "submitImage" => "Queue a prompt; answers at once with the request's id",
         _ => "Make a picture now and answer with its link",

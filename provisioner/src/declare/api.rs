@@ -1,5 +1,6 @@
 //! The HTTP API: every route to the HTTP function's `live` alias with the
-//! stack's authorization and throttling, and the invoke permission of each.
+//! stack's authorization (the public page: none) and throttling, and the
+//! invoke permission of each.
 
 use std::sync::Arc;
 
@@ -37,6 +38,13 @@ pub fn declare(
         },
         to_authorizer: matches!(stack.http.auth, Auth::Jwt(_)),
     };
+    // The page: a browser loads it before it holds any credential.
+    let public = http_apis::Route {
+        to_integration: true,
+        authorization_type: "NONE".into(),
+        authorization_scopes: Vec::new(),
+        to_authorizer: false,
+    };
     let api = d.add(HttpApi::new(
         API,
         stack.api_name(),
@@ -59,7 +67,10 @@ pub fn declare(
             },
             routes: ROUTES
                 .iter()
-                .map(|(r, _, _)| (r.key(), route.clone()))
+                .map(|(r, _, _)| {
+                    let with = if r.is_public() { &public } else { &route };
+                    (r.key(), with.clone())
+                })
                 .collect(),
             stage: http_apis::Stage {
                 name: "$default".into(),

@@ -32,6 +32,8 @@ fn grants(
         &["execute-api:Invoke"],
         ROUTES
             .iter()
+            // The page is authorized for no one: nothing to grant.
+            .filter(|(route, _, _)| !route.is_public())
             .map(|(route, _, _)| {
                 Text::from(api.execution_arn()).then(format!(
                     "/$default/{}{}",
@@ -83,6 +85,7 @@ fn bounded(client_grants: &[Statement], aws: &Aws) -> Vec<Statement> {
         &["execute-api:Invoke"],
         ROUTES
             .iter()
+            .filter(|(route, _, _)| !route.is_public())
             .map(|(route, _, _)| {
                 Text::from(format!(
                     "arn:{}:execute-api:{}:*:*/$default/{}{}",

@@ -73,14 +73,19 @@ pub const PREVIEW_BOUNDARY: &str = "policy.preview_boundary";
 /// The invoke permissions of the asynchronous routes.
 pub const SUBMIT_PERMISSION: &str = "permission.api_submit";
 pub const STATUS_PERMISSION: &str = "permission.api_status";
+/// The invoke permission of the page (`GET /`).
+pub const PAGE_PERMISSION: &str = "permission.api_page";
 
 /// Every route the HTTP API has (`couch_contract::routes`), each to the
 /// HTTP function, each with the stack's authorization and throttling, with
 /// its invoke permission's address and statement id.
-pub const ROUTES: [(Route, &str, &str); 3] = [
+/// The page is public ([`Route::is_public`]): authorization `NONE` whatever
+/// the stack's.
+pub const ROUTES: [(Route, &str, &str); 4] = [
     (routes::SYNC, API_PERMISSION, "AllowHttpApiInvoke"),
     (routes::SUBMIT, SUBMIT_PERMISSION, "AllowHttpApiSubmit"),
     (routes::STATUS, STATUS_PERMISSION, "AllowHttpApiStatus"),
+    (routes::PAGE, PAGE_PERMISSION, "AllowHttpApiPage"),
 ];
 
 /// A route's path as execute-api ARNs name it (a path parameter is `*`).
@@ -319,7 +324,7 @@ mod tests {
                 adopt: false,
             },
         );
-        assert_eq!(plan.summary.create, 28);
+        assert_eq!(plan.summary.create, 29);
         assert!(plan.problems.is_empty(), "{:?}", plan.problems);
         let q = plan.change(QUEUE).unwrap();
         let tags = q

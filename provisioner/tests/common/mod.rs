@@ -35,7 +35,7 @@ pub struct Fixture {
 }
 
 /// Everything the stack declares, in declaration order.
-pub const ALL: [&str; 30] = [
+pub const ALL: [&str; 31] = [
     declare::BUCKET,
     declare::MODEL,
     declare::DLQ,
@@ -56,6 +56,7 @@ pub const ALL: [&str; 30] = [
     declare::API_PERMISSION,
     declare::SUBMIT_PERMISSION,
     declare::STATUS_PERMISSION,
+    declare::PAGE_PERMISSION,
     declare::DLQ_ALARM,
     declare::FAILED_IMAGES_ALARM,
     declare::WORKER_ERRORS_ALARM,

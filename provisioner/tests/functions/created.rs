@@ -147,7 +147,12 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     let (routes, keys) = f.routes(api_id).await;
     assert_eq!(
         keys,
-        ["GET /images/{id}", "POST /image_generator", "POST /images"]
+        [
+            "GET /",
+            "GET /images/{id}",
+            "POST /image_generator",
+            "POST /images"
+        ]
     );
     for route in &routes {
         assert_eq!(
@@ -198,6 +203,8 @@ async fn everything_is_created_with_the_declared_fields_and_least_privilege() {
     assert_eq!(
         sources,
         [
+            // The API's root: the page.
+            format!("{api_arn}/*/GET/"),
             format!("{api_arn}/*/GET/images/*"),
             format!("{api_arn}/*/POST/image_generator"),
             format!("{api_arn}/*/POST/images"),

@@ -158,6 +158,7 @@ async fn an_http_api_deleted_while_being_read_is_absent() {
             (declare::API_PERMISSION.to_owned(), Action::Update),
             (declare::SUBMIT_PERMISSION.to_owned(), Action::Update),
             (declare::STATUS_PERMISSION.to_owned(), Action::Update),
+            (declare::PAGE_PERMISSION.to_owned(), Action::Update),
             (declare::API_5XX_ALARM.to_owned(), Action::Update),
             (declare::DASHBOARD.to_owned(), Action::Update)
         ],
