@@ -46,7 +46,6 @@ SEED = {
     "provisioner::test::stack": 50.6,
     "provisioner::test::functions": 36.6,
     "provisioner::test::deploys": 35.7,
-    "also::client-image": 200.0,
     "also::browser": 45.0,
 }
 RESULT = re.compile(

@@ -27,26 +27,31 @@ pub fn region_of_queue_url(url: &str) -> Option<String> {
     }
 }
 
-/// The endpoint a queue URL names when it is not AWS's (an emulator's,
-/// `http://127.0.0.1:4566/000000000000/q`): its scheme, host and port. The
-/// SDK sends to the Region's endpoint whatever the queue URL says, so the
-/// old client's `docker run -e SQS_QUEUE_URL=...` against an emulator needs
-/// this; an AWS queue URL (`*.amazonaws.com`, `*.amazonaws.com.cn`) names
-/// none, and `AWS_ENDPOINT_URL` (the SDK's own setting) wins over it.
+/// The endpoint a queue URL names when it is an emulator's on this machine
+/// or a private network (`http://127.0.0.1:4566/000000000000/q`): its
+/// scheme, host and port. The SDK sends to the Region's endpoint whatever
+/// the queue URL says, so the old client's `docker run -e SQS_QUEUE_URL=...`
+/// against an emulator needs this. Any other host names none: signed
+/// requests (the access key id, a session token, the prompt) go only to AWS
+/// or to a host no one outside this machine or network can be, never to one
+/// whose name merely looks like AWS's. The SDK's own settings
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SQS`) win over it (`main.rs`).
 pub fn endpoint_of_queue_url(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .to_ascii_lowercase();
-    let aws = [".amazonaws.com", ".amazonaws.com.cn"]
-        .iter()
-        .any(|d| host.ends_with(d));
-    if aws || host.is_empty() || !matches!(scheme, "http" | "https") {
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') || !matches!(scheme, "http" | "https") {
         return None;
     }
-    Some(format!("{scheme}://{authority}"))
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+            std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+            std::net::IpAddr::V6(v6) => v6.is_loopback(),
+        });
+    local.then(|| format!("{scheme}://{authority}"))
 }
 
 #[cfg(test)]
@@ -63,13 +68,25 @@ mod tests {
             endpoint_of_queue_url("https://localhost:4566/000000000000/q").as_deref(),
             Some("https://localhost:4566")
         );
-        for aws in [
+        assert_eq!(
+            endpoint_of_queue_url("http://10.0.3.7:9324/queue/q").as_deref(),
+            Some("http://10.0.3.7:9324")
+        );
+        assert_eq!(
+            endpoint_of_queue_url("http://[::1]:4566/0/q").as_deref(),
+            Some("http://[::1]:4566")
+        );
+        for elsewhere in [
             "https://sqs.eu-west-1.amazonaws.com/123/q",
             "https://eu-north-1.queue.amazonaws.com/123/q",
             "https://sqs.cn-north-1.amazonaws.com.cn/123/q",
-            "https://SQS.EU-WEST-1.AMAZONAWS.COM/123/q",
+            // Looks like AWS, is not: no signed request goes there.
+            "https://sqs.eu-west-1.amazonaws.com.evil.example/123/q",
+            "http://8.8.8.8/123/q",
+            "http://127.0.0.1.evil.example/q",
+            "http://user@127.0.0.1:4566/q",
         ] {
-            assert_eq!(endpoint_of_queue_url(aws), None, "{aws}");
+            assert_eq!(endpoint_of_queue_url(elsewhere), None, "{elsewhere}");
         }
         assert_eq!(endpoint_of_queue_url("ftp://example.com/q"), None);
         assert_eq!(endpoint_of_queue_url("not a url"), None);

@@ -152,9 +152,14 @@ async fn run(mut args: Args) -> Result<ExitCode> {
         .load()
         .await;
     let mut sqs_conf = aws_sdk_sqs::config::Builder::from(&conf);
-    if conf.endpoint_url().is_none()
-        && let Some(endpoint) = queue_url.as_deref().and_then(endpoint_of_queue_url)
-    {
+    // An emulator's queue URL is also its endpoint, unless an endpoint is
+    // configured the SDK's way (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SQS`).
+    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    let configured = conf.endpoint_url().is_some()
+        || set("AWS_ENDPOINT_URL_SQS")
+        || std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_ok_and(|v| v == "true");
+    if !configured && let Some(endpoint) = queue_url.as_deref().and_then(endpoint_of_queue_url) {
+        eprintln!("the queue is an emulator's on this machine or network: sending to {endpoint}");
         sqs_conf = sqs_conf.endpoint_url(endpoint);
     }
     let sqs = aws_sdk_sqs::Client::from_conf(sqs_conf.build());

@@ -73,7 +73,7 @@ pub async fn route<M: ImageModel, S: ImageStore, Q: PromptQueue + ?Sized>(
             only("GET")
         };
     }
-    if path.is_empty() && req.method == routes::PAGE.method {
+    if req.path == routes::PAGE.path && req.method == routes::PAGE.method {
         return Reply::page(crate::page::page());
     }
     if path.is_empty() || path == SYNC_PATH {

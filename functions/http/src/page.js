@@ -105,6 +105,7 @@ function needs(kind) {
 async function probe() {
   try {
     const r = await call("POST", "images");
+    document.body.dataset.probe = r.status;
     if (r.status === 401) needs("jwt");
     else if (r.status === 403) needs("iam");
     else if (r.status === 400) needs("none");

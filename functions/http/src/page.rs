@@ -102,9 +102,13 @@ mod tests {
     fn the_page_is_html_that_asks_the_api_for_its_authorization() {
         assert_eq!(header(&page(), "content-type"), "text/html; charset=utf-8");
         assert_eq!(header(&page(), "x-content-type-options"), "nosniff");
-        // The probe and what each answer means (page.js).
-        for answer in ["400", "401", "403"] {
-            assert!(SCRIPT.contains(answer), "{answer}");
+        // The probe and what each answer means (page.js), in its code.
+        for line in [
+            r#"if (r.status === 401) needs("jwt");"#,
+            r#"else if (r.status === 403) needs("iam");"#,
+            r#"else if (r.status === 400) needs("none");"#,
+        ] {
+            assert!(SCRIPT.contains(line), "{line}");
         }
     }
 

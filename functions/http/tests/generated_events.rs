@@ -363,6 +363,12 @@ fn ten_thousand_generated_events_never_500_never_leak() {
         let text = answer["body"].as_str().unwrap_or_default();
         // The page (`GET /`) is the one answer that is not JSON.
         if answer["headers"]["content-type"] == "text/html; charset=utf-8" {
+            // Only `GET /` (or an event with no path) is the page.
+            prop_assert!(
+                c.method == "GET" && c.path.trim_end_matches('/').is_empty(),
+                "the page for {:?}",
+                c
+            );
             prop_assert_eq!(status, 200);
             prop_assert!(text.starts_with("<!doctype html>"), "{}", text);
             *statuses.borrow_mut().entry(status).or_default() += 1;

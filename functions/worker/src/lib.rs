@@ -385,12 +385,23 @@ async fn tries_of<M: ImageModel, S: ImageStore>(
             .saturating_duration_since(Instant::now())
             .saturating_sub(RESERVE);
         let render = tokio::time::timeout(budget, generator.render(prompt));
-        // The first model call marks the request `generating` meanwhile.
+        // The first model call marks the request `generating` meanwhile; a
+        // mark still unwritten when the call ends is dropped, never waited
+        // for (the call's place and its measured latency are the model's).
         let rendered = if marked {
             render.await
         } else {
             marked = true;
-            tokio::join!(render, mark_generating(generator, id)).0
+            let mark = mark_generating(generator, id);
+            tokio::pin!(render, mark);
+            let mut mark_done = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut render => break r,
+                    () = &mut mark, if !mark_done => mark_done = true,
+                }
+            }
         };
         let started = permit.started;
         let (png, meta, latency) = match rendered {
