@@ -240,6 +240,9 @@ def run(wd, page, outputs):
     if seen[-1] != "done" or "queued" not in seen or "generating" not in seen:
         raise SystemExit(f"expected queued, generating, done; the page showed {seen}: {wd.text('#detail')}")
     request_id = wd.text("#id")
+    # The browser fetches and decodes the picture after the state says done.
+    wait_for(wd, "const i = document.getElementById('picture');"
+                 " return i.complete && i.naturalWidth > 0;", True, timeout=30)
     shown = wd.script(
         "const i = document.getElementById('picture');"
         "return {src: i.src, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,"
