@@ -176,7 +176,20 @@ pub async fn status_of<M: ImageModel, S: ImageStore>(
         );
         return not_found(request_id);
     }
-    match store.exists(&image).await {
+    // The picture and, for a request still queued, the worker's `generating`
+    // mark at once: a poll of a queued request costs one round trip, not two.
+    let queued = recorded
+        .as_ref()
+        .is_some_and(|r| r["status"].as_str() != Some(FAILED));
+    let mark = status::generating_key(&generator.prefix, id);
+    let (exists, marked) = tokio::join!(store.exists(&image), async {
+        if queued {
+            store.get_json(&mark).await.map(|m| m.is_some())
+        } else {
+            Ok(false)
+        }
+    });
+    match exists {
         Ok(true) => {
             let meta: Value = match store.get_json(&imagegen::store::sidecar_key(&image)).await {
                 Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -209,10 +222,9 @@ pub async fn status_of<M: ImageModel, S: ImageStore>(
     }
     // Queued; `generating` once the worker marked its model call started. A
     // mark that cannot be read only leaves it `queued`.
-    let mark = status::generating_key(&generator.prefix, id);
-    match store.get_json(&mark).await {
-        Ok(Some(_)) => ok(json!({ "status": GENERATING })),
-        Ok(None) => ok(json!({ "status": QUEUED })),
+    match marked {
+        Ok(true) => ok(json!({ "status": GENERATING })),
+        Ok(false) => ok(json!({ "status": QUEUED })),
         Err(e) => {
             tracing::warn!(request_id, id, error = %e, "reading the generating mark failed");
             ok(json!({ "status": QUEUED }))

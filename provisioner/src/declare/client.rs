@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::functions::boundary;
 use super::queueing::Queueing;
-use super::{BOUNDARY, CLIENT_ROLE, Declaration, ROUTES, References, arn_path};
+use super::{BOUNDARY, CLIENT_ROLE, Declaration, References, arn_path, guarded_routes};
 use crate::aws::Aws;
 use crate::aws::http_apis::{ApiAttrs, HttpApi};
 use crate::aws::managed_policies::{ManagedPolicy, ManagedPolicySpec};
@@ -30,11 +30,9 @@ fn grants(
     let call_the_api = Statement::allow(
         "CallTheApi",
         &["execute-api:Invoke"],
-        ROUTES
-            .iter()
-            // The page is authorized for no one: nothing to grant.
-            .filter(|(route, _, _)| !route.is_public())
-            .map(|(route, _, _)| {
+        // The page is authorized for no one: nothing to grant.
+        guarded_routes()
+            .map(|route| {
                 Text::from(api.execution_arn()).then(format!(
                     "/$default/{}{}",
                     route.method,
@@ -83,10 +81,8 @@ fn bounded(client_grants: &[Statement], aws: &Aws) -> Vec<Statement> {
     bounded.push(Statement::allow(
         "CallTheApi",
         &["execute-api:Invoke"],
-        ROUTES
-            .iter()
-            .filter(|(route, _, _)| !route.is_public())
-            .map(|(route, _, _)| {
+        guarded_routes()
+            .map(|route| {
                 Text::from(format!(
                     "arn:{}:execute-api:{}:*:*/$default/{}{}",
                     aws.partition(),

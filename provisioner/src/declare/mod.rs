@@ -88,6 +88,15 @@ pub const ROUTES: [(Route, &str, &str); 4] = [
     (routes::PAGE, PAGE_PERMISSION, "AllowHttpApiPage"),
 ];
 
+/// The routes the stack's authorization guards (all but the public page):
+/// the ones an `execute-api:Invoke` grant names.
+pub fn guarded_routes() -> impl Iterator<Item = Route> {
+    ROUTES
+        .into_iter()
+        .map(|(route, _, _)| route)
+        .filter(|route| !route.is_public())
+}
+
 /// A route's path as execute-api ARNs name it (a path parameter is `*`).
 pub fn arn_path(path: &str) -> String {
     path.split('/')
